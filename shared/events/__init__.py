@@ -1,0 +1,1 @@
+"""Event contracts and the Kafka plumbing every service shares."""
