@@ -1,0 +1,184 @@
+"""HTTP API of the simulated provincial one-stop system (VNPT iGate-like, national field names)."""
+
+import asyncio
+import html
+import random
+import secrets
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from services.ingest.simulator.data import FEEDS, Feed, fmt
+from services.ingest.simulator.faults import Faults
+from services.ingest.simulator.state import DEFAULT_LIMIT, MAX_LIMIT, BadRequest, Simulator
+
+TOKEN_TTL_S = 3600
+
+
+def create_app(sim: Simulator) -> FastAPI:
+    app = FastAPI(
+        title="One-stop system simulator (iGate-like)",
+        version="1.0",
+        description="Deterministic stand-in for a provincial one-stop system.",
+    )
+    app.state.sim = sim
+
+    def authenticate(
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> None:
+        if x_api_key is not None and secrets.compare_digest(x_api_key, sim.api_key):
+            return
+        if authorization and authorization.lower().startswith("bearer "):
+            expiry = sim.tokens.get(authorization[7:].strip())
+            if expiry is not None and expiry > time.time():
+                return
+        raise HTTPException(
+            401, "missing or invalid credentials", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    async def inject_faults(request: Request) -> random.Random:
+        """Per-request RNG (deterministic in request order) and the request-level faults."""
+        sim.requests += 1
+        rng = random.Random(f"{sim.data.seed}:req:{sim.requests}")
+        f = sim.faults
+        delay = f.latency_ms + rng.random() * f.latency_jitter_ms
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        roll = rng.random()
+        if roll < f.hang_rate:
+            await asyncio.sleep(f.hang_s)
+            raise HTTPException(504, "upstream timeout")
+        roll -= f.hang_rate
+        if roll < f.error_rate:
+            raise HTTPException(rng.choice([500, 502, 503]), "simulated server error")
+        roll -= f.error_rate
+        if roll < f.rate_limit_rate:
+            raise HTTPException(
+                429, "too many requests", headers={"Retry-After": f"{f.retry_after_s:g}"}
+            )
+        roll -= f.rate_limit_rate
+        request.state.garble = roll < f.garble_rate
+        return rng
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def landing() -> str:
+        d = sim.data
+        rows = "".join(
+            f"<tr><td>{html.escape(a.code)}</td><td>{html.escape(a.name)}</td>"
+            f"<td>{a.level}</td></tr>"
+            for a in d.agencies[:12]
+        )
+        faults = html.escape(sim.faults.model_dump_json())
+        return f"""<!doctype html><html lang="vi"><head><meta charset="utf-8">
+<title>Một cửa điện tử — simulator</title></head><body>
+<h1>Hệ thống thông tin giải quyết TTHC — simulator</h1>
+<p>A deterministic stand-in for a provincial one-stop system (VNPT iGate-like), serving the
+national field names (MaHoSo, MaTTHC, TrangThaiHoSo, NgayHenTra, QuaTrinhXuLy…).
+Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmmss);
+{len(d.agencies)} agencies, {len(d.procedures)} procedures, {len(d.dossiers)} dossiers,
+{len(d.petitions)} petitions.</p>
+<h2>API</h2><ul>
+<li><code>GET /api/v1/{{dossiers|procedures|petitions}}</code>
+(<code>updated_since, cursor, limit, agency</code>)
+— ordered by (NgayCapNhat, code); <code>updated_since</code> inclusive; follow
+<code>next_cursor</code> until it is null. Limit ≤ {MAX_LIMIT}.</li>
+<li><code>GET /api/v1/agencies</code> — agency codes (MaDonVi).</li>
+<li>Auth: header <code>X-API-Key</code>, or OAuth2 client credentials at
+<code>POST /oauth/token</code> then <code>Authorization: Bearer</code>.</li>
+<li>Admin: <code>GET /admin/state</code>, <code>POST /admin/advance?seconds=</code>,
+<code>POST /admin/faults</code> (JSON body), <code>GET /admin/truth/{{feed}}</code>.</li>
+</ul><h2>Faults</h2><pre>{faults}</pre>
+<h2>Agencies (first 12)</h2><table>{rows}</table></body></html>"""
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/oauth/token")
+    def token(
+        grant_type: Annotated[str, Form()],
+        client_id: Annotated[str, Form()],
+        client_secret: Annotated[str, Form()],
+    ) -> JSONResponse:
+        if grant_type != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, 400)
+        if not (
+            secrets.compare_digest(client_id, sim.client_id)
+            and secrets.compare_digest(client_secret, sim.client_secret)
+        ):
+            return JSONResponse({"error": "invalid_client"}, 401)
+        tok = secrets.token_urlsafe(24)
+        sim.tokens[tok] = time.time() + TOKEN_TTL_S
+        return JSONResponse(
+            {"access_token": tok, "token_type": "Bearer", "expires_in": TOKEN_TTL_S}
+        )
+
+    @app.get("/api/v1/agencies", dependencies=[Depends(authenticate)])
+    def agencies() -> dict[str, Any]:
+        return {
+            "items": [
+                {"MaDonVi": a.code, "TenDonVi": a.name, "Cap": a.level} for a in sim.data.agencies
+            ]
+        }
+
+    @app.get("/api/v1/{feed}", dependencies=[Depends(authenticate)])
+    def feed_page(
+        feed: Feed,
+        request: Request,
+        rng: Annotated[random.Random, Depends(inject_faults)],
+        updated_since: Annotated[str | None, Query(description="yyyyMMddHHmmss or ISO")] = None,
+        cursor: Annotated[str | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        agency: Annotated[str | None, Query(description="MaDonVi filter")] = None,
+    ) -> Response:
+        try:
+            body = sim.page(
+                feed,
+                updated_since=updated_since or None,
+                cursor=cursor or None,
+                limit=limit,
+                agency=agency or None,
+                rng=rng,
+            )
+        except BadRequest as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if request.state.garble:
+            body = body[: max(1, len(body) // 2)]
+        return Response(body, media_type="application/json")
+
+    def admin(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        if x_api_key is None or not secrets.compare_digest(x_api_key, sim.api_key):
+            raise HTTPException(401, "admin needs X-API-Key")
+
+    @app.get("/admin/state", dependencies=[Depends(admin)])
+    def state() -> dict[str, Any]:
+        return {
+            "seed": sim.data.seed,
+            "clock": fmt(sim.clock),
+            "clock_epoch": sim.clock,
+            "requests": sim.requests,
+            "faults": sim.faults.model_dump(),
+            "counts": {f: len(sim.index(f).keys) for f in FEEDS},
+        }
+
+    @app.post("/admin/advance", dependencies=[Depends(admin)])
+    def advance(seconds: int = Query(default=3600, ge=0)) -> dict[str, Any]:
+        return {"clock": fmt(sim.advance(seconds))}
+
+    @app.post("/admin/faults", dependencies=[Depends(admin)])
+    def set_faults(faults: Faults) -> Faults:
+        sim.faults = faults
+        return faults
+
+    @app.get("/admin/truth/{feed}", dependencies=[Depends(admin)])
+    def truth(feed: Feed) -> dict[str, Any]:
+        return {
+            "clock": fmt(sim.clock),
+            "items": list(sim.truth(feed).values()),
+            "malformed": sim.malformed_codes() if feed == "dossiers" else {},
+        }
+
+    return app

@@ -1,0 +1,211 @@
+"""The simulator's mutable state: clock, faults, per-clock ordering index and page cache."""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from services.ingest.simulator.data import FEEDS, Dataset, Feed, fmt, parse_ts
+from services.ingest.simulator.faults import Faults
+
+MAX_LIMIT = 5_000
+DEFAULT_LIMIT = 500
+
+
+class BadRequest(ValueError):
+    pass
+
+
+@dataclass(slots=True)
+class _Index:
+    """Visible items of a feed at one clock, ordered by (updated_at, code)."""
+
+    keys: list[tuple[int, str]]
+    items: list[Any]
+
+
+def encode_cursor(updated: int, code: str) -> str:
+    return base64.urlsafe_b64encode(f"{updated}|{code}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        updated, code = raw.split("|", 1)
+        return int(updated), code
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid cursor") from exc
+
+
+class Simulator:
+    def __init__(
+        self,
+        dataset: Dataset,
+        api_key: str = "demo-key",
+        client_id: str = "cchc-monitor",
+        client_secret: str = "demo-secret",
+        faults: Faults | None = None,
+    ) -> None:
+        self.data = dataset
+        self.clock = dataset.start_clock
+        self.api_key = api_key
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.faults = faults or Faults()
+        self.tokens: dict[str, float] = {}  # bearer token → expiry (epoch)
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._index: dict[tuple[Feed, int], _Index] = {}
+        self._pages: dict[tuple[Any, ...], bytes] = {}
+
+    # ------------------------------------------------------------------ clock
+
+    def advance(self, seconds: int) -> int:
+        with self._lock:
+            self.clock += seconds
+            self._index = {k: v for k, v in self._index.items() if k[1] == self.clock}
+            self._pages.clear()
+        return self.clock
+
+    def index(self, feed: Feed, clock: int | None = None) -> _Index:
+        clock = self.clock if clock is None else clock
+        cached = self._index.get((feed, clock))
+        if cached is not None:
+            return cached
+        data = self.data
+        rows = []
+        for item in data.feed_items(feed):
+            u = data.updated_at(feed, item, clock)
+            if u:
+                rows.append((u, data.key(feed, item), item))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        idx = _Index(keys=[(u, c) for u, c, _ in rows], items=[r[2] for r in rows])
+        self._index[(feed, clock)] = idx
+        return idx
+
+    # ------------------------------------------------------------------ pages
+
+    def page(
+        self,
+        feed: Feed,
+        *,
+        updated_since: str | None,
+        cursor: str | None,
+        limit: int,
+        agency: str | None,
+        rng: random.Random | None = None,
+    ) -> bytes:
+        """One page as JSON bytes. `rng` drives the duplicate fault (None = no faults)."""
+        if feed not in FEEDS:
+            raise BadRequest(f"unknown feed {feed!r}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequest(f"limit must be within 1..{MAX_LIMIT}")
+        faults = self.faults if rng is not None else Faults()
+        if cursor and faults.advance_per_page_s:
+            self.advance(faults.advance_per_page_s)
+        clock = self.clock
+        cache_key = (feed, clock, updated_since, cursor, limit, agency)
+        dup = rng is not None and cursor is not None and rng.random() < faults.duplicate_rate
+        if not dup:
+            hit = self._pages.get(cache_key)
+            if hit is not None:
+                return hit
+        body = self._render_page(
+            feed,
+            clock,
+            updated_since,
+            cursor,
+            limit,
+            agency,
+            dup_count=(rng.randint(1, 5) if dup and rng else 0),
+        )
+        if not dup:
+            self._pages[cache_key] = body
+        return body
+
+    def _render_page(
+        self,
+        feed: Feed,
+        clock: int,
+        updated_since: str | None,
+        cursor: str | None,
+        limit: int,
+        agency: str | None,
+        dup_count: int,
+    ) -> bytes:
+        idx = self.index(feed, clock)
+        if cursor:
+            pos = bisect.bisect_right(idx.keys, decode_cursor(cursor))
+        elif updated_since:
+            try:
+                since = parse_ts(updated_since)
+            except ValueError as exc:
+                raise BadRequest("invalid updated_since") from exc
+            pos = bisect.bisect_left(idx.keys, (since, ""))
+        else:
+            pos = 0
+        data = self.data
+        chosen: list[int] = []
+        scan = pos
+        n = len(idx.keys)
+        while scan < n and len(chosen) < limit:
+            if agency is None or data.agency_code(feed, idx.items[scan]) == agency:
+                chosen.append(scan)
+            scan += 1
+        # A page is the last one when nothing after it matches.
+        more = False
+        if len(chosen) == limit:
+            while scan < n:
+                if agency is None or data.agency_code(feed, idx.items[scan]) == agency:
+                    more = True
+                    break
+                scan += 1
+        records = []
+        if dup_count and pos > 0:  # repeat records of the previous page
+            for j in range(max(0, pos - dup_count), pos):
+                records.append(data.render(feed, idx.items[j], clock))
+        records.extend(data.render(feed, idx.items[j], clock) for j in chosen)
+        next_cursor = encode_cursor(*idx.keys[chosen[-1]]) if more and chosen else None
+        doc = {
+            "items": records,
+            "next_cursor": next_cursor,
+            "server_time": fmt(clock),
+            "count": len(records),
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def pregenerate(self, feed: Feed, limit: int) -> int:
+        """Render and cache the full-pull page sequence of `feed` at the current clock, so a
+        benchmark client is served pre-serialised bytes."""
+        idx = self.index(feed)
+        n = len(idx.keys)
+        cursor: str | None = None
+        pages = 0
+        for start in range(0, max(n, 1), limit):
+            self.page(feed, updated_since=None, cursor=cursor, limit=limit, agency=None)
+            pages += 1
+            end = min(start + limit, n)
+            if end >= n:
+                break
+            cursor = encode_cursor(*idx.keys[end - 1])
+        return pages
+
+    # ------------------------------------------------------------------ truth (tests, admin)
+
+    def truth(self, feed: Feed) -> dict[str, dict[str, Any]]:
+        """Every visible record of `feed` at the current clock, by ordering code."""
+        idx = self.index(feed)
+        return {
+            code: self.data.render(feed, item, self.clock)
+            for (_, code), item in zip(idx.keys, idx.items, strict=True)
+        }
+
+    def malformed_codes(self) -> dict[str, str]:
+        """Dossier code → malformation, for visible malformed dossiers."""
+        idx = self.index("dossiers")
+        return {d.code: d.malformed for d in idx.items if d.malformed}
