@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, fld in Faults.model_fields.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
-            type=fld.annotation,
-            default=fld.default,  # type: ignore[arg-type]
+            type=int if fld.annotation is int else float,
+            default=fld.default,
             help=fld.description,
         )
     args = p.parse_args(argv)
