@@ -1,0 +1,111 @@
+"""Explanations: which indicators cost points, and what inside them cost the most.
+
+Input per indicator is a list of breakdown rows `(procedure, unit, count)` of its *shortfall*
+(late dossiers, dossiers not synced, …) — the store supplies them from the (unit, procedure,
+month) leaf table; `facts.shortfall_rows` is the reference implementation. Lost points are
+attributed to rows pro rata of their share of the shortfall.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from services.scoring.domain.engine import Scorecard
+from services.scoring.domain.profile import Profile
+
+
+@dataclass(frozen=True)
+class BreakdownRow:
+    procedure: str
+    unit: str
+    count: float
+
+
+@dataclass(frozen=True)
+class Contributor:
+    procedure: str
+    unit: str
+    count: float
+    share: float
+    points: float
+
+
+@dataclass(frozen=True)
+class IndicatorExplanation:
+    indicator: str
+    rule: str
+    lost: float
+    max: float
+    shortfall: float
+    shortfall_label: str
+    contributors: list[Contributor] = field(default_factory=list)
+    by_unit: list[tuple[str, float]] = field(default_factory=list)
+    by_procedure: list[tuple[str, float]] = field(default_factory=list)
+    text: str = ""
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def explain(
+    profile: Profile,
+    card: Scorecard,
+    breakdowns: Mapping[str, Iterable[BreakdownRow]],
+    *,
+    unit_names: Mapping[str, str] | None = None,
+    procedure_names: Mapping[str, str] | None = None,
+    top: int = 5,
+) -> list[IndicatorExplanation]:
+    """Indicators that lost points, ranked by points lost (ties by indicator code)."""
+    unit_names = unit_names or {}
+    procedure_names = procedure_names or {}
+    out: list[IndicatorExplanation] = []
+    for res in card.indicators.values():
+        lost = res.lost
+        if lost is None or lost <= 0:
+            continue
+        ind = profile.indicator(res.indicator)
+        rows = [r for r in breakdowns.get(res.indicator, ()) if r.count > 0]
+        shortfall = sum(r.count for r in rows)
+        contributors = [
+            Contributor(
+                r.procedure, r.unit, r.count, r.count / shortfall, lost * r.count / shortfall
+            )
+            for r in sorted(rows, key=lambda r: (-r.count, r.procedure, r.unit))
+        ]
+        per_unit: dict[str, float] = defaultdict(float)
+        per_proc: dict[str, float] = defaultdict(float)
+        for r in rows:
+            per_unit[r.unit] += r.count
+            per_proc[r.procedure] += r.count
+        by_unit = sorted(per_unit.items(), key=lambda kv: (-kv[1], kv[0]))
+        by_proc = sorted(per_proc.items(), key=lambda kv: (-kv[1], kv[0]))
+        text = f"lost {_fmt(lost)} of {_fmt(res.max)} points"
+        if shortfall > 0:
+            text += f": {_fmt(shortfall)} {ind.shortfall_label}"
+            head = contributors[0]
+            text += (
+                f", {round(head.share * 100)}% of them in procedure "
+                f"{procedure_names.get(head.procedure, head.procedure) or '(none)'} at "
+                f"{unit_names.get(head.unit, head.unit)}"
+            )
+        out.append(
+            IndicatorExplanation(
+                indicator=res.indicator,
+                rule=res.rule,
+                lost=lost,
+                max=res.max,
+                shortfall=shortfall,
+                shortfall_label=ind.shortfall_label,
+                contributors=contributors[:top],
+                by_unit=by_unit[:top],
+                by_procedure=by_proc[:top],
+                text=text,
+            )
+        )
+    code = {i.id: i.code for i in profile.indicators}
+    out.sort(key=lambda e: (-e.lost, code[e.indicator]))
+    return out
