@@ -16,16 +16,49 @@ LAST_DAY_BEFORE = "2025-06-30"
 
 CITIES = ["Hà Nội", "Huế", "Hải Phòng", "Đà Nẵng", "Hồ Chí Minh", "Cần Thơ"]
 PROVINCES = [
-    "Lai Châu", "Điện Biên", "Sơn La", "Lạng Sơn", "Quảng Ninh", "Thanh Hóa", "Nghệ An",
-    "Hà Tĩnh", "Cao Bằng", "Tuyên Quang", "Lào Cai", "Thái Nguyên", "Phú Thọ", "Bắc Ninh",
-    "Hưng Yên", "Ninh Bình", "Quảng Trị", "Quảng Ngãi", "Gia Lai", "Khánh Hòa", "Lâm Đồng",
-    "Đắk Lắk", "Đồng Nai", "Tây Ninh", "Vĩnh Long", "Đồng Tháp", "Cà Mau", "An Giang",
+    "Lai Châu",
+    "Điện Biên",
+    "Sơn La",
+    "Lạng Sơn",
+    "Quảng Ninh",
+    "Thanh Hóa",
+    "Nghệ An",
+    "Hà Tĩnh",
+    "Cao Bằng",
+    "Tuyên Quang",
+    "Lào Cai",
+    "Thái Nguyên",
+    "Phú Thọ",
+    "Bắc Ninh",
+    "Hưng Yên",
+    "Ninh Bình",
+    "Quảng Trị",
+    "Quảng Ngãi",
+    "Gia Lai",
+    "Khánh Hòa",
+    "Lâm Đồng",
+    "Đắk Lắk",
+    "Đồng Nai",
+    "Tây Ninh",
+    "Vĩnh Long",
+    "Đồng Tháp",
+    "Cà Mau",
+    "An Giang",
 ]
 
 # Provinces the 2025 restructuring left as they were.
 UNCHANGED = {
-    "Hà Nội", "Huế", "Lai Châu", "Điện Biên", "Sơn La", "Lạng Sơn", "Quảng Ninh", "Thanh Hóa",
-    "Nghệ An", "Hà Tĩnh", "Cao Bằng",
+    "Hà Nội",
+    "Huế",
+    "Lai Châu",
+    "Điện Biên",
+    "Sơn La",
+    "Lạng Sơn",
+    "Quảng Ninh",
+    "Thanh Hóa",
+    "Nghệ An",
+    "Hà Tĩnh",
+    "Cao Bằng",
 }
 # Departments created by the 2025 restructuring.
 NEW_IN_2025 = {"SNNMT", "SDTTG"}
@@ -59,23 +92,71 @@ DEPARTMENTS_OLD = [
 # Districts of the two pre-merger provinces (abolished 1 July 2025).
 OLD_DISTRICTS = {
     "HYC": [
-        ("Thành phố Hưng Yên", "thành phố"), ("Văn Giang", "huyện"), ("Phù Cừ", "huyện"),
-        ("Tiên Lữ", "huyện"), ("Kim Động", "huyện"), ("Văn Lâm", "huyện"), ("Yên Mỹ", "huyện"),
-        ("Ân Thi", "huyện"), ("Khoái Châu", "huyện"), ("Mỹ Hào", "thị xã"),
+        ("Thành phố Hưng Yên", "thành phố"),
+        ("Văn Giang", "huyện"),
+        ("Phù Cừ", "huyện"),
+        ("Tiên Lữ", "huyện"),
+        ("Kim Động", "huyện"),
+        ("Văn Lâm", "huyện"),
+        ("Yên Mỹ", "huyện"),
+        ("Ân Thi", "huyện"),
+        ("Khoái Châu", "huyện"),
+        ("Mỹ Hào", "thị xã"),
     ],
     "TBC": [
-        ("Thành phố Thái Bình", "thành phố"), ("Đông Hưng", "huyện"), ("Hưng Hà", "huyện"),
-        ("Quỳnh Phụ", "huyện"), ("Thái Thụy", "huyện"), ("Tiền Hải", "huyện"),
-        ("Kiến Xương", "huyện"), ("Vũ Thư", "huyện"),
+        ("Thành phố Thái Bình", "thành phố"),
+        ("Đông Hưng", "huyện"),
+        ("Hưng Hà", "huyện"),
+        ("Quỳnh Phụ", "huyện"),
+        ("Thái Thụy", "huyện"),
+        ("Tiền Hải", "huyện"),
+        ("Kiến Xương", "huyện"),
+        ("Vũ Thư", "huyện"),
     ],
 }
 COMMUNE_STEMS = [
-    "An", "Bình", "Châu", "Đông", "Hòa", "Hưng", "Khánh", "Lạc", "Minh", "Nam", "Phú",
-    "Quang", "Tân", "Thanh", "Thụy", "Tiên", "Trung", "Văn", "Vĩnh", "Xuân", "Yên", "Đức",
+    "An",
+    "Bình",
+    "Châu",
+    "Đông",
+    "Hòa",
+    "Hưng",
+    "Khánh",
+    "Lạc",
+    "Minh",
+    "Nam",
+    "Phú",
+    "Quang",
+    "Tân",
+    "Thanh",
+    "Thụy",
+    "Tiên",
+    "Trung",
+    "Văn",
+    "Vĩnh",
+    "Xuân",
+    "Yên",
+    "Đức",
 ]
 COMMUNE_TAILS = [
-    "Lâm", "Thịnh", "Phong", "Hòa", "Tiến", "Thành", "Hưng", "Long", "Sơn", "Hải", "Mỹ",
-    "Lợi", "Phúc", "Quý", "Bảo", "An", "Định", "Nghĩa",
+    "Lâm",
+    "Thịnh",
+    "Phong",
+    "Hòa",
+    "Tiến",
+    "Thành",
+    "Hưng",
+    "Long",
+    "Sơn",
+    "Hải",
+    "Mỹ",
+    "Lợi",
+    "Phúc",
+    "Quý",
+    "Bảo",
+    "An",
+    "Định",
+    "Nghĩa",
 ]
 
 
@@ -86,26 +167,37 @@ def main() -> None:
 
     def add(**u: object) -> None:
         units.append(
-            {"valid_from": "2000-01-01", "valid_to": None, "aliases": [], "external_codes": {}}
-            | u
+            {"valid_from": "2000-01-01", "valid_to": None, "aliases": [], "external_codes": {}} | u
         )
 
     for i, name in enumerate(CITIES + PROVINCES, start=1):
         kind = "thành phố" if name in CITIES else "tỉnh"
         code = f"P{i:02d}"
-        add(id=code, name=f"{'Thành phố' if kind == 'thành phố' else 'Tỉnh'} {name}",
-            level="province", kind=kind, parent_id=None,
-            valid_from="2000-01-01" if name in UNCHANGED else MERGER_DAY)
+        add(
+            id=code,
+            name=f"{'Thành phố' if kind == 'thành phố' else 'Tỉnh'} {name}",
+            level="province",
+            kind=kind,
+            parent_id=None,
+            valid_from="2000-01-01" if name in UNCHANGED else MERGER_DAY,
+        )
 
     demo = "P21"  # Hưng Yên in the list above (6 cities + index 15)
     assert units[20]["name"] == "Tỉnh Hưng Yên"
     units[20]["external_codes"] = {"demo-igate": "000.00.00.H33"}
     units[20]["aliases"] = ["UBND tỉnh", "Ủy ban nhân dân tỉnh"]
     for old, name in (("HYC", "Tỉnh Hưng Yên (trước 01/7/2025)"), ("TBC", "Tỉnh Thái Bình")):
-        add(id=old, name=name, level="province", kind="tỉnh", parent_id=None,
-            valid_to=LAST_DAY_BEFORE)
-        lineage.append({"from_id": old, "to_id": demo, "kind": "merged_into",
-                        "effective_on": MERGER_DAY})
+        add(
+            id=old,
+            name=name,
+            level="province",
+            kind="tỉnh",
+            parent_id=None,
+            valid_to=LAST_DAY_BEFORE,
+        )
+        lineage.append(
+            {"from_id": old, "to_id": demo, "kind": "merged_into", "effective_on": MERGER_DAY}
+        )
 
     for n, (suffix, name, aliases) in enumerate(DEPARTMENTS_NEW, start=1):
         level, kind = ("department", "sở")
@@ -113,14 +205,35 @@ def main() -> None:
             kind = "trung tâm"
         elif suffix in ("VP", "TTR"):
             kind = "cơ quan"
-        add(id=f"{demo}.{suffix}", name=name, level=level, kind=kind, parent_id=demo,
-            aliases=aliases, valid_from=MERGER_DAY if suffix in NEW_IN_2025 else "2000-01-01", external_codes={"demo-igate": f"000.{n:02d}.00.H33"})
+        add(
+            id=f"{demo}.{suffix}",
+            name=name,
+            level=level,
+            kind=kind,
+            parent_id=demo,
+            aliases=aliases,
+            valid_from=MERGER_DAY if suffix in NEW_IN_2025 else "2000-01-01",
+            external_codes={"demo-igate": f"000.{n:02d}.00.H33"},
+        )
     for n, (suffix, name, into) in enumerate(DEPARTMENTS_OLD, start=40):
-        add(id=f"{demo}.{suffix}", name=name, level="department", kind="sở", parent_id=demo,
-            valid_to=LAST_DAY_BEFORE, external_codes={"demo-igate": f"000.{n:02d}.00.H33"})
+        add(
+            id=f"{demo}.{suffix}",
+            name=name,
+            level="department",
+            kind="sở",
+            parent_id=demo,
+            valid_to=LAST_DAY_BEFORE,
+            external_codes={"demo-igate": f"000.{n:02d}.00.H33"},
+        )
         for target in into:
-            lineage.append({"from_id": f"{demo}.{suffix}", "to_id": f"{demo}.{target}",
-                            "kind": "merged_into", "effective_on": MERGER_DAY})
+            lineage.append(
+                {
+                    "from_id": f"{demo}.{suffix}",
+                    "to_id": f"{demo}.{target}",
+                    "kind": "merged_into",
+                    "effective_on": MERGER_DAY,
+                }
+            )
 
     districts: list[str] = []
     for old, rows in OLD_DISTRICTS.items():
@@ -128,8 +241,15 @@ def main() -> None:
             did = f"{old}.D{n:02d}"
             districts.append(did)
             label = name if name.startswith("Thành phố") else f"{kind.capitalize()} {name}"
-            add(id=did, name=f"UBND {label}", level="district", kind=kind, parent_id=old,
-                aliases=[name], valid_to=LAST_DAY_BEFORE)
+            add(
+                id=did,
+                name=f"UBND {label}",
+                level="district",
+                kind=kind,
+                parent_id=old,
+                aliases=[name],
+                valid_to=LAST_DAY_BEFORE,
+            )
 
     seen: set[str] = set()
     communes = 0
@@ -141,13 +261,20 @@ def main() -> None:
         communes += 1
         kind = "phường" if communes % 6 == 0 else "xã"
         cid = f"{demo}.C{communes:03d}"
-        add(id=cid, name=f"{kind.capitalize()} {nm}", level="commune", kind=kind,
-            parent_id=demo, aliases=[f"UBND {kind} {nm}"],
-            external_codes={"demo-igate": f"{communes:03d}.00.00.H33"})
+        add(
+            id=cid,
+            name=f"{kind.capitalize()} {nm}",
+            level="commune",
+            kind=kind,
+            parent_id=demo,
+            aliases=[f"UBND {kind} {nm}"],
+            external_codes={"demo-igate": f"{communes:03d}.00.00.H33"},
+        )
         # Each new commune is built from the commune-level area of one or two old districts.
         for d in rng.sample(districts, k=1 if communes % 3 else 2):
-            lineage.append({"from_id": d, "to_id": cid, "kind": "split_into",
-                            "effective_on": MERGER_DAY})
+            lineage.append(
+                {"from_id": d, "to_id": cid, "kind": "split_into", "effective_on": MERGER_DAY}
+            )
 
     out = {
         "generated_by": "scripts/make_reference_units.py",

@@ -1,0 +1,1 @@
+"""SQLAlchemy models and queries of the ingest service (PostgreSQL schema `ingest`)."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy models and queries of the scoring service (PostgreSQL schema `scoring`)."""

@@ -1,0 +1,5 @@
+"""HTTP API of the tasks service: FastAPI routers and their request/response schemas."""
+
+from fastapi import APIRouter
+
+routers: list[APIRouter] = []

@@ -1,0 +1,30 @@
+"""App wiring of the tasks service: `uvicorn services.tasks.main:app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.tasks import events
+from services.tasks.api import routers
+from services.tasks.store.models import outbox_table, processed_events_table
+from shared.app import ServiceSpec, create_service_app
+from shared.settings import Settings
+
+SPEC = ServiceSpec(
+    name="tasks",
+    title="CCHC Monitor — tasks",
+    description="Turns inspection conclusions (Thông báo kết luận kiểm tra) and scoring alerts into assigned, deadline-tracked remediation items (khắc phục tồn tại, hạn chế) and reports their progress.",
+    version="0.1.0",
+    routers=routers,
+    outbox_table=outbox_table,
+    processed_table=processed_events_table,
+    consumers=events.consumers,
+    workers=events.workers,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(SPEC, settings)
+
+
+app = create_app()

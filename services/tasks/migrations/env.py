@@ -1,0 +1,5 @@
+from services.tasks.store import models  # noqa: F401  (registers every table on the metadata)
+from services.tasks.store.models import SCHEMA, Base
+from shared.migrate import run_env
+
+run_env(Base.metadata, SCHEMA)

@@ -1,0 +1,292 @@
+"""The service factory: every service is this app plus its own routers, consumers and workers.
+
+It owns what is the same everywhere — settings, logging, request ids, problem+json errors,
+auth, metrics, health and readiness, the database engine, the Kafka producer, the outbox relay
+and the consumers' lifecycle — so a service module only declares what is its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.auth.principal import Principal
+from shared.auth.security import AuthConfig, current_principal, install_auth
+from shared.db import make_engine, make_sessionmaker
+from shared.events.consumer import IdempotentConsumer
+from shared.events.kafka import broker_reachable, ensure_topics, make_producer
+from shared.events.outbox import Outbox, OutboxRelay
+from shared.logging import configure_logging, install_request_id
+from shared.metrics import install_metrics
+from shared.problems import ProblemDetail, install_problem_handlers, problem_responses
+from shared.settings import Settings
+
+log = logging.getLogger("cchc.app")
+
+
+class Worker(Protocol):
+    """A background loop the app starts after boot and stops on shutdown."""
+
+    async def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """Process-wide resources, created in the lifespan and reached through `app.state`."""
+
+    service: str
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    outbox: Outbox
+    producer: AIOKafkaProducer
+    broker_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    consumers: list[IdempotentConsumer] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # also the PostgreSQL schema and the CloudEvents source suffix
+    title: str
+    description: str
+    version: str
+    routers: Sequence[APIRouter]
+    outbox_table: Table
+    processed_table: Table
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    consumers: Callable[[Runtime], list[IdempotentConsumer]] = lambda rt: []
+    workers: Callable[[Runtime], list[Worker]] = lambda rt: []
+    on_startup: Callable[[Runtime], Any] | None = None
+
+    @property
+    def source(self) -> str:
+        return f"/cchc-monitor/{self.name}"
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    service: str = Field(examples=["tasks"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(examples=["ready"])
+    checks: dict[str, bool] = Field(examples=[{"database": True, "broker": True}])
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable `tag-route_name` operation ids, so generated clients don't churn."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings(service_name=spec.name)
+    configure_logging(spec.name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.async_database_url, pool_size=settings.db_pool_size, schema=spec.name
+        )
+        runtime = Runtime(
+            service=spec.name,
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            outbox=Outbox(spec.outbox_table, spec.source),
+            producer=make_producer(settings, f"{spec.name}-producer"),
+        )
+        app.state.runtime = runtime
+        if spec.on_startup:
+            result = spec.on_startup(runtime)
+            if asyncio.iscoroutine(result):
+                await result
+        tasks: list[asyncio.Task[None]] = []
+        if settings.workers_enabled:
+            tasks.append(asyncio.create_task(_start_background(spec, runtime, tasks)))
+        log.info("service started", extra={"service": spec.name})
+        try:
+            yield
+        finally:
+            await _shutdown(runtime, tasks)
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        openapi_tags=[
+            *spec.openapi_tags,
+            {"name": "health", "description": "Liveness, readiness and metrics (no token)."},
+            {"name": "session", "description": "The caller's identity as the token states it."},
+        ],
+        generate_unique_id_function=operation_id,
+        responses={},
+    )
+    app.state.settings = settings
+    app.state.spec = spec
+    install_auth(app, AuthConfig.from_settings(settings))
+    install_problem_handlers(app)
+    install_request_id(app)
+    install_metrics(app)
+    app.include_router(_health_router(spec.name))
+    app.include_router(_session_router())
+    for router in spec.routers:
+        app.include_router(router)
+    _register_problem_schema(app)
+    return app
+
+
+async def _start_background(
+    spec: ServiceSpec, runtime: Runtime, tasks: list[asyncio.Task[None]]
+) -> None:
+    """Connect to the broker (retrying while it is down), then start relay and consumers."""
+    delay = 0.5
+    while True:
+        try:
+            await ensure_topics(runtime.settings)
+            await runtime.producer.start()
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("broker not reachable yet", extra={"error": repr(exc)})
+            with suppress(Exception):
+                await runtime.producer.stop()
+            runtime.producer = make_producer(runtime.settings, f"{spec.name}-producer")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+    runtime.broker_ready.set()
+    relay = OutboxRelay(
+        runtime.engine,
+        spec.outbox_table,
+        runtime.producer,
+        service=spec.name,
+        poll_interval=runtime.settings.outbox_poll_interval_s,
+        batch_size=runtime.settings.outbox_batch_size,
+        retention_hours=runtime.settings.outbox_retention_hours,
+    )
+    runtime.workers.append(relay)
+    runtime.consumers.extend(spec.consumers(runtime))
+    runtime.workers.extend(spec.workers(runtime))
+    for worker in [*runtime.consumers, *runtime.workers]:
+        tasks.append(asyncio.create_task(worker.run()))
+
+
+async def _shutdown(runtime: Runtime, tasks: list[asyncio.Task[None]]) -> None:
+    # Consumers first: each finishes the batch in hand and commits before leaving the group.
+    for worker in [*runtime.consumers, *runtime.workers]:
+        worker.stop()
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=25)
+        for task in pending:
+            task.cancel()
+        with suppress(Exception):
+            await asyncio.gather(*pending, return_exceptions=True)
+    with suppress(Exception):
+        await runtime.producer.stop()
+    await runtime.engine.dispose()
+    log.info("service stopped", extra={"service": runtime.service})
+
+
+def _health_router(service: str) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process is up", response_model=Health)
+    async def healthz() -> Health:
+        return Health(status="ok", service=service)
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: database and broker reachable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime = request.app.state.runtime
+        database = await _database_reachable(runtime.engine)
+        broker = runtime.broker_ready.is_set() and await broker_reachable(runtime.settings)
+        ready = database and broker
+        body = Readiness(
+            status="ready" if ready else "not ready",
+            checks={"database": database, "broker": broker},
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    return router
+
+
+def _session_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["session"])
+
+    @router.get(
+        "/me",
+        summary="Who the bearer token says you are (role and agency)",
+        response_model=Principal,
+        responses=problem_responses(401),
+    )
+    async def me(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        return principal
+
+    return router
+
+
+async def _database_reachable(engine: AsyncEngine) -> bool:
+    try:
+        async with asyncio.timeout(3):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Add ProblemDetail to components and a Bearer scheme, once, when the schema is built."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# --- request dependencies ------------------------------------------------------------------------
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commits when the handler returns, rolls back if it raises."""
+    runtime = get_runtime(request)
+    async with runtime.sessions() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -1,0 +1,183 @@
+"""Idempotent Kafka consumer with a dead-letter topic.
+
+For every message: decode the CloudEvent, then in ONE database transaction insert
+(consumer, source, id) into `processed_events` and apply the handler's effects; a duplicate
+inserts nothing and is skipped. Offsets are committed manually after the transaction, so a
+crash re-delivers and the dedup row makes the replay harmless. A message that cannot be decoded,
+or whose handler keeps failing, goes to `<topic>.dlq` with the reason in its headers and the
+partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events.envelope import CloudEvent, UndecodableEvent
+from shared.events.payloads import Payload, dlq_topic
+from shared.metrics import EVENT_HANDLING, EVENTS_CONSUMED
+from shared.settings import Settings
+
+log = logging.getLogger("cchc.consumer")
+
+Handler = Callable[[AsyncSession, CloudEvent, Payload], Awaitable[None]]
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Iterable[str],
+        handlers: dict[str, Handler],
+        sessions: async_sessionmaker[AsyncSession],
+        processed_table: Table,
+        producer: AIOKafkaProducer,
+        settings: Settings,
+        group_id: str | None = None,
+    ) -> None:
+        self.name = name
+        self.topics = list(topics)
+        self.handlers = handlers
+        self.sessions = sessions
+        self.processed = processed_table
+        self.producer = producer
+        self.settings = settings
+        self.group_id = group_id or name
+        self.max_attempts = settings.consumer_max_attempts
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.assigned: set[TopicPartition] = set()
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, commit it, and leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer crashed; restarting", extra={"consumer": self.name})
+                await self._sleep(2.0)
+
+    async def _run_once(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
+            max_poll_records=self.settings.consumer_batch_size,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=250)
+                self.assigned = set(consumer.assignment())
+                for tp, messages in batch.items():
+                    for message in messages:
+                        await self.process(message)
+                    # Commit only after every message of the partition has committed its effects.
+                    await consumer.commit({tp: messages[-1].offset + 1})
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def process(self, message: ConsumerRecord[Any, Any]) -> None:
+        try:
+            event = CloudEvent.from_kafka(message.headers, message.value)
+        except UndecodableEvent as exc:
+            await self.dead_letter(message, str(exc))
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            EVENTS_CONSUMED.labels(self.name, "ignored").inc()
+            return  # a type this consumer does not care about
+        try:
+            payload = event.payload()
+        except UndecodableEvent as exc:
+            await self.dead_letter(message, str(exc))
+            return
+        for attempt in range(1, self.max_attempts + 1):
+            started = time.perf_counter()
+            try:
+                outcome = await self._apply(event, payload, handler)
+                EVENTS_CONSUMED.labels(self.name, outcome).inc()
+                EVENT_HANDLING.labels(self.name).observe(time.perf_counter() - started)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    log.exception(
+                        "event failed; dead-lettered",
+                        extra={"consumer": self.name, "event_id": event.id},
+                    )
+                    await self.dead_letter(message, f"{type(exc).__name__}: {exc}")
+                    return
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _apply(self, event: CloudEvent, payload: Payload, handler: Handler) -> str:
+        async with self.sessions() as session, session.begin():
+            inserted = (
+                await session.execute(
+                    pg_insert(self.processed)
+                    .values(
+                        consumer=self.name,
+                        event_source=event.source,
+                        event_id=event.id,
+                        event_type=event.type,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(self.processed.c.event_id)
+                )
+            ).first()
+            if inserted is None:
+                return "duplicate"
+            await handler(session, event, payload)
+        return "processed"
+
+    async def dead_letter(self, message: ConsumerRecord[Any, Any], reason: str) -> None:
+        EVENTS_CONSUMED.labels(self.name, "dead_lettered").inc()
+        headers = [
+            *(message.headers or ()),
+            ("dlq_reason", reason[:4000].encode()),
+            ("dlq_original_topic", message.topic.encode()),
+            ("dlq_original_partition", str(message.partition).encode()),
+            ("dlq_original_offset", str(message.offset).encode()),
+            ("dlq_consumer", self.name.encode()),
+        ]
+        log.warning(
+            "dead-lettered message",
+            extra={
+                "consumer": self.name,
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "reason": reason[:500],
+            },
+        )
+        await self.producer.send_and_wait(
+            dlq_topic(message.topic), value=message.value, key=message.key, headers=headers
+        )
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
