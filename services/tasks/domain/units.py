@@ -1,0 +1,202 @@
+"""Effective-dated unit directory used to resolve agency names found in documents.
+
+Matching is accent-insensitive and case-insensitive: names are folded with
+:func:`fold` (NFD, combining marks dropped, ``đ`` → ``d``, lower case) and reduced to
+alphanumeric word tokens, so "Văn hoá - Thể thao" and "Văn hóa, Thể thao" agree,
+as do "Ủy"/"Uỷ" and NFC/NFD spellings. "Ủy ban nhân dân" is treated as "UBND".
+A unit only matches on a date inside its validity interval (or, when only a year is
+known, when its interval overlaps that year).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DEFAULT_UNITS_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "units.json"
+
+# Group codes for collective addressees ("các sở, ban, ngành" …) and the unit levels
+# (plus an optional kind filter) they expand to.
+GROUP_LEVELS: dict[str, tuple[str, ...]] = {
+    "departments": ("department",),
+    "districts": ("district",),
+    "communes": ("commune",),
+    "public_service_units": (),  # not modelled in the registry: expands to nothing
+    "related_units": (),  # decided case by case by the official
+    "all_units": ("department", "district", "commune"),
+}
+
+
+def fold_char(ch: str) -> str:
+    """Fold one character: strip diacritics, đ→d, lower case. May return ''."""
+    if ch in "đĐ":
+        return "d"
+    decomposed = unicodedata.normalize("NFD", ch)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return base.lower()
+
+
+def fold(text: str) -> str:
+    return "".join(fold_char(c) for c in text)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def name_key(name: str) -> tuple[str, ...]:
+    """Word-token key of a name: folded, punctuation dropped, 'uy ban nhan dan' → 'ubnd'."""
+    words = _WORD.findall(fold(name))
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i : i + 4] == ["uy", "ban", "nhan", "dan"]:
+            out.append("ubnd")
+            i += 4
+        else:
+            out.append(words[i])
+            i += 1
+    return tuple(out)
+
+
+def _parse_date(value: Any) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    name: str
+    level: str
+    kind: str
+    parent_id: str | None
+    valid_from: date | None
+    valid_to: date | None
+    aliases: tuple[str, ...] = ()
+    external_codes: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Unit:
+        return cls(
+            id=str(d["id"]),
+            name=str(d["name"]),
+            level=str(d.get("level", "")),
+            kind=str(d.get("kind", "")),
+            parent_id=d.get("parent_id"),
+            valid_from=_parse_date(d.get("valid_from")),
+            valid_to=_parse_date(d.get("valid_to")),
+            aliases=tuple(d.get("aliases") or ()),
+            external_codes=dict(d.get("external_codes") or {}),
+        )
+
+    def valid_on(self, on: date) -> bool:
+        if self.valid_from and on < self.valid_from:
+            return False
+        return not (self.valid_to and on > self.valid_to)
+
+    def valid_in_year(self, year: int) -> bool:
+        start, end = date(year, 1, 1), date(year, 12, 31)
+        if self.valid_from and end < self.valid_from:
+            return False
+        return not (self.valid_to and start > self.valid_to)
+
+
+@dataclass(frozen=True)
+class When:
+    """The reference time of a document: a full date, a year only, or unknown."""
+
+    on: date | None = None
+    year: int | None = None
+
+    def admits(self, unit: Unit) -> bool:
+        if self.on is not None:
+            return unit.valid_on(self.on)
+        if self.year is not None:
+            return unit.valid_in_year(self.year)
+        return True
+
+
+class UnitDirectory:
+    """Resolves names to unit ids; built from dicts shaped like shared/reference/units.json."""
+
+    def __init__(self, units: Iterable[Mapping[str, Any] | Unit]) -> None:
+        self.units: dict[str, Unit] = {}
+        self._by_key: dict[tuple[str, ...], list[Unit]] = {}
+        for raw in units:
+            unit = raw if isinstance(raw, Unit) else Unit.from_dict(raw)
+            self.units[unit.id] = unit
+            for name in (unit.name, *unit.aliases):
+                for key in self._variants(name_key(name)):
+                    bucket = self._by_key.setdefault(key, [])
+                    if unit not in bucket:
+                        bucket.append(unit)
+        self.max_key_len = max((len(k) for k in self._by_key), default=0)
+
+    @staticmethod
+    def _variants(key: tuple[str, ...]) -> list[tuple[str, ...]]:
+        out = [key]
+        # "UBND Huyện Văn Giang" is also written "huyện Văn Giang"
+        if len(key) > 1 and key[0] == "ubnd":
+            out.append(key[1:])
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        units = data["units"] if isinstance(data, dict) else data
+        return cls(units)
+
+    def get(self, unit_id: str) -> Unit | None:
+        return self.units.get(unit_id)
+
+    def lookup_key(self, key: tuple[str, ...], when: When | None = None) -> Unit | None:
+        candidates = self._by_key.get(key, [])
+        when = when or When()
+        valid = [u for u in candidates if when.admits(u)]
+        if not valid:
+            return None
+        if len(valid) > 1 and when.on is None and when.year is None:
+            today = date.today()
+            current = [u for u in valid if u.valid_on(today)]
+            valid = current or valid
+        return valid[0]
+
+    def resolve(
+        self,
+        name: str,
+        *,
+        on: date | None = None,
+        year: int | None = None,
+        prefixes: Iterable[str] = ("",),
+    ) -> Unit | None:
+        """Resolve a name (optionally trying prefixes such as "Sở ") on a date or year."""
+        when = When(on=on, year=year if on is None else None)
+        base = name_key(name)
+        for prefix in prefixes:
+            unit = self.lookup_key(name_key(prefix) + base, when)
+            if unit is not None:
+                return unit
+        return None
+
+    def expand_group(
+        self, group: str, *, on: date | None = None, parent_id: str | None = None
+    ) -> list[str]:
+        """Unit ids a group code stands for (valid on `on`, optionally under one parent)."""
+        levels = GROUP_LEVELS.get(group, ())
+        when = When(on=on)
+        return [
+            u.id
+            for u in self.units.values()
+            if u.level in levels
+            and when.admits(u)
+            and (parent_id is None or u.parent_id == parent_id)
+        ]
