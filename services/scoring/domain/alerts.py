@@ -1,0 +1,169 @@
+"""Alert rules as data, and their pure evaluation into raise / clear decisions.
+
+An alert is keyed by (rule, unit, indicator, period) and its id is a UUIDv5 of that key, so
+re-evaluating the same snapshot never raises twice: the caller passes the ids of alerts that are
+open now, and gets `raise` only for a breach that is not open, `clear` only for an open alert
+whose condition recovered. When a value cannot be judged (null ratio, no rank) nothing changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Set
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.scoring.domain.engine import Scorecard
+from services.scoring.domain.profile import PROFILES_DIR, Profile
+
+ALERT_NAMESPACE = uuid.UUID("6f1c7a52-2d0e-4b8e-9a53-0c6f3e1d7b21")
+TOTAL = "total"
+
+
+class AlertRule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: Literal["below_target", "rank_drop", "points_lost_share"]
+    indicators: tuple[str, ...] = ("*",)
+    """Indicator ids, `*` for every indicator with a target, or `total`."""
+    levels: tuple[str, ...] | None = None
+    """Only units of these levels; None = all."""
+    target: float | None = Field(default=None, ge=0, le=1)
+    """below_target: fallback when the profile has no target for the level."""
+    clear_margin: float = Field(default=0.0, ge=0)
+    places: int = Field(default=1, ge=1)
+    share: float = Field(default=0.1, gt=0, le=1)
+
+
+class AlertRuleSet(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    version: int
+    rules: tuple[AlertRule, ...]
+
+
+def load_alert_rules(path: Path | None = None) -> AlertRuleSet:
+    raw = yaml.safe_load(
+        (path or PROFILES_DIR / "alerts" / "rules_v1.yaml").read_text(encoding="utf-8")
+    )
+    return AlertRuleSet.model_validate(raw)
+
+
+def alert_id(rule: str, unit_id: str, indicator: str, period: str) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule}|{unit_id}|{indicator}|{period}"))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What alert rules look at for one (unit, period)."""
+
+    unit_id: str
+    level: str
+    period: str
+    card: Scorecard
+    rank: int | None = None
+    previous_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class AlertDecision:
+    action: Literal["raise", "clear"]
+    alert_id: str
+    rule: str
+    unit_id: str
+    indicator: str
+    period: str
+    value: float | None
+    threshold: float | None
+    message: str
+
+
+# (breached, recovered, value, threshold, message); breached=recovered=False → cannot judge / hold
+_Check = tuple[bool, bool, float | None, float | None, str]
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def _check_target(rule: AlertRule, profile: Profile, obs: Observation, ind: str) -> _Check | None:
+    target = profile.target(obs.level, ind)
+    if target is None:
+        target = rule.target
+    if target is None:
+        return None
+    res = obs.card.indicators[ind]
+    if res.ratio is None:
+        return (False, False, None, target, "")
+    name = profile.indicator(ind).name
+    msg = f"{name}: {_pct(res.ratio)} < chỉ tiêu {_pct(target)} ({obs.level})"
+    return (res.ratio < target, res.ratio >= target + rule.clear_margin, res.ratio, target, msg)
+
+
+def _check_loss(rule: AlertRule, profile: Profile, obs: Observation, ind: str) -> _Check:
+    if ind == TOTAL:
+        lost, mx, name = obs.card.lost, obs.card.applicable_max, "Tổng điểm"
+    else:
+        res = obs.card.indicators[ind]
+        lost, mx, name = res.lost, res.max, profile.indicator(ind).name
+    if lost is None or mx <= 0:
+        return (False, False, None, rule.share, "")
+    share = lost / mx
+    msg = f"{name}: mất {lost:g}/{mx:g} điểm ({_pct(share)} > {_pct(rule.share)})"
+    return (share > rule.share, share <= rule.share, share, rule.share, msg)
+
+
+def _check_rank(rule: AlertRule, obs: Observation) -> _Check:
+    if obs.rank is None or obs.previous_rank is None:
+        return (False, False, None, float(rule.places), "")
+    drop = obs.rank - obs.previous_rank
+    msg = f"Tụt {drop} bậc xếp hạng (từ {obs.previous_rank} xuống {obs.rank})"
+    return (drop >= rule.places, drop < rule.places, float(drop), float(rule.places), msg)
+
+
+def evaluate(
+    rules: Iterable[AlertRule],
+    profile: Profile,
+    obs: Observation,
+    open_alert_ids: Set[str],
+) -> list[AlertDecision]:
+    """Raise / clear decisions for one observation, given the alerts currently open."""
+    out: list[AlertDecision] = []
+    for rule in rules:
+        if rule.levels is not None and obs.level not in rule.levels:
+            continue
+        if "*" in rule.indicators:
+            targets = [i.id for i in profile.indicators]
+        else:
+            targets = list(rule.indicators)
+        for ind in targets:
+            check: _Check | None
+            if rule.kind == "below_target":
+                check = None if ind == TOTAL else _check_target(rule, profile, obs, ind)
+            elif rule.kind == "points_lost_share":
+                check = _check_loss(rule, profile, obs, ind)
+            else:
+                check = _check_rank(rule, obs)
+            if check is None:
+                continue
+            breached, recovered, value, threshold, msg = check
+            aid = alert_id(rule.id, obs.unit_id, ind, obs.period)
+            is_open = aid in open_alert_ids
+            action: Literal["raise", "clear"] | None = None
+            if breached and not is_open:
+                action = "raise"
+            elif recovered and is_open:
+                action = "clear"
+            if action:
+                out.append(
+                    AlertDecision(
+                        action, aid, rule.id, obs.unit_id, ind, obs.period, value, threshold, msg
+                    )
+                )
+    return out
