@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import pytest
+
+from services.scoring.domain.alerts import (
+    AlertRule,
+    Observation,
+    alert_id,
+    evaluate,
+    load_alert_rules,
+)
+from services.scoring.domain.engine import score
+from services.scoring.domain.explain import BreakdownRow, explain
+from services.scoring.domain.par_index import InspectorEntry, load_par_framework, score_par
+from services.scoring.domain.profile import Profile, load_profile
+
+
+@pytest.fixture(scope="module")
+def p766() -> Profile:
+    return load_profile("766", 1)
+
+
+def obs(p: Profile, on_time: int, of: int = 100, level: str = "commune", **kw: int) -> Observation:
+    card = score(p, {"on_time_or_within": on_time, "processed_or_open": of})
+    return Observation("P21.C001", level, "202609", card, **kw)
+
+
+TARGET = AlertRule(id="below_target", kind="below_target", indicators=("prog_on_time",))
+
+
+def test_below_target_raises_once_then_clears(p766: Profile) -> None:
+    # commune target for on-time is 0.9 in the base profile
+    d = evaluate([TARGET], p766, obs(p766, 85), set())
+    assert [x.action for x in d] == ["raise"]
+    aid = d[0].alert_id
+    assert aid == alert_id("below_target", "P21.C001", "prog_on_time", "202609")
+    assert d[0].threshold == 0.9 and d[0].value == pytest.approx(0.85)
+    assert evaluate([TARGET], p766, obs(p766, 80), {aid}) == []  # still open: no second raise
+    cleared = evaluate([TARGET], p766, obs(p766, 90), {aid})  # exactly the target → recovered
+    assert [x.action for x in cleared] == ["clear"]
+    assert evaluate([TARGET], p766, obs(p766, 95), set()) == []
+
+
+def test_below_target_level_specific_and_hysteresis(p766: Profile) -> None:
+    assert evaluate([TARGET], p766, obs(p766, 92, level="province"), set())  # 0.95 there
+    rule = TARGET.model_copy(update={"clear_margin": 0.02})
+    aid = alert_id("below_target", "P21.C001", "prog_on_time", "202609")
+    assert evaluate([rule], p766, obs(p766, 91), {aid}) == []  # 0.91 < 0.92: hold
+    assert evaluate([rule], p766, obs(p766, 92), {aid})[0].action == "clear"
+
+
+def test_null_ratio_cannot_be_judged(p766: Profile) -> None:
+    aid = alert_id("below_target", "P21.C001", "prog_on_time", "202609")
+    assert evaluate([TARGET], p766, obs(p766, 0, of=0), {aid}) == []
+
+
+def test_rank_drop(p766: Profile) -> None:
+    rule = AlertRule(id="rank_drop_5", kind="rank_drop", indicators=("total",), places=5)
+    assert evaluate([rule], p766, obs(p766, 90, rank=9, previous_rank=4), set())[0].value == 5
+    assert evaluate([rule], p766, obs(p766, 90, rank=8, previous_rank=4), set()) == []
+    assert evaluate([rule], p766, obs(p766, 90, rank=8), set()) == []  # no previous rank
+    aid = alert_id("rank_drop_5", "P21.C001", "total", "202609")
+    assert evaluate([rule], p766, obs(p766, 90, rank=3, previous_rank=4), {aid})[0].action == (
+        "clear"
+    )
+
+
+def test_points_lost_share(p766: Profile) -> None:
+    rule = AlertRule(id="loss", kind="points_lost_share", indicators=("prog_on_time",), share=0.1)
+    assert evaluate([rule], p766, obs(p766, 90), set()) == []  # lost exactly 10%: not above
+    d = evaluate([rule], p766, obs(p766, 89), set())
+    assert d[0].action == "raise" and d[0].value == pytest.approx(0.11)
+
+
+def test_bundled_rules_load_and_levels(p766: Profile) -> None:
+    rules = load_alert_rules().rules
+    assert {r.kind for r in rules} == {"below_target", "rank_drop", "points_lost_share"}
+    only_prov = AlertRule(
+        id="x", kind="points_lost_share", indicators=("total",), levels=("province",)
+    )
+    assert evaluate([only_prov], p766, obs(p766, 0), set()) == []
+
+
+def test_explanation_ranks_what_cost_points(p766: Profile) -> None:
+    card = score(
+        p766,
+        {"on_time_or_within": 688, "processed_or_open": 1000, "synced": 95, "received": 100},
+    )
+    rows = {
+        "prog_on_time": [
+            BreakdownRow("1.004", "P21.SXD", 187.2),
+            BreakdownRow("1.001", "P21.C001", 124.8),
+        ],
+        "pub_synced": [BreakdownRow("1.001", "P21.C001", 5)],
+    }
+    ex = explain(p766, card, rows, unit_names={"P21.SXD": "Sở Xây dựng"})
+    losses = [e.lost for e in ex]
+    assert losses == sorted(losses, reverse=True)
+    assert ex[0].indicator == "pay_online" and ex[0].shortfall == 0  # empty → 0: lost 10
+    assert ex[0].text == "lost 10 of 10 points"
+    top = next(e for e in ex if e.indicator == "prog_on_time")
+    assert top.lost == pytest.approx(6.24) and top.shortfall == pytest.approx(312)
+    assert top.contributors[0].share == pytest.approx(0.6)
+    assert top.contributors[0].points == pytest.approx(6.24 * 0.6)
+    assert top.text == (
+        "lost 6.24 of 20 points: 312 late dossiers, 60% of them in procedure 1.004 at Sở Xây dựng"
+    )
+    assert ex[-1].indicator == "pub_synced" and ex[-1].lost == pytest.approx(0.3)
+
+
+def test_par_tree_respects_maxima() -> None:
+    f = load_par_framework(2019)
+    assert sum(x.max for x in f.fields) == 100
+    assert f.node("3.2.5").max == 1.0 and f.node("3.4.1").metric == "prog_on_time"
+    entry = InspectorEntry(code="8.1", points=8.2, evidence="Báo cáo SIPAS 2019", entered_by="i1")
+    r = score_par(f, {"prog_on_time": 0.97, "pub_public_complete": 1.0}, {"8.1": entry})
+    fields = {x.code: x for x in r.children}
+    assert fields["3"].points == pytest.approx(0.75 + 1.0)
+    assert fields["8"].points == pytest.approx(8.2)
+    assert fields["1"].points is None  # nothing scored under field 1
+    assert r.points == pytest.approx(9.95)
+    with pytest.raises(ValueError):
+        score_par(f, {}, {"8.1": entry.model_copy(update={"points": 10.5})})
+    with pytest.raises(ValueError):  # a metric-scored criterion cannot be typed in
+        score_par(f, {}, {"3.4.1": entry.model_copy(update={"code": "3.4.1", "points": 1})})
+    with pytest.raises(ValueError):
+        InspectorEntry(code="8.1", points=1, evidence="", entered_by="i1")
