@@ -1,0 +1,294 @@
+"""The conclusion parser on the three real sample documents and on focused snippets."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+import pytest
+
+from services.tasks.domain.parser import DraftItem, ParseResult, parse_conclusion
+from tests.tasks._samples import sample, samples_dir, units
+
+QN = "quang-nam-2022"
+HY = "hung-yen-2023-cong-van"
+NEWS = "hung-yen-2023-tin-tuc"
+
+
+def parse(text: str, issued_on: date | None = None) -> ParseResult:
+    return parse_conclusion(text, issued_on=issued_on, units=units())
+
+
+def leads(item: DraftItem) -> list[tuple[str | None, str | None]]:
+    return [(a.unit_id, a.group) for a in item.assignees if a.role == "lead"]
+
+
+def supports(item: DraftItem) -> list[tuple[str | None, str | None]]:
+    return [(a.unit_id, a.group) for a in item.assignees if a.role == "support"]
+
+
+def only(items: list[DraftItem], needle: str) -> DraftItem:
+    found = [i for i in items if needle in i.action]
+    assert len(found) == 1, f"{needle!r}: {len(found)} items"
+    return found[0]
+
+
+def cited_dates(text: str) -> set[date]:
+    """Every date written right after a document number/name ("… số 206/KH-UBND ngày …")."""
+    out = set()
+    for m in re.finditer(r"(?:/[\w\-Đđ.]+|Kế hoạch)\s+ngày\s+(\d{1,2})/(\d{1,2})/(\d{4})", text):
+        out.add(date(int(m.group(3)), int(m.group(2)), int(m.group(1))))
+    return out
+
+
+def test_every_sample_parses_with_spans_that_slice_the_source() -> None:
+    files = sorted(samples_dir().glob("*.txt"))
+    assert len(files) >= 3
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        result = parse(text)
+        cited = cited_dates(text)
+        for item in result.items:
+            start, end = item.span
+            assert 0 <= start < end <= len(text)
+            assert " ".join(text[start:end].split()) == item.action
+            assert item.deadline not in cited, (path.name, item.action[:60])
+
+
+# ----------------------------------------------------------------- Quảng Nam 2022
+
+
+@pytest.fixture(scope="module")
+def qn() -> ParseResult:
+    return parse(sample(QN))
+
+
+def test_qn_document_date_from_first_sentence(qn: ParseResult) -> None:
+    assert qn.issued_on == date(2022, 7, 25)
+    assert qn.is_directive
+
+
+def test_qn_deadlines_only_from_deadline_phrases(qn: ParseResult) -> None:
+    deadlines = {i.deadline for i in qn.items if i.deadline}
+    assert deadlines == {date(2022, 8, 4), date(2022, 10, 1), date(2022, 9, 1)}
+    text = sample(QN)
+    assert date(2022, 6, 23) in cited_dates(text) or date(2022, 6, 24) in cited_dates(text)
+    assert not deadlines & cited_dates(text)
+
+
+def test_qn_stttt_section_lead_and_support(qn: ParseResult) -> None:
+    item = only(qn.items, "trước ngày 04/8/2022")
+    assert item.deadline == date(2022, 8, 4)
+    assert leads(item) == [("P21.STTTT", None)]
+    assert supports(item) == [("P21.VP", None), (None, "related_units")]
+    # the other bullets under "1. Sở Thông tin và Truyền thông" are led by it too
+    for needle in ("bản đồ thực thi thể chế", "SMART Quảng Nam"):
+        assert leads(only(qn.items, needle)) == [("P21.STTTT", None)]
+    assert only(qn.items, "SMART Quảng Nam").recurrence == "monthly"
+    assert only(qn.items, "bản đồ thực thi thể chế").deadline is None  # 24/6/2022 is cited
+
+
+def test_qn_home_affairs_quarterly_and_deadline(qn: ParseResult) -> None:
+    deadline_item = only(qn.items, "hoàn thành trước ngày 01/10/2022")
+    assert leads(deadline_item) == [("P21.SNV", None)]
+    assert deadline_item.deadline == date(2022, 10, 1)
+    quarterly = only(qn.items, "định kỳ hằng quý")
+    assert leads(quarterly) == [("P21.SNV", None)]
+    assert quarterly.recurrence == "quarterly"
+    assert quarterly.deadline is None
+
+
+def test_qn_office_monthly_days(qn: ParseResult) -> None:
+    item = only(qn.items, "từ ngày 01 đến ngày 05 hằng tháng")
+    assert item.recurrence == "monthly:days=1-5"
+    assert item.deadline is None
+    assert leads(item) == [("P21.VP", None)]
+    coop = only(qn.items, "Tiếp tục theo dõi, giám sát")
+    assert (None, "departments") in supports(coop)
+
+
+def test_qn_groups_lead_and_narrower_bullet(qn: ParseResult) -> None:
+    item = only(qn.items, "hoàn thành trước ngày 01/9/2022")
+    assert item.deadline == date(2022, 9, 1)
+    assert leads(item) == [(None, "departments"), (None, "districts")]
+    assert supports(item) == [("P21.VP", None), ("P21.STTTT", None)]
+    gris = only(qn.items, "GRIS")
+    assert gris.recurrence == "quarterly"
+    assert leads(gris) == [(None, "departments"), (None, "districts")]
+    narrower = only(qn.items, "kiện toàn, sắp xếp Bộ phận một cửa")
+    assert leads(narrower) == [(None, "districts")]
+    assert narrower.deadline is None
+
+
+def test_qn_no_items_from_preamble_or_page_footer(qn: ParseResult) -> None:
+    text = sample(QN)
+    first_heading = text.index("1. Sở Thông tin và Truyền thông")
+    assert all(i.span[0] > first_heading for i in qn.items)
+    assert not any("Tin liên quan" in i.action for i in qn.items)
+    assert len(qn.items) == 11
+
+
+def test_qn_participants_resolve_bare_department_names(qn: ParseResult) -> None:
+    refs = {p.name: p.unit_id for p in qn.participants}
+    assert refs["Thông tin và Truyền thông"] == "P21.STTTT"
+    assert refs["Văn phòng UBND tỉnh"] == "P21.VP"
+    assert refs["Nội vụ"] == "P21.SNV"
+    assert refs["Cục thuế"] is None
+
+
+def test_qn_nfd_input_gives_same_items_and_spans_into_nfd_text() -> None:
+    nfc = sample(QN)
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert len(nfd) != len(nfc)
+    a, b = parse(nfc), parse(nfd)
+    assert [(i.deadline, i.recurrence, leads(i), supports(i)) for i in a.items] == [
+        (i.deadline, i.recurrence, leads(i), supports(i)) for i in b.items
+    ]
+    for item in b.items:
+        sliced = unicodedata.normalize("NFC", nfd[item.span[0] : item.span[1]])
+        assert " ".join(sliced.split()) == item.action
+
+
+# ----------------------------------------------------------------- Hưng Yên 2023 dispatch
+
+
+@pytest.fixture(scope="module")
+def hy() -> ParseResult:
+    return parse(sample(HY))
+
+
+def test_hy_draft_year_and_no_invented_deadlines(hy: ParseResult) -> None:
+    assert hy.issued_on is None and hy.reference_year == 2023
+    assert hy.items
+    assert all(i.deadline is None for i in hy.items)
+    assert all(i.recurrence is None for i in hy.items)
+
+
+def test_hy_enumeration_yields_one_lead_per_named_agency(hy: ParseResult) -> None:
+    item = only(hy.items, "tổ chức khắc phục ngay")
+    got = [(a.name, a.unit_id) for a in item.assignees]
+    assert got == [
+        ("Y tế", "P21.SYT"),
+        ("Kế hoạch và Đầu tư", "P21.SKHDT"),
+        ("Xây dựng", "P21.SXD"),
+        ("Văn hoá - Thể thao và Du lịch", "P21.SVHTTDL"),
+        ("Tài chính", "P21.STC"),
+        ("Thanh tra tỉnh", "P21.TTR"),
+        ("Văn Giang", "HYC.D02"),
+        ("Phù Cừ", "HYC.D03"),
+        ("Tiên Lữ", "HYC.D04"),
+        ("Kim Động", "HYC.D05"),
+        ("thành phố Hưng Yên", "HYC.D01"),
+    ]
+    assert all(a.role == "lead" for a in item.assignees)
+    assert ("P21.SNV", None) not in supports(item)  # "gửi Sở Nội vụ" is a copy, not support
+
+
+def test_hy_heading_groups_and_narrower_subjects(hy: ParseResult) -> None:
+    item = only(hy.items, "Tăng cường kiểm tra công tác CCHC tại cơ quan")
+    assert {g for _, g in leads(item)} >= {
+        "departments",
+        "public_service_units",
+        "districts",
+        "communes",
+    }
+    assert any(
+        a.unit_id is None and a.group is None and "Quốc hội" in a.name for a in item.assignees
+    )
+    districts = only(hy.items, "chỉ đạo Bộ phận Một cửa cấp huyện")
+    assert leads(districts) == [(None, "districts")]
+    communes = only(hy.items, "đặc biệt là UBND cấp xã")
+    assert leads(communes) == [(None, "all_units"), (None, "communes")]
+
+
+def test_hy_descriptive_heading_lead_stays_unresolved(hy: ParseResult) -> None:
+    item = only(hy.items, "Khẩn trương thực hiện các giải pháp khắc phục")
+    assert [(a.name, a.unit_id, a.group) for a in item.assignees] == [
+        ("Các đơn vị được UBND tỉnh giao tham mưu thực hiện các nhiệm vụ CCHC của tỉnh", None, None)
+    ]
+
+
+def test_hy_no_recipients_signature_or_closing(hy: ParseResult) -> None:
+    text = sample(HY)
+    first_heading = text.index("1. Các sở, ngành")
+    assert all(i.span[0] > first_heading for i in hy.items)
+    assert all(i.span[1] < text.index("Nơi nhận") for i in hy.items)
+    assert not any("nghiêm túc thực hiện./." in i.action for i in hy.items)
+
+
+def test_hy_page_break_does_not_split_a_paragraph(hy: ParseResult) -> None:
+    item = only(hy.items, "nâng cao chất lượng phục vụ người dân và doanh")
+    assert "doanh nghiệp khi đến liên hệ" in item.action
+
+
+# ----------------------------------------------------------------- news article
+
+
+def test_news_article_is_not_a_conclusion() -> None:
+    result = parse(sample(NEWS))
+    assert result.items == []
+    assert not result.is_directive
+    assert result.warnings
+
+
+# ----------------------------------------------------------------- snippets
+
+HEAD = "UBND tỉnh yêu cầu:\n\n"
+
+
+def test_month_deadline_is_last_day_and_year_implied() -> None:
+    text = (
+        HEAD
+        + "1. Sở Nội vụ\n\n- Tổng hợp báo cáo trong tháng 12/2020.\n\n- Gửi kết quả trước ngày 15/3.\n"
+    )
+    items = parse(text, issued_on=date(2023, 1, 10)).items
+    assert [i.deadline for i in items] == [date(2020, 12, 31), date(2023, 3, 15)]
+    assert all(leads(i) == [("P21.SNV", None)] for i in items)
+
+
+def test_year_from_header_and_rolls_past_issue_date() -> None:
+    body = "1. Sở Nội vụ\n\n- Gửi kết quả trước ngày 15/3.\n"
+    dated = "Hưng Yên, ngày 20 tháng 12 năm 2023\n\n" + HEAD + body
+    assert parse(dated).items[0].deadline == date(2024, 3, 15)
+    draft = "Hưng Yên, ngày   tháng   năm 2023\n\n" + HEAD + body
+    assert parse(draft).items[0].deadline == date(2023, 3, 15)
+    undated = HEAD + body
+    assert parse(undated).items[0].deadline is None  # no year known: never invented
+
+
+def test_cited_document_dates_never_become_deadlines() -> None:
+    text = HEAD + (
+        "1. Sở Nội vụ\n\n- Thực hiện Kế hoạch số 206/KH-UBND ngày 23/12/2022 và Báo cáo 285/BC-SNV "
+        "ngày 29/9/2023; chậm nhất ngày 10/11/2023 báo cáo UBND tỉnh.\n"
+    )
+    (item,) = parse(text).items
+    assert item.deadline == date(2023, 11, 10)
+
+
+def test_criteria_and_reporting_recurrence() -> None:
+    text = HEAD + (
+        "1. Sở Tư pháp\n\n- Nâng cao điểm số các TCTP: 3.2.5; 3.4.1.\n\n"
+        "- Cải thiện tiêu chí thành phần 6.1.2 và 6.1.3.\n\n"
+        "- Gửi báo cáo quý I, 6 tháng, 9 tháng và năm về Sở Nội vụ.\n"
+    )
+    items = parse(text).items
+    assert items[0].criteria == ["3.2.5", "3.4.1"]
+    assert items[1].criteria == ["6.1.2", "6.1.3"]
+    assert items[2].recurrence == "reports:Q1,H1,M9,year"
+    assert all(leads(i) == [("P21.STP", None)] for i in items)
+
+
+def test_accent_and_case_insensitive_agency_matching() -> None:
+    text = "UBND TỈNH YÊU CẦU:\n\n1. SỞ NỘI VỤ\n\n- Chủ trì, phối hợp với VAN PHONG UY BAN NHAN DAN TINH triển khai.\n"
+    (item,) = parse(text, issued_on=date(2024, 5, 1)).items
+    assert leads(item) == [("P21.SNV", None)]
+    assert supports(item) == [("P21.VP", None)]
+
+
+def test_validity_dates_respected_in_parsing() -> None:
+    body = HEAD + "1. Sở Thông tin và Truyền thông\n\n- Rà soát hệ thống.\n"
+    (old,) = parse(body, issued_on=date(2022, 7, 25)).items
+    assert leads(old) == [("P21.STTTT", None)]
+    (new,) = parse(body, issued_on=date(2025, 9, 1)).items
+    assert [(a.name, a.unit_id) for a in new.assignees] == [("Sở Thông tin và Truyền thông", None)]
