@@ -21,8 +21,13 @@ def serve_simulator(sim: Simulator) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(sim), log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=1, lifespan="off")
+    config = uvicorn.Config(
+        create_app(sim),
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

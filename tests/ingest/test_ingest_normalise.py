@@ -44,11 +44,17 @@ DOSSIER: dict[str, Any] = {
     "DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí", "Gia": 8000}],
     "DanhSachThanhPhanHoSo": [{"TenThanhPhan": "Tờ khai", "DuocSoHoa": 1, "DuocTaiSuDung": 1}],
     "DanhSachHoSoBoSung": [
-        {"NgayYeuCauBoSung": "20260409080000", "NgayTiepNhanBoSung": "20260411200000",
-         "NgayHenTraTruoc": "20260413170000", "NgayHenTraMoi": "20260415170000"}
+        {
+            "NgayYeuCauBoSung": "20260409080000",
+            "NgayTiepNhanBoSung": "20260411200000",
+            "NgayHenTraTruoc": "20260413170000",
+            "NgayHenTraMoi": "20260415170000",
+        }
     ],
     "DanhSachPhieuXinLoi": [],
-    "DanhSachGiayToKetQua": [{"TenGiayTo": "Trích lục", "DuongDanTepTinKetQua": "https://x/kq.pdf"}],
+    "DanhSachGiayToKetQua": [
+        {"TenGiayTo": "Trích lục", "DuongDanTepTinKetQua": "https://x/kq.pdf"}
+    ],
     "QuaTrinhXuLy": [],
     "NgayCapNhat": "20260415093138",
 }
@@ -88,8 +94,7 @@ def test_valid_dossier_maps_every_field() -> None:
 
 def test_text_is_nfc_normalised_and_otherwise_exact() -> None:
     nfd_code = unicodedata.normalize("NFD", "Hồ-sơ-0001 ")
-    rec = normalise_dossier(dossier(MaHoSo=nfd_code), source_id="demo", agencies=AGENCIES,
-                            now=NOW)
+    rec = normalise_dossier(dossier(MaHoSo=nfd_code), source_id="demo", agencies=AGENCIES, now=NOW)
     assert isinstance(rec, DossierRecord)
     assert rec.code == unicodedata.normalize("NFC", nfd_code)
     assert rec.code.endswith(" ")  # not trimmed
@@ -159,40 +164,64 @@ def test_parse_datetime(text: str, expected: datetime | None) -> None:
 
 def test_procedure_normalisation_and_online_level() -> None:
     raw = {
-        "MaTTHC": "2.001037", "TenTTHC": unicodedata.normalize("NFD", "Cấp Giấy phép bán lẻ rượu"),
-        "MaLinhVuc": "LV001", "MaDonVi": "000.02.00.H33", "MucDoDVC": 4, "DVCTrucTuyen": "",
-        "CoPhiLePhi": 1, "LePhi": 50000, "LoaiKetQua": "Giấy phép", "NgayCongBo": "20251126",
-        "HanCongBo": "20251201", "NgayCongKhai": "20251128", "HanCongKhai": "20251201",
-        "NoiDungDayDu": 0, "NgayCapNhat": "20251126090000",
+        "MaTTHC": "2.001037",
+        "TenTTHC": unicodedata.normalize("NFD", "Cấp Giấy phép bán lẻ rượu"),
+        "MaLinhVuc": "LV001",
+        "MaDonVi": "000.02.00.H33",
+        "MucDoDVC": 4,
+        "DVCTrucTuyen": "",
+        "CoPhiLePhi": 1,
+        "LePhi": 50000,
+        "LoaiKetQua": "Giấy phép",
+        "NgayCongBo": "20251126",
+        "HanCongBo": "20251201",
+        "NgayCongKhai": "20251128",
+        "HanCongKhai": "20251201",
+        "NoiDungDayDu": 0,
+        "NgayCapNhat": "20251126090000",
     }
     rec = normalise_procedure(raw, source_id="demo", agencies=AGENCIES, now=NOW)
     assert isinstance(rec, ProcedureRecord)
     assert rec.name == "Cấp Giấy phép bán lẻ rượu" and unicodedata.is_normalized("NFC", rec.name)
     assert rec.online_level == "full" and rec.has_fee and not rec.content_complete
-    assert rec.unit_id == "P21.SNV" and rec.published_on.isoformat() == "2025-11-26"
-    partial = normalise_procedure({**raw, "DVCTrucTuyen": "Một phần"}, source_id="demo",
-                                  agencies=AGENCIES, now=NOW)
+    assert rec.unit_id == "P21.SNV" and str(rec.published_on) == "2025-11-26"
+    partial = normalise_procedure(
+        {**raw, "DVCTrucTuyen": "Một phần"}, source_id="demo", agencies=AGENCIES, now=NOW
+    )
     assert isinstance(partial, ProcedureRecord) and partial.online_level == "partial"
-    bad = normalise_procedure({**raw, "TenTTHC": "", "NgayCongBo": "18990101"},
-                              source_id="demo", agencies=AGENCIES, now=NOW)
+    bad = normalise_procedure(
+        {**raw, "TenTTHC": "", "NgayCongBo": "18990101"},
+        source_id="demo",
+        agencies=AGENCIES,
+        now=NOW,
+    )
     assert isinstance(bad, Rejection)
     assert set(bad.kinds) == {"missing_name", "date_before_2000"}
 
 
 def test_petition_normalisation() -> None:
-    raw = {"MaPAKN": "PAKN-20260101-000001", "TieuDe": "Phản ánh", "MaDonVi": "102.00.00.H33",
-           "NgayTiepNhan": "20260101080000", "HanXuLy": "20260115170000",
-           "NgayXuLy": "20260110080000", "TrangThai": 3, "DanhGiaHaiLong": 0,
-           "NgayCapNhat": "20260112080000"}
+    raw = {
+        "MaPAKN": "PAKN-20260101-000001",
+        "TieuDe": "Phản ánh",
+        "MaDonVi": "102.00.00.H33",
+        "NgayTiepNhan": "20260101080000",
+        "HanXuLy": "20260115170000",
+        "NgayXuLy": "20260110080000",
+        "TrangThai": 3,
+        "DanhGiaHaiLong": 0,
+        "NgayCapNhat": "20260112080000",
+    }
     rec = normalise_petition(raw, source_id="demo", agencies=AGENCIES, now=NOW)
     assert isinstance(rec, PetitionRecord)
     assert rec.satisfied is False and rec.unit_id == "P21.C102"
     assert PetitionRecord.model_validate(rec.model_dump()) == rec
-    unrated = normalise_petition({**raw, "DanhGiaHaiLong": None}, source_id="demo",
-                                 agencies=AGENCIES, now=NOW)
+    unrated = normalise_petition(
+        {**raw, "DanhGiaHaiLong": None}, source_id="demo", agencies=AGENCIES, now=NOW
+    )
     assert isinstance(unrated, PetitionRecord) and unrated.satisfied is None
-    bad = normalise_petition({**raw, "NgayXuLy": "20251231080000"}, source_id="demo",
-                             agencies=AGENCIES, now=NOW)
+    bad = normalise_petition(
+        {**raw, "NgayXuLy": "20251231080000"}, source_id="demo", agencies=AGENCIES, now=NOW
+    )
     assert isinstance(bad, Rejection) and bad.kinds == ("handled_before_received",)
 
 
