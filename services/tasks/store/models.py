@@ -1,4 +1,24 @@
+"""Tables of the tasks service (PostgreSQL schema ``tasks``)."""
+
 from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import make_base
 from shared.events.outbox import define_event_tables
@@ -6,3 +26,191 @@ from shared.events.outbox import define_event_tables
 SCHEMA = "tasks"
 Base = make_base(SCHEMA)
 outbox_table, processed_events_table = define_event_tables(Base.metadata)
+
+
+class UnitRow(Base):
+    """The tasks service's own copy of the unit registry (seeded from units.json)."""
+
+    __tablename__ = "units"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    aliases: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
+
+
+class Conclusion(Base):
+    """A conclusion notice / dispatch (Thông báo kết luận kiểm tra, công văn)."""
+
+    __tablename__ = "conclusions"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    number: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    source_text: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Finding(Base):
+    """A shortcoming (tồn tại, hạn chế) named by a conclusion."""
+
+    __tablename__ = "findings"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    conclusion_id: Mapped[str] = mapped_column(ForeignKey("conclusions.id", ondelete="CASCADE"))
+    unit_id: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    criteria: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
+
+
+class Item(Base):
+    """A remediation item assigned to one lead unit."""
+
+    __tablename__ = "items"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    conclusion_id: Mapped[str | None] = mapped_column(ForeignKey("conclusions.id"))
+    finding_id: Mapped[str | None] = mapped_column(ForeignKey("findings.id"))
+    origin: Mapped[str] = mapped_column(Text, server_default="conclusion")
+    alert_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    indicator: Mapped[str | None] = mapped_column(Text)
+    period: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    lead_unit_id: Mapped[str] = mapped_column(Text)
+    supporting_unit_ids: Mapped[list[str]] = mapped_column(
+        JSONB, server_default=sql_text("'[]'::jsonb")
+    )
+    responsible_person: Mapped[str | None] = mapped_column(Text)
+    criteria: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
+    priority: Mapped[str] = mapped_column(Text, server_default="normal")
+    deadline: Mapped[date | None] = mapped_column(Date)
+    recurrence: Mapped[str | None] = mapped_column(Text)
+    parent_item_id: Mapped[str | None] = mapped_column(ForeignKey("items.id"))
+    period_key: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="not_started")
+    progress_percent: Mapped[int] = mapped_column(Integer, server_default="0")
+    completed_at: Mapped[datetime | None] = mapped_column()
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("parent_item_id", "period_key", name="uq_items_parent_period"),
+        Index("ix_items_lead_status", "lead_unit_id", "status"),
+        Index(
+            "ix_items_open_deadline",
+            "deadline",
+            postgresql_where=sql_text(
+                "status IN ('not_started','in_progress','reported') AND deadline IS NOT NULL"
+            ),
+        ),
+        Index("ix_items_updated", "updated_at", "id"),
+        Index("ix_items_conclusion", "conclusion_id"),
+    )
+
+
+class ItemHistory(Base):
+    """Every change of an item, in order."""
+
+    __tablename__ = "item_history"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    from_status: Mapped[str | None] = mapped_column(Text)
+    to_status: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+
+
+class ProgressNote(Base):
+    __tablename__ = "progress_notes"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    author: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text)
+    percent: Mapped[int | None] = mapped_column(Integer)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=sql_text("'[]'::jsonb")
+    )
+
+
+class DeadlineChange(Base):
+    __tablename__ = "deadline_changes"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str] = mapped_column(Text)
+    previous_deadline: Mapped[date | None] = mapped_column(Date)
+    new_deadline: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    extension_id: Mapped[str | None] = mapped_column(Text)
+
+
+class ExtensionRequest(Base):
+    __tablename__ = "extension_requests"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    requested_deadline: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "uq_extension_requests_one_pending",
+            "item_id",
+            unique=True,
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+    )
+
+
+class NotificationSent(Base):
+    """One row per (item, kind, threshold): reminders/overdue notices are sent once."""
+
+    __tablename__ = "notifications_sent"
+    item_id: Mapped[str] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)  # reminder | overdue | escalation
+    threshold: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deadline: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Draft(Base):
+    """Draft items proposed by the parser, waiting for an inspector to confirm them."""
+
+    __tablename__ = "drafts"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    source_text: Mapped[str] = mapped_column(Text)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    conclusion_id: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """Responses of creates made with an Idempotency-Key, replayed on retry."""
+
+    __tablename__ = "idempotency_keys"
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_hash: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
