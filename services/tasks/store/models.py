@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Date,
+    DateTime,
     ForeignKey,
     Identity,
     Index,
@@ -18,13 +19,21 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_base
+from shared.db import make_metadata
 from shared.events.outbox import define_event_tables
 
 SCHEMA = "tasks"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    """Declarative base bound to the ``tasks`` schema (same as ``shared.db.make_base``)."""
+
+    metadata = make_metadata(SCHEMA)
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
 outbox_table, processed_events_table = define_event_tables(Base.metadata)
 
 
