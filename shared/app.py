@@ -174,7 +174,7 @@ async def _start_background(
     relay = OutboxRelay(
         runtime.engine,
         spec.outbox_table,
-        runtime.producer,
+        lambda: make_producer(runtime.settings, f"{spec.name}-outbox-relay"),
         service=spec.name,
         poll_interval=runtime.settings.outbox_poll_interval_s,
         batch_size=runtime.settings.outbox_batch_size,

@@ -117,16 +117,21 @@ class OutboxRelay:
         self,
         engine: AsyncEngine,
         table: Table,
-        producer: AIOKafkaProducer,
+        producer_factory: Callable[[], AIOKafkaProducer],
         *,
         service: str,
         poll_interval: float = 0.1,
         batch_size: int = 500,
         retention_hours: int = 72,
+        send_timeout: float = 30.0,
     ) -> None:
         self.engine = engine
         self.table = table
-        self.producer = producer
+        # The relay owns its producer: after a broker outage a fresh client recovers faster and
+        # more predictably than one with stale connections and expired batches.
+        self.producer_factory = producer_factory
+        self.producer: AIOKafkaProducer | None = None
+        self.send_timeout = send_timeout
         self.service = service
         self.poll_interval = poll_interval
         self.batch_size = batch_size
@@ -166,6 +171,20 @@ class OutboxRelay:
                 await self._sleep(1.0)
 
     async def _lead(self) -> None:
+        try:
+            await self._lead_with_producer()
+        finally:
+            await self._drop_producer()
+
+    async def _drop_producer(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), 5)
+            except Exception:
+                log.debug("producer stop failed", exc_info=True)
+
+    async def _lead_with_producer(self) -> None:
         backoff = 0.2
         last_housekeeping = 0.0
         loop = asyncio.get_running_loop()
@@ -182,6 +201,7 @@ class OutboxRelay:
                     extra={"error": repr(exc), "retry_in_s": backoff},
                 )
                 await self._record_failure(repr(exc))
+                await self._drop_producer()
                 await self._sleep(backoff + random.uniform(0, backoff / 2))
                 backoff = min(backoff * 2, 30.0)
                 continue
@@ -206,6 +226,25 @@ class OutboxRelay:
             await conn.rollback()
         if not rows:
             return 0
+        if self.producer is None:
+            producer = self.producer_factory()
+            await asyncio.wait_for(producer.start(), self.send_timeout)
+            self.producer = producer
+        await asyncio.wait_for(self._send(rows), self.send_timeout)
+        ids = [r.id for r in rows]
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    f"UPDATE {self._qualified} SET published_at = now(), attempts = attempts + 1 "
+                    f"WHERE id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(ids))
+        return len(ids)
+
+    async def _send(self, rows: Sequence[Any]) -> None:
+        assert self.producer is not None
         futures = []
         for row in rows:
             event = CloudEvent(
@@ -225,17 +264,6 @@ class OutboxRelay:
                 )
             )
         await asyncio.gather(*futures)
-        ids = [r.id for r in rows]
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    f"UPDATE {self._qualified} SET published_at = now(), attempts = attempts + 1 "
-                    f"WHERE id = ANY(:ids)"
-                ),
-                {"ids": ids},
-            )
-        OUTBOX_PUBLISHED.labels(self.service).inc(len(ids))
-        return len(ids)
 
     async def _record_failure(self, error: str) -> None:
         try:

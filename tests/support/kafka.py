@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 
 @dataclass
@@ -20,23 +20,40 @@ class Read:
     headers: dict[str, bytes]
 
 
-def _read(bootstrap: str, topic: str, want: int, timeout: float) -> list[Read]:
+def _read(bootstrap: str, topic: str, want: int | None, timeout: float) -> list[Read]:
+    """Read a topic from the beginning without joining a group (no rebalance to wait for).
+
+    With `want` None, reads until the topic has been quiet for two seconds (tansu's high
+    watermarks are not reliable); otherwise until `want` messages arrived or the timeout passed.
+    """
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"test-reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([topic])
     out: list[Read] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(out) < want and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
+        partitions: list[int] = []
+        while not partitions and time.monotonic() < deadline:
+            meta = consumer.list_topics(topic, timeout=5)
+            t = meta.topics.get(topic)
+            partitions = sorted(t.partitions) if t and not t.error else []
+            if not partitions:
+                time.sleep(0.2)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            if want is None and time.monotonic() - last > 2:
+                break
+            if want is not None and len(out) >= want:
+                break
+            msg = consumer.poll(0.2)
             if msg is None or msg.error():
                 continue
+            last = time.monotonic()
             out.append(
                 Read(
                     msg.topic(),
@@ -52,8 +69,10 @@ def _read(bootstrap: str, topic: str, want: int, timeout: float) -> list[Read]:
     return out
 
 
-async def read_topic(bootstrap: str, topic: str, want: int, timeout: float = 30) -> list[Read]:
-    """Everything on `topic` from the start, until `want` messages or the timeout."""
+async def read_topic(
+    bootstrap: str, topic: str, want: int | None = None, timeout: float = 30
+) -> list[Read]:
+    """`topic` from the start: up to its current end, or until `want` messages arrived."""
     return await asyncio.to_thread(_read, bootstrap, topic, want, timeout)
 
 
