@@ -1,0 +1,226 @@
+"""Recomputation: counters (set-based SQL) → scorecards (pure engine) → snapshot versions,
+ranks, alerts and their events through the outbox — all inside the caller's transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.scoring.domain.alerts import AlertRule, Observation, evaluate, load_alert_rules
+from services.scoring.domain.engine import score
+from services.scoring.domain.periods import Period, month_of, periods_containing_month
+from services.scoring.domain.profile import Profile, load_profile
+from services.scoring.store import snapshots as snap
+from services.scoring.store.counters import period_counters
+from services.scoring.store.registry import aggregation_targets
+from shared.db import transaction
+from shared.events.outbox import Outbox
+from shared.events.payloads import AlertCleared, AlertRaised, SnapshotUpdated
+
+log = logging.getLogger("cchc.scoring.recompute")
+
+
+def default_profile() -> Profile:
+    return load_profile(os.environ.get("SCORING_PROFILE", "766"))
+
+
+@dataclass
+class Scoring:
+    """What a recomputation needs besides the session."""
+
+    outbox: Outbox
+    profile: Profile = field(default_factory=default_profile)
+    alert_rules: tuple[AlertRule, ...] = field(default_factory=lambda: load_alert_rules().rules)
+
+
+@dataclass
+class RecomputeStats:
+    pairs: int = 0
+    versions: int = 0
+    raised: int = 0
+    cleared: int = 0
+
+
+async def unit_levels(session: AsyncSession, units: Sequence[str]) -> dict[str, str]:
+    rows = await session.execute(
+        text("SELECT id, level FROM scoring.units WHERE id = ANY(CAST(:u AS text[]))"),
+        {"u": list(units)},
+    )
+    return {u: lv for u, lv in rows.all()}
+
+
+async def recompute(
+    session: AsyncSession,
+    ctx: Scoring,
+    units: Sequence[str],
+    periods: Sequence[Period],
+    as_of: datetime,
+) -> RecomputeStats:
+    stats = RecomputeStats()
+    units = sorted(set(units))
+    if not units:
+        return stats
+    levels = await unit_levels(session, units)
+    profile = ctx.profile
+    for period in sorted(set(periods)):
+        if period.start > as_of:
+            continue
+        if period.kind == "ytd" and period.end_month > month_of(as_of):
+            continue  # a year-to-date ending in the future is the running year itself
+        counters = await period_counters(session, units, period, as_of)
+        cards = {u: score(profile, c) for u, c in counters.items()}
+        stats.pairs += len(cards)
+        written = await snap.write_snapshots(session, period, profile.key, cards)
+        stats.versions += len(written)
+        await snap.rank_period(session, period, profile.key)
+        ranks = await snap.ranks_of(session, period.id, profile.key, units)
+        await ctx.outbox.add_many(
+            session,
+            [
+                (
+                    SnapshotUpdated(
+                        unit_id=u, period=period.id, profile=profile.key, version=v, total=t,
+                        max_total=profile.max_total, rank=ranks.get(u, (None, None))[0],
+                    ),
+                    u,
+                    f"{u}/{period.id}",
+                )
+                for u, v, t in written
+            ],
+        )  # fmt: skip
+        open_ids = await snap.open_alert_ids(session, units, period.id)
+        for u, card in cards.items():
+            if u not in levels:
+                continue
+            rank, prev = ranks.get(u, (None, None))
+            obs = Observation(u, levels[u], period.id, card, rank, prev)
+            for d in evaluate(ctx.alert_rules, profile, obs, open_ids):
+                if d.action == "raise":
+                    res = await session.execute(
+                        snap.RAISE,
+                        {"alert_id": d.alert_id, "rule": d.rule, "unit_id": u,
+                         "indicator": d.indicator, "period": d.period, "message": d.message,
+                         "value": d.value, "threshold": d.threshold},
+                    )  # fmt: skip
+                    if res.first() is not None:
+                        stats.raised += 1
+                        await ctx.outbox.add(
+                            session,
+                            AlertRaised(
+                                alert_id=d.alert_id, rule=d.rule, unit_id=u,
+                                indicator=d.indicator, period=d.period, message=d.message,
+                                value=d.value, threshold=d.threshold,
+                            ),
+                            key=u,
+                            subject=d.alert_id,
+                        )  # fmt: skip
+                else:
+                    res = await session.execute(
+                        snap.CLEAR, {"alert_id": d.alert_id, "value": d.value}
+                    )
+                    if res.first() is not None:
+                        stats.cleared += 1
+                        await ctx.outbox.add(
+                            session,
+                            AlertCleared(
+                                alert_id=d.alert_id, rule=d.rule, unit_id=u,
+                                indicator=d.indicator, period=d.period, value=d.value,
+                            ),
+                            key=u,
+                            subject=d.alert_id,
+                        )  # fmt: skip
+    return stats
+
+
+TAKE_STALE = text("""
+DELETE FROM scoring.stale s
+USING (
+    SELECT unit_id, month FROM scoring.stale
+    WHERE enqueued_at <= now() - make_interval(secs => :debounce)
+    ORDER BY enqueued_at LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+) t
+WHERE s.unit_id = t.unit_id AND s.month = t.month
+RETURNING s.unit_id, s.month
+""")
+
+
+async def refresh_stale(
+    session: AsyncSession,
+    ctx: Scoring,
+    *,
+    as_of: datetime | None = None,
+    debounce: timedelta = timedelta(0),
+    limit: int = 5000,
+) -> RecomputeStats:
+    """Take stale (unit, month) pairs that have been quiet for `debounce`, and recompute every
+    unit whose figures include them (ancestors, merged successors) for every period whose
+    figures include those months."""
+    as_of = as_of or datetime.now(UTC)
+    rows = (
+        await session.execute(TAKE_STALE, {"debounce": debounce.total_seconds(), "limit": limit})
+    ).all()
+    if not rows:
+        return RecomputeStats()
+    by_month: dict[str, set[str]] = {}
+    for unit, month in rows:
+        by_month.setdefault(month, set()).add(unit)
+    total = RecomputeStats()
+    # group months by the set of targets so each period is computed once per target set
+    work: dict[Period, set[str]] = {}
+    for month, us in by_month.items():
+        targets = await aggregation_targets(session, sorted(us))
+        for p in periods_containing_month(month):
+            work.setdefault(p, set()).update(targets)
+    for p, affected in sorted(work.items()):
+        s = await recompute(session, ctx, sorted(affected), [p], as_of)
+        total.pairs += s.pairs
+        total.versions += s.versions
+        total.raised += s.raised
+        total.cleared += s.cleared
+    return total
+
+
+class StaleWorker:
+    """Debounced recomputer: every `interval` seconds, refresh pairs quiet for `debounce`."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        ctx: Scoring,
+        *,
+        interval: float = 2.0,
+        debounce: timedelta = timedelta(seconds=5),
+    ) -> None:
+        self.sessions = sessions
+        self.ctx = ctx
+        self.interval = interval
+        self.debounce = debounce
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                async with transaction(self.sessions) as session:
+                    stats = await refresh_stale(session, self.ctx, debounce=self.debounce)
+                if stats.pairs:
+                    log.info(
+                        "recomputed stale pairs",
+                        extra={"pairs": stats.pairs, "versions": stats.versions},
+                    )
+            except Exception:  # a failed round is retried on the next tick
+                log.exception("stale refresh failed")
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass

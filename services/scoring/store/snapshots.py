@@ -1,0 +1,286 @@
+"""Immutable snapshot versions, rankings among peers, alerts and official scores."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.domain.engine import Scorecard
+from services.scoring.domain.periods import Period
+
+
+def card_doc(card: Scorecard) -> dict[str, Any]:
+    return {
+        "total": card.total,
+        "max_total": card.max_total,
+        "applicable_max": card.applicable_max,
+        "groups": {k: {**asdict(g), "lost": g.lost} for k, g in sorted(card.groups.items())},
+        "indicators": {
+            k: {**asdict(i), "lost": i.lost} for k, i in sorted(card.indicators.items())
+        },
+        "counters": dict(sorted(card.counters.items())),
+    }
+
+
+def digest(doc: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+LATEST = text("""
+SELECT DISTINCT ON (unit_id) unit_id, version, digest
+FROM scoring.snapshots
+WHERE period = :period AND profile = :profile AND unit_id = ANY(CAST(:units AS text[]))
+ORDER BY unit_id, version DESC
+""")
+
+INSERT_SNAPSHOTS = text("""
+INSERT INTO scoring.snapshots (unit_id, period, profile, version, total, max_total,
+    applicable_max, groups, indicators, counters, digest)
+SELECT unit_id, period, profile, version, total, max_total, applicable_max, groups, indicators,
+    counters, digest
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, period text, profile text,
+    version int, total float8, max_total float8, applicable_max float8, groups jsonb,
+    indicators jsonb, counters jsonb, digest text)
+ON CONFLICT DO NOTHING
+RETURNING unit_id, version, total
+""")
+
+
+async def write_snapshots(
+    session: AsyncSession, period: Period, profile: str, cards: dict[str, Scorecard]
+) -> list[tuple[str, int, float | None]]:
+    """Write a new version for every unit whose scorecard differs from its latest version;
+    returns (unit, version, total) of the versions written."""
+    if not cards:
+        return []
+    latest = {
+        r["unit_id"]: (r["version"], r["digest"])
+        for r in (
+            await session.execute(
+                LATEST, {"period": period.id, "profile": profile, "units": list(cards)}
+            )
+        ).mappings()
+    }
+    rows = []
+    for unit, card in sorted(cards.items()):
+        doc = card_doc(card)
+        d = digest(doc)
+        version, prev = latest.get(unit, (0, None))
+        if prev == d:
+            continue
+        rows.append({
+            "unit_id": unit, "period": period.id, "profile": profile, "version": version + 1,
+            "total": doc["total"], "max_total": doc["max_total"],
+            "applicable_max": doc["applicable_max"], "groups": doc["groups"],
+            "indicators": doc["indicators"], "counters": doc["counters"], "digest": d,
+        })  # fmt: skip
+    if not rows:
+        return []
+    res = await session.execute(INSERT_SNAPSHOTS, {"rows": json.dumps(rows)})
+    return [(r[0], r[1], r[2]) for r in res.all()]
+
+
+async def get_snapshot(
+    session: AsyncSession,
+    unit: str,
+    period: str,
+    profile: str,
+    *,
+    as_of: datetime | None = None,
+    version: int | None = None,
+) -> dict[str, Any] | None:
+    """The latest version, the version current at `as_of`, or a given version."""
+    row = (await session.execute(
+        text("""
+        SELECT unit_id, period, profile, version, computed_at, total, max_total, applicable_max,
+               groups, indicators, counters
+        FROM scoring.snapshots
+        WHERE unit_id = :unit AND period = :period AND profile = :profile
+          AND (CAST(:as_of AS timestamptz) IS NULL OR computed_at <= :as_of)
+          AND (CAST(:version AS int) IS NULL OR version = :version)
+        ORDER BY version DESC LIMIT 1
+        """),
+        {"unit": unit, "period": period, "profile": profile, "as_of": as_of, "version": version},
+    )).mappings().first()  # fmt: skip
+    return dict(row) if row else None
+
+
+RANK = text("""
+WITH latest AS (
+    SELECT DISTINCT ON (unit_id) unit_id, total
+    FROM scoring.snapshots WHERE period = :period AND profile = :profile
+    ORDER BY unit_id, version DESC
+),
+peers AS (
+    SELECT l.unit_id, l.total,
+           u.level || '|' || u.kind || '|' ||
+           CASE WHEN u.parent_id IS NULL THEN '' ELSE split_part(u.path, '/', 2) END AS peer_group
+    FROM latest l JOIN scoring.units u ON u.id = l.unit_id
+    WHERE u.valid_from < :end AND (u.valid_to IS NULL OR u.valid_to >= :start)
+),
+ranked AS (
+    SELECT unit_id, total, peer_group,
+           CASE WHEN total IS NULL THEN NULL
+                ELSE rank() OVER (PARTITION BY peer_group ORDER BY total DESC NULLS LAST) END
+             AS rank,
+           count(*) OVER (PARTITION BY peer_group) AS peers
+    FROM peers
+)
+INSERT INTO scoring.rankings AS k (unit_id, period, profile, peer_group, rank, previous_rank,
+                                   peers, total)
+SELECT r.unit_id, :period, :profile, r.peer_group, r.rank, p.rank, r.peers, r.total
+FROM ranked r
+LEFT JOIN scoring.rankings p ON p.unit_id = r.unit_id AND p.period = :previous
+     AND p.profile = :profile
+ON CONFLICT (unit_id, period, profile) DO UPDATE SET peer_group = excluded.peer_group,
+    rank = excluded.rank, previous_rank = excluded.previous_rank, peers = excluded.peers,
+    total = excluded.total, computed_at = now()
+""")
+
+
+async def rank_period(session: AsyncSession, period: Period, profile: str) -> None:
+    """Ranks of every unit of a period among its peers (same level and kind, within the same
+    province below province level), with the rank of the previous period, in one statement."""
+    await session.execute(
+        RANK,
+        {
+            "period": period.id,
+            "profile": profile,
+            "previous": period.previous().id,
+            "start": period.start_date,
+            "end": period.end_date,
+        },
+    )
+
+
+async def ranks_of(
+    session: AsyncSession, period: str, profile: str, units: Sequence[str]
+) -> dict[str, tuple[int | None, int | None]]:
+    rows = await session.execute(
+        text("""
+        SELECT unit_id, rank, previous_rank FROM scoring.rankings
+        WHERE period = :period AND profile = :profile AND unit_id = ANY(CAST(:units AS text[]))
+        """),
+        {"period": period, "profile": profile, "units": list(units)},
+    )
+    return {u: (r, p) for u, r, p in rows.all()}
+
+
+async def open_alert_ids(session: AsyncSession, units: Sequence[str], period: str) -> set[str]:
+    rows = await session.execute(
+        text("""
+        SELECT alert_id FROM scoring.alerts
+        WHERE status = 'open' AND period = :period AND unit_id = ANY(CAST(:units AS text[]))
+        """),
+        {"period": period, "units": list(units)},
+    )
+    return set(rows.scalars().all())
+
+
+RAISE = text("""
+INSERT INTO scoring.alerts AS a (alert_id, rule, unit_id, indicator, period, status, message,
+                                 value, threshold)
+VALUES (:alert_id, :rule, :unit_id, :indicator, :period, 'open', :message, :value, :threshold)
+ON CONFLICT (alert_id) DO UPDATE SET status = 'open', message = excluded.message,
+    value = excluded.value, threshold = excluded.threshold, raised_at = now(), cleared_at = NULL
+WHERE a.status = 'cleared'
+RETURNING alert_id
+""")
+
+CLEAR = text("""
+UPDATE scoring.alerts SET status = 'cleared', cleared_at = now(), value = :value
+WHERE alert_id = :alert_id AND status = 'open'
+RETURNING alert_id
+""")
+
+
+async def list_rankings(
+    session: AsyncSession, period: str, profile: str, level: str | None, under: str | None
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("""
+        WITH latest AS (
+            SELECT DISTINCT ON (unit_id) unit_id, version, total, groups, indicators
+            FROM scoring.snapshots WHERE period = :period AND profile = :profile
+            ORDER BY unit_id, version DESC
+        )
+        SELECT u.id AS unit_id, u.name, u.level, u.kind, k.peer_group, k.rank, k.previous_rank,
+               k.peers, l.total, l.version, l.groups, l.indicators
+        FROM latest l
+        JOIN scoring.units u ON u.id = l.unit_id
+        LEFT JOIN scoring.rankings k ON k.unit_id = l.unit_id AND k.period = :period
+             AND k.profile = :profile
+        WHERE (CAST(:level AS text) IS NULL OR u.level = :level)
+          AND (CAST(:under AS text) IS NULL OR u.path LIKE (
+                SELECT p.path FROM scoring.units p WHERE p.id = :under) || '%')
+        ORDER BY k.peer_group, k.rank NULLS LAST, u.id
+        """),
+        {"period": period, "profile": profile, "level": level, "under": under},
+    )
+    return [dict(r) for r in rows.mappings().all()]
+
+
+async def import_official(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], source: str, by: str
+) -> int:
+    payload = [{**r, "source": source, "imported_by": by} for r in rows]
+    if not payload:
+        return 0
+    await session.execute(
+        text("""
+        INSERT INTO scoring.official_scores AS o (unit_id, period, profile, item, points, source,
+                                                 imported_by)
+        SELECT unit_id, period, profile, item, points, source, imported_by
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, period text,
+             profile text, item text, points float8, source text, imported_by text)
+        ON CONFLICT (unit_id, period, profile, item) DO UPDATE SET points = excluded.points,
+            source = excluded.source, imported_by = excluded.imported_by, imported_at = now()
+        """),
+        {"rows": json.dumps(payload)},
+    )
+    return len(payload)
+
+
+async def remediation_share(
+    session: AsyncSession, units: Sequence[str], today: date
+) -> dict[str, dict[str, float | None]]:
+    """Share of remediation findings handled (reported or accepted) and handled on time
+    (completed on or before the deadline), over items not cancelled, per aggregation unit."""
+    from services.scoring.store.registry import MEMBERS_CTE
+
+    rows = await session.execute(
+        text(
+            MEMBERS_CTE
+            + """
+        SELECT m.agg,
+               count(*) FILTER (WHERE r.status <> 'cancelled') AS items,
+               count(*) FILTER (WHERE r.status IN ('reported', 'accepted')) AS handled,
+               count(*) FILTER (WHERE r.status IN ('reported', 'accepted')
+                                AND (r.deadline IS NULL OR r.completed_on <= r.deadline))
+                 AS handled_on_time,
+               count(*) FILTER (WHERE r.status IN ('not_started', 'in_progress')
+                                AND r.deadline < :today) AS overdue
+        FROM members m JOIN scoring.remediation_items r ON r.unit_id = m.member
+        GROUP BY m.agg
+        """
+        ),
+        {"units": list(units), "today": today},
+    )
+    out: dict[str, dict[str, float | None]] = {}
+    for r in rows.mappings().all():
+        n = r["items"]
+        out[r["agg"]] = {
+            "items": n,
+            "handled": r["handled"],
+            "overdue": r["overdue"],
+            "handled_share": r["handled"] / n if n else None,
+            "handled_on_time_share": r["handled_on_time"] / n if n else None,
+        }
+    return out

@@ -1,0 +1,253 @@
+"""The scoring store on the real PostgreSQL: replay, aggregation, merger, alerts once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.domain.alerts import AlertRule
+from services.scoring.domain.facts import aggregate, leaf_counters
+from services.scoring.domain.periods import VN_TZ, Period
+from services.scoring.rebuild import rebuild_province_year
+from services.scoring.recompute import Scoring, recompute, refresh_stale
+from services.scoring.store.counters import period_counters
+from services.scoring.store.facts_store import upsert_facts
+from services.scoring.store.models import outbox_table
+from services.scoring.store.registry import LineageIn, UnitIn, import_units, seed_units
+from services.scoring.store.snapshots import get_snapshot
+from shared.db import make_engine, make_sessionmaker
+from shared.events.outbox import Outbox
+from shared.events.payloads import DossierRecord
+from shared.settings import Settings
+
+AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction that is rolled back: nothing leaks between tests."""
+    engine = make_engine(settings.async_database_url, schema="scoring", pool_size=2)
+    async with make_sessionmaker(engine)() as session:
+        await session.begin()
+        try:
+            yield session
+        finally:
+            await session.rollback()
+    await engine.dispose()
+
+
+@pytest.fixture
+def ctx() -> Scoring:
+    rules = (AlertRule(id="below_target", kind="below_target", indicators=("prog_on_time",)),)
+    return Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"), alert_rules=rules)
+
+
+def vn(y: int, m: int, d: int, h: int = 9) -> datetime:
+    return datetime(y, m, d, h, tzinfo=VN_TZ)
+
+
+def unit(uid: str, parent: str | None, level: str, kind: str, **kw: Any) -> UnitIn:
+    return UnitIn(id=uid, name=uid, level=level, kind=kind, parent_id=parent,
+                  valid_from=kw.pop("valid_from", date(2000, 1, 1)), **kw)  # fmt: skip
+
+
+async def tree(db: AsyncSession) -> tuple[str, str, str]:
+    p = "T" + uuid.uuid4().hex[:8]
+    c1, c2 = f"{p}.C1", f"{p}.C2"
+    await import_units(db, [unit(p, None, "province", "tỉnh"), unit(c1, p, "commune", "xã"),
+                            unit(c2, p, "commune", "xã")])  # fmt: skip
+    return p, c1, c2
+
+
+def dossier(unit_id: str, n: int, **kw: Any) -> DossierRecord:
+    base: dict[str, Any] = {
+        "source_id": "test", "code": f"{unit_id}-{n}", "unit_id": unit_id,
+        "procedure_code": "1.001", "channel": 1, "status": 10,
+        "received_at": vn(2026, 9, 1), "due_at": vn(2026, 9, 10),
+        "finished_at": vn(2026, 9, 9), "source_updated_at": vn(2026, 9, 11),
+    }  # fmt: skip
+    base.update(kw)
+    return DossierRecord(**base)
+
+
+def facts_for(c1: str, c2: str) -> list[DossierRecord]:
+    return [
+        dossier(c1, 1),
+        dossier(c1, 2, channel=2),
+        dossier(c1, 3, finished_at=vn(2026, 9, 12)),  # late
+        dossier(c1, 4, status=4, finished_at=None, due_at=vn(2026, 9, 20)),  # open overdue
+        dossier(
+            c2, 1, received_at=vn(2026, 7, 1), due_at=vn(2026, 7, 9), finished_at=vn(2026, 7, 2)
+        ),
+        dossier(c2, 2, status=4, finished_at=None, due_at=vn(2026, 10, 20)),  # open within
+    ]
+
+
+async def test_seed_registry_paths_and_lineage(db: AsyncSession) -> None:
+    await seed_units(db)
+    row = (await db.execute(text(
+        "SELECT path FROM scoring.units WHERE id = 'P21.C001'"))).scalar_one()  # fmt: skip
+    assert row == "/P21/P21.C001/"
+    n = (await db.execute(text(
+        "SELECT count(*) FROM scoring.unit_lineage WHERE to_id = 'P21' AND kind = 'merged_into'"
+    ))).scalar_one()  # fmt: skip
+    assert n == 2
+    code = (await db.execute(text(
+        "SELECT unit_id FROM scoring.unit_external_codes WHERE code = '000.02.00.H33'"
+    ))).scalar_one()  # fmt: skip
+    assert code == "P21.SNV"
+
+
+async def test_parent_counters_are_sums_and_match_the_reference(db: AsyncSession) -> None:
+    p, c1, c2 = await tree(db)
+    facts = facts_for(c1, c2)
+    assert await upsert_facts(db, facts, now=AS_OF) == len(facts)
+    q3 = Period.parse("2026Q3")
+    sql = await period_counters(db, [p, c1, c2], q3, AS_OF)
+    ref_leaves = leaf_counters(dossiers=facts, stock_months=[q3.end_month], as_of=AS_OF)
+    for u, members in ((p, {p, c1, c2}), (c1, {c1}), (c2, {c2})):
+        ref = {k: v for k, v in aggregate(ref_leaves, q3, members).items() if v}
+        assert sql[u] == ref, u
+    for k in ("received", "finished", "on_time_or_within", "processed_or_open", "late_total"):
+        assert sql[p].get(k, 0) == sql[c1].get(k, 0) + sql[c2].get(k, 0)
+    assert sql[c1]["on_time_or_within"] == 2 and sql[c1]["processed_or_open"] == 4
+    assert sql[c2]["on_time_or_within"] == 2 and sql[c2]["processed_or_open"] == 2
+
+
+async def test_replaying_events_leaves_snapshots_unchanged(db: AsyncSession, ctx: Scoring) -> None:
+    p, c1, c2 = await tree(db)
+    facts = facts_for(c1, c2)
+    await upsert_facts(db, facts, now=AS_OF)
+    periods = [Period.parse("202609"), Period.parse("2026Q3")]
+    first = await recompute(db, ctx, [p, c1, c2], periods, AS_OF)
+    assert first.versions == 6
+    before = await get_snapshot(db, p, "2026Q3", "766@1")
+    assert before is not None and before["version"] == 1
+    leaves = (await db.execute(text(
+        "SELECT counter, procedure, month, value FROM scoring.leaf_counters "
+        "WHERE unit_id = :u ORDER BY 1, 2, 3"), {"u": c1})).all()  # fmt: skip
+    # the same batch again, and an older version of a dossier: nothing changes
+    assert await upsert_facts(db, facts, now=AS_OF) == 0
+    stale_old = facts[0].model_copy(update={"status": 4, "source_updated_at": vn(2026, 9, 1)})
+    assert await upsert_facts(db, [stale_old], now=AS_OF) == 0
+    again = await recompute(db, ctx, [p, c1, c2], periods, AS_OF)
+    assert again.versions == 0 and again.raised == 0
+    after = await get_snapshot(db, p, "2026Q3", "766@1")
+    assert after == before
+    assert (await db.execute(text(
+        "SELECT counter, procedure, month, value FROM scoring.leaf_counters "
+        "WHERE unit_id = :u ORDER BY 1, 2, 3"), {"u": c1})).all() == leaves  # fmt: skip
+    # a newer version moves counters (delta) and writes version 2; as-of still sees version 1
+    newer = facts[2].model_copy(
+        update={"finished_at": vn(2026, 9, 9), "source_updated_at": vn(2026, 9, 20)}
+    )
+    assert await upsert_facts(db, [newer], now=AS_OF) == 1
+    third = await recompute(db, ctx, [p, c1, c2], periods, AS_OF)
+    assert third.versions == 4  # c1 and p, for both periods
+    latest = await get_snapshot(db, p, "2026Q3", "766@1")
+    assert latest is not None and latest["version"] == 2
+    assert latest["total"] > before["total"]
+    v1 = await get_snapshot(db, p, "2026Q3", "766@1", version=1)
+    assert v1 == before
+
+
+async def test_merged_unit_pre_merger_periods_sum_predecessors(
+    db: AsyncSession, ctx: Scoring
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    new, a, b = f"N{tag}", f"A{tag}", f"B{tag}"
+    a_d = f"{a}.D1"
+    await import_units(
+        db,
+        [
+            unit(new, None, "province", "tỉnh", valid_from=date(2025, 7, 1)),
+            unit(a, None, "province", "tỉnh", valid_to=date(2025, 6, 30)),
+            unit(b, None, "province", "tỉnh", valid_to=date(2025, 6, 30)),
+            unit(a_d, a, "district", "huyện", valid_to=date(2025, 6, 30)),
+        ],
+        [
+            LineageIn(from_id=a, to_id=new, kind="merged_into", effective_on=date(2025, 7, 1)),
+            LineageIn(from_id=b, to_id=new, kind="merged_into", effective_on=date(2025, 7, 1)),
+        ],
+    )
+    march = {"received_at": vn(2025, 3, 2), "due_at": vn(2025, 3, 10),
+             "finished_at": vn(2025, 3, 5), "source_updated_at": vn(2025, 3, 6)}  # fmt: skip
+    facts = [
+        dossier(a_d, 1, **march),
+        dossier(a_d, 2, **{**march, "finished_at": vn(2025, 3, 20)}),  # late
+        dossier(b, 1, **march),
+        dossier(new, 1),  # after the merger, under the new unit
+    ]
+    await upsert_facts(db, facts, now=AS_OF)
+    q1 = Period.parse("2025Q1")
+    c = await period_counters(db, [new, a, b, a_d], q1, AS_OF)
+    for k in ("received", "finished", "finished_on_time", "finished_late"):
+        assert c[new].get(k, 0) == c[a].get(k, 0) + c[b].get(k, 0), k
+    assert c[new]["received"] == 3 and c[a]["received"] == 2
+    stats = await rebuild_province_year(db, ctx, new, 2025, as_of=AS_OF)
+    assert stats.versions > 0
+    snap = await get_snapshot(db, new, "2025Q1", "766@1")
+    assert snap is not None
+    assert snap["indicators"]["prog_on_time"]["ratio"] == pytest.approx(2 / 3, abs=1e-4)
+    y2026 = await period_counters(db, [new], Period.parse("2026"), AS_OF)
+    assert y2026[new]["received"] == 1
+
+
+async def test_alert_raised_once_then_cleared(db: AsyncSession, ctx: Scoring) -> None:
+    p, c1, _ = await tree(db)
+    bad = [dossier(c1, i, finished_at=vn(2026, 9, 15)) for i in range(3)] + [dossier(c1, 9)]
+    await upsert_facts(db, bad, now=AS_OF)
+    sep = [Period.parse("202609")]
+
+    async def raised_events() -> list[dict[str, Any]]:
+        rows = await db.execute(text(
+            "SELECT type, payload FROM scoring.outbox WHERE key = :u AND type LIKE '%alert%' "
+            "ORDER BY id"), {"u": c1})  # fmt: skip
+        return [{"type": t, **pl} for t, pl in rows.all()]
+
+    s1 = await recompute(db, ctx, [p, c1], sep, AS_OF)
+    assert s1.raised == 2  # the commune and its province (same facts)
+    ev = await raised_events()
+    assert [e["type"] for e in ev] == ["vn.cchc.scoring.alert.raised.v1"]
+    assert ev[0]["indicator"] == "prog_on_time" and ev[0]["value"] == pytest.approx(0.25)
+    # another late dossier: a new snapshot version, still breached, no second alert
+    await upsert_facts(db, [dossier(c1, 20, finished_at=vn(2026, 9, 16))], now=AS_OF)
+    s2 = await recompute(db, ctx, [p, c1], sep, AS_OF)
+    assert s2.versions >= 1 and s2.raised == 0
+    assert len(await raised_events()) == 1
+    # recovery: the late ones are corrected by the source → cleared once
+    fixed = [
+        d.model_copy(update={"finished_at": vn(2026, 9, 9), "source_updated_at": vn(2026, 9, 25)})
+        for d in [*bad[:3], dossier(c1, 20)]
+    ]
+    await upsert_facts(db, fixed, now=AS_OF)
+    s3 = await recompute(db, ctx, [p, c1], sep, AS_OF)
+    assert s3.cleared == 2
+    assert [e["type"] for e in await raised_events()] == [
+        "vn.cchc.scoring.alert.raised.v1",
+        "vn.cchc.scoring.alert.cleared.v1",
+    ]
+    snap_events = (await db.execute(text(
+        "SELECT count(*) FROM scoring.outbox WHERE key = :u AND type LIKE '%snapshot.updated%'"
+    ), {"u": c1})).scalar_one()  # fmt: skip
+    assert snap_events == 3  # one per new version
+
+
+async def test_stale_queue_refreshes_ancestors(db: AsyncSession, ctx: Scoring) -> None:
+    p, c1, c2 = await tree(db)
+    await upsert_facts(db, [dossier(c2, 1)], now=AS_OF)
+    stale = (await db.execute(text(
+        "SELECT month FROM scoring.stale WHERE unit_id = :u"), {"u": c2})).scalars().all()  # fmt: skip
+    assert stale == ["202609"]
+    await refresh_stale(db, ctx, as_of=AS_OF)
+    for pid in ("202609", "2026Q3", "2026YTD09", "2026YTD11"):
+        s = await get_snapshot(db, p, pid, "766@1")
+        assert s is not None and s["counters"]["received"] == 1, pid
+    assert await get_snapshot(db, p, "2026YTD12", "766@1") is None  # not started yet
+    assert await get_snapshot(db, c1, "202609", "766@1") is None  # sibling untouched
