@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from services.tasks.api import conclusions, items, reports
+
+routers: list[APIRouter] = [conclusions.router, items.router, reports.router]

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import os
+
+from services.tasks.events.handlers import make_handlers
+from services.tasks.events.scheduler import DeadlineScheduler
+from services.tasks.store.models import processed_events_table
 from shared.app import Runtime, Worker
 from shared.events.consumer import IdempotentConsumer
 
+SCHEDULER_INTERVAL_S = float(os.environ.get("TASKS_SCHEDULER_INTERVAL_S", "60"))
+
 
 def consumers(runtime: Runtime) -> list[IdempotentConsumer]:
-    return []
+    return [
+        IdempotentConsumer(
+            name="tasks.alerts",
+            topics=["scoring.snapshots"],
+            handlers=make_handlers(runtime.outbox),
+            sessions=runtime.sessions,
+            processed_table=processed_events_table,
+            producer=runtime.producer,
+            settings=runtime.settings,
+        )
+    ]
 
 
 def workers(runtime: Runtime) -> list[Worker]:
-    return []
+    return [DeadlineScheduler(runtime.sessions, runtime.outbox, SCHEDULER_INTERVAL_S)]

@@ -1,0 +1,360 @@
+"""Remediation items: list, read, workflow transitions, progress, extensions, "my items"."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
+
+from services.tasks.api.common import (
+    check_if_match,
+    decode_cursor,
+    encode_cursor,
+    if_none_match,
+    item_etag,
+    item_out,
+    json_with_etag,
+    today_vn,
+)
+from services.tasks.api.schemas import (
+    ExtensionDecisionIn,
+    ExtensionIn,
+    ExtensionOut,
+    HistoryOut,
+    ItemOut,
+    ItemPage,
+    ProgressIn,
+    StatusName,
+    TimelinessName,
+    TransitionIn,
+)
+from services.tasks.domain.workflow import Action
+from services.tasks.store import repo
+from services.tasks.store.models import ExtensionRequest, Item, ItemHistory
+from shared.app import RuntimeDep, SessionDep
+from shared.auth.principal import Principal, Role
+from shared.auth.security import current_principal, require_roles
+from shared.problems import Forbidden, NotFound, problem_responses
+
+router = APIRouter(prefix="/api/v1", tags=["items"])
+
+Reader = Annotated[Principal, Depends(current_principal)]
+Worker = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector, Role.officer))]
+Inspector = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector))]
+
+OFFICER_ACTIONS = {Action.start, Action.report}
+
+
+def ensure_can_read(principal: Principal, item: Item) -> None:
+    if principal.sees_all_units:
+        return
+    if principal.unit_id is None or not (
+        item.lead_unit_id == principal.unit_id
+        or principal.unit_id in (item.supporting_unit_ids or [])
+    ):
+        raise NotFound("item not found")
+
+
+def ensure_can_change(principal: Principal, item: Item) -> None:
+    """Officers change only the items their own agency leads (404 for anyone else's)."""
+    principal.ensure_unit(item.lead_unit_id, "item")
+
+
+async def load(
+    session: SessionDep, principal: Principal, item_id: str, *, for_update: bool = False
+) -> Item:
+    item = await repo.get_item(session, item_id, for_update=for_update)
+    ensure_can_read(principal, item)
+    return item
+
+
+def _now() -> datetime:
+    return repo.utcnow()
+
+
+@router.get(
+    "/items",
+    summary="List remediation items (filterable; cursor pagination)",
+    response_model=ItemPage,
+    responses=problem_responses(400, 401),
+)
+async def list_items(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    unit_id: str | None = Query(None, description="Lead or supporting unit."),
+    status: StatusName | None = None,
+    timeliness: TimelinessName | None = None,
+    conclusion_id: str | None = None,
+    criterion: str | None = Query(None, examples=["3.2.5"]),
+    deadline_from: date | None = None,
+    deadline_to: date | None = None,
+    updated_since: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> Response:
+    now = _now()
+    f = repo.ItemFilter(
+        unit_id=unit_id,
+        status=status,
+        timeliness=timeliness,
+        conclusion_id=conclusion_id,
+        criterion=criterion,
+        deadline_from=deadline_from,
+        deadline_to=deadline_to,
+        updated_since=updated_since,
+    )
+    rows = await repo.list_items(
+        session,
+        f,
+        today=today_vn(now),
+        scope_unit=principal.unit_scope() if not principal.sees_all_units else None,
+        after=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    if not principal.sees_all_units and principal.unit_id is None:
+        rows = []
+    page = rows[:limit]
+    body = ItemPage(
+        items=[item_out(i, now) for i in page],
+        next_cursor=encode_cursor(page[-1]) if len(rows) > limit else None,
+    )
+    return json_with_etag(request, body.model_dump(mode="json"))
+
+
+@router.get(
+    "/me/items",
+    summary="Items of the caller's agency (cursor pagination, updated_since, ETag)",
+    response_model=ItemPage,
+    responses={304: {"description": "Not modified (If-None-Match)"}, **problem_responses(401, 403)},
+)
+async def my_items(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    updated_since: datetime | None = None,
+    status: StatusName | None = None,
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> Response:
+    if principal.unit_id is None:
+        raise Forbidden("'my items' needs a token bound to an agency")
+    now = _now()
+    rows = await repo.list_items(
+        session,
+        repo.ItemFilter(updated_since=updated_since, status=status),
+        today=today_vn(now),
+        scope_unit=principal.unit_id,
+        after=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    body = ItemPage(
+        items=[item_out(i, now) for i in page],
+        next_cursor=encode_cursor(page[-1]) if len(rows) > limit else None,
+    )
+    return json_with_etag(request, body.model_dump(mode="json"))
+
+
+@router.get(
+    "/items/{item_id}",
+    summary="One item (ETag; If-None-Match → 304)",
+    response_model=ItemOut,
+    responses={304: {"description": "Not modified"}, **problem_responses(401, 404)},
+)
+async def get_item(
+    item_id: str, request: Request, session: SessionDep, principal: Reader
+) -> Response:
+    item = await load(session, principal, item_id)
+    etag = item_etag(item)
+    if if_none_match(request, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(
+        item_out(item, _now()).model_dump_json(),
+        media_type="application/json",
+        headers={"ETag": etag},
+    )
+
+
+@router.get(
+    "/items/{item_id}/history",
+    summary="Full change history of an item",
+    response_model=list[HistoryOut],
+    responses=problem_responses(401, 404),
+)
+async def item_history(item_id: str, session: SessionDep, principal: Reader) -> list[HistoryOut]:
+    await load(session, principal, item_id)
+    rows = (
+        (
+            await session.execute(
+                select(ItemHistory).where(ItemHistory.item_id == item_id).order_by(ItemHistory.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [
+        HistoryOut(
+            at=r.at,
+            actor=r.actor,
+            action=r.action,
+            from_status=r.from_status,
+            to_status=r.to_status,
+            reason=r.reason,
+            details=r.details,
+        )
+        for r in rows
+    ]
+
+
+def _item_response(item: Item) -> Response:
+    return Response(
+        item_out(item, _now()).model_dump_json(),
+        media_type="application/json",
+        headers={"ETag": item_etag(item)},
+    )
+
+
+@router.post(
+    "/items/{item_id}/transitions",
+    summary="Move an item through its workflow (If-Match → 412 when stale)",
+    response_model=ItemOut,
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def transition_item(
+    item_id: str,
+    body: TransitionIn,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Worker,
+) -> Response:
+    item = await load(session, principal, item_id, for_update=True)
+    ensure_can_change(principal, item)
+    if principal.role is Role.officer and body.action not in OFFICER_ACTIONS:
+        raise Forbidden(f"an officer may not {body.action.value} an item")
+    check_if_match(request, item)
+    await repo.transition(
+        session, runtime.outbox, item, body.action, actor=principal.subject, reason=body.reason
+    )
+    return _item_response(item)
+
+
+@router.post(
+    "/items/{item_id}/progress",
+    summary="Add a progress note with evidence metadata",
+    response_model=ItemOut,
+    status_code=201,
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def add_progress(
+    item_id: str,
+    body: ProgressIn,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Worker,
+) -> Response:
+    item = await load(session, principal, item_id, for_update=True)
+    ensure_can_change(principal, item)
+    check_if_match(request, item)
+    await repo.add_progress(
+        session,
+        runtime.outbox,
+        item,
+        actor=principal.subject,
+        note=body.note,
+        percent=body.percent,
+        evidence=[e.model_dump() for e in body.evidence],
+    )
+    resp = _item_response(item)
+    resp.status_code = 201
+    return resp
+
+
+def _ext_out(e: ExtensionRequest) -> ExtensionOut:
+    return ExtensionOut(
+        id=e.id,
+        item_id=e.item_id,
+        requested_deadline=e.requested_deadline,
+        reason=e.reason,
+        status=e.status,
+        requested_by=e.requested_by,
+        decided_by=e.decided_by,
+        decision_reason=e.decision_reason,
+    )
+
+
+@router.post(
+    "/items/{item_id}/extensions",
+    summary="Request a later deadline",
+    response_model=ExtensionOut,
+    status_code=201,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def request_extension(
+    item_id: str, body: ExtensionIn, session: SessionDep, principal: Worker
+) -> ExtensionOut:
+    item = await load(session, principal, item_id, for_update=True)
+    ensure_can_change(principal, item)
+    ext = await repo.request_extension(
+        session,
+        item,
+        actor=principal.subject,
+        requested=body.requested_deadline,
+        reason=body.reason,
+    )
+    return _ext_out(ext)
+
+
+@router.get(
+    "/items/{item_id}/extensions",
+    summary="Extension requests of an item",
+    response_model=list[ExtensionOut],
+    responses=problem_responses(401, 404),
+)
+async def list_extensions(
+    item_id: str, session: SessionDep, principal: Reader
+) -> list[ExtensionOut]:
+    await load(session, principal, item_id)
+    rows = (
+        (
+            await session.execute(
+                select(ExtensionRequest)
+                .where(ExtensionRequest.item_id == item_id)
+                .order_by(ExtensionRequest.requested_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return [_ext_out(e) for e in rows]
+
+
+@router.post(
+    "/items/{item_id}/extensions/{extension_id}/decision",
+    summary="Approve (moves the deadline) or reject an extension request",
+    response_model=ExtensionOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def decide_extension(
+    item_id: str,
+    extension_id: str,
+    body: ExtensionDecisionIn,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Inspector,
+) -> ExtensionOut:
+    item = await load(session, principal, item_id, for_update=True)
+    ext = await repo.decide_extension(
+        session,
+        runtime.outbox,
+        item,
+        extension_id,
+        actor=principal.subject,
+        approve=body.approve,
+        reason=body.reason,
+    )
+    return _ext_out(ext)

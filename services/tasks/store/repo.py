@@ -1,0 +1,595 @@
+"""Queries and state changes of remediation items. Every change writes its history row and
+its event (through the shared outbox) in the caller's transaction; nothing here commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tasks.domain import timeliness as tl
+from services.tasks.domain import workflow
+from services.tasks.domain.units import UnitDirectory
+from services.tasks.store.models import (
+    Conclusion,
+    DeadlineChange,
+    ExtensionRequest,
+    Finding,
+    Item,
+    ItemHistory,
+    ProgressNote,
+    UnitRow,
+)
+from shared.events.outbox import Outbox
+from shared.events.payloads import (
+    RemediationAccepted,
+    RemediationCreated,
+    RemediationDeadlineChanged,
+    RemediationItemEvent,
+    RemediationStatusChanged,
+)
+from shared.problems import Conflict, NotFound, UnprocessableContent
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ----------------------------------------------------------------- timeliness in SQL
+
+
+def timeliness_expr(today: date) -> ColumnElement[str]:
+    """SQL twin of ``domain.timeliness.classify`` (Vietnam dates); 'cancelled' for cancelled."""
+    done_day = cast(func.timezone("Asia/Ho_Chi_Minh", Item.completed_at), Date)
+    today_lit = literal(today, Date)
+    return case(
+        (Item.status == "cancelled", literal("cancelled")),
+        (Item.deadline.is_(None), literal("no_deadline")),
+        (
+            Item.completed_at.is_not(None),
+            case((done_day <= Item.deadline, "done_on_time"), else_="done_late"),
+        ),
+        (Item.deadline < today_lit, literal("overdue")),
+        (Item.deadline - today_lit <= tl.DUE_SOON_DAYS, literal("due_soon")),
+        else_=literal("in_progress_within_time"),
+    )
+
+
+def item_timeliness(item: Item, now: datetime) -> str:
+    if item.status == "cancelled":
+        return "cancelled"
+    return tl.classify(deadline=item.deadline, now=now, completed_at=item.completed_at).value
+
+
+# ----------------------------------------------------------------- events
+
+
+def event_fields(item: Item) -> dict[str, Any]:
+    return {
+        "item_id": item.id,
+        "unit_id": item.lead_unit_id,
+        "conclusion_id": item.conclusion_id,
+        "origin": item.origin,
+        "alert_id": item.alert_id,
+        "indicator": item.indicator,
+        "criteria": list(item.criteria or []),
+        "status": item.status,
+        "deadline": item.deadline,
+        "completed_on": tl.local_date(item.completed_at) if item.completed_at else None,
+    }
+
+
+async def emit(session: AsyncSession, outbox: Outbox, payload: RemediationItemEvent) -> None:
+    await outbox.add(session, payload, key=payload.unit_id, subject=payload.item_id)
+
+
+def history(
+    item: Item,
+    actor: str,
+    action: str,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> ItemHistory:
+    return ItemHistory(
+        item_id=item.id,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        details=details or {},
+    )
+
+
+# ----------------------------------------------------------------- units
+
+
+async def unit_directory(session: AsyncSession) -> UnitDirectory:
+    rows = (await session.execute(select(UnitRow))).scalars().all()
+    return UnitDirectory(
+        {
+            "id": r.id,
+            "name": r.name,
+            "level": r.level,
+            "kind": r.kind,
+            "parent_id": r.parent_id,
+            "valid_from": r.valid_from,
+            "valid_to": r.valid_to,
+            "aliases": r.aliases,
+            "external_codes": {},
+        }
+        for r in rows
+    )
+
+
+async def ensure_units_exist(session: AsyncSession, unit_ids: Sequence[str]) -> None:
+    wanted = set(unit_ids)
+    if not wanted:
+        return
+    found = set(
+        (await session.execute(select(UnitRow.id).where(UnitRow.id.in_(wanted)))).scalars().all()
+    )
+    missing = sorted(wanted - found)
+    if missing:
+        raise UnprocessableContent(f"unknown unit ids: {', '.join(missing)}")
+
+
+# ----------------------------------------------------------------- creation
+
+
+@dataclass
+class NewItem:
+    title: str
+    lead_unit_id: str
+    supporting_unit_ids: list[str]
+    deadline: date | None = None
+    recurrence: str | None = None
+    criteria: list[str] | None = None
+    indicator: str | None = None
+    priority: str = "normal"
+    responsible_person: str | None = None
+    finding_id: str | None = None
+
+
+async def create_conclusion(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    actor: str,
+    number: str | None,
+    title: str,
+    issued_on: date | None,
+    issuer: str | None,
+    source_text: str | None,
+    findings: Sequence[tuple[str | None, str, list[str], Sequence[NewItem]]],
+) -> tuple[Conclusion, list[Item]]:
+    conclusion = Conclusion(
+        id=new_id("con"),
+        number=number,
+        title=title,
+        issued_on=issued_on,
+        issuer=issuer,
+        source_text=source_text,
+        created_by=actor,
+    )
+    session.add(conclusion)
+    await session.flush()
+    items: list[Item] = []
+    for unit_id, text, criteria, new_items in findings:
+        finding = Finding(
+            id=new_id("fnd"),
+            conclusion_id=conclusion.id,
+            unit_id=unit_id,
+            text=text,
+            criteria=criteria,
+        )
+        session.add(finding)
+        await session.flush()
+        for ni in new_items:
+            ni.finding_id = finding.id
+            items.append(
+                await create_item(session, outbox, actor=actor, new=ni, conclusion_id=conclusion.id)
+            )
+    return conclusion, items
+
+
+async def create_item(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    actor: str,
+    new: NewItem,
+    conclusion_id: str | None = None,
+    origin: str = "conclusion",
+) -> Item:
+    await ensure_units_exist(session, [new.lead_unit_id, *new.supporting_unit_ids])
+    if new.recurrence:
+        from services.tasks.domain import recurrence
+
+        try:
+            recurrence.expand(new.recurrence, date(2000, 1, 1), date(2000, 1, 1))
+        except recurrence.InvalidRecurrence as exc:
+            raise UnprocessableContent(f"unknown recurrence code {new.recurrence!r}") from exc
+    now = utcnow()
+    item = Item(
+        id=new_id("itm"),
+        conclusion_id=conclusion_id,
+        finding_id=new.finding_id,
+        origin=origin,
+        indicator=new.indicator,
+        title=new.title,
+        lead_unit_id=new.lead_unit_id,
+        supporting_unit_ids=[u for u in new.supporting_unit_ids if u != new.lead_unit_id],
+        responsible_person=new.responsible_person,
+        criteria=list(new.criteria or []),
+        priority=new.priority,
+        deadline=new.deadline,
+        recurrence=new.recurrence,
+        status="not_started",
+        progress_percent=0,
+        version=1,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(item)
+    await session.flush()
+    session.add(history(item, actor, "created", to_status="not_started"))
+    await emit(session, outbox, RemediationCreated(**event_fields(item)))
+    return item
+
+
+# ----------------------------------------------------------------- reads
+
+
+async def get_item(session: AsyncSession, item_id: str, *, for_update: bool = False) -> Item:
+    stmt = select(Item).where(Item.id == item_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    item = (await session.execute(stmt)).scalar_one_or_none()
+    if item is None:
+        raise NotFound("item not found")
+    return item
+
+
+def visible_to_unit(unit_id: str) -> ColumnElement[bool]:
+    return or_(
+        Item.lead_unit_id == unit_id,
+        Item.supporting_unit_ids.contains([unit_id]),
+    )
+
+
+# ----------------------------------------------------------------- workflow
+
+
+async def transition(
+    session: AsyncSession,
+    outbox: Outbox,
+    item: Item,
+    action: workflow.Action,
+    *,
+    actor: str,
+    reason: str | None,
+    now: datetime | None = None,
+) -> Item:
+    now = now or utcnow()
+    previous = item.status
+    try:
+        target = workflow.transition(workflow.Status(previous), action, reason=reason)
+    except workflow.WorkflowError as exc:
+        raise UnprocessableContent(str(exc)) from exc
+    item.status = target.value
+    if target is workflow.Status.reported:
+        item.completed_at = now
+        item.progress_percent = 100
+    elif target is workflow.Status.in_progress and previous == "reported":
+        item.completed_at = None
+    item.version += 1
+    item.updated_at = now
+    session.add(
+        history(
+            item, actor, action.value, from_status=previous, to_status=target.value, reason=reason
+        )
+    )
+    await session.flush()
+    fields = event_fields(item)
+    await emit(
+        session,
+        outbox,
+        RemediationStatusChanged(**fields, previous_status=previous, reason=reason),
+    )
+    if target is workflow.Status.accepted:
+        on_time = (
+            None
+            if item.deadline is None or item.completed_at is None
+            else not tl.is_late(item.completed_at, item.deadline)
+        )
+        await emit(session, outbox, RemediationAccepted(**fields, on_time=on_time))
+    return item
+
+
+async def add_progress(
+    session: AsyncSession,
+    outbox: Outbox,
+    item: Item,
+    *,
+    actor: str,
+    note: str,
+    percent: int | None,
+    evidence: list[dict[str, Any]],
+) -> ProgressNote:
+    if item.status in ("accepted", "cancelled"):
+        raise UnprocessableContent(f"the item is {item.status}")
+    row = ProgressNote(item_id=item.id, author=actor, note=note, percent=percent, evidence=evidence)
+    session.add(row)
+    if percent is not None:
+        item.progress_percent = percent
+    previous = item.status
+    if item.status == "not_started":
+        item.status = "in_progress"
+    item.version += 1
+    item.updated_at = utcnow()
+    session.add(
+        history(
+            item,
+            actor,
+            "progress",
+            from_status=previous,
+            to_status=item.status,
+            details={"percent": percent, "evidence": len(evidence)},
+        )
+    )
+    await session.flush()
+    if previous != item.status:
+        await emit(
+            session,
+            outbox,
+            RemediationStatusChanged(**event_fields(item), previous_status=previous),
+        )
+    return row
+
+
+async def change_deadline(
+    session: AsyncSession,
+    outbox: Outbox,
+    item: Item,
+    new_deadline: date | None,
+    *,
+    actor: str,
+    reason: str | None,
+    extension_id: str | None = None,
+) -> Item:
+    previous = item.deadline
+    item.deadline = new_deadline
+    item.version += 1
+    item.updated_at = utcnow()
+    session.add(
+        DeadlineChange(
+            item_id=item.id,
+            actor=actor,
+            previous_deadline=previous,
+            new_deadline=new_deadline,
+            reason=reason,
+            extension_id=extension_id,
+        )
+    )
+    session.add(
+        history(
+            item,
+            actor,
+            "deadline_changed",
+            reason=reason,
+            details={
+                "previous": previous.isoformat() if previous else None,
+                "new": new_deadline.isoformat() if new_deadline else None,
+            },
+        )
+    )
+    await session.flush()
+    await emit(
+        session,
+        outbox,
+        RemediationDeadlineChanged(**event_fields(item), previous_deadline=previous, reason=reason),
+    )
+    return item
+
+
+async def request_extension(
+    session: AsyncSession,
+    item: Item,
+    *,
+    actor: str,
+    requested: date,
+    reason: str,
+) -> ExtensionRequest:
+    pending = (
+        await session.execute(
+            select(ExtensionRequest.id).where(
+                ExtensionRequest.item_id == item.id, ExtensionRequest.status == "pending"
+            )
+        )
+    ).first() is not None
+    try:
+        workflow.request_extension(
+            status=workflow.Status(item.status),
+            current_deadline=item.deadline,
+            requested=requested,
+            reason=reason,
+            pending=pending,
+        )
+    except workflow.ExtensionError as exc:
+        if pending:
+            raise Conflict(str(exc)) from exc
+        raise UnprocessableContent(str(exc)) from exc
+    ext = ExtensionRequest(
+        id=new_id("ext"),
+        item_id=item.id,
+        requested_deadline=requested,
+        reason=reason,
+        status="pending",
+        requested_by=actor,
+    )
+    session.add(ext)
+    item.version += 1
+    item.updated_at = utcnow()
+    session.add(
+        history(
+            item,
+            actor,
+            "extension_requested",
+            reason=reason,
+            details={"extension_id": ext.id, "requested_deadline": requested.isoformat()},
+        )
+    )
+    await session.flush()
+    return ext
+
+
+async def decide_extension(
+    session: AsyncSession,
+    outbox: Outbox,
+    item: Item,
+    ext_id: str,
+    *,
+    actor: str,
+    approve: bool,
+    reason: str | None,
+) -> ExtensionRequest:
+    ext = (
+        await session.execute(
+            select(ExtensionRequest)
+            .where(ExtensionRequest.id == ext_id, ExtensionRequest.item_id == item.id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if ext is None:
+        raise NotFound("extension request not found")
+    try:
+        workflow.decide_extension(
+            workflow.Extension(
+                ext.requested_deadline, ext.reason, workflow.ExtensionStatus(ext.status)
+            ),
+            approve=approve,
+            reason=reason,
+        )
+    except workflow.ExtensionError as exc:
+        raise UnprocessableContent(str(exc)) from exc
+    ext.status = "approved" if approve else "rejected"
+    ext.decided_by = actor
+    ext.decided_at = utcnow()
+    ext.decision_reason = reason
+    session.add(
+        history(
+            item,
+            actor,
+            f"extension_{ext.status}",
+            reason=reason,
+            details={"extension_id": ext.id},
+        )
+    )
+    if approve:
+        await change_deadline(
+            session,
+            outbox,
+            item,
+            ext.requested_deadline,
+            actor=actor,
+            reason=reason or ext.reason,
+            extension_id=ext.id,
+        )
+    else:
+        item.version += 1
+        item.updated_at = utcnow()
+        await session.flush()
+    return ext
+
+
+# ----------------------------------------------------------------- list filters
+
+
+@dataclass
+class ItemFilter:
+    unit_id: str | None = None
+    status: str | None = None
+    timeliness: str | None = None
+    conclusion_id: str | None = None
+    criterion: str | None = None
+    deadline_from: date | None = None
+    deadline_to: date | None = None
+    updated_since: datetime | None = None
+
+
+def filter_clauses(f: ItemFilter, today: date) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if f.unit_id:
+        out.append(visible_to_unit(f.unit_id))
+    if f.status:
+        out.append(Item.status == f.status)
+    if f.timeliness:
+        out.append(timeliness_expr(today) == f.timeliness)
+    if f.conclusion_id:
+        out.append(Item.conclusion_id == f.conclusion_id)
+    if f.criterion:
+        out.append(Item.criteria.contains([f.criterion]))
+    if f.deadline_from:
+        out.append(Item.deadline >= f.deadline_from)
+    if f.deadline_to:
+        out.append(Item.deadline <= f.deadline_to)
+    if f.updated_since:
+        out.append(Item.updated_at > f.updated_since)
+    return out
+
+
+async def list_items(
+    session: AsyncSession,
+    f: ItemFilter,
+    *,
+    today: date,
+    scope_unit: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Item]:
+    clauses = filter_clauses(f, today)
+    if scope_unit is not None:
+        clauses.append(visible_to_unit(scope_unit))
+    if after is not None:
+        clauses.append(
+            or_(
+                Item.updated_at > after[0],
+                and_(Item.updated_at == after[0], Item.id > after[1]),
+            )
+        )
+    stmt = select(Item).where(*clauses).order_by(Item.updated_at, Item.id).limit(limit)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def bump_items(session: AsyncSession, item_ids: Sequence[str]) -> None:
+    if item_ids:
+        await session.execute(
+            update(Item)
+            .where(Item.id.in_(item_ids))
+            .values(version=Item.version + 1, updated_at=func.now())
+        )
