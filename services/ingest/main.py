@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.ingest import events
 from services.ingest.api import routers
+from services.ingest.runtime import on_startup
 from services.ingest.store.models import outbox_table, processed_events_table
 from shared.app import ServiceSpec, create_service_app
 from shared.settings import Settings
@@ -20,6 +21,7 @@ SPEC = ServiceSpec(
     processed_table=processed_events_table,
     consumers=events.consumers,
     workers=events.workers,
+    on_startup=on_startup,
 )
 
 

@@ -1,0 +1,19 @@
+"""Settings of the ingest service only (env vars prefixed INGEST_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
+
+    scheduler_enabled: bool = True
+    scheduler_tick_s: float = 5.0
+    breaker_threshold: int = 3  # consecutive failed runs before a source is marked degraded
+    breaker_cooldown_s: float = 300.0
+    retry_attempts: int = 6
+    retry_base_s: float = 0.5
+    retry_cap_s: float = 30.0
+    prefetch_pages: int = 2
+    db_pool_size: int = 6

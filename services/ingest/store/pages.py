@@ -1,0 +1,246 @@
+"""The hot path: one committed page = one transaction, set-based.
+
+For a page of normalised records the writer, inside a single transaction:
+1. COPYs the records into a temporary staging table (binary COPY, no per-row statements);
+2. upserts them with one `INSERT … SELECT … ON CONFLICT … WHERE excluded.source_updated_at >
+   current.source_updated_at RETURNING`, so a newer version replaces, a stale or repeated one
+   changes nothing, and only rows that really changed come back;
+3. appends status-history rows for dossiers whose status changed (same statement);
+4. COPYs one `…Changed` outbox event per unit containing only the changed records;
+5. upserts the rejected records into quarantine (deduplicated by payload fingerprint) and
+   supersedes open quarantine entries of codes that now stored a valid newer version;
+6. advances the checkpoint (next cursor) and the run's counters.
+A crash anywhere before COMMIT leaves none of it; after COMMIT all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from services.ingest.domain.normalise import Feed, Record, Rejection
+from services.ingest.domain.pull import newest_wins
+from shared.events.payloads import (
+    DossiersChanged,
+    Payload,
+    PetitionsChanged,
+    ProceduresChanged,
+)
+
+SCHEMA = "ingest"
+SEP = "\x1f"  # joins quarantine reasons in one text parameter (split back in SQL)
+
+
+@dataclass(frozen=True)
+class FeedTable:
+    feed: Feed
+    table: str
+    columns: tuple[str, ...]
+    history: bool
+    event: type[DossiersChanged] | type[ProceduresChanged] | type[PetitionsChanged]
+    event_field: str
+
+    @property
+    def stage(self) -> str:
+        return f"stage_{self.table}"
+
+
+DOSSIER_COLUMNS = (
+    "source_id", "code", "unit_id", "procedure_code", "field_code", "channel", "status",
+    "submitted_at", "received_at", "due_at", "finished_at", "returned_at", "rejected_at",
+    "supplement_count", "supplement_days", "apology_count", "has_fee", "paid_online",
+    "digitised", "reused_data", "has_e_result", "synced_national", "vneid_verified",
+    "source_updated_at",
+)  # fmt: skip
+PROCEDURE_COLUMNS = (
+    "source_id", "code", "name", "field_code", "unit_id", "online_level", "has_fee",
+    "result_type", "published_on", "publish_due_on", "public_on", "public_due_on",
+    "content_complete", "source_updated_at",
+)  # fmt: skip
+PETITION_COLUMNS = (
+    "source_id", "code", "unit_id", "received_at", "due_at", "handled_at", "satisfied",
+    "source_updated_at",
+)  # fmt: skip
+
+TABLES: dict[str, FeedTable] = {
+    "dossiers": FeedTable("dossiers", "dossiers", DOSSIER_COLUMNS, True, DossiersChanged,
+                          "dossiers"),
+    "procedures": FeedTable("procedures", "procedures", PROCEDURE_COLUMNS, False,
+                            ProceduresChanged, "procedures"),
+    "petitions": FeedTable("petitions", "petitions", PETITION_COLUMNS, False, PetitionsChanged,
+                           "petitions"),
+}  # fmt: skip
+
+
+def _upsert_sql(t: FeedTable) -> str:
+    cols = ", ".join(t.columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in t.columns if c not in ("source_id", "code"))
+    upsert = f"""
+        INSERT INTO {SCHEMA}.{t.table} AS cur ({cols}, run_id)
+        SELECT {cols}, $2 FROM src
+        ON CONFLICT (source_id, code) DO UPDATE SET {updates},
+            run_id = excluded.run_id, version = cur.version + 1, ingested_at = now()
+        WHERE excluded.source_updated_at > cur.source_updated_at
+        RETURNING cur.code, {"cur.status, " if t.history else ""}cur.source_updated_at"""
+    src = f"""src AS (
+        SELECT DISTINCT ON (code) * FROM {t.stage} ORDER BY code, source_updated_at DESC)"""
+    if not t.history:
+        return f"WITH {src}, up AS ({upsert}) SELECT code FROM up"
+    return f"""
+        WITH {src},
+        prev AS (
+            SELECT d.code, d.status FROM {SCHEMA}.{t.table} d
+            JOIN src ON d.source_id = $1 AND d.code = src.code),
+        up AS ({upsert}),
+        hist AS (
+            INSERT INTO {SCHEMA}.dossier_status_history
+                (source_id, code, status, previous_status, source_updated_at, run_id)
+            SELECT $1, up.code, up.status, prev.status, up.source_updated_at, $2
+            FROM up LEFT JOIN prev USING (code)
+            WHERE prev.status IS DISTINCT FROM up.status)
+        SELECT code FROM up"""
+
+
+UPSERT_SQL = {feed: _upsert_sql(t) for feed, t in TABLES.items()}
+
+QUARANTINE_SQL = f"""
+    INSERT INTO {SCHEMA}.quarantine AS q (source_id, feed, code, reasons, raw, fingerprint, run_id)
+    SELECT $1, $2, code, string_to_array(reasons, E'\\x1f'), raw, fp, $3
+    FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS t(code, reasons, raw, fp)
+    ON CONFLICT (source_id, feed, fingerprint) DO UPDATE
+        SET last_seen_at = now(), seen_count = q.seen_count + 1, run_id = excluded.run_id,
+            reasons = excluded.reasons
+    RETURNING (xmax = 0) AS inserted"""
+
+SUPERSEDE_SQL = f"""
+    UPDATE {SCHEMA}.quarantine SET status = 'superseded', resolved_at = now()
+    WHERE source_id = $1 AND feed = $2 AND status = 'open' AND code = ANY($3::text[])"""
+
+CHECKPOINT_SQL = f"""
+    UPDATE {SCHEMA}.checkpoints
+    SET cursor = $3, pages = pages + 1, updated_at = now(),
+        max_seen = CASE WHEN max_seen IS NULL OR $4 > max_seen THEN $4 ELSE max_seen END
+    WHERE source_id = $1 AND feed = $2"""
+
+RUN_COUNTERS_SQL = f"""
+    UPDATE {SCHEMA}.runs
+    SET pages = pages + 1, pulled = pulled + $2, stored = stored + $3,
+        unchanged = unchanged + $4, quarantined = quarantined + $5
+    WHERE id = $1"""
+
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "source", "subject", "time", "payload")
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    pulled: int
+    stored: int  # created or changed
+    unchanged: int  # stale or identical versions (incl. duplicates)
+    quarantined: int  # rejected records in this page
+    new_quarantine: int  # of which not seen before
+    events: int
+    max_seen: datetime | None
+    changed_codes: frozenset[str]
+
+
+def fingerprint(raw_json: str) -> str:
+    return hashlib.md5(raw_json.encode(), usedforsecurity=False).hexdigest()
+
+
+def raw_text(raw: Any) -> str:
+    """The payload as JSON text; NUL bytes stay escaped (`\\u0000`), so PostgreSQL takes it."""
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+
+
+def outbox_record(payload: Payload, *, source: str, key: str) -> tuple[Any, ...]:
+    return (
+        str(uuid.uuid4()), payload.topic, key, payload.event_type, source, None,
+        datetime.now(UTC), payload.model_dump_json(),
+    )  # fmt: skip
+
+
+async def ensure_stage(conn: asyncpg.Connection, feed: Feed) -> None:
+    t = TABLES[feed]
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {t.stage} "
+        f"(LIKE {SCHEMA}.{t.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+
+
+async def write_page(
+    conn: asyncpg.Connection,
+    *,
+    source_id: str,
+    feed: Feed,
+    run_id: str,
+    event_source: str,
+    records: Sequence[Record],
+    rejections: Sequence[Rejection],
+    next_cursor: str | None,
+    checkpoint: bool = True,
+) -> PageResult:
+    """Write one page in one transaction (the caller's connection, not in a transaction)."""
+    t = TABLES[feed]
+    latest = newest_wins(records)
+    max_seen = max((r.source_updated_at for r in latest.values()), default=None)
+    async with conn.transaction():
+        await ensure_stage(conn, feed)
+        changed: list[str] = []
+        if latest:
+            cols = t.columns
+            await conn.copy_records_to_table(
+                t.stage,
+                records=[tuple(getattr(r, c) for c in cols) for r in latest.values()],
+                columns=cols,
+            )
+            changed = [row[0] for row in await conn.fetch(UPSERT_SQL[feed], source_id, run_id)]
+        events = 0
+        if changed:
+            by_unit: dict[str, list[Any]] = defaultdict(list)
+            for code in changed:
+                rec = latest[code]
+                by_unit[rec.unit_id].append(rec)
+            rows = []
+            for unit_id in sorted(by_unit):
+                payload = t.event.model_validate(
+                    {"unit_id": unit_id, "run_id": run_id, t.event_field: by_unit[unit_id]}
+                )
+                rows.append(outbox_record(payload, source=event_source, key=unit_id))
+            await conn.copy_records_to_table(
+                "outbox", schema_name=SCHEMA, records=rows, columns=OUTBOX_COLUMNS
+            )
+            events = len(rows)
+            await conn.execute(SUPERSEDE_SQL, source_id, feed, changed)
+        new_quarantine = 0
+        if rejections:
+            seen: dict[str, tuple[str | None, str, str]] = {}
+            for rej in rejections:
+                text = raw_text(rej.raw)
+                seen.setdefault(fingerprint(text), (rej.code, SEP.join(rej.reasons), text))
+            fps = list(seen)
+            inserted = await conn.fetch(
+                QUARANTINE_SQL, source_id, feed, run_id,
+                [seen[f][0] for f in fps], [seen[f][1] for f in fps], [seen[f][2] for f in fps],
+                fps,
+            )  # fmt: skip
+            new_quarantine = sum(1 for r in inserted if r[0])
+        if checkpoint:
+            await conn.execute(CHECKPOINT_SQL, source_id, feed, next_cursor, max_seen)
+        pulled = len(records) + len(rejections)
+        await conn.execute(
+            RUN_COUNTERS_SQL, run_id, pulled, len(changed), len(records) - len(changed),
+            len(rejections),
+        )  # fmt: skip
+    return PageResult(
+        pulled=pulled, stored=len(changed), unchanged=len(records) - len(changed),
+        quarantined=len(rejections), new_quarantine=new_quarantine, events=events,
+        max_seen=max_seen, changed_codes=frozenset(changed),
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Sync engine, scheduler, rate limiting and metrics of the ingest service."""

@@ -1,0 +1,575 @@
+"""The sync engine: runs a (source, feed) walk page by page into the store.
+
+- One run per (source, feed) at a time, cluster-wide: a session-level PostgreSQL advisory lock
+  held by a dedicated connection for the run's life (a killed process releases it).
+- Incremental runs start at the watermark minus the source's look-back window; backfills walk a
+  given date range and leave the watermark alone.
+- Every committed page advances the checkpoint in its own transaction, so a run that dies
+  (crash, kill, source outage) is resumed from the next cursor by the next start — the crashed
+  run's id is kept and its `resumes` counter goes up.
+- Source calls go through a per-source token bucket and concurrency semaphore, and are retried
+  with exponential backoff and jitter, honouring Retry-After.
+- Runs end `succeeded` (walk complete, nothing quarantined), `partial` (walk complete with
+  quarantined records, or interrupted after committing pages: the checkpoint stays) or `failed`
+  (nothing committed). Consecutive failed runs trip a circuit breaker that marks the source
+  `degraded` for a cool-down, during which the scheduler leaves it alone.
+- The end of a run commits, in one transaction: run outcome, watermark, checkpoint removal,
+  source health and an `IngestRunCompleted` outbox event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.ingest.connectors import ConnectorConfig, SourceError, create_connector
+from services.ingest.connectors.base import Connector, Feed, Page
+from services.ingest.connectors.retry import RetryPolicy, call_with_retries
+from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
+from services.ingest.store.pages import SCHEMA, outbox_record, write_page
+from services.ingest.sync import metrics
+from services.ingest.sync.ratelimit import TokenBucket
+from shared.events.payloads import IngestRunCompleted
+
+log = logging.getLogger("cchc.ingest.sync")
+
+
+class RunInProgress(Exception):
+    """Another run of this (source, feed) holds the lock."""
+
+
+class SourceNotFound(Exception):
+    pass
+
+
+class SourceDisabled(Exception):
+    pass
+
+
+@dataclass
+class RunPlan:
+    run_id: str
+    source: dict[str, Any]
+    feed: Feed
+    kind: str
+    since: datetime | None
+    until: datetime | None
+    cursor: str | None
+    resumed: bool
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    pulled: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    pages: int = 0
+    error: str | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def lock_key(source_id: str, feed: str) -> str:
+    return f"cchc-ingest:{source_id}:{feed}"
+
+
+def connector_config(source: dict[str, Any]) -> ConnectorConfig:
+    auth = source["auth"]
+    return ConnectorConfig(
+        kind=source["kind"],
+        base_url=source["base_url"],
+        auth=json.loads(auth) if isinstance(auth, str) else auth,
+        timeout_s=source["timeout_s"],
+    )
+
+
+def _source_dict(row: asyncpg.Record) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("auth", "agencies"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        event_source: str = "/cchc-monitor/ingest",
+        policy: RetryPolicy | None = None,
+        breaker_threshold: int = 3,
+        breaker_cooldown_s: float = 300,
+        prefetch: int = 2,
+        connector_factory: Callable[[ConnectorConfig], Connector] = create_connector,
+    ) -> None:
+        self.pool = pool
+        self.event_source = event_source
+        self.policy = policy or RetryPolicy()
+        self.breaker_threshold = breaker_threshold
+        self.breaker_cooldown_s = breaker_cooldown_s
+        self.prefetch = max(1, prefetch)
+        self.connector_factory = connector_factory
+        self.tasks: dict[str, asyncio.Task[RunResult]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._stopping = False
+
+    # ------------------------------------------------------------------ public
+
+    async def start(
+        self,
+        source_id: str,
+        feed: Feed,
+        *,
+        kind: str = "incremental",
+        trigger: str = "manual",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> str:
+        """Take the (source, feed) lock, open or resume a run, walk it in the background."""
+        lock_conn: asyncpg.Connection = await self.pool.acquire()
+        try:
+            got = await lock_conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext($1))", lock_key(source_id, feed)
+            )
+            if not got:
+                raise RunInProgress(f"a {feed} run of source {source_id} is in progress")
+            try:
+                plan = await self._open(lock_conn, source_id, feed, kind, trigger, since, until)
+            except BaseException:
+                await self._unlock(lock_conn, source_id, feed)
+                raise
+        except BaseException:
+            await self.pool.release(lock_conn)
+            raise
+        task = asyncio.create_task(self._execute(lock_conn, plan), name=f"ingest-{plan.run_id}")
+        self.tasks[plan.run_id] = task
+        task.add_done_callback(functools.partial(self._forget, plan.run_id))
+        return plan.run_id
+
+    def _forget(self, run_id: str, _task: object) -> None:
+        self.tasks.pop(run_id, None)
+
+    async def run(self, source_id: str, feed: Feed, **kwargs: Any) -> RunResult:
+        """Start and wait for the run to end."""
+        run_id = await self.start(source_id, feed, **kwargs)
+        task = self.tasks.get(run_id)
+        if task is None:  # already finished
+            return await self.result(run_id)
+        return await task
+
+    async def result(self, run_id: str) -> RunResult:
+        row = await self.pool.fetchrow(f"SELECT * FROM {SCHEMA}.runs WHERE id = $1", run_id)
+        assert row is not None
+        return RunResult(
+            run_id=run_id, status=row["status"], pulled=row["pulled"], stored=row["stored"],
+            unchanged=row["unchanged"], quarantined=row["quarantined"], pages=row["pages"],
+            error=row["error"], errors=json.loads(row["errors"]),
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        """Let every run finish the page in hand, then end it (the checkpoint stays)."""
+        self._stopping = True
+        if self.tasks:
+            await asyncio.wait(list(self.tasks.values()), timeout=20)
+
+    async def due(self) -> list[tuple[str, Feed]]:
+        """(source, feed) pairs the scheduler should start now."""
+        rows = await self.pool.fetch(f"""
+            SELECT s.id, f.feed FROM {SCHEMA}.sources s CROSS JOIN LATERAL unnest(s.feeds) f(feed)
+            WHERE s.enabled AND (s.degraded_until IS NULL OR s.degraded_until < now())
+              AND (EXISTS (SELECT 1 FROM {SCHEMA}.checkpoints c JOIN {SCHEMA}.runs r
+                           ON r.id = c.run_id
+                           WHERE c.source_id = s.id AND c.feed = f.feed AND r.status = 'running')
+                   OR NOT EXISTS (SELECT 1 FROM {SCHEMA}.runs r
+                           WHERE r.source_id = s.id AND r.feed = f.feed
+                             AND r.started_at > now() - make_interval(secs => s.schedule_s)))
+            ORDER BY s.id, f.feed""")  # fmt: skip
+        return [(r["id"], r["feed"]) for r in rows]
+
+    # ------------------------------------------------------------------ opening a run
+
+    async def _open(
+        self, conn: asyncpg.Connection, source_id: str, feed: Feed, kind: str, trigger: str,
+        since: datetime | None, until: datetime | None,
+    ) -> RunPlan:  # fmt: skip
+        async with conn.transaction():
+            row = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.sources WHERE id = $1", source_id)
+            if row is None:
+                raise SourceNotFound(source_id)
+            source = _source_dict(row)
+            if not source["enabled"]:
+                raise SourceDisabled(source_id)
+            cp = await conn.fetchrow(
+                f"SELECT c.*, r.status AS run_status, r.kind AS run_kind "
+                f"FROM {SCHEMA}.checkpoints c LEFT JOIN {SCHEMA}.runs r ON r.id = c.run_id "
+                f"WHERE c.source_id = $1 AND c.feed = $2",
+                source_id, feed,
+            )  # fmt: skip
+            if cp is not None and kind == "backfill":
+                # An explicit backfill replaces an unfinished walk (the watermark is untouched,
+                # so the next incremental run re-reads what that walk had not reached).
+                if cp["run_status"] == "running":
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.runs SET status = 'failed', finished_at = now(), "
+                        f"error = 'superseded by a backfill' WHERE id = $1",
+                        cp["run_id"],
+                    )
+                await conn.execute(
+                    f"DELETE FROM {SCHEMA}.checkpoints WHERE source_id = $1 AND feed = $2",
+                    source_id, feed,
+                )  # fmt: skip
+                cp = None
+            if cp is not None:
+                if cp["run_status"] == "running":  # the process running it died: same run
+                    run_id = cp["run_id"]
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.runs SET resumes = resumes + 1 WHERE id = $1", run_id
+                    )
+                else:  # a previous run was interrupted: a new run continues the walk
+                    run_id = str(uuid.uuid4())
+                    await self._insert_run(
+                        conn, run_id, source_id, feed, cp["run_kind"] or "incremental", trigger,
+                        cp["since"], cp["until"],
+                    )  # fmt: skip
+                    await conn.execute(
+                        f"UPDATE {SCHEMA}.checkpoints SET run_id = $3 "
+                        f"WHERE source_id = $1 AND feed = $2",
+                        source_id, feed, run_id,
+                    )  # fmt: skip
+                return RunPlan(run_id, source, feed, cp["run_kind"] or "incremental",
+                               cp["since"], cp["until"], cp["cursor"], resumed=True)  # fmt: skip
+            if kind == "incremental":
+                watermark = await conn.fetchval(
+                    f"SELECT watermark FROM {SCHEMA}.watermarks "
+                    f"WHERE source_id = $1 AND feed = $2",
+                    source_id, feed,
+                )  # fmt: skip
+                since = watermark - timedelta(seconds=source["lookback_s"]) if watermark else None
+                until = None
+            run_id = str(uuid.uuid4())
+            await self._insert_run(conn, run_id, source_id, feed, kind, trigger, since, until)
+            await conn.execute(
+                f"INSERT INTO {SCHEMA}.checkpoints (source_id, feed, run_id, since, until) "
+                f"VALUES ($1, $2, $3, $4, $5)",
+                source_id, feed, run_id, since, until,
+            )  # fmt: skip
+            return RunPlan(run_id, source, feed, kind, since, until, None, resumed=False)
+
+    @staticmethod
+    async def _insert_run(
+        conn: asyncpg.Connection, run_id: str, source_id: str, feed: str, kind: str,
+        trigger: str, since: datetime | None, until: datetime | None,
+    ) -> None:  # fmt: skip
+        await conn.execute(
+            f"INSERT INTO {SCHEMA}.runs (id, source_id, feed, kind, trigger, status, since, until)"
+            f" VALUES ($1, $2, $3, $4, $5, 'running', $6, $7)",
+            run_id, source_id, feed, kind, trigger, since, until,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ walking
+
+    def _bucket(self, source: dict[str, Any]) -> TokenBucket:
+        bucket = self._buckets.get(source["id"])
+        if bucket is None or bucket.rate != max(source["rate_limit_per_s"], 0.001):
+            bucket = self._buckets[source["id"]] = TokenBucket(source["rate_limit_per_s"])
+        return bucket
+
+    def _semaphore(self, source: dict[str, Any]) -> asyncio.Semaphore:
+        sem = self._semaphores.get(source["id"])
+        if sem is None:
+            sem = self._semaphores[source["id"]] = asyncio.Semaphore(max(1, source["concurrency"]))
+        return sem
+
+    async def _execute(self, lock_conn: asyncpg.Connection, plan: RunPlan) -> RunResult:
+        started = time.monotonic()
+        source, feed = plan.source, plan.feed
+        sid = source["id"]
+        errors: Counter[str] = Counter()
+        committed = 0
+        complete = False
+        error: str | None = None
+        connector: Connector | None = None
+        try:
+            connector = self.connector_factory(connector_config(source))
+            committed, complete = await self._walk(connector, plan, errors)
+        except SourceError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug or the database: end the run, keep the checkpoint
+            log.exception("ingest run crashed", extra={"run_id": plan.run_id})
+            error = f"internal: {exc!r}"[:1000]
+        finally:
+            if connector is not None:
+                with contextlib.suppress(Exception):
+                    await connector.aclose()
+        try:
+            result = await self._finish(plan, committed, complete, error, errors)
+            metrics.RUN_DURATION.labels(sid, feed, result.status).observe(
+                time.monotonic() - started
+            )
+            return result
+        finally:
+            await self._unlock(lock_conn, sid, feed)
+            await self.pool.release(lock_conn)
+
+    async def _walk(
+        self, connector: Connector, plan: RunPlan, errors: Counter[str]
+    ) -> tuple[int, bool]:
+        """Walk pages from the plan's cursor; returns (pages committed, walk complete)."""
+        source, feed = plan.source, plan.feed
+        sid = source["id"]
+        bucket, sem = self._bucket(source), self._semaphore(source)
+        normaliser = NORMALISERS[feed]
+        agencies: dict[str, str] = source["agencies"]
+        limit = source["page_size"]
+        queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(self.prefetch)
+
+        def on_error(exc: SourceError, attempt: int) -> None:
+            errors[exc.kind] += 1
+            metrics.SOURCE_ERRORS.labels(sid, exc.kind).inc()
+            log.warning(
+                "source call failed",
+                extra={"source": sid, "feed": feed, "kind": exc.kind, "attempt": attempt},
+            )
+
+        async def fetch(cursor: str | None) -> Page:
+            async with sem:
+                await bucket.acquire()
+                return await connector.fetch_page(
+                    feed, updated_since=plan.since, cursor=cursor, limit=limit
+                )
+
+        async def produce() -> None:
+            cursor = plan.cursor
+            try:
+                while True:
+                    page = await call_with_retries(
+                        functools.partial(fetch, cursor), self.policy, on_error=on_error
+                    )
+                    await queue.put(page)
+                    if not page.next_cursor:
+                        await queue.put(None)
+                        return
+                    cursor = page.next_cursor
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                await queue.put(exc)
+
+        producer = asyncio.create_task(produce())
+        committed = 0
+        try:
+            async with self.pool.acquire() as conn:
+                while True:
+                    item = await queue.get()
+                    if item is None:
+                        return committed, True
+                    if isinstance(item, BaseException):
+                        raise item
+                    now = datetime.now(UTC)
+                    records: list[Record] = []
+                    rejections: list[Rejection] = []
+                    for raw in item.records:
+                        out = normaliser(raw, source_id=sid, agencies=agencies, now=now)
+                        if isinstance(out, Rejection):
+                            rejections.append(out)
+                        else:
+                            records.append(out)
+                    for bad in item.invalid:
+                        rejections.append(Rejection(feed, None, ("not_an_object",), bad))
+                    result = await write_page(
+                        conn, source_id=sid, feed=feed, run_id=plan.run_id,
+                        event_source=self.event_source, records=records,
+                        rejections=rejections, next_cursor=item.next_cursor,
+                    )  # fmt: skip
+                    committed += 1
+                    self._count(sid, feed, result, rejections)
+                    if not item.next_cursor:
+                        return committed, True
+                    if plan.until is not None and result.max_seen and result.max_seen > plan.until:
+                        return committed, True
+                    if self._stopping:
+                        return committed, False
+        finally:
+            producer.cancel()
+            with contextlib.suppress(BaseException):
+                await producer
+
+    @staticmethod
+    def _count(sid: str, feed: str, result: Any, rejections: list[Rejection]) -> None:
+        metrics.PAGES.labels(sid, feed).inc()
+        metrics.RECORDS.labels(sid, feed, "pulled").inc(result.pulled)
+        metrics.RECORDS.labels(sid, feed, "stored").inc(result.stored)
+        metrics.RECORDS.labels(sid, feed, "unchanged").inc(result.unchanged)
+        metrics.RECORDS.labels(sid, feed, "quarantined").inc(result.quarantined)
+        for rej in rejections:
+            for kind in set(rej.kinds):
+                metrics.QUARANTINE_REASONS.labels(sid, feed, kind).inc()
+
+    # ------------------------------------------------------------------ ending a run
+
+    async def _finish(
+        self, plan: RunPlan, committed: int, complete: bool, error: str | None,
+        errors: Counter[str],
+    ) -> RunResult:  # fmt: skip
+        sid, feed = plan.source["id"], plan.feed
+        async with self.pool.acquire() as conn, conn.transaction():
+            cp = await conn.fetchrow(
+                f"SELECT max_seen FROM {SCHEMA}.checkpoints WHERE source_id = $1 AND feed = $2",
+                sid, feed,
+            )  # fmt: skip
+            max_seen = cp["max_seen"] if cp else None
+            if complete:
+                if plan.kind == "incremental" and max_seen is not None:
+                    await conn.execute(
+                        f"""INSERT INTO {SCHEMA}.watermarks (source_id, feed, watermark)
+                        VALUES ($1, $2, $3) ON CONFLICT (source_id, feed) DO UPDATE
+                        SET watermark = GREATEST({SCHEMA}.watermarks.watermark, excluded.watermark),
+                            updated_at = now()""",
+                        sid, feed, max_seen,
+                    )  # fmt: skip
+                await conn.execute(
+                    f"DELETE FROM {SCHEMA}.checkpoints WHERE source_id = $1 AND feed = $2",
+                    sid, feed,
+                )  # fmt: skip
+            watermark = await conn.fetchval(
+                f"SELECT watermark FROM {SCHEMA}.watermarks WHERE source_id = $1 AND feed = $2",
+                sid, feed,
+            )  # fmt: skip
+            row = await conn.fetchrow(
+                f"SELECT pages, quarantined FROM {SCHEMA}.runs WHERE id = $1", plan.run_id
+            )
+            total_pages = row["pages"] if row else committed
+            if complete:
+                status = "partial" if row and row["quarantined"] else "succeeded"
+            else:
+                status = "partial" if total_pages > 0 else "failed"
+            newest = watermark if plan.kind == "incremental" else max_seen
+            lag = (datetime.now(UTC) - newest).total_seconds() if newest else None
+            if error is None and not complete:
+                error = "stopped before the end of the walk (service shutting down)"
+            run = await conn.fetchrow(
+                f"""UPDATE {SCHEMA}.runs SET status = $2, finished_at = now(), error = $3,
+                    errors = $4::jsonb, lag_s = $5 WHERE id = $1
+                    RETURNING pulled, stored, unchanged, quarantined, pages""",
+                plan.run_id, status, error, json.dumps(dict(errors)), lag,
+            )  # fmt: skip
+            if status == "failed":
+                await conn.execute(
+                    f"""UPDATE {SCHEMA}.sources SET consecutive_failures = consecutive_failures + 1,
+                        last_error = $2, updated_at = now(),
+                        health = CASE WHEN consecutive_failures + 1 >= $3 THEN 'degraded'
+                                      ELSE health END,
+                        degraded_until = CASE WHEN consecutive_failures + 1 >= $3
+                            THEN now() + make_interval(secs => $4) ELSE degraded_until END
+                        WHERE id = $1""",
+                    sid, error, self.breaker_threshold, float(self.breaker_cooldown_s),
+                )  # fmt: skip
+            else:
+                await conn.execute(
+                    f"""UPDATE {SCHEMA}.sources SET consecutive_failures = 0, health = 'ok',
+                        degraded_until = NULL, updated_at = now(),
+                        last_error = CASE WHEN $2::text IS NULL THEN last_error ELSE $2 END
+                        WHERE id = $1""",
+                    sid, error,
+                )  # fmt: skip
+            event = IngestRunCompleted(
+                run_id=plan.run_id, source_id=sid, feed=feed, outcome=status,
+                pulled=run["pulled"], stored=run["stored"], unchanged=run["unchanged"],
+                quarantined=run["quarantined"], error=error,
+            )  # fmt: skip
+            await conn.copy_records_to_table(
+                "outbox",
+                schema_name=SCHEMA,
+                records=[outbox_record(event, source=self.event_source, key=sid)],
+                columns=("event_id", "topic", "key", "type", "source", "subject", "time",
+                         "payload"),
+            )  # fmt: skip
+        if lag is not None:
+            metrics.LAG.labels(sid, feed).set(lag)
+        log.info(
+            "ingest run ended",
+            extra={"run_id": plan.run_id, "source": sid, "feed": feed, "status": status,
+                   "pulled": run["pulled"], "stored": run["stored"]},
+        )  # fmt: skip
+        return RunResult(
+            run_id=plan.run_id, status=status, pulled=run["pulled"], stored=run["stored"],
+            unchanged=run["unchanged"], quarantined=run["quarantined"], pages=run["pages"],
+            error=error, errors=dict(errors),
+        )  # fmt: skip
+
+    async def _unlock(self, conn: asyncpg.Connection, source_id: str, feed: str) -> None:
+        with contextlib.suppress(Exception):
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", lock_key(source_id, feed))
+
+
+async def reprocess_quarantine(
+    engine: SyncEngine, source_id: str, feed: Feed, ids: list[int] | None = None,
+    limit: int = 5000,
+) -> dict[str, Any]:  # fmt: skip
+    """Normalise open quarantine entries again (e.g. after an agency mapping was added): valid
+    ones are stored like any page (newer wins, events for real changes) and marked resolved;
+    the others stay open with their current reasons."""
+    pool = engine.pool
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.sources WHERE id = $1", source_id)
+        if row is None:
+            raise SourceNotFound(source_id)
+        source = _source_dict(row)
+        rows = await conn.fetch(
+            f"""SELECT id, raw FROM {SCHEMA}.quarantine
+            WHERE source_id = $1 AND feed = $2 AND status = 'open'
+              AND ($3::bigint[] IS NULL OR id = ANY($3::bigint[]))
+            ORDER BY id LIMIT $4""",
+            source_id, feed, ids, limit,
+        )  # fmt: skip
+        normaliser = NORMALISERS[feed]
+        now = datetime.now(UTC)
+        records: list[Record] = []
+        rejections: list[Rejection] = []
+        ok_ids: list[int] = []
+        for r in rows:
+            raw = json.loads(r["raw"])
+            out = normaliser(raw, source_id=source_id, agencies=source["agencies"], now=now)
+            if isinstance(out, Rejection):
+                rejections.append(out)
+            else:
+                records.append(out)
+                ok_ids.append(r["id"])
+        run_id = str(uuid.uuid4())
+        await SyncEngine._insert_run(conn, run_id, source_id, feed, "reprocess", "manual",
+                                     None, None)  # fmt: skip
+        result = await write_page(
+            conn, source_id=source_id, feed=feed, run_id=run_id,
+            event_source=engine.event_source, records=records, rejections=rejections,
+            next_cursor=None, checkpoint=False,
+        )  # fmt: skip
+        async with conn.transaction():
+            await conn.execute(
+                f"UPDATE {SCHEMA}.quarantine SET status = 'resolved', resolved_at = now() "
+                f"WHERE id = ANY($1::bigint[]) AND status <> 'resolved'",
+                ok_ids,
+            )
+            await conn.execute(
+                f"UPDATE {SCHEMA}.runs SET status = $2, finished_at = now() WHERE id = $1",
+                run_id, "partial" if rejections else "succeeded",
+            )  # fmt: skip
+    return {
+        "run_id": run_id, "reprocessed": len(rows), "resolved": len(ok_ids),
+        "stored": result.stored, "still_rejected": len(rejections),
+    }  # fmt: skip
