@@ -15,10 +15,13 @@ from shared.settings import Settings
 
 
 async def on_startup(runtime: Runtime) -> None:
-    """Seed the unit registry from shared/reference/units.json when it is empty."""
+    """Seed the unit registry from shared/reference/units.json unless it was seeded before
+    (the seed's first province is present); later edits through the import API are kept."""
     async with transaction(runtime.sessions) as session:
-        empty = await session.execute(text("SELECT NOT EXISTS (SELECT 1 FROM scoring.units)"))
-        if empty.scalar():
+        missing = await session.execute(
+            text("SELECT NOT EXISTS (SELECT 1 FROM scoring.units WHERE id = 'P01')")
+        )
+        if missing.scalar():
             await seed_units(session)
 
 

@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from services.scoring.api import exports, scores, units
+
+routers: list[APIRouter] = [units.router, scores.router, exports.router]

@@ -1,0 +1,336 @@
+"""Profiles, snapshots with explanations, rankings, time series, alerts, official scores."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scoring.domain.engine import GroupResult, IndicatorResult, Scorecard
+from services.scoring.domain.explain import BreakdownRow, explain
+from services.scoring.domain.par_index import load_par_framework
+from services.scoring.domain.periods import InvalidPeriod, Period
+from services.scoring.domain.profile import Profile, bundled_profiles, load_profile
+from services.scoring.store import snapshots as snap
+from services.scoring.store.counters import shortfall_breakdown
+from services.scoring.store.snapshots import remediation_share
+from shared.app import SessionDep
+from shared.auth import Principal, Role, current_principal, require_roles
+from shared.problems import BadRequest, NotFound, problem_responses
+
+router = APIRouter(prefix="/api/v1", tags=["scores"])
+DEFAULT_PROFILE = "766@1"
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def parse_period(period: str) -> Period:
+    try:
+        return Period.parse(period)
+    except InvalidPeriod as e:
+        raise BadRequest(str(e)) from e
+
+
+def resolve_profile(key: str) -> Profile:
+    pid, _, ver = key.partition("@")
+    try:
+        return load_profile(pid, int(ver) if ver else None)
+    except (KeyError, ValueError) as e:
+        raise NotFound(f"profile {key} not found") from e
+
+
+class ProfileSummary(BaseModel):
+    key: str = Field(examples=["766@1"])
+    id: str
+    version: int
+    name: str
+    extends: str | None = None
+
+
+@router.get("/profiles", response_model=list[ProfileSummary], tags=["profiles"],
+            responses=problem_responses(401))  # fmt: skip
+async def list_profiles(principal: PrincipalDep) -> list[ProfileSummary]:
+    return [
+        ProfileSummary(
+            key=p.key, id=p.id, version=p.version, name=p.name,
+            extends=f"{p.extends.id}@{p.extends.version}" if p.extends else None,
+        )
+        for p in bundled_profiles().values()
+    ]  # fmt: skip
+
+
+@router.get("/profiles/{key}", tags=["profiles"], responses=problem_responses(401, 404))
+async def get_profile(key: str, principal: PrincipalDep) -> dict[str, Any]:
+    """The whole methodology profile: groups, indicators with their rules, targets."""
+    return resolve_profile(key).model_dump(mode="json")
+
+
+@router.get("/par-frameworks/{year}", tags=["profiles"], responses=problem_responses(401, 404))
+async def get_par_framework(year: int, principal: PrincipalDep) -> dict[str, Any]:
+    try:
+        return load_par_framework(year).model_dump(mode="json")
+    except FileNotFoundError as e:
+        raise NotFound(f"no PAR INDEX framework for {year}") from e
+
+
+def card_from_doc(profile: Profile, doc: dict[str, Any]) -> Scorecard:
+    inds = {k: IndicatorResult(**{f: v for f, v in i.items() if f != "lost"})
+            for k, i in doc["indicators"].items()}  # fmt: skip
+    groups = {k: GroupResult(**{f: v for f, v in g.items() if f != "lost"})
+              for k, g in doc["groups"].items()}  # fmt: skip
+    return Scorecard(profile.key, doc["total"], doc["max_total"], doc["applicable_max"], groups,
+                     inds, doc["counters"])  # fmt: skip
+
+
+async def unit_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    rows = await session.execute(
+        text("SELECT id, name FROM scoring.units WHERE id = ANY(CAST(:ids AS text[]))"),
+        {"ids": sorted(ids)},
+    )
+    return {i: n for i, n in rows.all()}
+
+
+@router.get("/units/{unit_id}/scores/{period}", responses=problem_responses(400, 401, 404))
+async def get_unit_score(
+    unit_id: str,
+    period: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    profile: str = Query(default=DEFAULT_PROFILE, examples=["766@1"]),
+    as_of: datetime | None = Query(default=None, description="The version current then."),
+    version: int | None = None,
+    explain_points: bool = Query(default=True, alias="explain"),
+) -> dict[str, Any]:
+    """A unit's snapshot for a period, each figure citing its rule, with what cost points."""
+    principal.ensure_unit(unit_id, "snapshot")
+    p = parse_period(period)
+    prof = resolve_profile(profile)
+    doc = await snap.get_snapshot(session, unit_id, p.id, prof.key, as_of=as_of, version=version)
+    if doc is None:
+        raise NotFound("no snapshot for this unit and period")
+    ranks = await snap.ranks_of(session, p.id, prof.key, [unit_id])
+    rank, prev = ranks.get(unit_id, (None, None))
+    out: dict[str, Any] = {**doc, "rank": rank, "previous_rank": prev,
+                           "decision_groups": None, "explanation": []}  # fmt: skip
+    card = card_from_doc(prof, doc)
+    out["decision_groups"] = card.decision_group_points(prof)
+    if explain_points:
+        now = datetime.now(UTC)
+        breakdowns: dict[str, list[BreakdownRow]] = {}
+        for res in card.indicators.values():
+            if not res.lost:
+                continue
+            ind = prof.indicator(res.indicator)
+            rows = await shortfall_breakdown(session, unit_id, p, min(now, p.end),
+                                             ind.numerator, ind.denominator,
+                                             ind.shortfall_counter)  # fmt: skip
+            breakdowns[res.indicator] = [BreakdownRow(*r) for r in rows]
+        names = await unit_names(session, {r.unit for rs in breakdowns.values() for r in rs})
+        out["explanation"] = [
+            {**e.__dict__, "contributors": [c.__dict__ for c in e.contributors]}
+            for e in explain(prof, card, breakdowns, unit_names=names)
+        ]
+    return out
+
+
+@router.get("/units/{unit_id}/series", responses=problem_responses(400, 401, 404))
+async def get_series(
+    unit_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    periods: str = Query(description="Comma-separated period ids.", examples=["202607,202608"]),
+    profile: str = DEFAULT_PROFILE,
+) -> list[dict[str, Any]]:
+    """Latest total and group points per period, in the order asked."""
+    principal.ensure_unit(unit_id, "series")
+    ids = [parse_period(x.strip()).id for x in periods.split(",") if x.strip()]
+    prof = resolve_profile(profile)
+    rows = (await session.execute(
+        text("""
+        SELECT DISTINCT ON (period) period, version, total, groups, computed_at
+        FROM scoring.snapshots
+        WHERE unit_id = :u AND profile = :profile AND period = ANY(CAST(:ids AS text[]))
+        ORDER BY period, version DESC
+        """),
+        {"u": unit_id, "profile": prof.key, "ids": ids},
+    )).mappings().all()  # fmt: skip
+    by = {r["period"]: r for r in rows}
+    return [
+        {"period": i, "total": by[i]["total"] if i in by else None,
+         "groups": {k: g["points"] for k, g in by[i]["groups"].items()} if i in by else None,
+         "version": by[i]["version"] if i in by else None}
+        for i in ids
+    ]  # fmt: skip
+
+
+def metric_of(row: dict[str, Any], group: str | None, indicator: str | None) -> float | None:
+    if indicator:
+        return (row["indicators"].get(indicator) or {}).get("points")
+    if group:
+        return (row["groups"].get(group) or {}).get("points")
+    v = row["total"]
+    return float(v) if v is not None else None
+
+
+@router.get("/rankings", responses=problem_responses(400, 401, 404))
+async def get_rankings(
+    session: SessionDep,
+    principal: PrincipalDep,
+    period: str = Query(examples=["2026Q3"]),
+    level: str | None = Query(default=None, examples=["department"]),
+    under: str | None = Query(default=None, examples=["P21"]),
+    group: str | None = Query(default=None, examples=["progress"]),
+    indicator: str | None = Query(default=None, examples=["prog_on_time"]),
+    profile: str = DEFAULT_PROFILE,
+) -> list[dict[str, Any]]:
+    """Units ranked among peers (same level and kind, same province) by total, or by one
+    group's or indicator's points; officers get their own row only."""
+    p = parse_period(period)
+    prof = resolve_profile(profile)
+    if group and group not in {g.id for g in prof.groups}:
+        _missing("group", group)
+    if indicator and indicator not in {i.id for i in prof.indicators}:
+        _missing("indicator", indicator)
+    rows = await snap.list_rankings(session, p.id, prof.key, level, under)
+    if group or indicator:
+        by_peer: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            r["value"] = metric_of(r, group, indicator)
+            by_peer.setdefault(r["peer_group"] or "", []).append(r)
+        for peers in by_peer.values():
+            ordered = sorted((r for r in peers if r["value"] is not None),
+                             key=lambda r: -r["value"])  # fmt: skip
+            for r in peers:
+                r["rank"] = None
+                r["previous_rank"] = None
+            prev_v, prev_rank = None, 0
+            for i, r in enumerate(ordered, 1):
+                r["rank"] = prev_rank if r["value"] == prev_v else i
+                prev_v, prev_rank = r["value"], r["rank"]
+        rows.sort(key=lambda r: (r["peer_group"] or "", r["rank"] or 10**9, r["unit_id"]))
+    else:
+        for r in rows:
+            r["value"] = r["total"]
+    scope = principal.unit_scope()
+    out = []
+    for r in rows:
+        if scope and r["unit_id"] != scope:
+            continue
+        out.append({
+            "unit_id": r["unit_id"], "name": r["name"], "level": r["level"], "kind": r["kind"],
+            "peer_group": r["peer_group"], "rank": r["rank"], "previous_rank": r["previous_rank"],
+            "rank_change": (r["previous_rank"] - r["rank"])
+            if r["rank"] is not None and r["previous_rank"] is not None else None,
+            "value": r["value"], "total": r["total"],
+            "groups": {k: g["points"] for k, g in r["groups"].items()},
+        })  # fmt: skip
+    return out
+
+
+def _missing(what: str, name: str) -> None:
+    raise NotFound(f"{what} {name} not in the profile")
+
+
+@router.get("/alerts", tags=["alerts"], responses=problem_responses(401))
+async def list_alerts(
+    session: SessionDep,
+    principal: PrincipalDep,
+    unit_id: str | None = None,
+    period: str | None = None,
+    status: str | None = Query(default=None, pattern="^(open|cleared)$"),
+    limit: int = Query(default=200, le=1000),
+) -> list[dict[str, Any]]:
+    scope = principal.unit_scope()
+    if scope:
+        unit_id = scope
+    rows = await session.execute(
+        text("""
+        SELECT alert_id, rule, unit_id, indicator, period, status, message, value, threshold,
+               raised_at, cleared_at
+        FROM scoring.alerts
+        WHERE (CAST(:u AS text) IS NULL OR unit_id = :u)
+          AND (CAST(:p AS text) IS NULL OR period = :p)
+          AND (CAST(:s AS text) IS NULL OR status = :s)
+        ORDER BY raised_at DESC, alert_id LIMIT :limit
+        """),
+        {"u": unit_id, "p": period, "s": status, "limit": limit},
+    )
+    return [dict(r) for r in rows.mappings().all()]
+
+
+class OfficialScore(BaseModel):
+    unit_id: str = Field(examples=["P21"])
+    period: str = Field(examples=["2026Q3"])
+    profile: str = Field(default=DEFAULT_PROFILE)
+    item: str = Field(default="total", description="`total`, a group id or an indicator id.")
+    points: float = Field(ge=0, le=100)
+
+
+class OfficialImport(BaseModel):
+    source: str = Field(examples=["dichvucong.gov.vn 2026-10-05"])
+    scores: list[OfficialScore]
+
+
+@router.post("/official-scores", tags=["official"],
+             responses=problem_responses(400, 401, 403))  # fmt: skip
+async def import_official_scores(
+    body: OfficialImport,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector))],
+) -> dict[str, int]:
+    """Store officially published scores beside ours (never overwriting ours)."""
+    for s in body.scores:
+        parse_period(s.period)
+    n = await snap.import_official(session, [s.model_dump() for s in body.scores], body.source,
+                                   principal.subject)  # fmt: skip
+    return {"imported": n}
+
+
+@router.get("/official-scores/differences", tags=["official"],
+            responses=problem_responses(400, 401))  # fmt: skip
+async def official_differences(
+    session: SessionDep,
+    principal: PrincipalDep,
+    period: str,
+    profile: str = DEFAULT_PROFILE,
+) -> list[dict[str, Any]]:
+    """Official vs computed points per unit and item (total, group or indicator)."""
+    p = parse_period(period)
+    rows = (await session.execute(
+        text("""
+        WITH latest AS (
+            SELECT DISTINCT ON (unit_id) unit_id, total, groups, indicators
+            FROM scoring.snapshots WHERE period = :p AND profile = :profile
+            ORDER BY unit_id, version DESC
+        )
+        SELECT o.unit_id, o.item, o.points AS official, o.source,
+               CASE WHEN o.item = 'total' THEN l.total
+                    ELSE COALESCE((l.groups -> o.item ->> 'points')::float8,
+                                  (l.indicators -> o.item ->> 'points')::float8) END AS ours
+        FROM scoring.official_scores o
+        LEFT JOIN latest l ON l.unit_id = o.unit_id
+        WHERE o.period = :p AND o.profile = :profile
+          AND (CAST(:scope AS text) IS NULL OR o.unit_id = :scope)
+        ORDER BY o.unit_id, o.item
+        """),
+        {"p": p.id, "profile": profile, "scope": principal.unit_scope()},
+    )).mappings().all()  # fmt: skip
+    return [
+        {**r, "difference": round(r["ours"] - r["official"], 4) if r["ours"] is not None else None}
+        for r in rows
+    ]
+
+
+@router.get("/units/{unit_id}/remediation", responses=problem_responses(401, 404))
+async def get_remediation(
+    unit_id: str, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Share of inspection findings handled, and handled on time (from tasks' events)."""
+    principal.ensure_unit(unit_id, "unit")
+    shares = await remediation_share(session, [unit_id], date.today())
+    return {"unit_id": unit_id, **shares.get(unit_id, {"items": 0, "handled": 0, "overdue": 0,
+            "handled_share": None, "handled_on_time_share": None})}  # fmt: skip

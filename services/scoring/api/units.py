@@ -1,0 +1,147 @@
+"""Unit registry endpoints: list, one unit with lineage, CSV/JSON import and export."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from services.scoring.store.registry import (
+    LineageIn,
+    UnitIn,
+    import_units,
+    list_units,
+    parse_units_csv,
+    units_csv,
+)
+from shared.app import SessionDep
+from shared.auth import Principal, Role, current_principal, require_roles
+from shared.problems import BadRequest, NotFound, problem_responses
+
+router = APIRouter(prefix="/api/v1/units", tags=["units"])
+
+
+class Unit(BaseModel):
+    id: str = Field(examples=["P21.SNV"])
+    name: str = Field(examples=["Sở Nội vụ"])
+    level: str = Field(examples=["department"])
+    kind: str = Field(examples=["sở"])
+    parent_id: str | None = Field(default=None, examples=["P21"])
+    valid_from: date
+    valid_to: date | None = None
+    path: str = Field(examples=["/P21/P21.SNV/"])
+    aliases: list[str] = []
+    external_codes: dict[str, str] = Field(
+        default_factory=dict, examples=[{"demo-igate": "000.02.00.H33"}]
+    )
+
+
+class LineageEdge(BaseModel):
+    from_id: str
+    to_id: str
+    kind: str
+    effective_on: date
+
+
+class UnitDetail(Unit):
+    predecessors: list[LineageEdge] = []
+    successors: list[LineageEdge] = []
+
+
+class ImportResult(BaseModel):
+    imported: int
+
+
+class UnitsImport(BaseModel):
+    units: list[UnitIn]
+    lineage: list[LineageIn] = []
+
+
+@router.get("", response_model=list[Unit], responses=problem_responses(401))
+async def list_units_endpoint(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(current_principal)],
+    under: str | None = Query(default=None, description="Only this unit's subtree."),
+    level: str | None = Query(default=None, examples=["commune"]),
+    on: date | None = Query(default=None, description="Only units valid on this date."),
+) -> list[dict[str, Any]]:
+    scope = principal.unit_scope()
+    return await list_units(
+        session, under=under, level=level, on=on, ids=[scope] if scope else None
+    )
+
+
+@router.get("/export", responses=problem_responses(401))
+async def export_units(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(current_principal)],
+    format: str = Query(default="csv", pattern="^(csv|json)$"),
+) -> Response:
+    scope = principal.unit_scope()
+    units = await list_units(session, ids=[scope] if scope else None)
+    if format == "json":
+        body = json.dumps([Unit.model_validate(u).model_dump(mode="json") for u in units],
+                          ensure_ascii=False)  # fmt: skip
+        return Response(body, media_type="application/json")
+    return Response(
+        units_csv(units),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="units.csv"'},
+    )
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    responses=problem_responses(400, 401, 403),
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": UnitsImport.model_json_schema()},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
+async def import_units_endpoint(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require_roles(Role.admin))],
+) -> ImportResult:
+    """Upsert units (JSON `{units, lineage}` or CSV with the export's columns)."""
+    body = (await request.body()).decode("utf-8-sig")
+    try:
+        if request.headers.get("content-type", "").startswith("text/csv"):
+            data = UnitsImport(units=parse_units_csv(body))
+        else:
+            data = UnitsImport.model_validate_json(body)
+        n = await import_units(session, data.units, data.lineage)
+    except ValueError as e:
+        raise BadRequest(str(e)) from e
+    return ImportResult(imported=n)
+
+
+@router.get("/{unit_id}", response_model=UnitDetail, responses=problem_responses(401, 404))
+async def get_unit(
+    unit_id: str,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> dict[str, Any]:
+    principal.ensure_unit(unit_id, "unit")
+    rows = await list_units(session, ids=[unit_id])
+    if not rows:
+        raise NotFound("unit not found")
+    edges = (await session.execute(
+        text("""SELECT from_id, to_id, kind, effective_on FROM scoring.unit_lineage
+                WHERE from_id = :u OR to_id = :u ORDER BY effective_on, from_id, to_id"""),
+        {"u": unit_id},
+    )).mappings().all()  # fmt: skip
+    return {
+        **rows[0],
+        "predecessors": [dict(e) for e in edges if e["to_id"] == unit_id],
+        "successors": [dict(e) for e in edges if e["from_id"] == unit_id],
+    }

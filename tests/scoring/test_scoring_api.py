@@ -1,0 +1,176 @@
+"""The scoring HTTP API on the real PostgreSQL: snapshots with explanations, rankings, exports,
+official scores, and officers confined to their own unit."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import openpyxl
+import pytest
+
+from services.scoring.domain.periods import Period
+from services.scoring.main import create_app
+from services.scoring.recompute import Scoring, recompute
+from services.scoring.store.facts_store import upsert_facts
+from services.scoring.store.models import outbox_table
+from services.scoring.store.registry import UnitIn, import_units
+from shared.db import make_engine, make_sessionmaker, transaction
+from shared.events.outbox import Outbox
+from shared.settings import Settings
+from tests.conftest import running
+from tests.scoring.test_scoring_store import dossier, vn
+
+AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+Auth = Callable[..., dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+async def tree(make_settings: Callable[..., Settings]) -> tuple[str, str, str]:
+    """A committed province with two communes, facts for September 2026, snapshots."""
+    settings = make_settings()
+    p = "A" + uuid.uuid4().hex[:8]
+    c1, c2 = f"{p}.C1", f"{p}.C2"
+    engine = make_engine(settings.async_database_url, schema="scoring", pool_size=2)
+    try:
+        async with transaction(make_sessionmaker(engine)) as s:
+            await import_units(s, [
+                UnitIn(id=p, name="Tỉnh Thử", level="province", kind="tỉnh",
+                       valid_from=date(2000, 1, 1)),
+                UnitIn(id=c1, name="Xã Một", level="commune", kind="xã", parent_id=p,
+                       valid_from=date(2000, 1, 1)),
+                UnitIn(id=c2, name="Xã Hai", level="commune", kind="xã", parent_id=p,
+                       valid_from=date(2000, 1, 1)),
+            ])  # fmt: skip
+            facts = [
+                dossier(c1, 1),
+                dossier(c1, 2, procedure_code="2.002", finished_at=vn(2026, 9, 15)),
+                dossier(c1, 3, procedure_code="2.002", finished_at=vn(2026, 9, 16)),
+                dossier(c1, 4, finished_at=vn(2026, 9, 17)),
+                dossier(c2, 1),
+                dossier(c2, 2, channel=2),
+            ]
+            await upsert_facts(s, facts, now=AS_OF)
+            ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
+            await recompute(s, ctx, [p, c1, c2], [Period.parse("202609")], AS_OF)
+    finally:
+        await engine.dispose()
+    return p, c1, c2
+
+
+@pytest.fixture(scope="module")
+def app(make_settings: Callable[..., Settings]) -> Any:
+    return create_app(make_settings(service_name="scoring", workers_enabled=False))
+
+
+async def test_snapshot_with_explanation(app: Any, auth: Auth, tree: tuple[str, str, str]) -> None:
+    p, c1, _ = tree
+    async with running(app) as client:
+        r = await client.get(f"/api/v1/units/{c1}/scores/202609", headers=auth("viewer"))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        on_time = body["indicators"]["prog_on_time"]
+        assert on_time["ratio"] == 0.25 and on_time["points"] == 5.0
+        assert on_time["rule"] == "766@1:prog_on_time"
+        ex = {e["indicator"]: e for e in body["explanation"]}
+        assert ex["prog_on_time"]["text"] == (
+            "lost 15 of 20 points: 3 late dossiers, 67% of them in procedure 2.002 at Xã Một"
+        )
+        assert body["rank"] == 2
+        r = await client.get(f"/api/v1/units/{p}/scores/2026Q9", headers=auth("viewer"))
+        assert r.status_code == 400
+        assert r.headers["content-type"].startswith("application/problem+json")
+        r = await client.get(f"/api/v1/units/{p}/scores/202608", headers=auth("viewer"))
+        assert r.status_code == 404
+
+
+async def test_officer_sees_only_own_unit(app: Any, auth: Auth, tree: tuple[str, str, str]) -> None:
+    p, c1, c2 = tree
+    async with running(app) as client:
+        officer = auth("officer", c1)
+        assert (
+            await client.get(f"/api/v1/units/{c1}/scores/202609", headers=officer)
+        ).status_code == 200
+        assert (
+            await client.get(f"/api/v1/units/{c2}/scores/202609", headers=officer)
+        ).status_code == 404
+        assert (await client.get(f"/api/v1/units/{p}", headers=officer)).status_code == 404
+        r = await client.get(
+            "/api/v1/rankings", params={"period": "202609", "under": p}, headers=officer
+        )
+        assert [x["unit_id"] for x in r.json()] == [c1]
+        units = await client.get("/api/v1/units", headers=officer)
+        assert [u["id"] for u in units.json()] == [c1]
+
+
+async def test_rankings_and_exports(app: Any, auth: Auth, tree: tuple[str, str, str]) -> None:
+    p, c1, c2 = tree
+    async with running(app) as client:
+        h = auth("viewer")
+        r = await client.get("/api/v1/rankings",
+                             params={"period": "202609", "under": p, "level": "commune"},
+                             headers=h)  # fmt: skip
+        rows = r.json()
+        assert [(x["unit_id"], x["rank"]) for x in rows] == [(c2, 1), (c1, 2)]
+        r = await client.get("/api/v1/rankings",
+                             params={"period": "202609", "under": p, "level": "commune",
+                                     "indicator": "onl_dossiers"}, headers=h)  # fmt: skip
+        assert [(x["unit_id"], x["value"]) for x in r.json()] == [(c2, 6.0), (c1, 0.0)]
+        r = await client.get("/api/v1/exports/rankings.csv",
+                             params={"period": "202609", "under": p}, headers=h)  # fmt: skip
+        assert r.status_code == 200
+        table = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+        assert table[0][:3] == ["STT", "Mã đơn vị", "Tên cơ quan, đơn vị"]
+        assert "Tiến độ giải quyết (20)" in table[0] and table[0][-2] == "Xếp hạng"
+        assert {row[1] for row in table[1:]} == {p, c1, c2}
+        r = await client.get("/api/v1/exports/rankings.xlsx",
+                             params={"period": "202609", "under": p}, headers=h)  # fmt: skip
+        wb = openpyxl.load_workbook(io.BytesIO(r.content))
+        ws = wb.active
+        assert ws is not None
+        assert ws.cell(3, 3).value == "Tên cơ quan, đơn vị"
+        assert ws.max_row == 3 + 3
+
+
+async def test_official_scores_differences(
+    app: Any, auth: Auth, tree: tuple[str, str, str]
+) -> None:
+    _, c1, _ = tree
+    async with running(app) as client:
+        body = {"source": "portal", "scores": [
+            {"unit_id": c1, "period": "202609", "item": "progress", "points": 6.0}]}  # fmt: skip
+        r = await client.post("/api/v1/official-scores", json=body, headers=auth("viewer"))
+        assert r.status_code == 403
+        r = await client.post("/api/v1/official-scores", json=body, headers=auth("inspector"))
+        assert r.status_code == 200 and r.json() == {"imported": 1}
+        r = await client.get("/api/v1/official-scores/differences",
+                             params={"period": "202609"}, headers=auth("viewer"))  # fmt: skip
+        mine = [x for x in r.json() if x["unit_id"] == c1]
+        assert mine[0]["official"] == 6.0 and mine[0]["ours"] == 5.0
+        assert mine[0]["difference"] == -1.0
+
+
+async def test_profiles_and_units(app: Any, auth: Auth, tree: tuple[str, str, str]) -> None:
+    p, c1, _ = tree
+    async with running(app) as client:
+        h = auth("viewer")
+        profs = (await client.get("/api/v1/profiles", headers=h)).json()
+        assert {x["key"] for x in profs} >= {"766@1", "766-P21@1"}
+        prof = (await client.get("/api/v1/profiles/766@1", headers=h)).json()
+        assert len(prof["indicators"]) == 19
+        par = await client.get("/api/v1/par-frameworks/2019", headers=h)
+        assert par.json()["max_total"] == 100
+        u = (await client.get(f"/api/v1/units/{c1}", headers=h)).json()
+        assert u["path"] == f"/{p}/{c1}/"
+        seeded = (await client.get("/api/v1/units/P21", headers=h)).json()
+        assert {e["from_id"] for e in seeded["predecessors"]} == {"HYC", "TBC"}
+        csv_text = (await client.get("/api/v1/units/export", headers=h)).text
+        assert "P21.SNV,Sở Nội vụ,department" in csv_text
+        r = await client.post("/api/v1/units/import", content=csv_text.encode(),
+                              headers={**auth("admin"), "content-type": "text/csv"})  # fmt: skip
+        assert r.status_code == 200 and r.json()["imported"] >= 178
+        assert (await client.get("/api/v1/alerts", headers=h)).status_code == 200
