@@ -190,7 +190,11 @@ async def parse_document(request: Request, session: SessionDep, principal: Inspe
         except ValidationError as exc:
             raise UnprocessableContent(
                 "body must be JSON {text, issued_on?} or multipart with a file",
-                extra={"errors": exc.errors(include_url=False, include_context=False)},
+                extra={
+                    "errors": exc.errors(
+                        include_url=False, include_context=False, include_input=False
+                    )
+                },
             ) from exc
         text, issued_on = body.text, body.issued_on
     units = await repo.unit_directory(session)

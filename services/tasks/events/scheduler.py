@@ -50,13 +50,13 @@ _REMINDERS = text(
     """
     WITH due AS (
         SELECT i.id, i.deadline,
-               CASE WHEN i.deadline - :today <= 1 THEN 1
-                    WHEN i.deadline - :today <= 3 THEN 3
+               CASE WHEN i.deadline - CAST(:today AS date) <= 1 THEN 1
+                    WHEN i.deadline - CAST(:today AS date) <= 3 THEN 3
                     ELSE 7 END AS threshold
         FROM items i
         WHERE i.status IN ('not_started', 'in_progress')
           AND i.deadline IS NOT NULL
-          AND i.deadline BETWEEN :today AND :today + 7
+          AND i.deadline BETWEEN CAST(:today AS date) AND CAST(:today AS date) + 7
     ), ins AS (
         INSERT INTO notifications_sent (item_id, kind, threshold, deadline)
         SELECT id, 'reminder', threshold, deadline FROM due
@@ -70,16 +70,16 @@ _REMINDERS = text(
 _OVERDUE = text(
     """
     WITH late AS (
-        SELECT i.id, i.deadline, (:today - i.deadline) AS days_overdue
+        SELECT i.id, i.deadline, (CAST(:today AS date) - i.deadline) AS days_overdue
         FROM items i
         WHERE i.status IN ('not_started', 'in_progress')
           AND i.deadline IS NOT NULL
-          AND i.deadline < :today
+          AND i.deadline < CAST(:today AS date)
     ), ins AS (
         INSERT INTO notifications_sent (item_id, kind, threshold, deadline)
         SELECT late.id, k.kind, k.threshold, late.deadline
         FROM late
-        CROSS JOIN (VALUES ('overdue', 1), ('escalation', :escalate)) AS k(kind, threshold)
+        CROSS JOIN (VALUES ('overdue', 1), ('escalation', CAST(:escalate AS integer))) AS k(kind, threshold)
         WHERE late.days_overdue >= k.threshold
         ON CONFLICT DO NOTHING
         RETURNING item_id, kind
