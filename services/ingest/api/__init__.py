@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from services.ingest.api.routes import dossiers, quarantine, runs, sources
+
+routers: list[APIRouter] = [sources, runs, quarantine, dossiers]

@@ -1,0 +1,280 @@
+"""Ingest API: sources (admin), runs, sync triggers, quarantine, dossier lookup."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy import delete, select
+
+from services.ingest import connectors
+from services.ingest.api.schemas import (
+    DossierOut,
+    FeedName,
+    QuarantineOut,
+    ReprocessRequest,
+    ReprocessResult,
+    RunOut,
+    SourceCreate,
+    SourceOut,
+    SourceSettings,
+    StatusChangeOut,
+    SyncRequest,
+    SyncStarted,
+    auth_out,
+    auth_to_store,
+)
+from services.ingest.domain.agencies import mapping_from_registry
+from services.ingest.runtime import engine
+from services.ingest.store.models import Dossier, DossierStatusChange, Quarantined, Run, Source
+from services.ingest.sync.engine import (
+    RunInProgress,
+    SourceDisabled,
+    SourceNotFound,
+    reprocess_quarantine,
+)
+from shared.app import RuntimeDep, SessionDep
+from shared.auth.principal import Principal, Role
+from shared.auth.security import require_roles
+from shared.problems import Conflict, NotFound, UnprocessableContent, problem_responses
+
+Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+Reader = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector, Role.viewer))]
+Anyone = Annotated[
+    Principal,
+    Depends(require_roles(Role.admin, Role.inspector, Role.officer, Role.viewer, Role.service)),
+]
+
+sources = APIRouter(prefix="/api/v1/sources", tags=["sources"])
+runs = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+quarantine = APIRouter(prefix="/api/v1/quarantine", tags=["quarantine"])
+dossiers = APIRouter(prefix="/api/v1/dossiers", tags=["dossiers"])
+
+
+def _source_out(row: Source) -> SourceOut:
+    return SourceOut(
+        id=row.id, name=row.name, kind=row.kind, base_url=row.base_url, auth=auth_out(row.auth),
+        agencies=row.agencies, feeds=list(row.feeds), enabled=row.enabled,
+        schedule_s=row.schedule_s, lookback_s=row.lookback_s, page_size=row.page_size,
+        rate_limit_per_s=row.rate_limit_per_s, concurrency=row.concurrency,
+        timeout_s=row.timeout_s, health=row.health,
+        consecutive_failures=row.consecutive_failures, degraded_until=row.degraded_until,
+        last_error=row.last_error, created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+def _apply(row: Source, body: SourceSettings) -> None:
+    data = body.model_dump(exclude_unset=True, exclude={"auth", "agencies_from_registry", "id"})
+    if body.kind is not None and body.kind not in connectors.kinds():
+        raise UnprocessableContent(f"unknown connector kind {body.kind!r}: {connectors.kinds()}")
+    for key, value in data.items():
+        if value is not None:
+            setattr(row, key, value)
+    if body.auth is not None:
+        row.auth = auth_to_store(body.auth)
+    if body.agencies_from_registry:
+        mapping = mapping_from_registry(body.agencies_from_registry)
+        if not mapping:
+            raise UnprocessableContent(f"no unit has a {body.agencies_from_registry!r} code")
+        row.agencies = {**mapping, **(body.agencies or {})}
+
+
+async def _get_source(session: SessionDep, source_id: str) -> Source:
+    row = await session.get(Source, source_id)
+    if row is None:
+        raise NotFound(f"source {source_id} not found")
+    return row
+
+
+@sources.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SourceOut,
+    summary="Register a one-stop system to pull from",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_source(body: SourceCreate, session: SessionDep, _: Admin) -> SourceOut:
+    if await session.get(Source, body.id) is not None:
+        raise Conflict(f"source {body.id} already exists")
+    row = Source(id=body.id, name=body.name, kind=body.kind or "national-json",
+                 base_url=body.base_url, auth=auth_to_store(body.auth), agencies={})  # fmt: skip
+    _apply(row, body)
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    return _source_out(row)
+
+
+@sources.get("", response_model=list[SourceOut], summary="List sources",
+             responses=problem_responses(401, 403))  # fmt: skip
+async def list_sources(session: SessionDep, _: Admin) -> list[SourceOut]:
+    rows = (await session.scalars(select(Source).order_by(Source.id))).all()
+    return [_source_out(r) for r in rows]
+
+
+@sources.get("/{source_id}", response_model=SourceOut, summary="One source (no secrets)",
+             responses=problem_responses(401, 403, 404))  # fmt: skip
+async def get_source(source_id: str, session: SessionDep, _: Admin) -> SourceOut:
+    return _source_out(await _get_source(session, source_id))
+
+
+@sources.patch("/{source_id}", response_model=SourceOut, summary="Change a source",
+               responses=problem_responses(401, 403, 404, 422))  # fmt: skip
+async def update_source(
+    source_id: str, body: SourceSettings, session: SessionDep, _: Admin
+) -> SourceOut:
+    row = await _get_source(session, source_id)
+    _apply(row, body)
+    await session.flush()
+    await session.refresh(row)
+    return _source_out(row)
+
+
+@sources.delete("/{source_id}", status_code=204, summary="Remove a source and its sync state",
+                responses=problem_responses(401, 403, 404))  # fmt: skip
+async def delete_source(source_id: str, session: SessionDep, _: Admin) -> Response:
+    await _get_source(session, source_id)
+    await session.execute(delete(Source).where(Source.id == source_id))
+    return Response(status_code=204)
+
+
+@sources.post(
+    "/{source_id}/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncStarted,
+    summary="Start an incremental sync or a backfill of a date range now",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def trigger_sync(
+    source_id: str, body: SyncRequest, runtime: RuntimeDep, _: Admin
+) -> SyncStarted:
+    if body.kind == "backfill" and body.since is None:
+        raise UnprocessableContent("a backfill needs `since`")
+    try:
+        run_id = await engine(runtime).start(
+            source_id, body.feed, kind=body.kind, trigger="manual",
+            since=body.since if body.kind == "backfill" else None,
+            until=body.until if body.kind == "backfill" else None,
+        )  # fmt: skip
+    except SourceNotFound as exc:
+        raise NotFound(f"source {source_id} not found") from exc
+    except SourceDisabled as exc:
+        raise UnprocessableContent(f"source {source_id} is disabled") from exc
+    except RunInProgress as exc:
+        raise Conflict(str(exc)) from exc
+    return SyncStarted(run_id=run_id)
+
+
+def _run_out(r: Run) -> RunOut:
+    return RunOut.model_validate(r, from_attributes=True)
+
+
+@runs.get("", response_model=list[RunOut], summary="Recent runs, newest first",
+          responses=problem_responses(401, 403))  # fmt: skip
+async def list_runs(
+    session: SessionDep,
+    _: Reader,
+    source_id: str | None = None,
+    feed: FeedName | None = None,
+    run_status: Annotated[str | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[RunOut]:
+    q = select(Run).order_by(Run.started_at.desc()).limit(limit)
+    if source_id:
+        q = q.where(Run.source_id == source_id)
+    if feed:
+        q = q.where(Run.feed == feed)
+    if run_status:
+        q = q.where(Run.status == run_status)
+    return [_run_out(r) for r in (await session.scalars(q)).all()]
+
+
+@runs.get("/{run_id}", response_model=RunOut, summary="One run",
+          responses=problem_responses(401, 403, 404))  # fmt: skip
+async def get_run(run_id: str, session: SessionDep, _: Reader) -> RunOut:
+    row = await session.get(Run, run_id)
+    if row is None:
+        raise NotFound(f"run {run_id} not found")
+    return _run_out(row)
+
+
+def _quarantine_out(q: Quarantined) -> QuarantineOut:
+    try:
+        raw: Any = json.loads(q.raw)
+    except ValueError:
+        raw = q.raw
+    return QuarantineOut(
+        id=q.id, source_id=q.source_id, feed=q.feed, code=q.code, reasons=list(q.reasons),
+        raw=raw, status=q.status, seen_count=q.seen_count, first_seen_at=q.first_seen_at,
+        last_seen_at=q.last_seen_at, resolved_at=q.resolved_at,
+    )  # fmt: skip
+
+
+@quarantine.get("", response_model=list[QuarantineOut], summary="Rejected records",
+                responses=problem_responses(401, 403))  # fmt: skip
+async def list_quarantine(
+    session: SessionDep,
+    _: Reader,
+    source_id: str | None = None,
+    feed: FeedName | None = None,
+    entry_status: Annotated[str, Query(alias="status")] = "open",
+    reason: Annotated[str | None, Query(description="Reason kind, e.g. unknown_agency")] = None,
+    after_id: Annotated[int, Query(ge=0, description="Keyset paging: last id seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[QuarantineOut]:
+    q = select(Quarantined).where(Quarantined.id > after_id, Quarantined.status == entry_status)
+    if source_id:
+        q = q.where(Quarantined.source_id == source_id)
+    if feed:
+        q = q.where(Quarantined.feed == feed)
+    rows = await session.scalars(q.order_by(Quarantined.id).limit(limit * 4 if reason else limit))
+    out = [
+        r for r in rows.all()
+        if reason is None or any(x.split(":", 1)[0] == reason for x in r.reasons)
+    ][:limit]  # fmt: skip
+    return [_quarantine_out(r) for r in out]
+
+
+@quarantine.post(
+    "/reprocess",
+    response_model=ReprocessResult,
+    summary="Normalise open entries again (after fixing a mapping) and store the valid ones",
+    responses=problem_responses(401, 403, 404),
+)
+async def reprocess(body: ReprocessRequest, runtime: RuntimeDep, _: Admin) -> ReprocessResult:
+    try:
+        out = await reprocess_quarantine(engine(runtime), body.source_id, body.feed, body.ids)
+    except SourceNotFound as exc:
+        raise NotFound(f"source {body.source_id} not found") from exc
+    return ReprocessResult(**out)
+
+
+@dossiers.get(
+    "/{code}",
+    response_model=DossierOut,
+    summary="Track a dossier by its code (MaHoSo), with its status history",
+    responses=problem_responses(401, 403, 404),
+)
+async def get_dossier(
+    code: str, session: SessionDep, principal: Anyone, source_id: str | None = None
+) -> DossierOut:
+    q = select(Dossier).where(Dossier.code == code)
+    if source_id:
+        q = q.where(Dossier.source_id == source_id)
+    row = (await session.scalars(q.order_by(Dossier.source_updated_at.desc()).limit(1))).first()
+    if row is None:
+        raise NotFound(f"dossier {code} not found")
+    principal.ensure_unit(row.unit_id, f"dossier {code}")
+    history = (
+        await session.scalars(
+            select(DossierStatusChange)
+            .where(DossierStatusChange.source_id == row.source_id, DossierStatusChange.code == code)
+            .order_by(DossierStatusChange.source_updated_at, DossierStatusChange.id)
+        )
+    ).all()
+    data = {c: getattr(row, c) for c in DossierOut.model_fields if c != "history"}
+    return DossierOut(
+        **data,
+        history=[StatusChangeOut.model_validate(h, from_attributes=True) for h in history],
+    )

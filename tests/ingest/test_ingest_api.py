@@ -1,0 +1,109 @@
+"""The ingest HTTP API end to end: sources, sync trigger, runs, dossier tracking, quarantine."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from services.ingest.main import create_app
+from services.ingest.simulator import Faults, build
+from shared.settings import Settings
+from tests.conftest import running
+
+from .conftest import serve_simulator
+
+
+async def _wait_run(client: httpx.AsyncClient, run_id: str, headers: dict[str, str]) -> dict:
+    for _ in range(300):
+        run = (await client.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
+        if run["status"] != "running":
+            return run  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
+    raise AssertionError("run did not finish")
+
+
+async def test_sources_sync_runs_tracking_and_quarantine(
+    make_settings: Callable[..., Settings], auth: Callable[..., dict[str, str]]
+) -> None:
+    sim = build(31, 800, malformed_rate=0.03, faults=Faults(latency_ms=15))
+    admin = auth("admin")
+    sid = f"hy-{uuid.uuid4().hex[:8]}"
+    app = create_app(make_settings(service_name="ingest", workers_enabled=False))
+    with serve_simulator(sim) as url:
+        async with running(app) as client:
+            body: dict[str, Any] = {
+                "id": sid, "name": "Hưng Yên iGate", "base_url": url,
+                "auth": {"type": "api_key", "key": "demo-key"},
+                "agencies_from_registry": "demo-igate", "feeds": ["dossiers"],
+                "page_size": 100, "rate_limit_per_s": 500,
+            }  # fmt: skip
+            r = await client.post("/api/v1/sources", json=body, headers=admin)
+            assert r.status_code == 201, r.text
+            assert "demo-key" not in r.text and r.json()["auth"] == {
+                "type": "api_key", "header": "X-API-Key", "token_url": None, "client_id": None,
+                "scope": None,
+            }  # fmt: skip
+            assert r.json()["agencies"]["000.02.00.H33"] == "P21.SNV"
+            again = await client.post("/api/v1/sources", json=body, headers=admin)
+            assert again.status_code == 409
+            assert again.headers["content-type"].startswith("application/problem+json")
+            viewer = await client.post("/api/v1/sources", json=body, headers=auth("viewer"))
+            assert viewer.status_code == 403
+            bad_kind = await client.patch(f"/api/v1/sources/{sid}", json={"kind": "nope"},
+                                          headers=admin)  # fmt: skip
+            assert bad_kind.status_code == 422
+            listed = await client.get("/api/v1/sources", headers=admin)
+            assert sid in {s["id"] for s in listed.json()} and "demo-key" not in listed.text
+
+            started = await client.post(f"/api/v1/sources/{sid}/sync", json={}, headers=admin)
+            assert started.status_code == 202, started.text
+            run_id = started.json()["run_id"]
+            busy = await client.post(f"/api/v1/sources/{sid}/sync", json={}, headers=admin)
+            assert busy.status_code == 409
+            run = await _wait_run(client, run_id, admin)
+            assert run["status"] == "partial" and run["quarantined"] > 0 and run["stored"] > 0
+            runs = await client.get("/api/v1/runs", params={"source_id": sid}, headers=admin)
+            assert [x["id"] for x in runs.json()] == [run_id]
+
+            # Track a dossier whose status moved, as its own agency's officer.
+            good = [d for d in sim.truth("dossiers").values()
+                    if len({h["TrangThai"] for h in d["QuaTrinhXuLy"]}) > 3
+                    and d["MaHoSo"] not in sim.malformed_codes()]  # fmt: skip
+            code = good[0]["MaHoSo"]
+            r = await client.get(f"/api/v1/dossiers/{code}", headers=admin)
+            assert r.status_code == 200, r.text
+            dossier = r.json()
+            assert dossier["history"] and dossier["history"][0]["previous_status"] is None
+            assert dossier["status"] == good[0]["TrangThaiHoSo"]
+            mine = await client.get(f"/api/v1/dossiers/{code}",
+                                    headers=auth("officer", dossier["unit_id"]))  # fmt: skip
+            assert mine.status_code == 200
+            other = await client.get(f"/api/v1/dossiers/{code}",
+                                     headers=auth("officer", "P21.NOPE"))  # fmt: skip
+            assert other.status_code == 404
+            assert (await client.get("/api/v1/dossiers/nope", headers=admin)).status_code == 404
+
+            # Quarantine: listable with reasons and raw payload; reprocessing keeps bad ones.
+            q = await client.get("/api/v1/quarantine", params={"source_id": sid}, headers=admin)
+            entries = q.json()
+            assert entries and all(e["reasons"] for e in entries)
+            assert all(isinstance(e["raw"], dict) for e in entries)
+            agency = await client.get("/api/v1/quarantine", headers=admin, params={
+                "source_id": sid, "reason": "unknown_agency"})  # fmt: skip
+            assert all(any(x.startswith("unknown_agency") for x in e["reasons"])
+                       for e in agency.json())  # fmt: skip
+            rep = await client.post("/api/v1/quarantine/reprocess", headers=admin,
+                                    json={"source_id": sid})  # fmt: skip
+            assert rep.status_code == 200 and rep.json()["still_rejected"] == len(entries)
+
+            metrics = (await client.get("/metrics")).text
+            assert f'ingest_records_total{{feed="dossiers",outcome="stored",source="{sid}"}}' in \
+                metrics  # fmt: skip
+            assert "ingest_source_errors_total" in metrics or "ingest_run_duration" in metrics
+            deleted = await client.delete(f"/api/v1/sources/{sid}", headers=admin)
+            assert deleted.status_code == 204
+            assert (await client.get(f"/api/v1/sources/{sid}", headers=admin)).status_code == 404
