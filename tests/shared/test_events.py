@@ -328,3 +328,15 @@ async def test_two_instances_split_partitions_and_sigterm_finishes_the_batch(
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(p.wait, 40)
+
+
+async def test_an_independent_client_lists_every_topic_and_its_dead_letter_topic(
+    settings: Settings,
+) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    await ensure_topics(settings)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    topics = set((await asyncio.to_thread(admin.list_topics, timeout=10)).topics)
+    for topic in ("ingest.dossiers", "scoring.snapshots", "tasks.remediation"):
+        assert topic in topics and f"{topic}.dlq" in topics
