@@ -15,16 +15,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import insert, text
 
-from services.tasks.store.models import outbox_table  # noqa: E402
-from shared.db import make_engine  # noqa: E402
-from shared.devstack import Broker, Postgres  # noqa: E402
-from shared.events.kafka import ensure_topics, make_producer  # noqa: E402
-from shared.events.outbox import OutboxRelay, outbox_row  # noqa: E402
-from shared.events.payloads import RemediationCreated  # noqa: E402
-from shared.migrate import upgrade  # noqa: E402
-from shared.settings import Settings, to_async_url  # noqa: E402
+from services.tasks.store.models import outbox_table
+from shared.db import make_engine
+from shared.devstack import Broker, Postgres
+from shared.events.kafka import ensure_topics, make_producer
+from shared.events.outbox import OutboxRelay, outbox_row
+from shared.events.payloads import RemediationCreated
+from shared.migrate import upgrade
+from shared.settings import Settings, to_async_url
 
 N = 50_000
 

@@ -21,7 +21,7 @@ async def _wait_run(client: httpx.AsyncClient, run_id: str, headers: dict[str, s
     for _ in range(300):
         run = (await client.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
         if run["status"] != "running":
-            return run  # type: ignore[no-any-return]
+            return run
         await asyncio.sleep(0.1)
     raise AssertionError("run did not finish")
 
