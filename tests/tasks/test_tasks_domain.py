@@ -238,3 +238,13 @@ def test_directory_from_plain_dicts() -> None:
     )
     assert d.resolve("stn").id == "X.1"  # type: ignore[union-attr]
     assert d.resolve("Sở Thử nghiệm", on=date(2019, 12, 31)) is None
+
+
+def test_yearly_by_day() -> None:
+    inst = recurrence.expand("yearly:by=12-15", date(2023, 1, 1), date(2024, 12, 31))
+    assert [(i.key, i.due_on) for i in inst] == [
+        ("2023", date(2023, 12, 15)),
+        ("2024", date(2024, 12, 15)),
+    ]
+    with pytest.raises(recurrence.InvalidRecurrence):
+        recurrence.expand("yearly:by=02-30", date(2023, 1, 1), date(2023, 12, 31))

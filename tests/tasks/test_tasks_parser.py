@@ -292,3 +292,43 @@ def test_validity_dates_respected_in_parsing() -> None:
     assert leads(old) == [("P21.STTTT", None)]
     (new,) = parse(body, issued_on=date(2025, 9, 1)).items
     assert [(a.name, a.unit_id) for a in new.assignees] == [("Sở Thông tin và Truyền thông", None)]
+
+
+def test_numbered_directive_lines_are_items_with_their_own_subject() -> None:
+    text = HEAD + (
+        "1. Sở Nội vụ chủ trì, phối hợp với Sở Tư pháp tham mưu, hoàn thành trước ngày 15/3.\n\n"
+        "- Báo cáo kết quả về UBND tỉnh.\n\n"
+        "2. Khẩn trương rà soát TTHC, hoàn thành trước ngày 30/6\n"
+    )
+    items = parse(text, issued_on=date(2024, 1, 5)).items
+    assert [(leads(i), supports(i), i.deadline) for i in items] == [
+        ([("P21.SNV", None)], [("P21.STP", None)], date(2024, 3, 15)),
+        ([("P21.SNV", None)], [], None),
+        ([], [], date(2024, 6, 30)),
+    ]
+
+
+def test_periodic_report_calendar_is_a_recurrence_not_a_deadline() -> None:
+    text = HEAD + (
+        "1. Các sở, ban, ngành\n\n"
+        "- Gửi báo cáo định kỳ quý I, 6 tháng, 9 tháng, năm về Sở Nội vụ trước ngày 15/3, "
+        "15/6, 15/9, 10/12.\n\n"
+        "- Tổng kết công tác thi đua trước ngày 15/12 hằng năm.\n"
+    )
+    report, yearly = parse(text, issued_on=date(2024, 1, 5)).items
+    assert report.recurrence == "reports:Q1,H1,M9,year" and report.deadline is None
+    assert yearly.recurrence == "yearly:by=12-15" and yearly.deadline is None
+    assert leads(report) == [(None, "departments")]
+
+
+def test_roman_topic_heading_and_lettered_agency_subheadings() -> None:
+    text = HEAD + (
+        "II. NHIỆM VỤ CỤ THỂ\n\n"
+        "a) Sở Nội vụ:\n\n"
+        "- Tham mưu kiện toàn Ban Chỉ đạo.\n\n"
+        "b) UBND các xã, phường, thị trấn:\n\n"
+        "- Niêm yết công khai TTHC hằng tháng.\n"
+    )
+    first, second = parse(text).items
+    assert leads(first) == [("P21.SNV", None)]
+    assert leads(second) == [(None, "communes")] and second.recurrence == "monthly"

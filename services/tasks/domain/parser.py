@@ -38,6 +38,7 @@ Recurrence vocabulary (``DraftItem.recurrence``):
 * ``quarterly`` – "hằng quý", "định kỳ hằng quý"
 * ``half_yearly`` – "định kỳ 6 tháng", "6 tháng một lần"
 * ``yearly`` – "hằng năm"
+* ``yearly:by=MM-DD`` – "trước ngày 15/12 hằng năm"
 * ``reports:P1,P2,…`` – periodic reports listed as periods, P ∈ {Q1, Q2, H1, Q3, M9,
   Q4, year} ("báo cáo quý I, 6 tháng, 9 tháng và năm" → ``reports:Q1,H1,M9,year``);
   the reporting calendar (``recurrence.py``) gives their due dates.
@@ -224,7 +225,13 @@ def _cited_spans(f: str) -> list[tuple[int, int]]:
 
 
 def _find_deadline(
-    f: str, a: int, b: int, dt: _DocTime, cited: list[tuple[int, int]]
+    f: str,
+    a: int,
+    b: int,
+    dt: _DocTime,
+    cited: list[tuple[int, int]],
+    *,
+    explicit_year_only: bool = False,
 ) -> date | None:
     seg = f[a:b]
     found: list[tuple[int, date]] = []
@@ -239,6 +246,8 @@ def _find_deadline(
             # "trước ngày 25 hằng tháng" is a recurrence, not a deadline
             if re.match(r"\s*hang (?:thang|quy|nam)", seg[m.end() :]):
                 continue
+            if explicit_year_only and not m.group(3):
+                continue  # "báo cáo quý … trước ngày 15/3, 15/6": the period calendar
             d = dt.complete(int(m.group(1)), int(m.group(2)), m.group(3))
             if d is not None:
                 found.append((m.start(), d))
@@ -284,6 +293,9 @@ def _find_recurrence(seg: str) -> str | None:
     m = re.search(r"\btruoc ngay (\d{1,2}) (?:cua )?hang thang", seg)
     if m:
         return f"monthly:by={int(m.group(1))}"
+    m = re.search(r"\btruoc ngay (\d{1,2})\s*[/\-.]\s*(\d{1,2}) (?:cua )?hang nam", seg)
+    if m:
+        return f"yearly:by={int(m.group(2)):02d}-{int(m.group(1)):02d}"
     for rm in re.finditer(r"\bbao cao (?:dinh ky )?", seg):
         pos = rm.end()
         codes: list[str] = []
@@ -680,7 +692,8 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
         rest = f[end:content_end].strip(" ,;")
         if mentions and (not rest or rest == "tinh"):
             return [assignee(m, "lead") for m in mentions], True
-        if colon or (content_end - a < 120 and f[content_end - 1] != "."):
+        timed = _find_deadline(f, a, b, dt, cited) is not None or _find_recurrence(f[a:b])
+        if colon or (content_end - a < 120 and f[content_end - 1] != "." and not timed):
             if _AGENCY_HEAD.match(f, a):
                 parts: list[Assignee] = []
                 for seg_a, seg_b in _split_semicolons(f, a, content_end):
@@ -713,7 +726,14 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             if hl is not None:
                 sec_leads = hl[0]
                 continue
-            sec_leads = []
+            # a numbered directive ("2. Sở Nội vụ chủ trì …, trước ngày …"): an item itself,
+            # and its subject leads whatever follows under it
+            subject, end = matcher.scan_list(blk.start, blk.end)
+            sec_leads = (
+                [assignee(m, "lead") for m in subject]
+                if subject and f[end : end + 1] not in (":", "")
+                else []
+            )
         elif blk.kind == "letter":
             subsection = blk.label
             sub_leads = None
@@ -828,12 +848,14 @@ def _items_from_block(
             seen.add(ident)
             people.append(x)
         oa, ob = fd.span(a, b)
+        recurrence = _find_recurrence(seg)
+        deadline = _find_deadline(f, a, b, dt, cited, explicit_year_only=bool(recurrence))
         items.append(
             DraftItem(
                 assignees=people,
                 action=_clean(fd.text[oa:ob]),
-                deadline=_find_deadline(f, a, b, dt, cited),
-                recurrence=_find_recurrence(seg),
+                deadline=deadline,
+                recurrence=recurrence,
                 criteria=_find_criteria(seg),
                 span=(oa, ob),
                 section=label,

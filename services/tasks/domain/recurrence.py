@@ -9,6 +9,7 @@ period's first and last day, and the due date of that instance:
 * ``weekly`` – ISO weeks, due on Sunday;
 * ``quarterly`` – due on the last day of the quarter;
 * ``half_yearly`` / ``yearly`` – due on 30/6, 31/12 / 31/12;
+* ``yearly:by=MM-DD`` – due on that day each year;
 * ``reports:…`` – the PAR reporting calendar (domain brief §4): Q1 report by 15/3, H1 (and
   Q2) by 15/6, Q3 / 9-month by 15/9, annual (and Q4) by 10/12.
 """
@@ -119,8 +120,18 @@ def expand(code: str, start: date, end: date) -> list[PeriodInstance]:
                 PeriodInstance(f"{y:04d}-H2", date(y, 7, 1), date(y, 12, 31), date(y, 12, 31))
             )
     elif kind == "yearly":
+        mm, dd = 12, 31
+        if "by" in params:
+            m_s, _, d_s = params["by"].partition("-")
+            if not (m_s.isdigit() and d_s.isdigit()):
+                raise InvalidRecurrence(code)
+            mm, dd = int(m_s), int(d_s)
         for y in range(start.year, end.year + 1):
-            out.append(PeriodInstance(f"{y:04d}", date(y, 1, 1), date(y, 12, 31), date(y, 12, 31)))
+            try:
+                due = date(y, mm, dd)
+            except ValueError as exc:
+                raise InvalidRecurrence(code) from exc
+            out.append(PeriodInstance(f"{y:04d}", date(y, 1, 1), date(y, 12, 31), due))
     elif kind == "reports":
         periods = [p for p in params.get("periods", "").split(",") if p]
         if not periods or any(p not in REPORT_CALENDAR for p in periods):
