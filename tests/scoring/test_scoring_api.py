@@ -174,3 +174,25 @@ async def test_profiles_and_units(app: Any, auth: Auth, tree: tuple[str, str, st
                               headers={**auth("admin"), "content-type": "text/csv"})  # fmt: skip
         assert r.status_code == 200 and r.json()["imported"] >= 178
         assert (await client.get("/api/v1/alerts", headers=h)).status_code == 200
+
+
+async def test_par_index_entries_and_tree(app: Any, auth: Auth, tree: tuple[str, str, str]) -> None:
+    _, c1, _ = tree
+    async with running(app) as client:
+        url = f"/api/v1/units/{c1}/par/2026"
+        entry = {"points": 8.0, "evidence": "Báo cáo SIPAS 2026"}
+        r = await client.put(f"{url}/entries/8.1", json=entry, headers=auth("officer", c1))
+        assert r.status_code == 403
+        r = await client.put(f"{url}/entries/8.1", json=entry, headers=auth("inspector"))
+        assert r.status_code == 200, r.text
+        too_much = {**entry, "points": 10.5}
+        r = await client.put(f"{url}/entries/8.1", json=too_much, headers=auth("inspector"))
+        assert r.status_code == 422
+        r = await client.put(f"{url}/entries/3.4.1", json=entry, headers=auth("inspector"))
+        assert r.status_code == 422  # metric-scored: cannot be typed in
+        r = await client.get(url, headers=auth("officer", c1))
+        body = r.json()
+        assert body["framework"] == "par-2019"
+        fields = {f["code"]: f for f in body["tree"]["children"]}
+        assert fields["8"]["points"] == 8.0
+        assert body["tree"]["points"] == 8.0

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from services.scoring.api import exports, scores, units
+from services.scoring.api import exports, par, scores, units
 
-routers: list[APIRouter] = [units.router, scores.router, exports.router]
+routers: list[APIRouter] = [units.router, scores.router, par.router, exports.router]

@@ -171,3 +171,12 @@ def score_par(
     return ParResult(
         framework.id, framework.decision, framework.max_total, total, "sum", None, None, fields
     )
+
+
+def framework_for(year: int) -> ParFramework:
+    """The framework in force for `year`: the newest one published for that year or before."""
+    years = sorted(int(p.stem) for p in (PROFILES_DIR / "par").glob("*.yaml") if p.stem.isdigit())
+    usable = [y for y in years if y <= year]
+    if not usable:
+        raise FileNotFoundError(f"no PAR INDEX framework for {year} or before")
+    return load_par_framework(usable[-1])

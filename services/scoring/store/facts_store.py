@@ -98,12 +98,14 @@ def contributions(r: Record, rule: OnTimeRule = DEFAULT_ON_TIME) -> list[Contrib
 
 
 def _months_between(a: str, b: str) -> list[str]:
-    y, m = int(a[:4]), int(a[4:])
+    """Month ids from `a` to `b` inclusive, at most the last MAX_STALE_MONTHS of them (older
+    periods are refreshed by a rebuild, not by the stale queue)."""
+    y, m = int(b[:4]), int(b[4:])
     out: list[str] = []
-    while f"{y:04d}{m:02d}" <= b and len(out) < MAX_STALE_MONTHS:
+    while f"{y:04d}{m:02d}" >= a and len(out) < MAX_STALE_MONTHS:
         out.append(f"{y:04d}{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    return out[::-1]
 
 
 def stale_months(r: Record, now: datetime, rule: OnTimeRule = DEFAULT_ON_TIME) -> set[str]:
