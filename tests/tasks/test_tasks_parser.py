@@ -332,3 +332,15 @@ def test_roman_topic_heading_and_lettered_agency_subheadings() -> None:
     first, second = parse(text).items
     assert leads(first) == [("P21.SNV", None)]
     assert leads(second) == [(None, "communes")] and second.recurrence == "monthly"
+
+
+def test_sectionless_dispatch_only_directed_paragraphs_with_deadline() -> None:
+    text = (
+        "Ủy ban nhân dân tỉnh yêu cầu Sở Nội vụ chủ trì, phối hợp với Văn phòng UBND tỉnh "
+        "tổng hợp báo cáo, hoàn thành trước ngày 15/3.\n\n"
+        "UBND tỉnh giao Sở Tư pháp rà soát văn bản QPPL.\n"
+    )
+    (item,) = parse(text, issued_on=date(2024, 1, 2)).items
+    assert leads(item) == [("P21.SNV", None)] and supports(item) == [("P21.VP", None)]
+    assert item.deadline == date(2024, 3, 15)
+    assert text[item.span[0] : item.span[1]].startswith("Sở Nội vụ chủ trì")

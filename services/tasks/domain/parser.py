@@ -587,6 +587,7 @@ _NUM = re.compile(r"[ \t]*((?:\d+(?:\.\d+)*)|[ivx]+)\.[ \t]+")
 _LETTER = re.compile(r"[ \t]*([a-z])\)[ \t]+")
 _BULLET = re.compile(r"[ \t]*[-–—•+*][ \t]+")
 _FOOTNOTE = re.compile(r"[ \t]*[¹²³⁴⁵⁶⁷⁸⁹⁰*]")
+_DIRECT = re.compile(r"\b(?:yeu cau|giao|de nghi|giao cho|chi dao)\s+(?=\S)")
 _TRIGGER = re.compile(
     r"(?:yeu cau|ket luan|chi dao|giao|de nghi|giao nhiem vu)(?: nhu sau)?\s*:\s*$"
 )
@@ -754,6 +755,22 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
         result.items.extend(
             _items_from_block(fd, matcher, blk, context, dt, cited, label, assignee)
         )
+    if not in_body:
+        # A short dispatch without sections: only a paragraph that both directs a named
+        # agency ("UBND tỉnh yêu cầu/giao Sở Nội vụ …") and sets a deadline is proposed.
+        for blk in blocks:
+            if blk.kind == "heading" or _STOP.match(f, blk.start):
+                continue
+            for m in _DIRECT.finditer(f, blk.start, blk.end):
+                ms, end = matcher.scan_list(m.end(), blk.end)
+                if not ms or _find_deadline(f, blk.start, blk.end, dt, cited) is None:
+                    continue
+                fake = _Block("para", None, m.end(), blk.end)
+                leads = [assignee(x, "lead") for x in ms]
+                for it in _items_from_block(fd, matcher, fake, leads, dt, cited, None, assignee):
+                    result.items.append(it)
+                in_body = True
+                break
     result.is_directive = in_body
     result.participants = _participants(fd, matcher)
     if not in_body:
