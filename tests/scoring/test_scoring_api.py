@@ -15,7 +15,7 @@ import pytest
 
 from services.scoring.domain.periods import Period
 from services.scoring.main import create_app
-from services.scoring.recompute import Scoring, recompute
+from services.scoring.recompute import Scoring, recompute, refresh_stale
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import UnitIn, import_units
@@ -196,3 +196,36 @@ async def test_par_index_entries_and_tree(app: Any, auth: Auth, tree: tuple[str,
         fields = {f["code"]: f for f in body["tree"]["children"]}
         assert fields["8"]["points"] == 8.0
         assert body["tree"]["points"] == 8.0
+
+
+async def test_manual_counter_entry(
+    app: Any, auth: Auth, tree: tuple[str, str, str], make_settings: Callable[..., Settings]
+) -> None:
+    p, c1, _ = tree
+    async with running(app) as client:
+        url = f"/api/v1/units/{c1}/counters/202609/pds_used"
+        r = await client.put(url, json={"value": 3}, headers=auth("inspector"))
+        assert r.status_code == 200, r.text
+        base = f"/api/v1/units/{c1}/counters/202609/pds_base"
+        assert (await client.put(base, json={"value": 4}, headers=auth("inspector"))).is_success
+        bad = f"/api/v1/units/{c1}/counters/202609/received"
+        assert (
+            await client.put(bad, json={"value": 3}, headers=auth("inspector"))
+        ).status_code == 404
+        q = f"/api/v1/units/{c1}/counters/2026Q3/pds_used"
+        assert (
+            await client.put(q, json={"value": 3}, headers=auth("inspector"))
+        ).status_code == 400
+        assert (await client.put(url, json={"value": 3}, headers=auth("viewer"))).status_code == 403
+        # the stale queue refreshes the commune and its province
+        engine = make_engine(make_settings().async_database_url, schema="scoring", pool_size=2)
+        try:
+            async with transaction(make_sessionmaker(engine)) as s:
+                ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
+                await refresh_stale(s, ctx, as_of=AS_OF)
+        finally:
+            await engine.dispose()
+        for u in (c1, p):
+            snap = (await client.get(f"/api/v1/units/{u}/scores/202609",
+                                     headers=auth("viewer"))).json()  # fmt: skip
+            assert snap["indicators"]["dig_personal_store"]["points"] == 3.0, u

@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.engine import GroupResult, IndicatorResult, Scorecard
 from services.scoring.domain.explain import BreakdownRow, explain
+from services.scoring.domain.facts import COUNTERS
 from services.scoring.domain.par_index import load_par_framework
 from services.scoring.domain.periods import InvalidPeriod, Period
 from services.scoring.domain.profile import Profile, bundled_profiles, load_profile
 from services.scoring.store import snapshots as snap
 from services.scoring.store.counters import shortfall_breakdown
+from services.scoring.store.facts_store import enqueue_stale
 from services.scoring.store.snapshots import remediation_share
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
@@ -334,3 +336,37 @@ async def get_remediation(
     shares = await remediation_share(session, [unit_id], date.today())
     return {"unit_id": unit_id, **shares.get(unit_id, {"items": 0, "handled": 0, "overdue": 0,
             "handled_share": None, "handled_on_time_share": None})}  # fmt: skip
+
+
+class ManualCounterIn(BaseModel):
+    value: float = Field(ge=0, examples=[120])
+
+
+@router.put("/units/{unit_id}/counters/{month}/{counter}",
+            responses=problem_responses(400, 401, 403, 404))  # fmt: skip
+async def put_manual_counter(
+    unit_id: str,
+    month: str,
+    counter: str,
+    body: ManualCounterIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector))],
+) -> dict[str, Any]:
+    """Enter a counter that has no dossier-level source (personal data store use, e-certified
+    copies, complaints…) for one unit and month; the figures depending on it are refreshed."""
+    p = parse_period(month)
+    if p.kind != "month":
+        raise BadRequest("counters are entered per month (YYYYMM)")
+    if counter not in COUNTERS or COUNTERS[counter].kind != "manual":
+        raise NotFound(f"{counter} is not a manually entered counter")
+    await session.execute(
+        text("""
+        INSERT INTO scoring.manual_counters (unit_id, month, counter, value, entered_by)
+        VALUES (:u, :m, :c, :v, :by)
+        ON CONFLICT (unit_id, month, counter) DO UPDATE SET value = excluded.value,
+            entered_by = excluded.entered_by, entered_at = now()
+        """),
+        {"u": unit_id, "m": p.id, "c": counter, "v": body.value, "by": principal.subject},
+    )
+    await enqueue_stale(session, [(unit_id, p.id)])
+    return {"unit_id": unit_id, "month": p.id, "counter": counter, "value": body.value}
