@@ -305,10 +305,19 @@ async def test_extension_request_approve_and_reject(
     )
     assert earlier.status_code == 422
     new = deadline + timedelta(days=30)
+    key = {"Idempotency-Key": uuid.uuid4().hex}
     req = await client.post(
-        url, json={"requested_deadline": str(new), "reason": "Chờ số liệu"}, headers=officer
+        url,
+        json={"requested_deadline": str(new), "reason": "Chờ số liệu"},
+        headers={**officer, **key},
     )
     assert req.status_code == 201 and req.json()["status"] == "pending"
+    retry = await client.post(
+        url,
+        json={"requested_deadline": str(new), "reason": "Chờ số liệu"},
+        headers={**officer, **key},
+    )
+    assert retry.status_code == 201 and retry.json() == req.json()  # replayed, not a 409
     dup = await client.post(
         url, json={"requested_deadline": str(new), "reason": "again"}, headers=officer
     )

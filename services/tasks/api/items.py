@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from services.tasks.api.common import (
@@ -16,6 +17,8 @@ from services.tasks.api.common import (
     item_etag,
     item_out,
     json_with_etag,
+    remember,
+    replay,
     today_vn,
 )
 from services.tasks.api.schemas import (
@@ -295,8 +298,19 @@ def _ext_out(e: ExtensionRequest) -> ExtensionOut:
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def request_extension(
-    item_id: str, body: ExtensionIn, session: SessionDep, principal: Worker
-) -> ExtensionOut:
+    item_id: str,
+    body: ExtensionIn,
+    session: SessionDep,
+    principal: Worker,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="Retry-safe create."),
+    ] = None,
+) -> Response:
+    raw = {"item_id": item_id, **body.model_dump(mode="json")}
+    replayed = await replay(session, principal, "request_extension", idempotency_key, raw)
+    if replayed is not None:
+        return replayed
     item = await load(session, principal, item_id, for_update=True)
     ensure_can_change(principal, item)
     ext = await repo.request_extension(
@@ -306,7 +320,9 @@ async def request_extension(
         requested=body.requested_deadline,
         reason=body.reason,
     )
-    return _ext_out(ext)
+    out = _ext_out(ext).model_dump(mode="json")
+    await remember(session, principal, "request_extension", idempotency_key, raw, 201, out)
+    return JSONResponse(out, status_code=201)
 
 
 @router.get(

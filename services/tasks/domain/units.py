@@ -176,9 +176,10 @@ class UnitDirectory:
         *,
         on: date | None = None,
         year: int | None = None,
-        prefixes: Iterable[str] = ("",),
+        prefixes: Iterable[str] = ("", "Sở "),
     ) -> Unit | None:
-        """Resolve a name (optionally trying prefixes such as "Sở ") on a date or year."""
+        """Resolve a name on a date or year; by default a bare department name ("Nội vụ",
+        "Thông tin và Truyền thông", as in enumerations) is also tried with "Sở "."""
         when = When(on=on, year=year if on is None else None)
         base = name_key(name)
         for prefix in prefixes:
