@@ -188,8 +188,27 @@ async def refresh_stale(
     return total
 
 
+ENQUEUE_RUNNING = text("""
+INSERT INTO scoring.stale (unit_id, month)
+SELECT DISTINCT f.unit_id, m.month
+FROM scoring.facts f
+CROSS JOIN unnest(CAST(:months AS text[])) AS m(month)
+WHERE f.kind = 'dossier' AND f.end_at IS NULL AND f.reception_at IS NOT NULL
+ON CONFLICT (unit_id, month) DO NOTHING
+""")
+
+
+async def enqueue_running(session: AsyncSession, now: datetime) -> None:
+    """Time alone moves figures: an open dossier becomes overdue with no event, and a month's
+    stocks must finally be read at its end. Queue the current and previous month of every unit
+    with open dossiers (run periodically by the worker)."""
+    cur = Period.containing(now)
+    await session.execute(ENQUEUE_RUNNING, {"months": [cur.previous().id, cur.id]})
+
+
 class StaleWorker:
-    """Debounced recomputer: every `interval` seconds, refresh pairs quiet for `debounce`."""
+    """Debounced recomputer: every `interval` seconds, refresh pairs quiet for `debounce`;
+    every `running_every`, queue the running months of units with open dossiers."""
 
     def __init__(
         self,
@@ -198,8 +217,11 @@ class StaleWorker:
         *,
         interval: float = 2.0,
         debounce: timedelta = timedelta(seconds=5),
+        running_every: timedelta = timedelta(hours=1),
     ) -> None:
         self.sessions = sessions
+        self.running_every = running_every
+        self._last_running: datetime | None = None
         self.ctx = ctx
         self.interval = interval
         self.debounce = debounce
@@ -211,6 +233,11 @@ class StaleWorker:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
+                now = datetime.now(UTC)
+                if self._last_running is None or now - self._last_running >= self.running_every:
+                    async with transaction(self.sessions) as session:
+                        await enqueue_running(session, now)
+                    self._last_running = now
                 async with transaction(self.sessions) as session:
                     stats = await refresh_stale(session, self.ctx, debounce=self.debounce)
                 if stats.pairs:

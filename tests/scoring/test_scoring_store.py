@@ -15,7 +15,7 @@ from services.scoring.domain.alerts import AlertRule
 from services.scoring.domain.facts import aggregate, leaf_counters
 from services.scoring.domain.periods import VN_TZ, Period
 from services.scoring.rebuild import rebuild_province_year
-from services.scoring.recompute import Scoring, recompute, refresh_stale
+from services.scoring.recompute import Scoring, enqueue_running, recompute, refresh_stale
 from services.scoring.store.counters import period_counters
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
@@ -251,3 +251,14 @@ async def test_stale_queue_refreshes_ancestors(db: AsyncSession, ctx: Scoring) -
         assert s is not None and s["counters"]["received"] == 1, pid
     assert await get_snapshot(db, p, "2026YTD12", "766@1") is None  # not started yet
     assert await get_snapshot(db, c1, "202609", "766@1") is None  # sibling untouched
+
+
+async def test_time_alone_requeues_running_months(db: AsyncSession) -> None:
+    _, c1, _ = await tree(db)
+    await upsert_facts(db, [dossier(c1, 1, status=4, finished_at=None), dossier(c1, 2)], now=AS_OF)
+    await db.execute(text("DELETE FROM scoring.stale WHERE unit_id = :u"), {"u": c1})
+    await enqueue_running(db, AS_OF)
+    months = (await db.execute(text(
+        "SELECT month FROM scoring.stale WHERE unit_id = :u ORDER BY month"), {"u": c1}
+    )).scalars().all()  # fmt: skip
+    assert months == ["202610", "202611"]
