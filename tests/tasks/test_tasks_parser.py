@@ -198,6 +198,11 @@ def test_hy_heading_groups_and_narrower_subjects(hy: ParseResult) -> None:
     )
     districts = only(hy.items, "chỉ đạo Bộ phận Một cửa cấp huyện")
     assert leads(districts) == [(None, "districts")]
+    # the subject of one sentence does not capture the general sentences after it
+    assert "Quyết định số 766" not in districts.action
+    general = only(hy.items, "Đẩy mạnh triển khai thực hiện Quyết định số 766")
+    assert (None, "departments") in leads(general) and (None, "communes") in leads(general)
+    assert {i.section for i in hy.items} >= {"1", "2.a", "3.d", "3.đ", "3.g"}
     communes = only(hy.items, "đặc biệt là UBND cấp xã")
     assert leads(communes) == [(None, "all_units"), (None, "communes")]
 

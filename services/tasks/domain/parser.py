@@ -620,7 +620,7 @@ def _blocks(fd: Folded) -> list[_Block]:
             continue
         m = _LETTER.match(f, s)
         if m:
-            out.append(_Block("letter", m.group(1), m.end(), e))
+            out.append(_Block("letter", fd.original(m.start(1), m.end(1)), m.end(), e))
             continue
         m = _BULLET.match(f, s)
         if m:
@@ -819,27 +819,40 @@ def _items_from_block(
             return None
         return [assignee(m, "lead") for m in ms]
 
-    # group sentences: new group at a sentence with its own subject, or after timing
+    # Group sentences into items. A block is one item unless
+    # * a later sentence names its own subject ("UBND các huyện … chỉ đạo …"): that sentence
+    #   (plus a following timing-only sentence) is an item for that subject, and the block's
+    #   addressees resume afterwards;
+    # * sentences carry different timing: a group closes at its timed sentence; untimed
+    #   trailing sentences join the last group.
+    def timed(x: int, y: int) -> bool:
+        return (_find_deadline(f, x, y, dt, cited), _find_recurrence(f[x:y])) != (None, None)
+
     groups: list[dict[str, Any]] = []
     for i, (a, b) in enumerate(sents):
-        timing = (_find_deadline(f, a, b, dt, cited), _find_recurrence(f[a:b]))
-        has_timing = timing != (None, None)
-        subj = subject_at(a, b)
-        if not groups or (i > 0 and subj is not None) or groups[-1]["closed"]:
-            if groups and not (i > 0 and subj is not None) and not has_timing:
-                # untimed sentence after a timed one: attach unless more timing follows
-                later = any(
-                    (_find_deadline(f, x, y, dt, cited), _find_recurrence(f[x:y])) != (None, None)
-                    for x, y in sents[i + 1 :]
-                )
-                if not later:
-                    groups[-1]["end"] = b
-                    continue
-            groups.append({"start": a, "end": b, "subject": subj, "closed": has_timing})
+        has_timing = timed(a, b)
+        subj = subject_at(a, b) if i > 0 else None
+        if i == 0 or subj is not None:
+            start_new = True
+        elif groups[-1]["narrow"]:
+            start_new = not (has_timing and not groups[-1]["closed"])
+        elif groups[-1]["closed"]:
+            start_new = has_timing or any(timed(x, y) for x, y in sents[i + 1 :])
+        else:
+            start_new = False
+        if start_new:
+            groups.append(
+                {
+                    "start": a,
+                    "end": b,
+                    "subject": subj if i > 0 else subject_at(a, b),
+                    "narrow": subj is not None,
+                    "closed": has_timing,
+                }
+            )
         else:
             groups[-1]["end"] = b
-            if has_timing:
-                groups[-1]["closed"] = True
+            groups[-1]["closed"] = groups[-1]["closed"] or has_timing
     items: list[DraftItem] = []
     for g in groups:
         a, b = g["start"], g["end"]
