@@ -248,3 +248,13 @@ def test_yearly_by_day() -> None:
     ]
     with pytest.raises(recurrence.InvalidRecurrence):
         recurrence.expand("yearly:by=02-30", date(2023, 1, 1), date(2023, 12, 31))
+
+
+def test_directory_accepts_the_whole_registry_document() -> None:
+    import json
+
+    from services.tasks.domain.units import DEFAULT_UNITS_PATH, load_units
+
+    doc = json.loads(DEFAULT_UNITS_PATH.read_text(encoding="utf-8"))
+    a, b = UnitDirectory(doc), load_units()
+    assert set(a.units) == set(b.units) and len(a.units) == len(doc["units"])

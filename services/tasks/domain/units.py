@@ -128,10 +128,13 @@ class When:
 class UnitDirectory:
     """Resolves names to unit ids; built from dicts shaped like shared/reference/units.json."""
 
-    def __init__(self, units: Iterable[Mapping[str, Any] | Unit]) -> None:
+    def __init__(self, units: Iterable[Mapping[str, Any] | Unit] | Mapping[str, Any]) -> None:
+        rows: Iterable[Mapping[str, Any] | Unit] = (
+            units["units"] if isinstance(units, Mapping) else units  # whole units.json, or rows
+        )
         self.units: dict[str, Unit] = {}
         self._by_key: dict[tuple[str, ...], list[Unit]] = {}
-        for raw in units:
+        for raw in rows:
             unit = raw if isinstance(raw, Unit) else Unit.from_dict(raw)
             self.units[unit.id] = unit
             for name in (unit.name, *unit.aliases):
@@ -201,3 +204,8 @@ class UnitDirectory:
             and when.admits(u)
             and (parent_id is None or u.parent_id == parent_id)
         ]
+
+
+def load_units(path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:
+    """The directory of the shipped registry (or of another file in the same format)."""
+    return UnitDirectory.load(path)
