@@ -53,6 +53,7 @@ class Page:
     server_time: datetime | None = None
     raw_bytes: int = 0
     invalid: list[Any] = field(default_factory=list)  # items that were not JSON objects
+    may_contain_nul: bool = True  # False when the body provably has no NUL (no `\\u0000`)
 
 
 class ApiKeyAuth(BaseModel):

@@ -119,6 +119,7 @@ class NationalJsonConnector:
             server_time=_parse_server_time(doc.get("server_time")),
             raw_bytes=len(body),
             invalid=invalid,
+            may_contain_nul=b"\\u0000" in body,
         )
 
     async def aclose(self) -> None:

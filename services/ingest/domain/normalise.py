@@ -204,12 +204,13 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
 
 
-def _prelude(feed: Feed, raw: Any) -> tuple[str | None, list[str]]:
-    """Code and structural reasons common to every feed."""
+def _prelude(feed: Feed, raw: Any, scan_nul: bool = True) -> tuple[str | None, list[str]]:
+    """Code and structural reasons common to every feed. `scan_nul=False` skips the deep NUL
+    scan when the caller knows the page has none (a JSON body without `\\u0000`)."""
     if not isinstance(raw, dict):
         return None, ["not_an_object"]
     reasons = []
-    nul = find_nul(raw)
+    nul = find_nul(raw) if scan_nul else None
     if nul:
         reasons.append(f"nul_byte:{nul}")
     code = raw.get(CODE_FIELDS[feed])
@@ -222,9 +223,9 @@ def _prelude(feed: Feed, raw: Any) -> tuple[str | None, list[str]]:
 
 
 def normalise_dossier(
-    raw: Any, *, source_id: str, agencies: Mapping[str, str], now: datetime
+    raw: Any, *, source_id: str, agencies: Mapping[str, str], now: datetime, scan_nul: bool = True
 ) -> DossierRecord | Rejection:
-    code, reasons = _prelude("dossiers", raw)
+    code, reasons = _prelude("dossiers", raw, scan_nul)
     if not isinstance(raw, dict):
         return Rejection("dossiers", None, tuple(reasons), raw)
     r = _Reader(raw, now)
@@ -306,9 +307,9 @@ _ONLINE_BY_TEXT = {"toàn trình": "full", "một phần": "partial"}
 
 
 def normalise_procedure(
-    raw: Any, *, source_id: str, agencies: Mapping[str, str], now: datetime
+    raw: Any, *, source_id: str, agencies: Mapping[str, str], now: datetime, scan_nul: bool = True
 ) -> ProcedureRecord | Rejection:
-    code, reasons = _prelude("procedures", raw)
+    code, reasons = _prelude("procedures", raw, scan_nul)
     if not isinstance(raw, dict):
         return Rejection("procedures", None, tuple(reasons), raw)
     r = _Reader(raw, now)
@@ -350,9 +351,9 @@ def normalise_procedure(
 
 
 def normalise_petition(
-    raw: Any, *, source_id: str, agencies: Mapping[str, str], now: datetime
+    raw: Any, *, source_id: str, agencies: Mapping[str, str], now: datetime, scan_nul: bool = True
 ) -> PetitionRecord | Rejection:
-    code, reasons = _prelude("petitions", raw)
+    code, reasons = _prelude("petitions", raw, scan_nul)
     if not isinstance(raw, dict):
         return Rejection("petitions", None, tuple(reasons), raw)
     r = _Reader(raw, now)

@@ -71,6 +71,13 @@ class RunPlan:
 
 
 @dataclass
+class _Normalised:
+    next_cursor: str | None
+    records: list[Record]
+    rejections: list[Rejection]
+
+
+@dataclass
 class RunResult:
     run_id: str
     status: str
@@ -337,7 +344,7 @@ class SyncEngine:
         normaliser = NORMALISERS[feed]
         agencies: dict[str, str] = source["agencies"]
         limit = source["page_size"]
-        queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(self.prefetch)
+        queue: asyncio.Queue[_Normalised | BaseException | None] = asyncio.Queue(self.prefetch)
 
         def on_error(exc: SourceError, attempt: int) -> None:
             errors[exc.kind] += 1
@@ -354,14 +361,31 @@ class SyncEngine:
                     feed, updated_since=plan.since, cursor=cursor, limit=limit
                 )
 
+        def normalise(page: Page) -> _Normalised:
+            now = datetime.now(UTC)
+            scan = page.may_contain_nul
+            records: list[Record] = []
+            rejections: list[Rejection] = []
+            for raw in page.records:
+                out = normaliser(raw, source_id=sid, agencies=agencies, now=now, scan_nul=scan)
+                if isinstance(out, Rejection):
+                    rejections.append(out)
+                else:
+                    records.append(out)
+            for bad in page.invalid:
+                rejections.append(Rejection(feed, None, ("not_an_object",), bad))
+            return _Normalised(page.next_cursor, records, rejections)
+
         async def produce() -> None:
+            # Fetching and normalising the next pages overlaps with the database writing the
+            # current one (the queue bounds how far ahead it runs).
             cursor = plan.cursor
             try:
                 while True:
                     page = await call_with_retries(
                         functools.partial(fetch, cursor), self.policy, on_error=on_error
                     )
-                    await queue.put(page)
+                    await queue.put(normalise(page))
                     if not page.next_cursor:
                         await queue.put(None)
                         return
@@ -381,24 +405,13 @@ class SyncEngine:
                         return committed, True
                     if isinstance(item, BaseException):
                         raise item
-                    now = datetime.now(UTC)
-                    records: list[Record] = []
-                    rejections: list[Rejection] = []
-                    for raw in item.records:
-                        out = normaliser(raw, source_id=sid, agencies=agencies, now=now)
-                        if isinstance(out, Rejection):
-                            rejections.append(out)
-                        else:
-                            records.append(out)
-                    for bad in item.invalid:
-                        rejections.append(Rejection(feed, None, ("not_an_object",), bad))
                     result = await write_page(
                         conn, source_id=sid, feed=feed, run_id=plan.run_id,
-                        event_source=self.event_source, records=records,
-                        rejections=rejections, next_cursor=item.next_cursor,
+                        event_source=self.event_source, records=item.records,
+                        rejections=item.rejections, next_cursor=item.next_cursor,
                     )  # fmt: skip
                     committed += 1
-                    self._count(sid, feed, result, rejections)
+                    self._count(sid, feed, result, item.rejections)
                     if not item.next_cursor:
                         return committed, True
                     if plan.until is not None and result.max_seen and result.max_seen > plan.until:
