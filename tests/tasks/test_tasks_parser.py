@@ -53,6 +53,9 @@ def test_every_sample_parses_with_spans_that_slice_the_source() -> None:
             start, end = item.span
             assert 0 <= start < end <= len(text)
             assert " ".join(text[start:end].split()) == item.action
+            assert text[start:end] == text[start:end].strip()  # no stray whitespace
+            if "\n" not in text[start:end] and "\u00a0" not in text[start:end]:
+                assert text[start:end] == item.action
             assert item.deadline not in cited, (path.name, item.action[:60])
 
 
@@ -349,3 +352,13 @@ def test_sectionless_dispatch_only_directed_paragraphs_with_deadline() -> None:
     assert leads(item) == [("P21.SNV", None)] and supports(item) == [("P21.VP", None)]
     assert item.deadline == date(2024, 3, 15)
     assert text[item.span[0] : item.span[1]].startswith("Sở Nội vụ chủ trì")
+
+
+def test_non_breaking_spaces_and_crlf() -> None:
+    text = (
+        HEAD.replace("\n", "\r\n")
+        + "1. Sở\u00a0Nội vụ\r\n\r\n- Gửi báo cáo trước\u00a0ngày\u00a015/3/2024.\u00a0\r\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.SNV", None)] and item.deadline == date(2024, 3, 15)
+    assert text[item.span[0] : item.span[1]] == "Gửi báo cáo trước\u00a0ngày\u00a015/3/2024."

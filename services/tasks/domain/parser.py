@@ -114,6 +114,8 @@ class Folded:
         chars: list[str] = []
         starts: list[int] = []
         for i, ch in enumerate(text):
+            if ch != "\n" and ch.isspace():
+                ch = " "  # nbsp, tabs, \r …: one plain space, so patterns can use " "
             for f in fold_char(ch):
                 chars.append(f)
                 starts.append(i)
@@ -598,9 +600,9 @@ def _lines(f: str) -> list[tuple[int, int]]:
     pos = 0
     for line in f.split("\n"):
         s, e = pos, pos + len(line)
-        while s < e and f[s] in " \t\r\f\v":
+        while s < e and f[s].isspace():
             s += 1
-        while e > s and f[e - 1] in " \t\r\f\v":
+        while e > s and f[e - 1].isspace():
             e -= 1
         if e > s:
             out.append((s, e))
