@@ -362,3 +362,16 @@ def test_non_breaking_spaces_and_crlf() -> None:
     (item,) = parse(text).items
     assert leads(item) == [("P21.SNV", None)] and item.deadline == date(2024, 3, 15)
     assert text[item.span[0] : item.span[1]] == "Gửi báo cáo trước\u00a0ngày\u00a015/3/2024."
+
+
+def test_agency_outside_registry_leading_a_bullet_stays_unresolved() -> None:
+    text = HEAD + (
+        "1. Các cơ quan, đơn vị\n\n"
+        "- Cục Thuế tỉnh chủ trì, phối hợp với Sở Tài chính rà soát thủ tục, "
+        "hoàn thành trước ngày 30/9/2024.\n"
+    )
+    (item,) = parse(text).items
+    assert [(a.name, a.role, a.unit_id) for a in item.assignees] == [
+        ("Cục Thuế tỉnh", "lead", None),
+        ("Sở Tài chính", "support", "P21.STC"),
+    ]

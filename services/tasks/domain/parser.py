@@ -589,6 +589,11 @@ _NUM = re.compile(r"[ \t]*((?:\d+(?:\.\d+)*)|[ivx]+)\.[ \t]+")
 _LETTER = re.compile(r"[ \t]*([a-z])\)[ \t]+")
 _BULLET = re.compile(r"[ \t]*[-–—•+*][ \t]+")
 _FOOTNOTE = re.compile(r"[ \t]*[¹²³⁴⁵⁶⁷⁸⁹⁰*]")
+_UNKNOWN_LEAD = re.compile(
+    r"(?P<name>(?:so|cuc|chi cuc|ban|trung tam|cong an|bao hiem xa hoi|kho bac|van phong|"
+    r"thanh tra|ubnd|uy ban nhan dan|doan|hoi|dai|bo chi huy|vien|truong)\b[^,.;:\n]{0,80}?)"
+    r",?\s+(?:chu tri|chiu trach nhiem)\b"
+)
 _DIRECT = re.compile(r"\b(?:yeu cau|giao|de nghi|giao cho|chi dao)\s+(?=\S)")
 _TRIGGER = re.compile(
     r"(?:yeu cau|ket luan|chi dao|giao|de nghi|giao nhiem vu)(?: nhu sau)?\s*:\s*$"
@@ -815,6 +820,11 @@ def _items_from_block(
             return [assignee(m, "lead") for m in enum[0]]
         ms, end = matcher.scan_list(p, limit)
         if not ms:
+            # an agency outside the registry that explicitly leads ("Cục Thuế tỉnh chủ trì")
+            um = _UNKNOWN_LEAD.match(f, p, limit)
+            if um and fd.is_upper_at(p):
+                name = _clean(fd.original(um.start("name"), um.end("name")))
+                return [Assignee(name, "lead")]
             return None
         nxt = f[end : end + 1]
         if nxt in (":",) or end >= limit:
