@@ -274,7 +274,7 @@ def normalise_dossier(
         or updated is None
     ):
         return Rejection("dossiers", code, tuple(r.reasons), raw)
-    return DossierRecord.model_construct(
+    return DossierRecord(
         source_id=source_id,
         code=code,
         unit_id=unit_id,
@@ -332,7 +332,7 @@ def normalise_procedure(
     updated = r.ts("NgayCapNhat", required=True)
     if r.reasons or code is None or unit_id is None or name is None or updated is None:
         return Rejection("procedures", code, tuple(r.reasons), raw)
-    return ProcedureRecord.model_construct(
+    return ProcedureRecord(
         source_id=source_id,
         code=code,
         name=name,
@@ -375,7 +375,7 @@ def normalise_petition(
         r.reasons.append("handled_before_received")
     if r.reasons or code is None or unit_id is None or received is None or updated is None:
         return Rejection("petitions", code, tuple(r.reasons), raw)
-    return PetitionRecord.model_construct(
+    return PetitionRecord(
         source_id=source_id,
         code=code,
         unit_id=unit_id,

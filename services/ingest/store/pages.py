@@ -91,7 +91,8 @@ def _upsert_sql(t: FeedTable) -> str:
         WHERE excluded.source_updated_at > cur.source_updated_at
         RETURNING cur.code, {"cur.status, " if t.history else ""}cur.source_updated_at"""
     src = f"""src AS (
-        SELECT DISTINCT ON (code) * FROM {t.stage} ORDER BY code, source_updated_at DESC)"""
+        SELECT DISTINCT ON (code) * FROM {t.stage} WHERE source_id = $1
+        ORDER BY code, source_updated_at DESC)"""
     if not t.history:
         return f"WITH {src}, up AS ({upsert}) SELECT code FROM up"
     return f"""
