@@ -632,6 +632,65 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
     assert events[(by_offset[-20], "overdue")]["escalated"] is True
     assert events[(by_offset[-20], "overdue")]["days_overdue"] == 20
     assert events[(by_offset[-1], "overdue")]["escalated"] is False
+    escalated = (await client.get(f"/api/v1/items/{by_offset[-20]}", headers=auth("viewer"))).json()
+    assert escalated["priority"] == "urgent"
+    hist = await client.get(f"/api/v1/items/{by_offset[-20]}/history", headers=auth("viewer"))
+    assert hist.json()[-1]["action"] == "escalated"
+    # moving a deadline re-arms the reminders for the new date (once again)
+    patched = await client.patch(
+        f"/api/v1/items/{by_offset[8]}",
+        json={"deadline": str(TODAY + timedelta(days=2)), "reason": "Đẩy nhanh tiến độ"},
+        headers=auth("inspector"),
+    )
+    assert patched.status_code == 200
+    await scheduler.run_once(now)
+    await scheduler.run_once(now)
+    async with sessions() as s:
+        rearmed = (
+            await s.execute(
+                select(NotificationSent.threshold, NotificationSent.deadline).where(
+                    NotificationSent.item_id == by_offset[8]
+                )
+            )
+        ).all()
+    assert rearmed == [(3, TODAY + timedelta(days=2))]
+
+
+async def test_patch_item_deadline_needs_reason_and_is_recorded(
+    client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    res = await create(client, auth, [item("P21.SNV", deadline=str(TODAY + timedelta(days=9)))])
+    item_id = res.json()["items"][0]["id"]
+    url = f"/api/v1/items/{item_id}"
+    new = str(TODAY + timedelta(days=40))
+    no_reason = await client.patch(url, json={"deadline": new}, headers=auth("inspector"))
+    assert no_reason.status_code == 422
+    officer = await client.patch(
+        url, json={"deadline": new, "reason": "x"}, headers=auth("officer", "P21.SNV")
+    )
+    assert officer.status_code == 403
+    etag = (await client.get(url, headers=auth("viewer"))).headers["etag"]
+    ok = await client.patch(
+        url,
+        json={"deadline": new, "reason": "Theo chỉ đạo", "responsible_person": "Trần B"},
+        headers={**auth("inspector"), "If-Match": etag},
+    )
+    assert ok.status_code == 200 and ok.json()["deadline"] == new
+    assert ok.json()["responsible_person"] == "Trần B"
+    stale = await client.patch(
+        url, json={"priority": "high"}, headers={**auth("inspector"), "If-Match": etag}
+    )
+    assert stale.status_code == 412
+    assert await events_for(sessions, item_id) == ["created", "deadline_changed"]
+    async with sessions() as s:
+        payload = await s.scalar(
+            select(outbox_table.c.payload).where(
+                outbox_table.c.subject == item_id, outbox_table.c.type.like("%deadline%")
+            )
+        )
+    assert payload is not None
+    assert payload["previous_deadline"] == str(TODAY + timedelta(days=9))
+    assert payload["deadline"] == new and payload["reason"] == "Theo chỉ đạo"
 
 
 async def test_recurring_duty_creates_one_item_per_period(

@@ -28,6 +28,7 @@ from services.tasks.api.schemas import (
     HistoryOut,
     ItemOut,
     ItemPage,
+    ItemPatch,
     ProgressIn,
     StatusName,
     TimelinessName,
@@ -39,7 +40,7 @@ from services.tasks.store.models import ExtensionRequest, Item, ItemHistory
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import current_principal, require_roles
-from shared.problems import Forbidden, NotFound, problem_responses
+from shared.problems import Forbidden, NotFound, UnprocessableContent, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["items"])
 
@@ -242,6 +243,55 @@ async def transition_item(
     await repo.transition(
         session, runtime.outbox, item, body.action, actor=principal.subject, reason=body.reason
     )
+    return _item_response(item)
+
+
+@router.patch(
+    "/items/{item_id}",
+    summary="Edit an item (inspector); deadline changes are recorded with their reason",
+    response_model=ItemOut,
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def update_item(
+    item_id: str,
+    body: ItemPatch,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Inspector,
+) -> Response:
+    item = await load(session, principal, item_id, for_update=True)
+    check_if_match(request, item)
+    if item.status in ("accepted", "cancelled"):
+        raise UnprocessableContent(f"the item is {item.status}")
+    changed: dict[str, object] = {}
+    if body.title is not None:
+        changed["title"] = item.title = body.title
+    if body.responsible_person is not None:
+        changed["responsible_person"] = item.responsible_person = body.responsible_person
+    if body.priority is not None:
+        changed["priority"] = item.priority = body.priority
+    if body.supporting_unit_ids is not None:
+        await repo.ensure_units_exist(session, body.supporting_unit_ids)
+        item.supporting_unit_ids = [u for u in body.supporting_unit_ids if u != item.lead_unit_id]
+        changed["supporting_unit_ids"] = item.supporting_unit_ids
+    if changed:
+        item.version += 1
+        item.updated_at = repo.utcnow()
+        session.add(repo.history(item, principal.subject, "edited", details=changed))
+        await session.flush()
+    new_deadline = None if body.clear_deadline else body.deadline
+    if body.clear_deadline or (body.deadline is not None and body.deadline != item.deadline):
+        if not (body.reason and body.reason.strip()):
+            raise UnprocessableContent("a deadline change needs a reason")
+        await repo.change_deadline(
+            session,
+            runtime.outbox,
+            item,
+            new_deadline,
+            actor=principal.subject,
+            reason=body.reason,
+        )
     return _item_response(item)
 
 

@@ -117,6 +117,18 @@ class Evidence(BaseModel):
     content_type: str | None = Field(default=None, examples=["application/pdf"])
 
 
+class ItemPatch(BaseModel):
+    """Inspector edits; a deadline change needs a reason and is kept in the deadline history."""
+
+    deadline: date | None = Field(default=None, examples=["2022-10-15"])
+    clear_deadline: bool = Field(default=False, description="Remove the deadline.")
+    reason: str | None = Field(default=None, examples=["Điều chỉnh theo chỉ đạo của UBND tỉnh"])
+    responsible_person: str | None = None
+    priority: Priority | None = None
+    supporting_unit_ids: list[str] | None = None
+    title: str | None = Field(default=None, min_length=1)
+
+
 class ProgressIn(BaseModel):
     note: str = Field(min_length=1, examples=["Đã rà soát 120/415 TTHC"])
     percent: int | None = Field(default=None, ge=0, le=100, examples=[30])

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -133,6 +133,24 @@ async def send_notifications(
         )
         result.overdue += 1
         result.escalated += int(bool(escalated))
+    escalated_ids = [item_id for item_id, escalated in late if escalated]
+    if escalated_ids:
+        # long overdue: raise to urgent (one statement) and record why
+        await session.execute(
+            update(Item)
+            .where(Item.id.in_(escalated_ids))
+            .values(priority="urgent", version=Item.version + 1, updated_at=func.now())
+        )
+        for item_id in escalated_ids:
+            deadline = items[item_id].deadline
+            session.add(
+                ItemHistory(
+                    item_id=item_id,
+                    actor="system:scheduler",
+                    action="escalated",
+                    details={"days_overdue": (today - deadline).days if deadline else None},
+                )
+            )
     await outbox.add_many(session, events)
     return result
 
