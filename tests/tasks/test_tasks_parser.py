@@ -375,3 +375,16 @@ def test_agency_outside_registry_leading_a_bullet_stays_unresolved() -> None:
         ("Cục Thuế tỉnh", "lead", None),
         ("Sở Tài chính", "support", "P21.STC"),
     ]
+
+
+def test_devseed_dispatch_parses_as_intended() -> None:
+    from services.tasks.devseed import DEMO_DISPATCH
+
+    result = parse(DEMO_DISPATCH)
+    assert result.issued_on == date(2024, 10, 5)
+    assert [(i.deadline, i.recurrence, i.criteria, leads(i)) for i in result.items] == [
+        (date(2024, 11, 15), None, [], [("P21.SNV", None)]),
+        (date(2024, 12, 31), None, ["3.2.5", "3.4.1"], [("P21.SNV", None)]),
+        (None, "monthly:days=1-5", [], [("P21.VP", None)]),
+        (None, "reports:Q1,H1,M9,year", [], [("P21.STP", None)]),
+    ]

@@ -1,0 +1,40 @@
+"""`make run` seed: parse a small demo dispatch and confirm its drafts into items."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+DEMO_DISPATCH = """Hưng Yên, ngày 05 tháng 10 năm 2024
+
+UBND tỉnh yêu cầu:
+
+1. Sở Nội vụ
+
+- Chủ trì, phối hợp với Văn phòng UBND tỉnh tổng hợp kết quả khắc phục tồn tại, hạn chế theo các Thông báo kết luận kiểm tra, báo cáo UBND tỉnh trước ngày 15/11/2024.
+
+- Nâng cao điểm số các TCTP: 3.2.5; 3.4.1, hoàn thành trong tháng 12/2024.
+
+2. Văn phòng UBND tỉnh
+
+- Định kỳ từ ngày 01 đến ngày 05 hằng tháng tổng hợp tình hình giải quyết TTHC.
+
+3. Sở Tư pháp
+
+- Rà soát văn bản quy phạm pháp luật, gửi báo cáo quý I, 6 tháng, 9 tháng và năm về Sở Nội vụ.
+"""
+
+
+async def seed(ctx: Any) -> None:
+    base = ctx.urls["tasks"]
+    headers = {"Authorization": f"Bearer {ctx.admin_token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+        draft = await client.post("/api/v1/conclusions/parse", json={"text": DEMO_DISPATCH})
+        draft.raise_for_status()
+        confirm = await client.post(
+            f"/api/v1/drafts/{draft.json()['id']}/confirm",
+            json={"number": "DEMO/UBND-NC", "title": "Công văn demo khắc phục tồn tại CCHC"},
+            headers={"Idempotency-Key": "devseed-tasks-demo"},
+        )
+        confirm.raise_for_status()
