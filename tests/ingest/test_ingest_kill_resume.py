@@ -4,6 +4,7 @@ run from its checkpoint: nothing skipped, nothing stored or announced twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -15,7 +16,8 @@ import pytest
 
 from services.ingest.simulator import Faults, build
 from shared.devstack import free_port
-from shared.settings import REPO_ROOT, to_plain_url
+from shared.settings import REPO_ROOT, Settings, to_plain_url
+from tests.support.kafka import read_topic
 
 from .conftest import serve_simulator
 from .ingest_db import add_source, event_records, expected, stored
@@ -51,7 +53,7 @@ async def _until(check: Callable[[], Awaitable[Any]], timeout: float, what: str)
 
 
 async def test_kill_mid_run_and_restart_resumes_from_checkpoint(
-    pool: asyncpg.Pool, subprocess_env: dict[str, str]
+    pool: asyncpg.Pool, subprocess_env: dict[str, str], settings: Settings
 ) -> None:
     sim = build(41, 3_000, faults=Faults(latency_ms=40, duplicate_rate=0.3))
     with serve_simulator(sim) as url:
@@ -88,6 +90,14 @@ async def test_kill_mid_run_and_restart_resumes_from_checkpoint(
                 return bool(status != "running")
 
             await _until(finished, 120, "the resumed run to end")
+
+            async def relayed() -> bool:  # the second process's relay publishes the outbox
+                left = await pool.fetchval(
+                    "SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL"
+                )
+                return bool(left == 0)
+
+            await _until(relayed, 120, "the outbox to be published")
         finally:
             second.terminate()
             try:
@@ -105,6 +115,19 @@ async def test_kill_mid_run_and_restart_resumes_from_checkpoint(
             "SELECT count(*) FROM ingest.dossier_status_history WHERE source_id = $1", sid
         ) == len(good)  # fmt: skip
         assert run["stored"] == len(good)
+
+        # On the bus: at-least-once delivery, so dedupe by CloudEvents id; then every dossier
+        # was announced exactly once.
+        messages = await read_topic(settings.kafka_bootstrap_servers, "ingest.dossiers")
+        by_id: dict[bytes, list[str]] = {}
+        for m in messages:
+            if m.headers.get("ce_type") != b"vn.cchc.ingest.dossiers.changed.v1" or not m.value:
+                continue
+            payload = json.loads(m.value)
+            if payload["dossiers"] and payload["dossiers"][0]["source_id"] == sid:
+                by_id[m.headers["ce_id"]] = [d["code"] for d in payload["dossiers"]]
+        codes = [c for batch in by_id.values() for c in batch]
+        assert len(codes) == len(set(codes)) == len(good)
         await pool.execute("UPDATE ingest.sources SET enabled = true")
 
 
