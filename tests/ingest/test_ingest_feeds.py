@@ -108,3 +108,25 @@ async def test_migrations_upgrade_downgrade_upgrade(pg_server: Postgres) -> None
         await asyncio.to_thread(migrate.upgrade, "ingest", url)
     finally:
         await pg_server.drop_database(name)
+
+
+async def test_crash_after_last_page_closes_the_run_without_walking_again(
+    pool: asyncpg.Pool,
+) -> None:
+    sid = await add_source(pool, "http://127.0.0.1:9")  # nothing listens: a fetch would fail
+    run_id = f"crashed-{sid}"
+    await pool.execute(
+        "INSERT INTO ingest.runs (id, source_id, feed, kind, trigger, status, pages) "
+        "VALUES ($1, $2, 'dossiers', 'incremental', 'schedule', 'running', 3)",
+        run_id, sid,
+    )  # fmt: skip
+    seen = datetime(2026, 9, 30, 12, tzinfo=VN)
+    await pool.execute(
+        "INSERT INTO ingest.checkpoints (source_id, feed, run_id, cursor, pages, max_seen) "
+        "VALUES ($1, 'dossiers', $2, NULL, 3, $3)",
+        sid, run_id, seen,
+    )  # fmt: skip
+    result = await SyncEngine(pool, policy=FAST).run(sid, "dossiers")
+    assert result.run_id == run_id and result.status == "succeeded" and not result.errors
+    assert await pool.fetchval(
+        "SELECT watermark FROM ingest.watermarks WHERE source_id = $1", sid) == seen  # fmt: skip

@@ -68,6 +68,7 @@ class RunPlan:
     until: datetime | None
     cursor: str | None
     resumed: bool
+    walked: bool = False  # the last page was committed but the run not closed (crash)
 
 
 @dataclass
@@ -260,7 +261,8 @@ class SyncEngine:
                         source_id, feed, run_id,
                     )  # fmt: skip
                 return RunPlan(run_id, source, feed, cp["run_kind"] or "incremental",
-                               cp["since"], cp["until"], cp["cursor"], resumed=True)  # fmt: skip
+                               cp["since"], cp["until"], cp["cursor"], resumed=True,
+                               walked=cp["pages"] > 0 and cp["cursor"] is None)  # fmt: skip
             if kind == "incremental":
                 watermark = await conn.fetchval(
                     f"SELECT watermark FROM {SCHEMA}.watermarks "
@@ -314,7 +316,10 @@ class SyncEngine:
         connector: Connector | None = None
         try:
             connector = self.connector_factory(connector_config(source))
-            committed, complete = await self._walk(connector, plan, errors)
+            if plan.walked:
+                committed, complete = 0, True
+            else:
+                committed, complete = await self._walk(connector, plan, errors)
         except SourceError as exc:
             error = str(exc)
         except Exception as exc:  # a bug or the database: end the run, keep the checkpoint
