@@ -29,7 +29,10 @@ UBND tỉnh yêu cầu:
 async def seed(ctx: Any) -> None:
     base = ctx.urls["tasks"]
     headers = {"Authorization": f"Bearer {ctx.admin_token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+    transport = getattr(ctx, "transport", None)  # tests pass an in-process ASGI transport
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=30, transport=transport
+    ) as client:
         draft = await client.post("/api/v1/conclusions/parse", json={"text": DEMO_DISPATCH})
         draft.raise_for_status()
         confirm = await client.post(
@@ -37,4 +40,6 @@ async def seed(ctx: Any) -> None:
             json={"number": "DEMO/UBND-NC", "title": "Công văn demo khắc phục tồn tại CCHC"},
             headers={"Idempotency-Key": "devseed-tasks-demo"},
         )
+        if confirm.status_code == 409:
+            return  # seeded before (same Idempotency-Key on an earlier draft)
         confirm.raise_for_status()

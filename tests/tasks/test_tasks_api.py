@@ -717,3 +717,28 @@ async def test_recurring_duty_creates_one_item_per_period(
     for c in children:
         assert c.deadline is not None and c.deadline.day == 5 and c.origin == "recurrence"
         assert await events_for(sessions, c.id) == ["created"]
+
+
+async def test_devseed_creates_the_demo_items(
+    make_settings: Callable[..., Settings], token: Callable[..., str]
+) -> None:
+    from types import SimpleNamespace
+
+    from services.tasks import devseed
+
+    app = create_app(make_settings(service_name="tasks", workers_enabled=False))
+    async with running(app) as c:
+        ctx = SimpleNamespace(
+            urls={"tasks": "http://testserver"},
+            admin_token=token("admin"),
+            transport=httpx.ASGITransport(app=app),
+        )
+        await devseed.seed(ctx)
+        await devseed.seed(ctx)  # a second run does not duplicate the demo items
+        listed = await c.get(
+            "/api/v1/items",
+            params={"criterion": "3.4.1", "limit": 500},
+            headers={"Authorization": f"Bearer {token('viewer')}"},
+        )
+        demo = [i for i in listed.json()["items"] if "TCTP: 3.2.5; 3.4.1" in i["title"]]
+        assert len(demo) == 1 and demo[0]["deadline"] == "2024-12-31"
