@@ -4,6 +4,7 @@ ranks, alerts and their events through the outbox — all inside the caller's tr
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -13,7 +14,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.scoring.domain.alerts import AlertRule, Observation, evaluate, load_alert_rules
+from services.scoring.domain.alerts import (
+    AlertDecision,
+    AlertRule,
+    Observation,
+    evaluate,
+    load_alert_rules,
+)
 from services.scoring.domain.engine import score
 from services.scoring.domain.periods import Period, month_of, periods_containing_month
 from services.scoring.domain.profile import Profile, load_profile
@@ -22,7 +29,7 @@ from services.scoring.store.counters import period_counters
 from services.scoring.store.registry import aggregation_targets
 from shared.db import transaction
 from shared.events.outbox import Outbox
-from shared.events.payloads import AlertCleared, AlertRaised, SnapshotUpdated
+from shared.events.payloads import AlertCleared, AlertRaised, Payload, SnapshotUpdated
 
 log = logging.getLogger("cchc.scoring.recompute")
 
@@ -96,47 +103,56 @@ async def recompute(
             ],
         )  # fmt: skip
         open_ids = await snap.open_alert_ids(session, units, period.id)
+        decisions: list[AlertDecision] = []
         for u, card in cards.items():
             if u not in levels:
                 continue
             rank, prev = ranks.get(u, (None, None))
             obs = Observation(u, levels[u], period.id, card, rank, prev)
-            for d in evaluate(ctx.alert_rules, profile, obs, open_ids):
-                if d.action == "raise":
-                    res = await session.execute(
-                        snap.RAISE,
-                        {"alert_id": d.alert_id, "rule": d.rule, "unit_id": u,
-                         "indicator": d.indicator, "period": d.period, "message": d.message,
-                         "value": d.value, "threshold": d.threshold},
-                    )  # fmt: skip
-                    if res.first() is not None:
-                        stats.raised += 1
-                        await ctx.outbox.add(
-                            session,
-                            AlertRaised(
-                                alert_id=d.alert_id, rule=d.rule, unit_id=u,
-                                indicator=d.indicator, period=d.period, message=d.message,
-                                value=d.value, threshold=d.threshold,
-                            ),
-                            key=u,
-                            subject=d.alert_id,
-                        )  # fmt: skip
-                else:
-                    res = await session.execute(
-                        snap.CLEAR, {"alert_id": d.alert_id, "value": d.value}
-                    )
-                    if res.first() is not None:
-                        stats.cleared += 1
-                        await ctx.outbox.add(
-                            session,
-                            AlertCleared(
-                                alert_id=d.alert_id, rule=d.rule, unit_id=u,
-                                indicator=d.indicator, period=d.period, value=d.value,
-                            ),
-                            key=u,
-                            subject=d.alert_id,
-                        )  # fmt: skip
+            decisions += evaluate(ctx.alert_rules, profile, obs, open_ids)
+        raised, cleared = await apply_alert_decisions(session, ctx, decisions)
+        stats.raised += raised
+        stats.cleared += cleared
     return stats
+
+
+async def apply_alert_decisions(
+    session: AsyncSession, ctx: Scoring, decisions: Sequence[AlertDecision]
+) -> tuple[int, int]:
+    """Apply raise / clear decisions in two statements; an event goes out through the outbox
+    only for rows that actually changed state, so an alert is raised once until cleared."""
+    raises = {d.alert_id: d for d in decisions if d.action == "raise"}
+    clears = {d.alert_id: d for d in decisions if d.action == "clear"}
+    events: list[tuple[Payload, str, str | None]] = []
+    if raises:
+        rows = [
+            {"alert_id": d.alert_id, "rule": d.rule, "unit_id": d.unit_id,
+             "indicator": d.indicator, "period": d.period, "message": d.message,
+             "value": d.value, "threshold": d.threshold}
+            for d in raises.values()
+        ]  # fmt: skip
+        done = (await session.execute(snap.RAISE_MANY, {"rows": json.dumps(rows)})).scalars()
+        for aid in sorted(done):
+            d = raises[aid]
+            events.append((
+                AlertRaised(alert_id=aid, rule=d.rule, unit_id=d.unit_id, indicator=d.indicator,
+                            period=d.period, message=d.message, value=d.value,
+                            threshold=d.threshold),
+                d.unit_id, aid,
+            ))  # fmt: skip
+    n_raised = len(events)
+    if clears:
+        rows = [{"alert_id": d.alert_id, "value": d.value} for d in clears.values()]
+        done = (await session.execute(snap.CLEAR_MANY, {"rows": json.dumps(rows)})).scalars()
+        for aid in sorted(done):
+            d = clears[aid]
+            events.append((
+                AlertCleared(alert_id=aid, rule=d.rule, unit_id=d.unit_id, indicator=d.indicator,
+                             period=d.period, value=d.value),
+                d.unit_id, aid,
+            ))  # fmt: skip
+    await ctx.outbox.add_many(session, events)
+    return n_raised, len(events) - n_raised
 
 
 TAKE_STALE = text("""

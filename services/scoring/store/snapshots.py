@@ -184,20 +184,24 @@ async def open_alert_ids(session: AsyncSession, units: Sequence[str], period: st
     return set(rows.scalars().all())
 
 
-RAISE = text("""
+RAISE_MANY = text("""
 INSERT INTO scoring.alerts AS a (alert_id, rule, unit_id, indicator, period, status, message,
                                  value, threshold)
-VALUES (:alert_id, :rule, :unit_id, :indicator, :period, 'open', :message, :value, :threshold)
+SELECT alert_id, rule, unit_id, indicator, period, 'open', message, value, threshold
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(alert_id text, rule text, unit_id text,
+     indicator text, period text, message text, value float8, threshold float8)
 ON CONFLICT (alert_id) DO UPDATE SET status = 'open', message = excluded.message,
     value = excluded.value, threshold = excluded.threshold, raised_at = now(), cleared_at = NULL
 WHERE a.status = 'cleared'
-RETURNING alert_id
+RETURNING a.alert_id
 """)
+"""Raise alerts not open yet; returns the ids that were actually raised (race-proof once)."""
 
-CLEAR = text("""
-UPDATE scoring.alerts SET status = 'cleared', cleared_at = now(), value = :value
-WHERE alert_id = :alert_id AND status = 'open'
-RETURNING alert_id
+CLEAR_MANY = text("""
+UPDATE scoring.alerts a SET status = 'cleared', cleared_at = now(), value = r.value
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(alert_id text, value float8)
+WHERE a.alert_id = r.alert_id AND a.status = 'open'
+RETURNING a.alert_id
 """)
 
 
