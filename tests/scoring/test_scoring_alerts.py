@@ -125,3 +125,11 @@ def test_par_tree_respects_maxima() -> None:
         score_par(f, {}, {"3.4.1": entry.model_copy(update={"code": "3.4.1", "points": 1})})
     with pytest.raises(ValueError):
         InspectorEntry(code="8.1", points=1, evidence="", entered_by="i1")
+
+
+def test_rules_watch_period_kinds(p766: Profile) -> None:
+    card = score(p766, {"on_time_or_within": 50, "processed_or_open": 100})
+    ytd = Observation("P21.C001", "commune", "2026YTD09", card)
+    assert evaluate([TARGET], p766, ytd, set()) == []  # YTD not watched by default
+    watch_ytd = TARGET.model_copy(update={"period_kinds": ("ytd",)})
+    assert [d.action for d in evaluate([watch_ytd], p766, ytd, set())] == ["raise"]

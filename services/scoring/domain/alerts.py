@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.scoring.domain.engine import Scorecard
+from services.scoring.domain.periods import Period, PeriodKind
 from services.scoring.domain.profile import PROFILES_DIR, Profile
 
 ALERT_NAMESPACE = uuid.UUID("6f1c7a52-2d0e-4b8e-9a53-0c6f3e1d7b21")
@@ -38,6 +39,8 @@ class AlertRule(BaseModel):
     clear_margin: float = Field(default=0.0, ge=0)
     places: int = Field(default=1, ge=1)
     share: float = Field(default=0.1, gt=0, le=1)
+    period_kinds: tuple[PeriodKind, ...] = ("month", "quarter", "year")
+    """Kinds of period the rule watches (year-to-date figures repeat the months by default)."""
 
 
 class AlertRuleSet(BaseModel):
@@ -137,6 +140,8 @@ def evaluate(
     out: list[AlertDecision] = []
     for rule in rules:
         if rule.levels is not None and obs.level not in rule.levels:
+            continue
+        if Period.parse(obs.period).kind not in rule.period_kinds:
             continue
         if "*" in rule.indicators:
             targets = [i.id for i in profile.indicators]
