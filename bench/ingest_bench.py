@@ -58,7 +58,7 @@ def start_simulator(n: int, page_size: int) -> tuple[subprocess.Popen[bytes], st
     raise RuntimeError("simulator did not start")
 
 
-async def run(n: int, page_size: int) -> None:
+async def run(n: int, page_size: int, workers: int = 1) -> None:
     pg = Postgres.start()
     name = f"cchc_bench_{uuid.uuid4().hex[:8]}"
     sim = None
@@ -79,10 +79,11 @@ async def run(n: int, page_size: int) -> None:
             sid, sim_url, json.dumps({"type": "api_key", "key": "demo-key"}),
             json.dumps(mapping_from_registry("demo-igate")), page_size,
         )  # fmt: skip
-        engine = SyncEngine(pool, policy=RetryPolicy(attempts=3), prefetch=3)
+        engine = SyncEngine(pool, policy=RetryPolicy(attempts=3), prefetch=3, workers=workers)
         started = time.perf_counter()
         result = await engine.run(sid, "dossiers")
         elapsed = time.perf_counter() - started
+        await engine.stop()
         rows = await pool.fetchval("SELECT count(*) FROM ingest.dossiers")
         events = await pool.fetchval(
             "SELECT count(*) FROM ingest.outbox WHERE type = 'vn.cchc.ingest.dossiers.changed.v1'"
@@ -130,8 +131,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--dossiers", type=int, default=1_000_000)
     p.add_argument("--page-size", type=int, default=5000)
+    p.add_argument("--workers", type=int, default=1, help="page-decoding worker processes")
     args = p.parse_args()
-    asyncio.run(run(args.dossiers, args.page_size))
+    asyncio.run(run(args.dossiers, args.page_size, args.workers))
 
 
 if __name__ == "__main__":

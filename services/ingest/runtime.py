@@ -29,6 +29,7 @@ async def make_engine(database_url: str, ingest: IngestSettings) -> SyncEngine:
         breaker_threshold=ingest.breaker_threshold,
         breaker_cooldown_s=ingest.breaker_cooldown_s,
         prefetch=ingest.prefetch_pages,
+        workers=ingest.parse_workers,
     )
 
 

@@ -16,4 +16,5 @@ class IngestSettings(BaseSettings):
     retry_base_s: float = 0.5
     retry_cap_s: float = 30.0
     prefetch_pages: int = 2
+    parse_workers: int = 0  # worker processes decoding/normalising pages (0 = in-process)
     db_pool_size: int = 6

@@ -43,11 +43,14 @@ async def _assert_events_match_changes(pool: asyncpg.Pool, source_id: str) -> No
     assert len(events) == versions, "every stored version has exactly one event"
 
 
-async def test_every_fault_on_ends_with_the_exact_source_set(pool: asyncpg.Pool) -> None:
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
+async def test_every_fault_on_ends_with_the_exact_source_set(
+    pool: asyncpg.Pool, workers: int
+) -> None:
     sim = build(21, 3_000, malformed_rate=0.01, faults=ALL_FAULTS)
     with serve_simulator(sim) as url:
         sid = await add_source(pool, url)
-        engine = SyncEngine(pool, policy=FAST)
+        engine = SyncEngine(pool, policy=FAST, workers=workers)
         result = await engine.run(sid, "dossiers")
         assert result.status == "partial", result  # complete walk, some records quarantined
         assert {"timeout", "http_5xx", "rate_limited", "protocol"} <= set(result.errors)
@@ -102,6 +105,7 @@ async def test_every_fault_on_ends_with_the_exact_source_set(pool: asyncpg.Pool)
             sid,
         )
         assert changed > 0
+        await engine.stop()
 
 
 async def test_newer_wins_stale_and_duplicates_change_nothing(pool: asyncpg.Pool) -> None:

@@ -65,6 +65,17 @@ class NationalJsonConnector:
     async def fetch_page(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
     ) -> Page:
+        body = await self.fetch_raw(feed, updated_since=updated_since, cursor=cursor, limit=limit)
+        return decode_envelope(body, self._items_key, self._cursor_key)
+
+    @property
+    def envelope_keys(self) -> tuple[str, str]:
+        return self._items_key, self._cursor_key
+
+    async def fetch_raw(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> bytes:
+        """The page's body, undecoded (the engine may decode it in a worker process)."""
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
@@ -99,31 +110,35 @@ class NationalJsonConnector:
             raise SourceError("auth", f"HTTP {status}", status=status)
         if status >= 400:
             raise SourceError("client", f"HTTP {status}: {response.text[:200]}", status=status)
-        body = response.content
-        try:
-            doc = json.loads(body)
-        except ValueError as exc:
-            raise SourceError("protocol", f"invalid JSON body ({len(body)} bytes)") from exc
-        if not isinstance(doc, dict) or not isinstance(doc.get(self._items_key), list):
-            raise SourceError("protocol", f"body has no {self._items_key!r} list")
-        records: list[dict[str, Any]] = []
-        invalid: list[Any] = []
-        for item in doc[self._items_key]:
-            (records if isinstance(item, dict) else invalid).append(item)
-        next_cursor = doc.get(self._cursor_key)
-        if next_cursor is not None and not isinstance(next_cursor, str):
-            raise SourceError("protocol", "next_cursor is not a string")
-        return Page(
-            records=records,
-            next_cursor=next_cursor or None,
-            server_time=_parse_server_time(doc.get("server_time")),
-            raw_bytes=len(body),
-            invalid=invalid,
-            may_contain_nul=b"\\u0000" in body,
-        )
+        return response.content
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def decode_envelope(body: bytes, items_key: str = "items", cursor_key: str = "next_cursor") -> Page:
+    """Parse a page body; a body that is not the expected envelope is a `protocol` error."""
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        raise SourceError("protocol", f"invalid JSON body ({len(body)} bytes)") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get(items_key), list):
+        raise SourceError("protocol", f"body has no {items_key!r} list")
+    records: list[dict[str, Any]] = []
+    invalid: list[Any] = []
+    for item in doc[items_key]:
+        (records if isinstance(item, dict) else invalid).append(item)
+    next_cursor = doc.get(cursor_key)
+    if next_cursor is not None and not isinstance(next_cursor, str):
+        raise SourceError("protocol", "next_cursor is not a string")
+    return Page(
+        records=records,
+        next_cursor=next_cursor or None,
+        server_time=_parse_server_time(doc.get("server_time")),
+        raw_bytes=len(body),
+        invalid=invalid,
+        may_contain_nul=b"\\u0000" in body,
+    )
 
 
 def _parse_server_time(value: Any) -> datetime | None:

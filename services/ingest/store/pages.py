@@ -176,6 +176,59 @@ async def ensure_stage(conn: asyncpg.Connection, feed: Feed) -> None:
     )
 
 
+@dataclass(slots=True)
+class PreparedPage:
+    """A page reduced to plain, picklable values (so a worker process can build it): the
+    deduplicated rows to COPY, each row's record as event JSON, and the rejections."""
+
+    next_cursor: str | None
+    received: int  # valid records as received, duplicates included
+    rows: list[tuple[Any, ...]]
+    record_json: list[str]
+    codes: list[str]
+    units: list[str]
+    max_seen: datetime | None
+    rejections: list[tuple[str | None, str, str, str]]  # code, reasons (SEP-joined), raw, fp
+    reason_kinds: list[str]
+
+
+def prepare(
+    feed: Feed, records: Sequence[Record], rejections: Sequence[Rejection],
+    next_cursor: str | None,
+) -> PreparedPage:  # fmt: skip
+    cols = TABLES[feed].columns
+    latest = newest_wins(records)
+    values = list(latest.values())
+    seen: dict[str, tuple[str | None, str, str, str]] = {}
+    kinds: list[str] = []
+    for rej in rejections:
+        text = raw_text(rej.raw)
+        fp = fingerprint(text)
+        seen.setdefault(fp, (rej.code, SEP.join(rej.reasons), text, fp))
+        kinds.extend(set(rej.kinds))
+    return PreparedPage(
+        next_cursor=next_cursor,
+        received=len(records),
+        rows=[tuple(getattr(r, c) for c in cols) for r in values],
+        record_json=[r.model_dump_json() for r in values],
+        codes=[r.code for r in values],
+        units=[r.unit_id for r in values],
+        max_seen=max((r.source_updated_at for r in values), default=None),
+        rejections=list(seen.values()),
+        reason_kinds=kinds,
+    )
+
+
+def event_json(feed: Feed, unit_id: str, run_id: str, record_json: list[str]) -> str:
+    """A `…Changed` payload assembled from already-serialised records (same JSON as
+    `DossiersChanged(...).model_dump_json()`)."""
+    t = TABLES[feed]
+    head = json.dumps(
+        {"unit_id": unit_id, "run_id": run_id}, ensure_ascii=False, separators=(",", ":")
+    )[:-1]
+    return f'{head},"{t.event_field}":[{",".join(record_json)}]}}'
+
+
 async def write_page(
     conn: asyncpg.Connection,
     *,
@@ -188,60 +241,69 @@ async def write_page(
     next_cursor: str | None,
     checkpoint: bool = True,
 ) -> PageResult:
-    """Write one page in one transaction (the caller's connection, not in a transaction)."""
+    """Write one page of normalised records in one transaction."""
+    return await write_prepared(
+        conn, source_id=source_id, feed=feed, run_id=run_id, event_source=event_source,
+        page=prepare(feed, records, rejections, next_cursor), rejected=len(rejections),
+        checkpoint=checkpoint,
+    )  # fmt: skip
+
+
+async def write_prepared(
+    conn: asyncpg.Connection,
+    *,
+    source_id: str,
+    feed: Feed,
+    run_id: str,
+    event_source: str,
+    page: PreparedPage,
+    rejected: int,
+    checkpoint: bool = True,
+) -> PageResult:
+    """Write one prepared page in one transaction (the caller's connection, not in one)."""
     t = TABLES[feed]
-    latest = newest_wins(records)
-    max_seen = max((r.source_updated_at for r in latest.values()), default=None)
     async with conn.transaction():
         await ensure_stage(conn, feed)
         changed: list[str] = []
-        if latest:
-            cols = t.columns
-            await conn.copy_records_to_table(
-                t.stage,
-                records=[tuple(getattr(r, c) for c in cols) for r in latest.values()],
-                columns=cols,
-            )
+        if page.rows:
+            await conn.copy_records_to_table(t.stage, records=page.rows, columns=t.columns)
             changed = [row[0] for row in await conn.fetch(UPSERT_SQL[feed], source_id, run_id)]
         events = 0
         if changed:
-            by_unit: dict[str, list[Any]] = defaultdict(list)
+            position = {code: i for i, code in enumerate(page.codes)}
+            by_unit: dict[str, list[str]] = defaultdict(list)
             for code in changed:
-                rec = latest[code]
-                by_unit[rec.unit_id].append(rec)
-            rows = []
-            for unit_id in sorted(by_unit):
-                payload = t.event.model_validate(
-                    {"unit_id": unit_id, "run_id": run_id, t.event_field: by_unit[unit_id]}
-                )
-                rows.append(outbox_record(payload, source=event_source, key=unit_id))
+                i = position[code]
+                by_unit[page.units[i]].append(page.record_json[i])
+            event_type, topic = t.event.event_type, t.event.topic
+            now = datetime.now(UTC)
+            rows = [
+                (str(uuid.uuid4()), topic, unit_id, event_type, event_source, None, now,
+                 event_json(feed, unit_id, run_id, by_unit[unit_id]))
+                for unit_id in sorted(by_unit)
+            ]  # fmt: skip
             await conn.copy_records_to_table(
                 "outbox", schema_name=SCHEMA, records=rows, columns=OUTBOX_COLUMNS
             )
             events = len(rows)
             await conn.execute(SUPERSEDE_SQL, source_id, feed, changed)
         new_quarantine = 0
-        if rejections:
-            seen: dict[str, tuple[str | None, str, str]] = {}
-            for rej in rejections:
-                text = raw_text(rej.raw)
-                seen.setdefault(fingerprint(text), (rej.code, SEP.join(rej.reasons), text))
-            fps = list(seen)
+        if page.rejections:
+            rj = page.rejections
             inserted = await conn.fetch(
                 QUARANTINE_SQL, source_id, feed, run_id,
-                [seen[f][0] for f in fps], [seen[f][1] for f in fps], [seen[f][2] for f in fps],
-                fps,
+                [r[0] for r in rj], [r[1] for r in rj], [r[2] for r in rj], [r[3] for r in rj],
             )  # fmt: skip
             new_quarantine = sum(1 for r in inserted if r[0])
         if checkpoint:
-            await conn.execute(CHECKPOINT_SQL, source_id, feed, next_cursor, max_seen)
-        pulled = len(records) + len(rejections)
+            await conn.execute(CHECKPOINT_SQL, source_id, feed, page.next_cursor, page.max_seen)
+        pulled = page.received + rejected
+        unchanged = page.received - len(changed)
         await conn.execute(
-            RUN_COUNTERS_SQL, run_id, pulled, len(changed), len(records) - len(changed),
-            len(rejections),
+            RUN_COUNTERS_SQL, run_id, pulled, len(changed), unchanged, rejected
         )  # fmt: skip
     return PageResult(
-        pulled=pulled, stored=len(changed), unchanged=len(records) - len(changed),
-        quarantined=len(rejections), new_quarantine=new_quarantine, events=events,
-        max_seen=max_seen, changed_codes=frozenset(changed),
+        pulled=pulled, stored=len(changed), unchanged=unchanged, quarantined=rejected,
+        new_quarantine=new_quarantine, events=events, max_seen=page.max_seen,
+        changed_codes=frozenset(changed),
     )  # fmt: skip

@@ -24,10 +24,12 @@ import contextlib
 import functools
 import json
 import logging
+import multiprocessing
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,11 +37,19 @@ from typing import Any
 import asyncpg
 
 from services.ingest.connectors import ConnectorConfig, SourceError, create_connector
-from services.ingest.connectors.base import Connector, Feed, Page
+from services.ingest.connectors.base import Connector, Feed
 from services.ingest.connectors.retry import RetryPolicy, call_with_retries
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
-from services.ingest.store.pages import SCHEMA, outbox_record, write_page
+from services.ingest.store.pages import (
+    SCHEMA,
+    PreparedPage,
+    outbox_record,
+    prepare,
+    write_page,
+    write_prepared,
+)
 from services.ingest.sync import metrics
+from services.ingest.sync.prepare import PrepareError, normalise_page, prepare_body
 from services.ingest.sync.ratelimit import TokenBucket
 from shared.events.payloads import IngestRunCompleted
 
@@ -69,13 +79,6 @@ class RunPlan:
     cursor: str | None
     resumed: bool
     walked: bool = False  # the last page was committed but the run not closed (crash)
-
-
-@dataclass
-class _Normalised:
-    next_cursor: str | None
-    records: list[Record]
-    rejections: list[Rejection]
 
 
 @dataclass
@@ -124,8 +127,15 @@ class SyncEngine:
         breaker_cooldown_s: float = 300,
         prefetch: int = 2,
         connector_factory: Callable[[ConnectorConfig], Connector] = create_connector,
+        workers: int = 0,
     ) -> None:
+        """`workers` > 0 decodes and normalises pages in that many worker processes."""
         self.pool = pool
+        self.executor: ProcessPoolExecutor | None = (
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers > 0
+            else None
+        )
         self.event_source = event_source
         self.policy = policy or RetryPolicy()
         self.breaker_threshold = breaker_threshold
@@ -195,6 +205,8 @@ class SyncEngine:
         self._stopping = True
         if self.tasks:
             await asyncio.wait(list(self.tasks.values()), timeout=20)
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def due(self) -> list[tuple[str, Feed]]:
         """(source, feed) pairs the scheduler should start now."""
@@ -346,10 +358,14 @@ class SyncEngine:
         source, feed = plan.source, plan.feed
         sid = source["id"]
         bucket, sem = self._bucket(source), self._semaphore(source)
-        normaliser = NORMALISERS[feed]
         agencies: dict[str, str] = source["agencies"]
         limit = source["page_size"]
-        queue: asyncio.Queue[_Normalised | BaseException | None] = asyncio.Queue(self.prefetch)
+        queue: asyncio.Queue[tuple[PreparedPage, int] | BaseException | None] = asyncio.Queue(
+            self.prefetch
+        )
+        loop = asyncio.get_running_loop()
+        raw_fetch = getattr(connector, "fetch_raw", None) if self.executor else None
+        keys = getattr(connector, "envelope_keys", ("items", "next_cursor"))
 
         def on_error(exc: SourceError, attempt: int) -> None:
             errors[exc.kind] += 1
@@ -359,42 +375,45 @@ class SyncEngine:
                 extra={"source": sid, "feed": feed, "kind": exc.kind, "attempt": attempt},
             )
 
-        async def fetch(cursor: str | None) -> Page:
+        async def fetch(cursor: str | None) -> tuple[PreparedPage, int]:
             async with sem:
                 await bucket.acquire()
-                return await connector.fetch_page(
-                    feed, updated_since=plan.since, cursor=cursor, limit=limit
-                )
-
-        def normalise(page: Page) -> _Normalised:
-            now = datetime.now(UTC)
-            scan = page.may_contain_nul
-            records: list[Record] = []
-            rejections: list[Rejection] = []
-            for raw in page.records:
-                out = normaliser(raw, source_id=sid, agencies=agencies, now=now, scan_nul=scan)
-                if isinstance(out, Rejection):
-                    rejections.append(out)
+                if raw_fetch is not None:
+                    body = await raw_fetch(
+                        feed, updated_since=plan.since, cursor=cursor, limit=limit
+                    )
                 else:
-                    records.append(out)
-            for bad in page.invalid:
-                rejections.append(Rejection(feed, None, ("not_an_object",), bad))
-            return _Normalised(page.next_cursor, records, rejections)
+                    page = await connector.fetch_page(
+                        feed, updated_since=plan.since, cursor=cursor, limit=limit
+                    )
+            now = datetime.now(UTC)
+            if raw_fetch is not None:
+                out = await loop.run_in_executor(
+                    self.executor, prepare_body, body, feed, sid, agencies, now, *keys
+                )
+                if isinstance(out, PrepareError):
+                    raise SourceError(out.kind, out.message)  # type: ignore[arg-type]
+                return out
+            good, bad = normalise_page(
+                feed, page.records, page.invalid, source_id=sid, agencies=agencies, now=now,
+                scan_nul=page.may_contain_nul,
+            )  # fmt: skip
+            return prepare(feed, good, bad, page.next_cursor), len(bad)
 
         async def produce() -> None:
-            # Fetching and normalising the next pages overlaps with the database writing the
+            # Fetching and preparing the next pages overlaps with the database writing the
             # current one (the queue bounds how far ahead it runs).
             cursor = plan.cursor
             try:
                 while True:
-                    page = await call_with_retries(
+                    item = await call_with_retries(
                         functools.partial(fetch, cursor), self.policy, on_error=on_error
                     )
-                    await queue.put(normalise(page))
-                    if not page.next_cursor:
+                    await queue.put(item)
+                    if not item[0].next_cursor:
                         await queue.put(None)
                         return
-                    cursor = page.next_cursor
+                    cursor = item[0].next_cursor
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
@@ -410,14 +429,14 @@ class SyncEngine:
                         return committed, True
                     if isinstance(item, BaseException):
                         raise item
-                    result = await write_page(
+                    prepared, rejected = item
+                    result = await write_prepared(
                         conn, source_id=sid, feed=feed, run_id=plan.run_id,
-                        event_source=self.event_source, records=item.records,
-                        rejections=item.rejections, next_cursor=item.next_cursor,
+                        event_source=self.event_source, page=prepared, rejected=rejected,
                     )  # fmt: skip
                     committed += 1
-                    self._count(sid, feed, result, item.rejections)
-                    if not item.next_cursor:
+                    self._count(sid, feed, result, prepared.reason_kinds)
+                    if not prepared.next_cursor:
                         return committed, True
                     if plan.until is not None and result.max_seen and result.max_seen > plan.until:
                         return committed, True
@@ -429,15 +448,14 @@ class SyncEngine:
                 await producer
 
     @staticmethod
-    def _count(sid: str, feed: str, result: Any, rejections: list[Rejection]) -> None:
+    def _count(sid: str, feed: str, result: Any, reason_kinds: list[str]) -> None:
         metrics.PAGES.labels(sid, feed).inc()
         metrics.RECORDS.labels(sid, feed, "pulled").inc(result.pulled)
         metrics.RECORDS.labels(sid, feed, "stored").inc(result.stored)
         metrics.RECORDS.labels(sid, feed, "unchanged").inc(result.unchanged)
         metrics.RECORDS.labels(sid, feed, "quarantined").inc(result.quarantined)
-        for rej in rejections:
-            for kind in set(rej.kinds):
-                metrics.QUARANTINE_REASONS.labels(sid, feed, kind).inc()
+        for kind in reason_kinds:
+            metrics.QUARANTINE_REASONS.labels(sid, feed, kind).inc()
 
     # ------------------------------------------------------------------ ending a run
 
