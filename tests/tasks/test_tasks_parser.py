@@ -388,3 +388,57 @@ def test_devseed_dispatch_parses_as_intended() -> None:
         (None, "monthly:days=1-5", [], [("P21.VP", None)]),
         (None, "reports:Q1,H1,M9,year", [], [("P21.STP", None)]),
     ]
+
+
+INSPECTION_NOTICE = """THÔNG BÁO
+Kết luận kiểm tra công tác cải cách hành chính tại Sở Y tế
+
+Thực hiện Kế hoạch số 206/KH-UBND ngày 23/12/2022 của UBND tỉnh, ngày 15/8/2023 Đoàn kiểm tra CCHC tỉnh đã kiểm tra tại Sở Y tế. Đoàn kiểm tra kết luận như sau:
+
+I. KẾT QUẢ KIỂM TRA
+
+1. Ưu điểm
+
+- Ban hành kế hoạch CCHC năm 2023 kịp thời.
+
+2. Tồn tại, hạn chế
+
+- Chưa công khai đầy đủ TTHC tại Bộ phận Một cửa.
+
+- Tỷ lệ hồ sơ trực tuyến thấp (TCTP 3.2.5).
+
+II. KIẾN NGHỊ
+
+1. Đối với Sở Y tế
+
+- Khắc phục việc công khai TTHC, hoàn thành trước ngày 30/10/2023.
+
+- Nâng cao điểm số các TCTP: 3.2.5; 3.4.1.
+
+- Báo cáo kết quả khắc phục về Sở Nội vụ trước ngày 15/11/2023.
+"""
+
+
+def test_inspection_notice_findings_are_not_items() -> None:
+    result = parse(INSPECTION_NOTICE)
+    assert [f.text for f in result.findings] == [
+        "Chưa công khai đầy đủ TTHC tại Bộ phận Một cửa.",
+        "Tỷ lệ hồ sơ trực tuyến thấp (TCTP 3.2.5).",
+    ]
+    for f in result.findings:
+        assert INSPECTION_NOTICE[f.span[0] : f.span[1]] == f.text
+    assert [(i.deadline, i.criteria, leads(i)) for i in result.items] == [
+        (date(2023, 10, 30), [], [("P21.SYT", None)]),
+        (None, ["3.2.5", "3.4.1"], [("P21.SYT", None)]),
+        (date(2023, 11, 15), [], [("P21.SYT", None)]),
+    ]
+
+
+def test_header_date_skips_cited_document_dates() -> None:
+    text = (
+        "Thực hiện Quyết định số 05/QĐ-UBND, ngày 10/01/2020 của UBND tỉnh; Hưng Yên, "
+        "ngày 02/3/2023\n\n" + HEAD + "1. Sở Nội vụ\n\n- Gửi báo cáo trước ngày 15/3.\n"
+    )
+    result = parse(text)
+    assert result.issued_on == date(2023, 3, 2)
+    assert result.items[0].deadline == date(2023, 3, 15)

@@ -16,6 +16,7 @@ from services.tasks.api.schemas import (
     ConclusionOut,
     ConfirmIn,
     DraftAssignee,
+    DraftFindingOut,
     DraftItemOut,
     DraftOut,
     ParseIn,
@@ -232,6 +233,7 @@ async def parse_document(request: Request, session: SessionDep, principal: Inspe
         is_directive=result.is_directive,
         warnings=result.warnings,
         items=items,
+        findings=[DraftFindingOut(text=x.text, span=x.span) for x in result.findings],
     )
 
 

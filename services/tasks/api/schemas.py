@@ -189,6 +189,11 @@ class DraftItemOut(BaseModel):
     section: str | None
 
 
+class DraftFindingOut(BaseModel):
+    text: str
+    span: tuple[int, int]
+
+
 class DraftOut(BaseModel):
     id: str
     issued_on: date | None
@@ -196,6 +201,9 @@ class DraftOut(BaseModel):
     is_directive: bool
     warnings: list[str]
     items: list[DraftItemOut]
+    findings: list[DraftFindingOut] = Field(
+        default_factory=list, description='Shortcomings listed under "Tồn tại, hạn chế".'
+    )
 
 
 class DraftChoice(BaseModel):

@@ -93,9 +93,18 @@ class DraftItem:
     section: str | None = None
 
 
+@dataclass(frozen=True)
+class DraftFinding:
+    """A shortcoming listed under a "Tồn tại, hạn chế" heading (evidence, not a task)."""
+
+    text: str
+    span: tuple[int, int]
+
+
 @dataclass
 class ParseResult:
     items: list[DraftItem]
+    findings: list[DraftFinding] = field(default_factory=list)
     issued_on: date | None = None
     reference_year: int | None = None
     is_directive: bool = False
@@ -210,9 +219,11 @@ def _header_time(fd: Folded, issued_on: date | None) -> _DocTime:
     if issued_on is not None:
         return _DocTime(issued_on, issued_on.year)
     head = fd.f[:1200]
+    cited = _cited_spans(head)
     for rx in _HEADER_DATE:
-        m = rx.search(head)
-        if m:
+        for m in rx.finditer(head):
+            if any(cs <= m.start(1) < ce for cs, ce in cited):
+                continue  # "Quyết định số 5/QĐ-UBND, ngày 01/01/2020" is not our date
             d = _mkdate(int(m.group(3)), int(m.group(2)), int(m.group(1))) if m.group(3) else None
             if d is not None:
                 return _DocTime(d, d.year)
@@ -594,6 +605,12 @@ _UNKNOWN_LEAD = re.compile(
     r"thanh tra|ubnd|uy ban nhan dan|doan|hoi|dai|bo chi huy|vien|truong)\b[^,.;:\n]{0,80}?)"
     r",?\s+(?:chu tri|chiu trach nhiem)\b"
 )
+_NON_DIRECTIVE = re.compile(
+    r"(?:ket qua|uu diem|ton tai|han che|nguyen nhan|danh gia|tinh hinh|nhan xet|khuyet diem|"
+    r"thuc trang|dac diem|mot so ket qua)\b"
+)
+_FINDINGS_HEAD = re.compile(r"(?:\S+ )?(?:ton tai|han che|khuyet diem)\b")
+_HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s+")
 _DIRECT = re.compile(r"\b(?:yeu cau|giao|de nghi|giao cho|chi dao)\s+(?=\S)")
 _TRIGGER = re.compile(
     r"(?:yeu cau|ket luan|chi dao|giao|de nghi|giao nhiem vu)(?: nhu sau)?\s*:\s*$"
@@ -685,6 +702,8 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
 
     has_headings = any(b.kind == "heading" for b in blocks)
     in_body = False
+    skip_level: int | None = None  # inside an evaluation section (results, shortcomings)
+    in_findings = False
     sec_leads: list[Assignee] = []
     sub_leads: list[Assignee] | None = None
     section: str | None = None
@@ -692,6 +711,9 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
 
     def heading_leads(a: int, b: int) -> tuple[list[Assignee], bool] | None:
         """Leads named by a heading; returns (leads, pure_heading) or None if not agency."""
+        pm = _HEAD_PREFIX.match(f, a)
+        if pm:  # "2. Đối với Sở Y tế:" / "Giao Sở Nội vụ:"
+            a = pm.end()
         content_end = b
         colon = f[a:b].endswith(":")
         if colon:
@@ -728,6 +750,20 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                 continue
             else:
                 continue
+        if blk.kind == "heading":
+            level = _heading_level(blk.label)
+            if skip_level is not None and level <= skip_level:
+                skip_level = None
+            if skip_level is None and _NON_DIRECTIVE.match(f, blk.start):
+                skip_level = level  # "I. KẾT QUẢ KIỂM TRA", "2. Tồn tại, hạn chế": not tasks
+            if skip_level is not None:
+                in_findings = bool(_FINDINGS_HEAD.match(f, blk.start))
+                continue
+        if skip_level is not None:
+            if in_findings:
+                oa, ob = fd.span(blk.start, blk.end)
+                result.findings.append(DraftFinding(_clean(text[oa:ob]), (oa, ob)))
+            continue
         if blk.kind == "heading":
             section, subsection, sub_leads = blk.label, None, None
             hl = heading_leads(blk.start, blk.end)
@@ -783,6 +819,12 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
     if not in_body:
         result.warnings.append("no directive section found: not a conclusion or dispatch")
     return result
+
+
+def _heading_level(label: str | None) -> int:
+    if not label or not label[0].isdigit():
+        return 0  # roman numerals
+    return label.count(".") + 1
 
 
 def _split_semicolons(f: str, a: int, b: int) -> list[tuple[int, int]]:
