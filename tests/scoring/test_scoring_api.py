@@ -229,3 +229,19 @@ async def test_manual_counter_entry(
             snap = (await client.get(f"/api/v1/units/{u}/scores/202609",
                                      headers=auth("viewer"))).json()  # fmt: skip
             assert snap["indicators"]["dig_personal_store"]["points"] == 3.0, u
+
+
+async def test_series_and_alerts(app: Any, auth: Auth, tree: tuple[str, str, str]) -> None:
+    p, c1, _ = tree
+    async with running(app) as client:
+        r = await client.get(f"/api/v1/units/{p}/series", params={"periods": "202608,202609"},
+                             headers=auth("viewer"))  # fmt: skip
+        series = r.json()
+        assert [s["period"] for s in series] == ["202608", "202609"]
+        assert series[0]["total"] is None and series[1]["total"] is not None
+        assert series[1]["groups"]["progress"] == pytest.approx(20 * 3 / 6, abs=1e-4)
+        alerts = await client.get("/api/v1/alerts", params={"period": "202609", "status": "open"},
+                                  headers=auth("officer", c1))  # fmt: skip
+        mine = alerts.json()
+        assert mine and {a["unit_id"] for a in mine} == {c1}
+        assert any(a["rule"] == "below_target" and a["indicator"] == "prog_on_time" for a in mine)

@@ -20,7 +20,7 @@ from services.scoring.store.counters import period_counters
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import LineageIn, UnitIn, import_units, seed_units
-from services.scoring.store.snapshots import get_snapshot
+from services.scoring.store.snapshots import get_snapshot, list_rankings
 from shared.db import make_engine, make_sessionmaker
 from shared.events.outbox import Outbox
 from shared.events.payloads import DossierRecord
@@ -262,3 +262,28 @@ async def test_time_alone_requeues_running_months(db: AsyncSession) -> None:
         "SELECT month FROM scoring.stale WHERE unit_id = :u ORDER BY month"), {"u": c1}
     )).scalars().all()  # fmt: skip
     assert months == ["202610", "202611"]
+
+
+async def test_ranks_with_change_since_previous_period(db: AsyncSession, ctx: Scoring) -> None:
+    p, c1, c2 = await tree(db)
+    aug = {"received_at": vn(2026, 8, 3), "due_at": vn(2026, 8, 10),
+           "source_updated_at": vn(2026, 8, 20)}  # fmt: skip
+    await upsert_facts(db, [
+        dossier(c1, 1, **aug, finished_at=vn(2026, 8, 5)),   # Aug: c1 on time, c2 late
+        dossier(c2, 1, **aug, finished_at=vn(2026, 8, 15)),
+        dossier(c1, 2, finished_at=vn(2026, 9, 15)),           # Sep: c1 late, c2 on time
+        dossier(c2, 2),
+    ], now=AS_OF)  # fmt: skip
+    await recompute(db, ctx, [p, c1, c2], [Period.parse("202608"), Period.parse("202609")], AS_OF)
+    rows = await list_rankings(db, "202609", "766@1", "commune", p)
+    assert [(r["unit_id"], r["rank"], r["previous_rank"]) for r in rows] == [
+        (c2, 1, 2),
+        (c1, 2, 1),
+    ]
+    # as-of: the version current at a past instant
+    first = await get_snapshot(db, c1, "202609", "766@1")
+    assert first is not None
+    past = await get_snapshot(db, c1, "202609", "766@1", as_of=first["computed_at"])
+    assert past == first
+    before = await get_snapshot(db, c1, "202609", "766@1", as_of=datetime(2020, 1, 1, tzinfo=UTC))
+    assert before is None
