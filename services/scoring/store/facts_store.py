@@ -135,6 +135,7 @@ WITH incoming AS (
 old AS (
     SELECT f.kind, f.source_id, f.code, f.doc
     FROM scoring.facts f JOIN incoming i USING (kind, source_id, code)
+    FOR UPDATE OF f  -- a concurrent writer of the same fact waits: deltas stay exact
 ),
 up AS (
     INSERT INTO scoring.facts AS f (kind, source_id, code, unit_id, procedure, source_updated_at,
