@@ -135,7 +135,6 @@ WITH incoming AS (
 old AS (
     SELECT f.kind, f.source_id, f.code, f.doc
     FROM scoring.facts f JOIN incoming i USING (kind, source_id, code)
-    FOR UPDATE OF f  -- a concurrent writer of the same fact waits: deltas stay exact
 ),
 up AS (
     INSERT INTO scoring.facts AS f (kind, source_id, code, unit_id, procedure, source_updated_at,
@@ -157,6 +156,15 @@ up AS (
 SELECT up.kind, up.source_id, up.code, old.doc AS old_doc
 FROM up LEFT JOIN old USING (kind, source_id, code)
 """)
+
+LOCK_KEYS = text("""
+SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+FROM (SELECT DISTINCT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS keys
+""")
+"""Serialise writers of the same facts (in key order, so no deadlock) for the transaction: the
+upsert's statement snapshot, taken after the lock, then sees every committed version, so the
+previous version it subtracts is exact even when a fact is written from two partitions.
+(A `FOR UPDATE` inside the upsert's CTE would skip rows the same statement updates.)"""
 
 APPLY_DELTA = text("""
 INSERT INTO scoring.leaf_counters AS l (unit_id, procedure, month, counter, value)
@@ -209,6 +217,7 @@ async def upsert_facts(
         key = (row["kind"], row["source_id"], row["code"])
         if key not in newest or r.source_updated_at > newest[key][0].source_updated_at:
             newest[key] = (r, row)
+    await session.execute(LOCK_KEYS, {"keys": ["|".join(k) for k in newest]})
     result = await session.execute(
         UPSERT, {"rows": json.dumps([row for _, row in newest.values()])}
     )
