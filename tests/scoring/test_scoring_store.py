@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -287,3 +288,44 @@ async def test_ranks_with_change_since_previous_period(db: AsyncSession, ctx: Sc
     assert past == first
     before = await get_snapshot(db, c1, "202609", "766@1", as_of=datetime(2020, 1, 1, tzinfo=UTC))
     assert before is None
+
+
+async def test_concurrent_writers_of_one_fact_keep_counters_exact(settings: Settings) -> None:
+    """Two transactions write newer versions of the same dossier, which moves between units
+    (so two consumers on different partitions may write it): counters equal a replay in order."""
+    engine = make_engine(settings.async_database_url, schema="scoring", pool_size=4)
+    sessions = make_sessionmaker(engine)
+    tag = uuid.uuid4().hex[:8]
+    a, b = f"X{tag}.A", f"X{tag}.B"
+    v1 = dossier(a, 1, status=4, finished_at=None, source_updated_at=vn(2026, 9, 2))
+    v2 = v1.model_copy(update={"status": 10, "finished_at": vn(2026, 9, 5),
+                               "source_updated_at": vn(2026, 9, 5)})  # fmt: skip
+    v3 = v2.model_copy(update={"unit_id": b, "source_updated_at": vn(2026, 9, 6)})
+    try:
+        async with sessions() as s, s.begin():
+            await upsert_facts(s, [v1], now=AS_OF)
+        first = sessions()
+        await first.begin()
+        await upsert_facts(first, [v2], now=AS_OF)  # holds the fact's lock
+        second = asyncio.create_task(_upsert_in_own_tx(sessions, v3))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waits for the first writer
+        await first.commit()
+        await first.close()
+        assert await second == 1
+        async with sessions() as s:
+            rows = (await s.execute(text(
+                "SELECT unit_id, counter, value FROM scoring.leaf_counters "
+                "WHERE unit_id IN (:a, :b) AND value <> 0 ORDER BY 1, 2"), {"a": a, "b": b}
+            )).all()  # fmt: skip
+        assert [tuple(r) for r in rows] == [
+            (b, "finished", 1), (b, "finished_on_time", 1), (b, "needs_result", 1),
+            (b, "received", 1),
+        ]  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+async def _upsert_in_own_tx(sessions: Any, record: DossierRecord) -> int:
+    async with sessions() as s, s.begin():
+        return await upsert_facts(s, [record], now=AS_OF)
