@@ -16,6 +16,19 @@ SPEC = ServiceSpec(
     description="Turns inspection conclusions (Thông báo kết luận kiểm tra) and scoring alerts into assigned, deadline-tracked remediation items (khắc phục tồn tại, hạn chế) and reports their progress.",
     version="0.1.0",
     routers=routers,
+    openapi_tags=[
+        {
+            "name": "conclusions",
+            "description": "Conclusion notices and dispatches: create with findings and items, "
+            "parse a document into draft items, confirm drafts (inspectors).",
+        },
+        {
+            "name": "items",
+            "description": "Remediation items: lists, workflow, progress, extensions. Officers "
+            "see their own agency's items only (404 for others).",
+        },
+        {"name": "reports", "description": "Progress reports and CSV/XLSX exports."},
+    ],
     outbox_table=outbox_table,
     processed_table=processed_events_table,
     consumers=events.consumers,

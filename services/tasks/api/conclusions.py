@@ -28,7 +28,14 @@ from services.tasks.store.models import Conclusion, Draft, Item
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import current_principal, require_roles
-from shared.problems import BadRequest, Conflict, NotFound, UnprocessableContent, problem_responses
+from shared.problems import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    Problem,
+    UnprocessableContent,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["conclusions"])
 
@@ -42,6 +49,10 @@ IdemKey = Annotated[
     ),
 ]
 MAX_UPLOAD = 10 * 1024 * 1024
+
+
+class PayloadTooLarge(Problem):
+    status, slug = 413, "payload-too-large"
 
 
 @router.post(
@@ -173,7 +184,7 @@ async def parse_document(request: Request, session: SessionDep, principal: Inspe
             raise BadRequest("multipart body needs a 'file' part")
         data = await upload.read()
         if len(data) > MAX_UPLOAD:
-            raise BadRequest("file too large (10 MB max)")
+            raise PayloadTooLarge("file too large (10 MB max)")
         try:
             text = extract_text(data, upload.filename)
         except UnsupportedDocument as exc:
