@@ -442,3 +442,12 @@ def test_header_date_skips_cited_document_dates() -> None:
     result = parse(text)
     assert result.issued_on == date(2023, 3, 2)
     assert result.items[0].deadline == date(2023, 3, 15)
+
+
+def test_results_read_like_mappings_too(qn: ParseResult) -> None:
+    first = qn["items"][0]
+    assert first["deadline"] == first.deadline == date(2022, 8, 4)
+    assert first["assignees"][0]["unit_id"] == "P21.STTTT"
+    assert first.to_dict()["span"] == first.span
+    with pytest.raises(KeyError):
+        first["nope"]

@@ -56,7 +56,7 @@ import calendar
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Literal
 
@@ -65,8 +65,24 @@ from services.tasks.domain.units import UnitDirectory, When, fold_char, name_key
 Role = Literal["lead", "support"]
 
 
+class _Fields:
+    """Read access by key as well as by attribute (``item["deadline"]``), and ``to_dict``."""
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class Assignee:
+class Assignee(_Fields):
     name: str
     role: Role
     unit_id: str | None = None
@@ -74,7 +90,7 @@ class Assignee:
 
 
 @dataclass(frozen=True)
-class AgencyRef:
+class AgencyRef(_Fields):
     """An agency mentioned without a role (e.g. a meeting participant)."""
 
     name: str
@@ -83,7 +99,7 @@ class AgencyRef:
 
 
 @dataclass(frozen=True)
-class DraftItem:
+class DraftItem(_Fields):
     assignees: list[Assignee]
     action: str
     deadline: date | None
@@ -94,7 +110,7 @@ class DraftItem:
 
 
 @dataclass(frozen=True)
-class DraftFinding:
+class DraftFinding(_Fields):
     """A shortcoming listed under a "Tồn tại, hạn chế" heading (evidence, not a task)."""
 
     text: str
@@ -102,7 +118,7 @@ class DraftFinding:
 
 
 @dataclass
-class ParseResult:
+class ParseResult(_Fields):
     items: list[DraftItem]
     findings: list[DraftFinding] = field(default_factory=list)
     issued_on: date | None = None
