@@ -742,3 +742,39 @@ async def test_devseed_creates_the_demo_items(
         )
         demo = [i for i in listed.json()["items"] if "TCTP: 3.2.5; 3.4.1" in i["title"]]
         assert len(demo) == 1 and demo[0]["deadline"] == "2024-12-31"
+
+
+async def test_sql_and_python_timeliness_agree_at_the_local_midnight_boundary(
+    client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from datetime import UTC
+
+    from sqlalchemy import update
+
+    deadline = TODAY - timedelta(days=10)
+    res = await create(client, auth, [item("P21.SXD", deadline=str(deadline))])
+    item_id, conclusion_id = res.json()["items"][0]["id"], res.json()["id"]
+    await client.post(
+        f"/api/v1/items/{item_id}/transitions",
+        json={"action": "report"},
+        headers=auth("officer", "P21.SXD"),
+    )
+    viewer = auth("viewer")
+    # 23:59:59 in Hà Nội on the deadline day is 16:59:59 UTC: on time; one second later: late
+    for instant, expected in (
+        (
+            datetime(deadline.year, deadline.month, deadline.day, 16, 59, 59, tzinfo=UTC),
+            "done_on_time",
+        ),
+        (datetime(deadline.year, deadline.month, deadline.day, 17, 0, 0, tzinfo=UTC), "done_late"),
+    ):
+        async with sessions() as s, s.begin():
+            await s.execute(update(Item).where(Item.id == item_id).values(completed_at=instant))
+        one = (await client.get(f"/api/v1/items/{item_id}", headers=viewer)).json()
+        assert one["timeliness"] == expected
+        listed = await client.get(
+            "/api/v1/items",
+            params={"conclusion_id": conclusion_id, "timeliness": expected},
+            headers=viewer,
+        )
+        assert [i["id"] for i in listed.json()["items"]] == [item_id]
