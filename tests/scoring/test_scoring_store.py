@@ -17,14 +17,14 @@ from services.scoring.domain.facts import aggregate, leaf_counters
 from services.scoring.domain.periods import VN_TZ, Period
 from services.scoring.rebuild import rebuild_province_year
 from services.scoring.recompute import Scoring, enqueue_running, recompute, refresh_stale
-from services.scoring.store.counters import period_counters
+from services.scoring.store.counters import period_counters, shortfall_breakdown
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import LineageIn, UnitIn, import_units, seed_units
 from services.scoring.store.snapshots import get_snapshot, list_rankings
 from shared.db import make_engine, make_sessionmaker
 from shared.events.outbox import Outbox
-from shared.events.payloads import DossierRecord
+from shared.events.payloads import DossierRecord, ProcedureRecord
 from shared.settings import Settings
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
@@ -329,3 +329,30 @@ async def test_concurrent_writers_of_one_fact_keep_counters_exact(settings: Sett
 async def _upsert_in_own_tx(sessions: Any, record: DossierRecord) -> int:
     async with sessions() as s, s.begin():
         return await upsert_facts(s, [record], now=AS_OF)
+
+
+async def test_shortfall_breakdowns(db: AsyncSession) -> None:
+    p, c1, _ = await tree(db)
+
+    def proc(code: str, level: str) -> ProcedureRecord:
+        return ProcedureRecord(source_id="test", code=code, name=code, unit_id=c1,
+                               online_level=level, source_updated_at=vn(2026, 1, 1))  # fmt: skip
+
+    await upsert_facts(db, [proc("1.001", "full"), proc("2.002", "full"), proc("3.003", "none")],
+                       now=AS_OF)  # fmt: skip
+    await upsert_facts(db, [
+        dossier(c1, 1, channel=2, synced_national=True),
+        dossier(c1, 2, procedure_code="3.003"),
+        dossier(c1, 3, procedure_code="3.003", finished_at=vn(2026, 9, 20)),
+    ], now=AS_OF)  # fmt: skip
+    sep = Period.parse("202609")
+
+    async def rows(num: str, den: str, sc: str | None = None) -> list[tuple[str, str, float]]:
+        return await shortfall_breakdown(db, p, sep, AS_OF, num, den, sc)
+
+    assert await rows("proc_online", "proc_total") == [("3.003", c1, 1.0)]
+    assert await rows("proc_online_with_dossiers", "proc_online") == [("2.002", c1, 1.0)]
+    assert await rows("synced", "received") == [("3.003", c1, 2.0)]
+    assert await rows("on_time_or_within", "processed_or_open") == [("3.003", c1, 1.0)]
+    counters = (await period_counters(db, [p], sep, AS_OF))[p]
+    assert counters["proc_online_with_dossiers"] == 1 and counters["proc_online"] == 2

@@ -148,6 +148,30 @@ GROUP BY f.procedure, f.unit_id
 )
 
 
+PROCEDURES_NOT_ONLINE = text(
+    MEMBERS_CTE
+    + """
+SELECT f.procedure, f.unit_id, 1.0::float8
+FROM members m JOIN scoring.facts f ON f.kind = 'procedure' AND f.unit_id = m.member
+WHERE (f.listed_from IS NULL OR f.listed_from < :at) AND NOT f.is_online
+"""
+)
+
+ONLINE_WITHOUT_DOSSIERS = text(
+    MEMBERS_CTE
+    + """
+SELECT f.procedure, f.unit_id, 1.0::float8
+FROM members m JOIN scoring.facts f ON f.kind = 'procedure' AND f.unit_id = m.member
+WHERE (f.listed_from IS NULL OR f.listed_from < :at) AND f.is_online
+  AND NOT EXISTS (
+      SELECT 1 FROM scoring.leaf_counters l
+      WHERE l.unit_id = f.unit_id AND l.procedure = f.procedure
+        AND l.counter = 'received_online' AND l.month = ANY(CAST(:months AS text[]))
+        AND l.value > 0)
+"""
+)
+
+
 async def shortfall_breakdown(
     session: AsyncSession,
     unit: str,
@@ -159,9 +183,19 @@ async def shortfall_breakdown(
 ) -> list[tuple[str, str, float]]:
     """(procedure, unit, count) rows of an indicator's shortfall, for flow-based indicators
     (denominator − numerator per pair) and the late-dossier counter (flows + open overdue).
-    Stock- and distinct-based indicators get no breakdown (empty list)."""
+    For procedure-list indicators each row is one TTHC (not offered online; online without an
+    online dossier). Other stock- and distinct-based indicators get no breakdown."""
     months = list(period.months)
     acc: dict[tuple[str, str], float] = defaultdict(float)
+    at = stock_instant(period, as_of)
+    if (numerator, denominator) == ("proc_online", "proc_total"):
+        rows = await session.execute(PROCEDURES_NOT_ONLINE, {"units": [unit], "at": at})
+        return sorted(((p, u, v) for p, u, v in rows.all()), key=lambda r: (r[1], r[0]))
+    if (numerator, denominator) == ("proc_online_with_dossiers", "proc_online"):
+        rows = await session.execute(
+            ONLINE_WITHOUT_DOSSIERS, {"units": [unit], "at": at, "months": months}
+        )
+        return sorted(((p, u, v) for p, u, v in rows.all()), key=lambda r: (r[1], r[0]))
     if shortfall_counter == "late_total" or numerator == "on_time_or_within":
         rows = await session.execute(
             BREAKDOWN, {"units": [unit], "months": months, "counters": ["finished_late"]}
