@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from services.tasks.domain.documents import UnsupportedDocument, read_document
+from services.tasks.domain.documents import UnsupportedDocument, extract_text, read_document
 from services.tasks.domain.parser import ParseResult, parse_conclusion
 from services.tasks.domain.units import DEFAULT_UNITS_PATH, UnitDirectory
 
@@ -38,12 +38,15 @@ def result_to_json(result: ParseResult) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m services.tasks.parse", description=__doc__)
-    ap.add_argument("file")
+    ap.add_argument("file", help="the document (.txt, .docx, .pdf), or - for stdin")
     ap.add_argument("--issued-on", type=date.fromisoformat, default=None)
     ap.add_argument("--units", default=str(DEFAULT_UNITS_PATH), help="unit registry JSON")
     args = ap.parse_args(argv)
     try:
-        text = read_document(args.file)
+        if args.file == "-":
+            text = extract_text(sys.stdin.buffer.read(), None)
+        else:
+            text = read_document(args.file)
     except (OSError, UnsupportedDocument) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -134,3 +134,24 @@ def test_cli_prints_one_json_object(tmp_path: Path) -> None:
         check=True,
     )
     assert json.loads(proc2.stdout) == data
+
+
+def test_cli_reads_stdin_and_reports_missing_files() -> None:
+    text = "UBND tỉnh yêu cầu:\n\n1. Sở Nội vụ\n\n- Gửi báo cáo trước ngày 15/3/2024.\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "services.tasks.parse", "-"],
+        cwd=ROOT,
+        input=text.encode(),
+        capture_output=True,
+        check=True,
+    )
+    (item,) = json.loads(proc.stdout)["items"]
+    assert item["deadline"] == "2024-03-15"
+    assert item["assignees"] == [{"name": "Sở Nội vụ", "role": "lead", "unit_id": "P21.SNV"}]
+    missing = subprocess.run(
+        [sys.executable, "-m", "services.tasks.parse", "/nonexistent.txt"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and missing.stdout == ""

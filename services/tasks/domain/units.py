@@ -191,6 +191,8 @@ class UnitDirectory:
                 return unit
         return None
 
+    match = resolve  # alias
+
     def expand_group(
         self, group: str, *, on: date | None = None, parent_id: str | None = None
     ) -> list[str]:
