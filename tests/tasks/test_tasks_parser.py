@@ -451,3 +451,21 @@ def test_results_read_like_mappings_too(qn: ParseResult) -> None:
     assert first.to_dict()["span"] == first.span
     with pytest.raises(KeyError):
         first["nope"]
+
+
+def test_enumeration_with_names_outside_the_registry() -> None:
+    text = HEAD + (
+        "1. Các địa phương\n\n"
+        "UBND các huyện: Văn Giang, Tam Kỳ, thành phố Hội An tổ chức khắc phục ngay.\n\n"
+        "Các Sở, ngành: Y tế, Xây dựng; tổ chức rà soát.\n"
+    )
+    first, second = parse(text, issued_on=date(2023, 5, 1)).items
+    assert [(a.name, a.unit_id) for a in first.assignees] == [
+        ("Văn Giang", "HYC.D02"),
+        ("Tam Kỳ", None),
+        ("thành phố Hội An", None),
+    ]
+    assert [(a.name, a.unit_id) for a in second.assignees] == [
+        ("Y tế", "P21.SYT"),
+        ("Xây dựng", "P21.SXD"),
+    ]

@@ -409,7 +409,11 @@ _AGENCY_HEAD = re.compile(
     r"(?:cac |thu truong |lanh dao )?(?:so|van phong|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
     r"uy ban|cong an|bao hiem|kho bac|dai|hoi|doan|co quan|don vi|dia phuong|huyen|xa)\b"
 )
-_WORD_GAP = re.compile(r"[a-z0-9]+(?=[\s\-–,]|$)|[a-z0-9]+")
+_WORD = re.compile(r"[a-z0-9]+")
+_GENERIC_HEAD = re.compile(
+    r"(?:ubnd |uy ban nhan dan )?(?:thanh pho|thi xa|thi tran|huyen|xa|phuong|so|cuc|chi cuc|"
+    r"ban|trung tam|van phong)\s+"
+)
 
 
 @dataclass(frozen=True)
@@ -583,20 +587,19 @@ class _Matcher:
         return out, out[-1].end
 
     def _name_end(self, p: int, limit: int) -> int:
-        """End of an unresolved name: its leading capitalised words (plus 'tỉnh'/'thuế'…)."""
-        pos = p
-        end = p
-        first = True
-        for m in re.compile(r"[a-z0-9]+").finditer(self.f, p, limit):
-            if not first and not self.fd.is_upper_at(m.start()) and m.group() not in ("tinh",):
-                break
-            if first and not self.fd.is_upper_at(m.start()):
-                # a lower-case first word is a generic head ("thành phố", "huyện", "cục")
-                pass
-            end = m.end()
-            first = False
-            pos = m.end()
-        del pos
+        """End of an unresolved name in an enumeration: its capitalised words ("Tam Kỳ",
+        "Cục Thuế tỉnh"), after an optional lower-case generic head ("thành phố", "huyện").
+        Returns p when the text does not start like a name."""
+        head = _GENERIC_HEAD.match(self.f, p, limit)
+        pos = head.end() if head else p
+        end = p if head is None else head.end()
+        for m in _WORD.finditer(self.f, pos, limit):
+            if self.fd.is_upper_at(m.start()) or (end > p and m.group() == "tinh"):
+                end = m.end()
+                continue
+            break
+        if head is not None and end == head.end():
+            return p  # a generic head alone is not a name
         return end
 
 
