@@ -4,4 +4,12 @@ from fastapi import APIRouter
 
 from services.scoring.api import exports, par, scores, units
 
-routers: list[APIRouter] = [units.router, scores.router, par.router, exports.router]
+routers: list[APIRouter] = [
+    units.router,
+    scores.profiles_router,
+    scores.router,
+    par.router,
+    scores.alerts_router,
+    scores.official_router,
+    exports.router,
+]

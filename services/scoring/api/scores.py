@@ -10,6 +10,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.api.schemas import (
+    Alert,
+    OfficialDifference,
+    RankingRow,
+    SeriesPoint,
+    Snapshot,
+)
 from services.scoring.domain.engine import GroupResult, IndicatorResult, Scorecard
 from services.scoring.domain.explain import BreakdownRow, explain
 from services.scoring.domain.facts import COUNTERS
@@ -25,6 +32,9 @@ from shared.auth import Principal, Role, current_principal, require_roles
 from shared.problems import BadRequest, NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["scores"])
+profiles_router = APIRouter(prefix="/api/v1", tags=["profiles"])
+alerts_router = APIRouter(prefix="/api/v1", tags=["alerts"])
+official_router = APIRouter(prefix="/api/v1", tags=["official"])
 DEFAULT_PROFILE = "766@1"
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
@@ -53,8 +63,9 @@ class ProfileSummary(BaseModel):
     extends: str | None = None
 
 
-@router.get("/profiles", response_model=list[ProfileSummary], tags=["profiles"],
-            responses=problem_responses(401))  # fmt: skip
+@profiles_router.get(
+    "/profiles", response_model=list[ProfileSummary], responses=problem_responses(401)
+)
 async def list_profiles(principal: PrincipalDep) -> list[ProfileSummary]:
     return [
         ProfileSummary(
@@ -65,13 +76,13 @@ async def list_profiles(principal: PrincipalDep) -> list[ProfileSummary]:
     ]  # fmt: skip
 
 
-@router.get("/profiles/{key}", tags=["profiles"], responses=problem_responses(401, 404))
+@profiles_router.get("/profiles/{key}", responses=problem_responses(401, 404))
 async def get_profile(key: str, principal: PrincipalDep) -> dict[str, Any]:
     """The whole methodology profile: groups, indicators with their rules, targets."""
     return resolve_profile(key).model_dump(mode="json")
 
 
-@router.get("/par-frameworks/{year}", tags=["profiles"], responses=problem_responses(401, 404))
+@profiles_router.get("/par-frameworks/{year}", responses=problem_responses(401, 404))
 async def get_par_framework(year: int, principal: PrincipalDep) -> dict[str, Any]:
     try:
         return load_par_framework(year).model_dump(mode="json")
@@ -96,7 +107,11 @@ async def unit_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     return {i: n for i, n in rows.all()}
 
 
-@router.get("/units/{unit_id}/scores/{period}", responses=problem_responses(400, 401, 404))
+@router.get(
+    "/units/{unit_id}/scores/{period}",
+    response_model=Snapshot,
+    responses=problem_responses(400, 401, 404),
+)
 async def get_unit_score(
     unit_id: str,
     period: str,
@@ -139,7 +154,11 @@ async def get_unit_score(
     return out
 
 
-@router.get("/units/{unit_id}/series", responses=problem_responses(400, 401, 404))
+@router.get(
+    "/units/{unit_id}/series",
+    response_model=list[SeriesPoint],
+    responses=problem_responses(400, 401, 404),
+)
 async def get_series(
     unit_id: str,
     session: SessionDep,
@@ -178,7 +197,9 @@ def metric_of(row: dict[str, Any], group: str | None, indicator: str | None) -> 
     return float(v) if v is not None else None
 
 
-@router.get("/rankings", responses=problem_responses(400, 401, 404))
+@router.get(
+    "/rankings", response_model=list[RankingRow], responses=problem_responses(400, 401, 404)
+)
 async def get_rankings(
     session: SessionDep,
     principal: PrincipalDep,
@@ -237,7 +258,7 @@ def _missing(what: str, name: str) -> None:
     raise NotFound(f"{what} {name} not in the profile")
 
 
-@router.get("/alerts", tags=["alerts"], responses=problem_responses(401))
+@alerts_router.get("/alerts", response_model=list[Alert], responses=problem_responses(401))
 async def list_alerts(
     session: SessionDep,
     principal: PrincipalDep,
@@ -277,8 +298,7 @@ class OfficialImport(BaseModel):
     scores: list[OfficialScore]
 
 
-@router.post("/official-scores", tags=["official"],
-             responses=problem_responses(400, 401, 403))  # fmt: skip
+@official_router.post("/official-scores", responses=problem_responses(400, 401, 403))
 async def import_official_scores(
     body: OfficialImport,
     session: SessionDep,
@@ -292,8 +312,11 @@ async def import_official_scores(
     return {"imported": n}
 
 
-@router.get("/official-scores/differences", tags=["official"],
-            responses=problem_responses(400, 401))  # fmt: skip
+@official_router.get(
+    "/official-scores/differences",
+    response_model=list[OfficialDifference],
+    responses=problem_responses(400, 401),
+)
 async def official_differences(
     session: SessionDep,
     principal: PrincipalDep,

@@ -10,14 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from services.scoring.store.registry import (
-    LineageIn,
-    UnitIn,
-    import_units,
-    list_units,
-    parse_units_csv,
-    units_csv,
-)
+from services.scoring.store import registry
+from services.scoring.store.registry import LineageIn, UnitIn, parse_units_csv, units_csv
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
 from shared.problems import BadRequest, NotFound, problem_responses
@@ -62,7 +56,7 @@ class UnitsImport(BaseModel):
 
 
 @router.get("", response_model=list[Unit], responses=problem_responses(401))
-async def list_units_endpoint(
+async def list_units(
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],
     under: str | None = Query(default=None, description="Only this unit's subtree."),
@@ -70,7 +64,7 @@ async def list_units_endpoint(
     on: date | None = Query(default=None, description="Only units valid on this date."),
 ) -> list[dict[str, Any]]:
     scope = principal.unit_scope()
-    return await list_units(
+    return await registry.list_units(
         session, under=under, level=level, on=on, ids=[scope] if scope else None
     )
 
@@ -82,7 +76,7 @@ async def export_units(
     format: str = Query(default="csv", pattern="^(csv|json)$"),
 ) -> Response:
     scope = principal.unit_scope()
-    units = await list_units(session, ids=[scope] if scope else None)
+    units = await registry.list_units(session, ids=[scope] if scope else None)
     if format == "json":
         body = json.dumps([Unit.model_validate(u).model_dump(mode="json") for u in units],
                           ensure_ascii=False)  # fmt: skip
@@ -107,7 +101,7 @@ async def export_units(
         }
     },
 )
-async def import_units_endpoint(
+async def import_units(
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require_roles(Role.admin))],
@@ -119,7 +113,7 @@ async def import_units_endpoint(
             data = UnitsImport(units=parse_units_csv(body))
         else:
             data = UnitsImport.model_validate_json(body)
-        n = await import_units(session, data.units, data.lineage)
+        n = await registry.import_units(session, data.units, data.lineage)
     except ValueError as e:
         raise BadRequest(str(e)) from e
     return ImportResult(imported=n)
@@ -132,7 +126,7 @@ async def get_unit(
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> dict[str, Any]:
     principal.ensure_unit(unit_id, "unit")
-    rows = await list_units(session, ids=[unit_id])
+    rows = await registry.list_units(session, ids=[unit_id])
     if not rows:
         raise NotFound("unit not found")
     edges = (await session.execute(
