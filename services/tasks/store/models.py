@@ -119,6 +119,8 @@ class Item(Base):
         ),
         Index("ix_items_updated", "updated_at", "id"),
         Index("ix_items_conclusion", "conclusion_id"),
+        Index("ix_items_supporting_units", "supporting_unit_ids", postgresql_using="gin"),
+        Index("ix_items_criteria", "criteria", postgresql_using="gin"),
     )
 
 
