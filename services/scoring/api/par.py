@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -12,6 +11,7 @@ from sqlalchemy import text
 
 from services.scoring.api.scores import DEFAULT_PROFILE
 from services.scoring.domain.par_index import InspectorEntry, framework_for, score_par
+from services.scoring.domain.periods import vn_today
 from services.scoring.store import snapshots as snap
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
@@ -77,7 +77,7 @@ async def get_par(
     metrics: dict[str, float | None] = {}
     if doc:
         metrics.update({k: v["ratio"] for k, v in doc["indicators"].items()})
-    rem = (await snap.remediation_share(session, [unit_id], date.today())).get(unit_id, {})
+    rem = (await snap.remediation_share(session, [unit_id], vn_today())).get(unit_id, {})
     metrics["remediation_handled"] = rem.get("handled_share")
     rows = (await session.execute(
         text("SELECT code, points, evidence, entered_by FROM scoring.par_entries "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -21,7 +21,7 @@ from services.scoring.domain.engine import GroupResult, IndicatorResult, Scoreca
 from services.scoring.domain.explain import BreakdownRow, explain
 from services.scoring.domain.facts import COUNTERS
 from services.scoring.domain.par_index import load_par_framework
-from services.scoring.domain.periods import InvalidPeriod, Period
+from services.scoring.domain.periods import InvalidPeriod, Period, vn_today
 from services.scoring.domain.profile import Profile, bundled_profiles, load_profile
 from services.scoring.store import snapshots as snap
 from services.scoring.store.counters import shortfall_breakdown
@@ -356,7 +356,7 @@ async def get_remediation(
 ) -> dict[str, Any]:
     """Share of inspection findings handled, and handled on time (from tasks' events)."""
     principal.ensure_unit(unit_id, "unit")
-    shares = await remediation_share(session, [unit_id], date.today())
+    shares = await remediation_share(session, [unit_id], vn_today())
     return {"unit_id": unit_id, **shares.get(unit_id, {"items": 0, "handled": 0, "overdue": 0,
             "handled_share": None, "handled_on_time_share": None})}  # fmt: skip
 

@@ -177,3 +177,8 @@ def periods_containing_month(mid: str) -> list[Period]:
     ]
     out += [Period(year, 1, m, "ytd") for m in range(month, 13)]
     return out
+
+
+def vn_today() -> date:
+    """Today's date in Vietnam (business dates such as deadlines are Vietnam dates)."""
+    return datetime.now(VN_TZ).date()
