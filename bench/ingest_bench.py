@@ -42,7 +42,7 @@ def start_simulator(n: int, page_size: int) -> tuple[subprocess.Popen[bytes], st
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.ingest.simulator", "--port", str(port), "--seed", "42",
-         "--dossiers", str(n), "--pregenerate", str(page_size)],
+         "--dossiers", str(n), "--pregenerate", str(page_size), "--horizon-days", "0"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -21,12 +21,16 @@ def build(
     *,
     clock: datetime = DEFAULT_CLOCK,
     malformed_rate: float = 0.0,
+    horizon_days: int = 60,
     api_key: str = "demo-key",
     client_id: str = "cchc-monitor",
     client_secret: str = "demo-secret",
     faults: Faults | None = None,
 ) -> Simulator:
-    dataset = Dataset(seed=seed, dossiers=dossiers, clock=clock, malformed_rate=malformed_rate)
+    dataset = Dataset(
+        seed=seed, dossiers=dossiers, clock=clock, malformed_rate=malformed_rate,
+        horizon_days=horizon_days,
+    )  # fmt: skip
     return Simulator(
         dataset, api_key=api_key, client_id=client_id, client_secret=client_secret, faults=faults
     )

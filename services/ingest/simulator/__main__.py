@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8009)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--dossiers", type=int, default=20_000, help="dossiers in the simulated year")
+    p.add_argument(
+        "--horizon-days",
+        type=int,
+        default=60,
+        help="days after the start clock that dossiers are generated for (advance to see them)",
+    )
     p.add_argument("--api-key", default="demo-key")
     p.add_argument("--client-id", default="cchc-monitor")
     p.add_argument("--client-secret", default="demo-secret")
@@ -51,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         dossiers=args.dossiers,
         malformed_rate=args.malformed_rate,
+        horizon_days=args.horizon_days,
         api_key=args.api_key,
         client_id=args.client_id,
         client_secret=args.client_secret,

@@ -49,7 +49,12 @@ from services.ingest.store.pages import (
     write_prepared,
 )
 from services.ingest.sync import metrics
-from services.ingest.sync.prepare import PrepareError, normalise_page, prepare_body
+from services.ingest.sync.prepare import (
+    PrepareError,
+    normalise_page,
+    peek_cursor,
+    prepare_body,
+)
 from services.ingest.sync.ratelimit import TokenBucket
 from shared.events.payloads import IngestRunCompleted
 
@@ -360,9 +365,13 @@ class SyncEngine:
         bucket, sem = self._bucket(source), self._semaphore(source)
         agencies: dict[str, str] = source["agencies"]
         limit = source["page_size"]
-        queue: asyncio.Queue[tuple[PreparedPage, int] | BaseException | None] = asyncio.Queue(
-            self.prefetch
-        )
+        Prepared = tuple[PreparedPage, int]
+        # Queue items: (cursor the page was fetched with, its preparation, the next cursor the
+        # producer moved on with). With worker processes the producer reads the next cursor
+        # from the body's tail so fetching runs ahead while workers decode; the consumer
+        # checks it against the decoded page and restarts the producer if they differ.
+        Item = tuple[str | None, "asyncio.Future[Prepared | PrepareError]", str | None]
+        queue: asyncio.Queue[Item | BaseException | None] = asyncio.Queue(self.prefetch)
         loop = asyncio.get_running_loop()
         raw_fetch = getattr(connector, "fetch_raw", None) if self.executor else None
         keys = getattr(connector, "envelope_keys", ("items", "next_cursor"))
@@ -375,61 +384,96 @@ class SyncEngine:
                 extra={"source": sid, "feed": feed, "kind": exc.kind, "attempt": attempt},
             )
 
-        async def fetch(cursor: str | None) -> tuple[PreparedPage, int]:
+        async def fetch_prepared(cursor: str | None) -> Prepared:
+            """Fetch and prepare a page in this process."""
             async with sem:
                 await bucket.acquire()
-                if raw_fetch is not None:
-                    body = await raw_fetch(
-                        feed, updated_since=plan.since, cursor=cursor, limit=limit
-                    )
-                else:
-                    page = await connector.fetch_page(
-                        feed, updated_since=plan.since, cursor=cursor, limit=limit
-                    )
-            now = datetime.now(UTC)
-            if raw_fetch is not None:
-                out = await loop.run_in_executor(
-                    self.executor, prepare_body, body, feed, sid, agencies, now, *keys
+                page = await connector.fetch_page(
+                    feed, updated_since=plan.since, cursor=cursor, limit=limit
                 )
-                if isinstance(out, PrepareError):
-                    raise SourceError(out.kind, out.message)  # type: ignore[arg-type]
-                return out
             good, bad = normalise_page(
-                feed, page.records, page.invalid, source_id=sid, agencies=agencies, now=now,
-                scan_nul=page.may_contain_nul,
+                feed, page.records, page.invalid, source_id=sid, agencies=agencies,
+                now=datetime.now(UTC), scan_nul=page.may_contain_nul,
             )  # fmt: skip
             return prepare(feed, good, bad, page.next_cursor), len(bad)
 
-        async def produce() -> None:
-            # Fetching and preparing the next pages overlaps with the database writing the
-            # current one (the queue bounds how far ahead it runs).
-            cursor = plan.cursor
+        async def fetch_body(cursor: str | None) -> tuple[bytes, str | None]:
+            assert raw_fetch is not None
+            async with sem:
+                await bucket.acquire()
+                body: bytes = await raw_fetch(
+                    feed, updated_since=plan.since, cursor=cursor, limit=limit
+                )
+            found, next_cursor = peek_cursor(body, keys[1])
+            if not found:
+                raise SourceError(
+                    "protocol", f"page body is truncated or malformed ({len(body)} B)"
+                )
+            return body, next_cursor
+
+        async def produce(cursor: str | None) -> None:
             try:
                 while True:
-                    item = await call_with_retries(
-                        functools.partial(fetch, cursor), self.policy, on_error=on_error
-                    )
+                    if raw_fetch is None:
+                        out = await call_with_retries(
+                            functools.partial(fetch_prepared, cursor), self.policy,
+                            on_error=on_error,
+                        )  # fmt: skip
+                        done: asyncio.Future[Prepared | PrepareError] = loop.create_future()
+                        done.set_result(out)
+                        item: Item = (cursor, done, out[0].next_cursor)
+                    else:
+                        body, peeked = await call_with_retries(
+                            functools.partial(fetch_body, cursor), self.policy, on_error=on_error
+                        )
+                        future = loop.run_in_executor(
+                            self.executor, prepare_body, body, feed, sid, agencies,
+                            datetime.now(UTC), *keys,
+                        )  # fmt: skip
+                        item = (cursor, future, peeked)
                     await queue.put(item)
-                    if not item[0].next_cursor:
+                    if not item[2]:
                         await queue.put(None)
                         return
-                    cursor = item[0].next_cursor
+                    cursor = item[2]
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
                 await queue.put(exc)
 
-        producer = asyncio.create_task(produce())
+        async def restart(cursor: str | None) -> asyncio.Task[None]:
+            producer.cancel()
+            with contextlib.suppress(BaseException):
+                await producer
+            while not queue.empty():
+                left = queue.get_nowait()
+                if isinstance(left, tuple):
+                    left[1].cancel()
+            if cursor is None:  # the decoded page was the last one: nothing more to fetch
+                return asyncio.create_task(asyncio.sleep(0))
+            return asyncio.create_task(produce(cursor))
+
+        producer = asyncio.create_task(produce(plan.cursor))
         committed = 0
         try:
             async with self.pool.acquire() as conn:
                 while True:
-                    item = await queue.get()
-                    if item is None:
+                    entry = await queue.get()
+                    if entry is None:
                         return committed, True
-                    if isinstance(item, BaseException):
-                        raise item
-                    prepared, rejected = item
+                    if isinstance(entry, BaseException):
+                        raise entry
+                    used, pending, moved_on = entry
+                    out = await pending
+                    if isinstance(out, PrepareError):  # decoded badly: fetch it again here
+                        on_error(SourceError("protocol", out.message), 1)
+                        out = await call_with_retries(
+                            functools.partial(fetch_prepared, used), self.policy,
+                            on_error=on_error,
+                        )  # fmt: skip
+                    prepared, rejected = out
+                    if prepared.next_cursor != moved_on:
+                        producer = await restart(prepared.next_cursor)
                     result = await write_prepared(
                         conn, source_id=sid, feed=feed, run_id=plan.run_id,
                         event_source=self.event_source, page=prepared, rejected=rejected,

@@ -7,6 +7,7 @@ page. Errors come back as values (a `SourceError` with keyword arguments does no
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,23 @@ from services.ingest.store.pages import PreparedPage, prepare
 class PrepareError:
     kind: str
     message: str
+
+
+def peek_cursor(body: bytes, key: str = "next_cursor") -> tuple[bool, str | None]:
+    """The next cursor read from the tail of a page body without decoding the items, so the
+    next fetch can start while a worker decodes this page. (False, None) when the body does
+    not end with a well-formed `"key": value}`; the decoded page is checked against it."""
+    marker = b'"' + key.encode() + b'":'
+    at = body.rfind(marker)
+    if at < 0 or not body.rstrip().endswith(b"}"):
+        return False, None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(body[at + len(marker) :].decode().lstrip())
+    except ValueError:
+        return False, None
+    if value is not None and not isinstance(value, str):
+        return False, None
+    return True, value or None
 
 
 def normalise_page(
