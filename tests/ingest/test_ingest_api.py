@@ -59,6 +59,18 @@ async def test_sources_sync_runs_tracking_and_quarantine(
             listed = await client.get("/api/v1/sources", headers=admin)
             assert sid in {s["id"] for s in listed.json()} and "demo-key" not in listed.text
 
+            for bad in (
+                {"kind": "backfill"},
+                {
+                    "kind": "backfill",
+                    "since": "2026-05-01T00:00:00Z",
+                    "until": "2026-04-01T00:00:00Z",
+                },
+            ):
+                r = await client.post(f"/api/v1/sources/{sid}/sync", json=bad, headers=admin)
+                assert r.status_code == 422, r.text
+            missing = await client.post("/api/v1/sources/nope/sync", json={}, headers=admin)
+            assert missing.status_code == 404
             started = await client.post(f"/api/v1/sources/{sid}/sync", json={}, headers=admin)
             assert started.status_code == 202, started.text
             run_id = started.json()["run_id"]
@@ -94,7 +106,7 @@ async def test_sources_sync_runs_tracking_and_quarantine(
             assert all(isinstance(e["raw"], dict) for e in entries)
             agency = await client.get("/api/v1/quarantine", headers=admin, params={
                 "source_id": sid, "reason": "unknown_agency"})  # fmt: skip
-            assert all(any(x.startswith("unknown_agency") for x in e["reasons"])
+            assert agency.json() and all(any(x.startswith("unknown_agency") for x in e["reasons"])
                        for e in agency.json())  # fmt: skip
             rep = await client.post("/api/v1/quarantine/reprocess", headers=admin,
                                     json={"source_id": sid})  # fmt: skip

@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from services.ingest import connectors
 from services.ingest.api.schemas import (
@@ -151,6 +151,8 @@ async def trigger_sync(
 ) -> SyncStarted:
     if body.kind == "backfill" and body.since is None:
         raise UnprocessableContent("a backfill needs `since`")
+    if body.since and body.until and body.until < body.since:
+        raise UnprocessableContent("`until` is before `since`")
     try:
         run_id = await engine(runtime).start(
             source_id, body.feed, kind=body.kind, trigger="manual",
@@ -228,12 +230,13 @@ async def list_quarantine(
         q = q.where(Quarantined.source_id == source_id)
     if feed:
         q = q.where(Quarantined.feed == feed)
-    rows = await session.scalars(q.order_by(Quarantined.id).limit(limit * 4 if reason else limit))
-    out = [
-        r for r in rows.all()
-        if reason is None or any(x.split(":", 1)[0] == reason for x in r.reasons)
-    ][:limit]  # fmt: skip
-    return [_quarantine_out(r) for r in out]
+    if reason:
+        q = q.where(
+            text("EXISTS (SELECT 1 FROM unnest(reasons) r WHERE split_part(r, ':', 1) = :reason)")
+            .bindparams(reason=reason)
+        )  # fmt: skip
+    rows = await session.scalars(q.order_by(Quarantined.id).limit(limit))
+    return [_quarantine_out(r) for r in rows.all()]
 
 
 @quarantine.post(

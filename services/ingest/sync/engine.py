@@ -213,6 +213,9 @@ class SyncEngine:
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
+    async def close(self) -> None:
+        await self.pool.close()
+
     async def due(self) -> list[tuple[str, Feed]]:
         """(source, feed) pairs the scheduler should start now."""
         rows = await self.pool.fetch(f"""

@@ -39,6 +39,7 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_s)
         await self.engine.stop()
+        await self.engine.close()
 
     def stop(self) -> None:
         self._stopping.set()
