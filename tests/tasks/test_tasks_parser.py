@@ -469,3 +469,31 @@ def test_enumeration_with_names_outside_the_registry() -> None:
         ("Y tế", "P21.SYT"),
         ("Xây dựng", "P21.SXD"),
     ]
+
+
+def test_arbitrary_fragments_never_crash_and_spans_stay_valid() -> None:
+    """Cut the samples at deterministic pseudo-random places (truncated headings, markers at
+    the very end, NFD, upper case, flattened lines): parsing never fails and every span slices
+    its own input to the item's action."""
+    import random
+
+    rnd = random.Random(20261123)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(samples_dir().glob("*.txt"))]
+    for text in texts:
+        for _ in range(40):
+            a = rnd.randrange(len(text))
+            b = rnd.randrange(a, len(text) + 1)
+            piece = text[a:b]
+            variants = (
+                piece,
+                text[:b],
+                unicodedata.normalize("NFD", piece),
+                piece.upper(),
+                piece.replace("\n", " "),
+            )
+            for s in variants:
+                for item in parse(s).items:
+                    start, end = item.span
+                    assert 0 <= start < end <= len(s)
+                    sliced = unicodedata.normalize("NFC", s[start:end])
+                    assert " ".join(sliced.split()) == item.action

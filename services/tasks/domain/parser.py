@@ -657,16 +657,16 @@ def _blocks(fd: Folded) -> list[_Block]:
     for s, e in _lines(f):
         if _FOOTNOTE.match(f, s):
             continue
-        m = _NUM.match(f, s)
-        if m and (m.group(1)[0].isdigit() or fd.is_upper_at(m.start(1))):
+        m = _NUM.match(f, s, e)
+        if m and m.end() < e and (m.group(1)[0].isdigit() or fd.is_upper_at(m.start(1))):
             out.append(_Block("heading", m.group(1), m.end(), e))
             continue
-        m = _LETTER.match(f, s)
-        if m:
+        m = _LETTER.match(f, s, e)
+        if m and m.end() < e:
             out.append(_Block("letter", fd.original(m.start(1), m.end(1)), m.end(), e))
             continue
-        m = _BULLET.match(f, s)
-        if m:
+        m = _BULLET.match(f, s, e)
+        if m and m.end() < e:
             out.append(_Block("bullet", None, m.end(), e))
             continue
         prev = out[-1] if out else None
