@@ -33,7 +33,7 @@ def test_below_target_raises_once_then_clears(p766: Profile) -> None:
     d = evaluate([TARGET], p766, obs(p766, 85), set())
     assert [x.action for x in d] == ["raise"]
     aid = d[0].alert_id
-    assert aid == alert_id("below_target", "P21.C001", "prog_on_time", "202609")
+    assert aid == alert_id("P21.C001", "prog_on_time", "202609")
     assert d[0].threshold == 0.9 and d[0].value == pytest.approx(0.85)
     assert evaluate([TARGET], p766, obs(p766, 80), {aid}) == []  # still open: no second raise
     cleared = evaluate([TARGET], p766, obs(p766, 90), {aid})  # exactly the target → recovered
@@ -44,13 +44,13 @@ def test_below_target_raises_once_then_clears(p766: Profile) -> None:
 def test_below_target_level_specific_and_hysteresis(p766: Profile) -> None:
     assert evaluate([TARGET], p766, obs(p766, 92, level="province"), set())  # 0.95 there
     rule = TARGET.model_copy(update={"clear_margin": 0.02})
-    aid = alert_id("below_target", "P21.C001", "prog_on_time", "202609")
+    aid = alert_id("P21.C001", "prog_on_time", "202609")
     assert evaluate([rule], p766, obs(p766, 91), {aid}) == []  # 0.91 < 0.92: hold
     assert evaluate([rule], p766, obs(p766, 92), {aid})[0].action == "clear"
 
 
 def test_null_ratio_cannot_be_judged(p766: Profile) -> None:
-    aid = alert_id("below_target", "P21.C001", "prog_on_time", "202609")
+    aid = alert_id("P21.C001", "prog_on_time", "202609")
     assert evaluate([TARGET], p766, obs(p766, 0, of=0), {aid}) == []
 
 
@@ -59,7 +59,7 @@ def test_rank_drop(p766: Profile) -> None:
     assert evaluate([rule], p766, obs(p766, 90, rank=9, previous_rank=4), set())[0].value == 5
     assert evaluate([rule], p766, obs(p766, 90, rank=8, previous_rank=4), set()) == []
     assert evaluate([rule], p766, obs(p766, 90, rank=8), set()) == []  # no previous rank
-    aid = alert_id("rank_drop_5", "P21.C001", "total", "202609")
+    aid = alert_id("P21.C001", "total", "202609")
     assert evaluate([rule], p766, obs(p766, 90, rank=3, previous_rank=4), {aid})[0].action == (
         "clear"
     )
@@ -133,3 +133,16 @@ def test_rules_watch_period_kinds(p766: Profile) -> None:
     assert evaluate([TARGET], p766, ytd, set()) == []  # YTD not watched by default
     watch_ytd = TARGET.model_copy(update={"period_kinds": ("ytd",)})
     assert [d.action for d in evaluate([watch_ytd], p766, ytd, set())] == ["raise"]
+
+
+def test_one_alert_per_unit_indicator_period_across_rules(p766: Profile) -> None:
+    loss = AlertRule(id="loss", kind="points_lost_share", indicators=("prog_on_time",), share=0.05)
+    rules = [TARGET, loss]  # commune target 0.9; loss above 5 % of 20 points
+    d = evaluate(rules, p766, obs(p766, 80), set())
+    assert [(x.action, x.rule) for x in d] == [("raise", "below_target")]
+    aid = d[0].alert_id
+    assert evaluate(rules, p766, obs(p766, 92), {aid}) == []  # target met, loss 8 % still > 5 %
+    cleared = evaluate(rules, p766, obs(p766, 96), {aid})
+    assert [x.action for x in cleared] == ["clear"]
+    only_loss = evaluate(rules, p766, obs(p766, 93), set())
+    assert [(x.action, x.rule) for x in only_loss] == [("raise", "loss")]

@@ -58,8 +58,9 @@ def load_alert_rules(path: Path | None = None) -> AlertRuleSet:
     return AlertRuleSet.model_validate(raw)
 
 
-def alert_id(rule: str, unit_id: str, indicator: str, period: str) -> str:
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule}|{unit_id}|{indicator}|{period}"))
+def alert_id(unit_id: str, indicator: str, period: str) -> str:
+    """One alert per (unit, indicator, period), whichever rules breach it."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{unit_id}|{indicator}|{period}"))
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,14 @@ def evaluate(
     obs: Observation,
     open_alert_ids: Set[str],
 ) -> list[AlertDecision]:
-    """Raise / clear decisions for one observation, given the alerts currently open."""
-    out: list[AlertDecision] = []
+    """Raise / clear decisions for one observation, given the alerts currently open.
+
+    Checks of every rule are grouped by indicator (`total` for the whole score): the alert of
+    (unit, indicator, period) is raised when any rule breaches and it is not open (the first
+    breaching rule, in rule order, names it), and cleared when it is open and every rule that
+    can judge has recovered.
+    """
+    checks: dict[str, list[tuple[AlertRule, _Check]]] = {}
     for rule in rules:
         if rule.levels is not None and obs.level not in rule.levels:
             continue
@@ -155,20 +162,20 @@ def evaluate(
                 check = _check_loss(rule, profile, obs, ind)
             else:
                 check = _check_rank(rule, obs)
-            if check is None:
-                continue
-            breached, recovered, value, threshold, msg = check
-            aid = alert_id(rule.id, obs.unit_id, ind, obs.period)
-            is_open = aid in open_alert_ids
-            action: Literal["raise", "clear"] | None = None
-            if breached and not is_open:
-                action = "raise"
-            elif recovered and is_open:
-                action = "clear"
-            if action:
-                out.append(
-                    AlertDecision(
-                        action, aid, rule.id, obs.unit_id, ind, obs.period, value, threshold, msg
-                    )
-                )
+            if check is not None:
+                checks.setdefault(ind, []).append((rule, check))
+    out: list[AlertDecision] = []
+    for ind, found in checks.items():
+        aid = alert_id(obs.unit_id, ind, obs.period)
+        is_open = aid in open_alert_ids
+        breaching = [(r, c) for r, c in found if c[0]]
+        judged = [(r, c) for r, c in found if c[0] or c[1]]
+        if breaching and not is_open:
+            rule, (_, _, value, threshold, msg) = breaching[0]
+            out.append(AlertDecision("raise", aid, rule.id, obs.unit_id, ind, obs.period,
+                                     value, threshold, msg))  # fmt: skip
+        elif is_open and judged and all(c[1] for _, c in judged):
+            rule, (_, _, value, threshold, msg) = judged[0]
+            out.append(AlertDecision("clear", aid, rule.id, obs.unit_id, ind, obs.period,
+                                     value, threshold, msg))  # fmt: skip
     return out
