@@ -23,6 +23,7 @@ from services.scoring.domain.facts import COUNTERS
 from services.scoring.domain.par_index import load_par_framework
 from services.scoring.domain.periods import InvalidPeriod, Period, vn_today
 from services.scoring.domain.profile import Profile, bundled_profiles, load_profile
+from services.scoring.recompute import default_profile
 from services.scoring.store import snapshots as snap
 from services.scoring.store.counters import shortfall_breakdown
 from services.scoring.store.facts_store import enqueue_stale
@@ -35,7 +36,7 @@ router = APIRouter(prefix="/api/v1", tags=["scores"])
 profiles_router = APIRouter(prefix="/api/v1", tags=["profiles"])
 alerts_router = APIRouter(prefix="/api/v1", tags=["alerts"])
 official_router = APIRouter(prefix="/api/v1", tags=["official"])
-DEFAULT_PROFILE = "766@1"
+DEFAULT_PROFILE = default_profile().key  # SCORING_PROFILE, 766@1 unless configured
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
