@@ -107,6 +107,8 @@ async def test_create_rejects_unknown_units_and_roles(
     res = await create(client, auth, [item("P99.NOPE")])
     assert res.status_code == 422
     assert res.headers["content-type"].startswith("application/problem+json")
+    bad_rec = await create(client, auth, [item("P21.SNV", recurrence="fortnightly")])
+    assert bad_rec.status_code == 422 and "recurrence" in bad_rec.json()["detail"]
     body = {"title": "x", "findings": [{"text": "t", "items": [item("P21.SNV")]}]}
     forbidden = await client.post(
         "/api/v1/conclusions", json=body, headers=auth("officer", "P21.SNV")

@@ -16,6 +16,7 @@ from services.tasks.api.schemas import (
     ConclusionOut,
     ConfirmIn,
     DraftAssignee,
+    DraftChoice,
     DraftFindingOut,
     DraftItemOut,
     DraftOut,
@@ -279,8 +280,6 @@ async def confirm_draft(
     proposals = draft.items
     choices = body.choices
     if choices is None:
-        from services.tasks.api.schemas import DraftChoice
-
         choices = [DraftChoice(index=p["index"]) for p in proposals]
     new_items: list[repo.NewItem] = []
     problems: list[str] = []

@@ -23,8 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.tasks.domain import recurrence, workflow
 from services.tasks.domain import timeliness as tl
-from services.tasks.domain import workflow
 from services.tasks.domain.units import UnitDirectory
 from services.tasks.store.models import (
     Conclusion,
@@ -227,8 +227,6 @@ async def create_item(
 ) -> Item:
     await ensure_units_exist(session, [new.lead_unit_id, *new.supporting_unit_ids])
     if new.recurrence:
-        from services.tasks.domain import recurrence
-
         try:
             recurrence.expand(new.recurrence, date(2000, 1, 1), date(2000, 1, 1))
         except recurrence.InvalidRecurrence as exc:
