@@ -32,7 +32,7 @@ async def add_source(pool: asyncpg.Pool, base_url: str, **overrides: Any) -> str
         "page_size": 97,
         "rate_limit_per_s": 1000.0,
         "concurrency": 2,
-        "timeout_s": 0.5,
+        "timeout_s": 1.0,
         "schedule_s": 3600,
         "lookback_s": 3600,
     }

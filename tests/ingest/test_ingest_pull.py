@@ -72,14 +72,14 @@ async def test_pull_under_all_faults_matches_the_source_exactly() -> None:
         rate_limit_rate=0.1,
         retry_after_s=0.01,
         hang_rate=0.08,
-        hang_s=0.5,
+        hang_s=1.5,
         garble_rate=0.05,
         duplicate_rate=0.5,
         advance_per_page_s=1800,
     )
     with serve_simulator(sim) as url:
         connector = create_connector(
-            ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="demo-key"), timeout_s=0.3)
+            ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="demo-key"), timeout_s=1.0)
         )
         errors: list[str] = []
         try:

@@ -23,7 +23,7 @@ from .ingest_db import add_source, event_records, expected, stored
 FAST = RetryPolicy(attempts=40, base_s=0.005, cap_s=0.05, max_retry_after_s=0.05)
 ALL_FAULTS = Faults(
     latency_ms=1, latency_jitter_ms=3, error_rate=0.1, rate_limit_rate=0.1, retry_after_s=0.01,
-    hang_rate=0.05, hang_s=0.8, garble_rate=0.05, duplicate_rate=0.5, advance_per_page_s=1800,
+    hang_rate=0.05, hang_s=1.6, garble_rate=0.05, duplicate_rate=0.5, advance_per_page_s=1800,
 )  # fmt: skip
 
 
