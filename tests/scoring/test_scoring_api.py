@@ -12,6 +12,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from sqlalchemy import text
 
 from services.scoring.domain.periods import Period
 from services.scoring.main import create_app
@@ -176,8 +177,10 @@ async def test_profiles_and_units(app: Any, auth: Auth, tree: tuple[str, str, st
         assert (await client.get("/api/v1/alerts", headers=h)).status_code == 200
 
 
-async def test_par_index_entries_and_tree(app: Any, auth: Auth, tree: tuple[str, str, str]) -> None:
-    _, c1, _ = tree
+async def test_par_index_entries_and_tree(
+    app: Any, auth: Auth, tree: tuple[str, str, str], make_settings: Callable[..., Settings]
+) -> None:
+    p, c1, _ = tree
     async with running(app) as client:
         url = f"/api/v1/units/{c1}/par/2026"
         entry = {"points": 8.0, "evidence": "Báo cáo SIPAS 2026"}
@@ -196,6 +199,24 @@ async def test_par_index_entries_and_tree(app: Any, auth: Auth, tree: tuple[str,
         fields = {f["code"]: f for f in body["tree"]["children"]}
         assert fields["8"]["points"] == 8.0
         assert body["tree"]["points"] == 8.0
+        # the province: one of its two communes has a finding from an inspection conclusion
+        engine = make_engine(make_settings().async_database_url, schema="scoring", pool_size=1)
+        try:
+            async with transaction(make_sessionmaker(engine)) as s:
+                await s.execute(
+                    text(
+                        "INSERT INTO scoring.remediation_items (item_id, unit_id, origin, status) "
+                        "VALUES (:i, :u, 'conclusion', 'accepted')"
+                    ),
+                    {"i": f"it-{c1}", "u": c1},
+                )
+        finally:
+            await engine.dispose()
+        prov = (await client.get(f"/api/v1/units/{p}/par/2026", headers=auth("viewer"))).json()
+        f1 = {c["code"]: c for c in prov["tree"]["children"]}["1"]
+        leaves = {c["code"]: c for k in f1["children"] for c in k["children"]}
+        assert leaves["1.3.1"]["value"] == 0.5 and leaves["1.3.1"]["points"] == 0.5
+        assert leaves["1.3.2"]["value"] == 1.0 and leaves["1.3.2"]["points"] == 1.0
 
 
 async def test_manual_counter_entry(

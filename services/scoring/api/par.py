@@ -79,6 +79,7 @@ async def get_par(
         metrics.update({k: v["ratio"] for k, v in doc["indicators"].items()})
     rem = (await snap.remediation_share(session, [unit_id], vn_today())).get(unit_id, {})
     metrics["remediation_handled"] = rem.get("handled_share")
+    metrics["inspection_coverage"] = await snap.inspection_coverage(session, unit_id, year)
     rows = (await session.execute(
         text("SELECT code, points, evidence, entered_by FROM scoring.par_entries "
              "WHERE unit_id = :u AND year = :y"), {"u": unit_id, "y": year},

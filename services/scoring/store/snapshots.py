@@ -288,3 +288,24 @@ async def remediation_share(
             "handled_on_time_share": r["handled_on_time"] / n if n else None,
         }
     return out
+
+
+async def inspection_coverage(session: AsyncSession, unit: str, year: int) -> float | None:
+    """Share of the agencies under `unit` (valid during `year`) that have at least one finding
+    from an inspection conclusion — the PAR condition "inspections cover > 30% of agencies"."""
+    from services.scoring.store.registry import MEMBERS_CTE
+
+    row = (await session.execute(
+        text(MEMBERS_CTE + """
+        SELECT count(*) AS agencies,
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM scoring.remediation_items r
+                   WHERE r.unit_id = u.id AND r.origin = 'conclusion')) AS inspected
+        FROM members m JOIN scoring.units u ON u.id = m.member
+        WHERE m.member <> m.agg
+          AND u.valid_from <= make_date(:year, 12, 31)
+          AND (u.valid_to IS NULL OR u.valid_to >= make_date(:year, 1, 1))
+        """),
+        {"units": [unit], "year": year},
+    )).mappings().one()  # fmt: skip
+    return row["inspected"] / row["agencies"] if row["agencies"] else None
