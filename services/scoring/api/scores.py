@@ -123,7 +123,10 @@ async def get_unit_score(
     version: int | None = None,
     explain_points: bool = Query(default=True, alias="explain"),
 ) -> dict[str, Any]:
-    """A unit's snapshot for a period, each figure citing its rule, with what cost points."""
+    """A unit's snapshot for a period, each figure citing its rule, with what cost points.
+
+    `as_of` / `version` select an earlier immutable version; its rank and the breakdown behind
+    the explanation are read from the current rankings and facts."""
     principal.ensure_unit(unit_id, "snapshot")
     p = parse_period(period)
     prof = resolve_profile(profile)
