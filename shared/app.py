@@ -30,7 +30,12 @@ from shared.events.kafka import broker_reachable, ensure_topics, make_producer
 from shared.events.outbox import Outbox, OutboxRelay
 from shared.logging import configure_logging, install_request_id
 from shared.metrics import install_metrics
-from shared.problems import ProblemDetail, install_problem_handlers, problem_responses
+from shared.problems import (
+    PROBLEM_MEDIA_TYPE,
+    ProblemDetail,
+    install_problem_handlers,
+    problem_responses,
+)
 from shared.settings import Settings
 
 log = logging.getLogger("cchc.app")
@@ -264,9 +269,21 @@ def _register_problem_schema(app: FastAPI) -> None:
             return app.openapi_schema
         schema = original()
         components = schema.setdefault("components", {})
-        components.setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema(
+        schemas = components.setdefault("schemas", {})
+        schemas["ProblemDetail"] = ProblemDetail.model_json_schema(
             ref_template="#/components/schemas/{model}"
         )
+        # FastAPI documents validation errors as its own HTTPValidationError; ours leave as
+        # problem+json (see shared.problems), so the document says so.
+        problem = {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                response = operation.get("responses", {}).get("422")
+                if response is not None:
+                    response["description"] = "The request does not match the schema"
+                    response["content"] = {PROBLEM_MEDIA_TYPE: problem}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
         app.openapi_schema = schema
         return schema
 

@@ -23,6 +23,20 @@ log = logging.getLogger("cchc.problems")
 class ProblemDetail(BaseModel):
     """RFC 9457 problem details object."""
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "type": "https://cchc-monitor.example/problems/not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "item not found",
+                    "instance": "/api/v1/items/itm_0123",
+                }
+            ]
+        }
+    }
+
     type: str = Field(default="about:blank", examples=["https://cchc.gov.vn/problems/not-found"])
     title: str = Field(examples=["Not Found"])
     status: int = Field(examples=[404])

@@ -16,6 +16,19 @@ class Role(StrEnum):
 
 
 class Principal(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "subject": "nguyen.van.a",
+                    "role": "officer",
+                    "unit_id": "P21.SNV",
+                    "name": "Nguyễn Văn A",
+                }
+            ]
+        }
+    }
+
     subject: str = Field(description="The token's `sub`.")
     role: Role
     unit_id: str | None = Field(default=None, description="The officer's agency.")
