@@ -3,19 +3,16 @@ group columns, total, rank."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 
 from services.scoring.api.scores import DEFAULT_PROFILE, parse_period, resolve_profile
 from services.scoring.domain.profile import Profile
 from services.scoring.store import snapshots as snap
 from shared.app import SessionDep
 from shared.auth import Principal, current_principal
+from shared.exports import csv_response, xlsx_response
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
@@ -65,16 +62,7 @@ async def rankings_csv(
 ) -> Response:
     p, prof = parse_period(period), resolve_profile(profile)
     headers, body = table(prof, await _rows(session, principal, p.id, level, under, prof))
-    buf = io.StringIO()
-    buf.write("\ufeff")  # Excel opens UTF-8 Vietnamese correctly with a BOM
-    w = csv.writer(buf)
-    w.writerow(headers)
-    w.writerows(body)
-    return Response(
-        buf.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="xep-hang-766-{p.id}.csv"'},
-    )
+    return csv_response(headers, body, f"xep-hang-766-{p.id}.csv")
 
 
 @router.get("/rankings.xlsx", responses=problem_responses(400, 401, 404))
@@ -88,28 +76,8 @@ async def rankings_xlsx(
 ) -> Response:
     p, prof = parse_period(period), resolve_profile(profile)
     headers, body = table(prof, await _rows(session, principal, p.id, level, under, prof))
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = f"Kỳ {p.id}"
-    title = f"KẾT QUẢ ĐÁNH GIÁ BỘ CHỈ SỐ 766 — KỲ {p.id}"
-    ws.append([title])
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
-    ws["A1"].font = Font(bold=True, size=13)
-    ws["A1"].alignment = Alignment(horizontal="center")
-    ws.append([f"Phương pháp: {prof.name} ({prof.key})"])
-    ws.append(headers)
-    for cell in ws[3]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-    for row in body:
-        ws.append(row)
-    ws.column_dimensions["C"].width = 40
-    ws.freeze_panes = "D4"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return Response(
-        buf.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="xep-hang-766-{p.id}.xlsx"'},
-    )
+    return xlsx_response(
+        headers, body, f"xep-hang-766-{p.id}.xlsx", sheet=f"Kỳ {p.id}",
+        title=f"KẾT QUẢ ĐÁNH GIÁ BỘ CHỈ SỐ 766 — KỲ {p.id}",
+        subtitle=f"Phương pháp: {prof.name} ({prof.key})", freeze_columns=3, widths={3: 40},
+    )  # fmt: skip

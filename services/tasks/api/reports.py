@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -20,6 +18,7 @@ from services.tasks.store.models import Conclusion, Item, UnitRow
 from shared.app import SessionDep
 from shared.auth.principal import Principal
 from shared.auth.security import current_principal
+from shared.exports import csv_response, xlsx_response
 from shared.problems import NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -263,31 +262,5 @@ async def export_items(
     ]
     stamp = today.strftime("%Y%m%d")
     if format == "xlsx":
-        from openpyxl import Workbook
-        from openpyxl.styles import Font
-
-        wb = Workbook()
-        ws = wb.active
-        assert ws is not None
-        ws.title = "Nhiệm vụ khắc phục"
-        ws.append(HEADERS)
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for r in table:
-            ws.append(r)
-        buf = io.BytesIO()
-        wb.save(buf)
-        return Response(
-            buf.getvalue(),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="nhiem-vu-{stamp}.xlsx"'},
-        )
-    sio = io.StringIO()
-    writer = csv.writer(sio)
-    writer.writerow(HEADERS)
-    writer.writerows(table)
-    return Response(
-        ("\ufeff" + sio.getvalue()).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="nhiem-vu-{stamp}.csv"'},
-    )
+        return xlsx_response(HEADERS, table, f"nhiem-vu-{stamp}.xlsx", sheet="Nhiệm vụ khắc phục")
+    return csv_response(HEADERS, table, f"nhiem-vu-{stamp}.csv")
