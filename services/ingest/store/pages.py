@@ -81,32 +81,33 @@ TABLES: dict[str, FeedTable] = {
 
 
 def _upsert_sql(t: FeedTable) -> str:
+    """One statement per page. The staging table holds exactly this page's rows, already
+    deduplicated by code (newest wins) by `prepare`, so it is read as is; the CTEs are
+    MATERIALIZED so the planner never re-runs the previous-status lookup per returned row
+    (the temporary table has no statistics)."""
     cols = ", ".join(t.columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in t.columns if c not in ("source_id", "code"))
     upsert = f"""
         INSERT INTO {SCHEMA}.{t.table} AS cur ({cols}, run_id)
-        SELECT {cols}, $2 FROM src
+        SELECT {cols}, $2 FROM {"src" if t.history else f"{t.stage} WHERE source_id = $1"}
         ON CONFLICT (source_id, code) DO UPDATE SET {updates},
             run_id = excluded.run_id, version = cur.version + 1, ingested_at = now()
         WHERE excluded.source_updated_at > cur.source_updated_at
         RETURNING cur.code, {"cur.status, " if t.history else ""}cur.source_updated_at"""
-    src = f"""src AS (
-        SELECT DISTINCT ON (code) * FROM {t.stage} WHERE source_id = $1
-        ORDER BY code, source_updated_at DESC)"""
     if not t.history:
-        return f"WITH {src}, up AS ({upsert}) SELECT code FROM up"
+        return f"WITH up AS ({upsert}) SELECT code FROM up"
     return f"""
-        WITH {src},
-        prev AS (
-            SELECT d.code, d.status FROM {SCHEMA}.{t.table} d
-            JOIN src ON d.source_id = $1 AND d.code = src.code),
-        up AS ({upsert}),
+        WITH src AS MATERIALIZED (
+            SELECT s.*, (SELECT d.status FROM {SCHEMA}.{t.table} d
+                         WHERE d.source_id = $1 AND d.code = s.code) AS prev_status
+            FROM {t.stage} s),
+        up AS MATERIALIZED ({upsert}),
         hist AS (
             INSERT INTO {SCHEMA}.dossier_status_history
                 (source_id, code, status, previous_status, source_updated_at, run_id)
-            SELECT $1, up.code, up.status, prev.status, up.source_updated_at, $2
-            FROM up LEFT JOIN prev USING (code)
-            WHERE prev.status IS DISTINCT FROM up.status)
+            SELECT $1, up.code, up.status, src.prev_status, up.source_updated_at, $2
+            FROM up JOIN src USING (code)
+            WHERE src.prev_status IS DISTINCT FROM up.status)
         SELECT code FROM up"""
 
 
@@ -199,13 +200,7 @@ def prepare(
     cols = TABLES[feed].columns
     latest = newest_wins(records)
     values = list(latest.values())
-    seen: dict[str, tuple[str | None, str, str, str]] = {}
-    kinds: list[str] = []
-    for rej in rejections:
-        text = raw_text(rej.raw)
-        fp = fingerprint(text)
-        seen.setdefault(fp, (rej.code, SEP.join(rej.reasons), text, fp))
-        kinds.extend(set(rej.kinds))
+    quarantine, kinds = prepare_rejections(rejections)
     return PreparedPage(
         next_cursor=next_cursor,
         received=len(records),
@@ -214,9 +209,23 @@ def prepare(
         codes=[r.code for r in values],
         units=[r.unit_id for r in values],
         max_seen=max((r.source_updated_at for r in values), default=None),
-        rejections=list(seen.values()),
+        rejections=quarantine,
         reason_kinds=kinds,
     )
+
+
+def prepare_rejections(
+    rejections: Sequence[Rejection],
+) -> tuple[list[tuple[str | None, str, str, str]], list[str]]:
+    """Quarantine rows (deduplicated by payload fingerprint) and the reason kinds to count."""
+    seen: dict[str, tuple[str | None, str, str, str]] = {}
+    kinds: list[str] = []
+    for rej in rejections:
+        text = raw_text(rej.raw)
+        fp = fingerprint(text)
+        seen.setdefault(fp, (rej.code, SEP.join(rej.reasons), text, fp))
+        kinds.extend(set(rej.kinds))
+    return list(seen.values()), kinds
 
 
 def event_json(feed: Feed, unit_id: str, run_id: str, record_json: list[str]) -> str:

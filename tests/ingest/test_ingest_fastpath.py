@@ -1,0 +1,239 @@
+"""The typed dossier fast path (`domain.fast` via `sync.prepare.prepare_page`) must give exactly
+what the reference path gives: `decode_envelope` + `normalise_dossier` + `pages.prepare`
+(same rows, same event JSON, same rejections with the same reasons), and its event JSON must be
+the `DossierRecord` / `DossiersChanged` contract."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.ingest.connectors.national import decode_envelope
+from services.ingest.domain import fast
+from services.ingest.domain.agencies import mapping_from_registry
+from services.ingest.simulator import build
+from services.ingest.store.pages import PreparedPage, event_json, prepare
+from services.ingest.sync.prepare import normalise_page, prepare_dossiers_fast, prepare_page
+from shared.events.payloads import DossierRecord, DossiersChanged
+from tests.ingest.test_ingest_normalise import AGENCIES, DOSSIER, NOW, dossier
+
+
+def reference(body: bytes, agencies: dict[str, str], now: datetime) -> tuple[PreparedPage, int]:
+    page = decode_envelope(body)
+    good, bad = normalise_page(
+        "dossiers", page.records, page.invalid, source_id="demo", agencies=agencies, now=now,
+        scan_nul=page.may_contain_nul,
+    )  # fmt: skip
+    return prepare("dossiers", good, bad, page.next_cursor), len(bad)
+
+
+def body_of(items: list[Any], cursor: str | None = "c2") -> bytes:
+    doc = {"items": items, "next_cursor": cursor, "server_time": "20261001080000"}
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+def assert_same(body: bytes, agencies: dict[str, str], now: datetime) -> PreparedPage:
+    expected = reference(body, agencies, now)
+    got = prepare_page(body, "dossiers", "demo", agencies, now)
+    assert got == expected
+    return got[0]
+
+
+def test_simulator_pages_agree_and_take_the_fast_path() -> None:
+    sim = build(seed=7, dossiers=3000, malformed_rate=0.02)
+    sim.pregenerate("dossiers", 500)
+    agencies = mapping_from_registry("demo-igate")
+    now = datetime.fromtimestamp(sim.clock, UTC)
+    fast_pages = rejected = 0
+    for body in sim._pages.values():
+        page = assert_same(body, agencies, now)
+        rejected += len(page.rejections)
+        fast_pages += prepare_dossiers_fast(body, "demo", agencies, now) is not None
+    assert rejected > 0  # malformed records were quarantined with the reference reasons
+    assert fast_pages > 0
+
+
+def test_malformations_without_nul_go_through_the_fast_decoder() -> None:
+    # The simulator's malformations other than NUL bytes, on a page the typed decoder reads.
+    sim = build(seed=7, dossiers=3000, malformed_rate=0.05)
+    agencies = mapping_from_registry("demo-igate")
+    truth = sim.truth("dossiers")
+    malformed = sim.malformed_codes()
+    items = [truth[c] for c in truth if malformed.get(c) != "nul_byte"]
+    assert {malformed[c] for c in truth if c in malformed} - {"nul_byte"}
+    body = body_of(items)
+    now = datetime.fromtimestamp(sim.clock, UTC)
+    assert prepare_dossiers_fast(body, "demo", agencies, now) is not None
+    page = assert_same(body, agencies, now)
+    kinds = {r[1].split("\x1f")[0].split(":")[0] for r in page.rejections}
+    assert {"unknown_agency", "missing_code", "date_before_2000"} <= kinds
+
+
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"MaHoSo": ""},
+    {"MaHoSo": "   "},
+    {"MaHoSo": " H-1 "},
+    {"MaHoSo": 12},
+    {"MaHoSo": "Ho\u0302\u0300-1"},  # NFD
+    {"MaDonVi": "nope"},
+    {"MaDonVi": ""},
+    {"MaDonVi": 5},
+    {"MaTTHC": 1.5},
+    {"MaTTHC": 1006032},
+    {"MaTTHC": ""},
+    {"MaTTHC": None},
+    {"MaTTHC": "Thu\u0309 tu\u0323c"},
+    {"MaTTHC": ["x"]},
+    {"MaLinhVuc": ""},
+    {"MaLinhVuc": None},
+    {"MaLinhVuc": 27},
+    {"MaLinhVuc": "Li\u0303nh vu\u031bc"},
+    {"KenhThucHien": "2"},
+    {"KenhThucHien": " 3 "},
+    {"KenhThucHien": 4},
+    {"KenhThucHien": True},
+    {"KenhThucHien": 2.0},
+    {"KenhThucHien": None},
+    {"TrangThaiHoSo": "đang xử lý"},
+    {"TrangThaiHoSo": 0},
+    {"TrangThaiHoSo": 11},
+    {"TrangThaiHoSo": "10"},
+    {"NgayNopHoSo": "19000101000000"},
+    {"NgayNopHoSo": "19991231235959"},
+    {"NgayNopHoSo": "20000101000000"},
+    {"NgayNopHoSo": "2026-04-08T09:50:58"},
+    {"NgayNopHoSo": "2026-04-08T09:50:58+00:00"},
+    {"NgayNopHoSo": "08/04/2026 09:50"},
+    {"NgayNopHoSo": "20260408"},
+    {"NgayNopHoSo": "20261308095058"},
+    {"NgayNopHoSo": "20260230095058"},
+    {"NgayNopHoSo": "20260408245058"},
+    {"NgayNopHoSo": "2026040809505"},
+    {"NgayNopHoSo": 20260408095058},
+    {"NgayNopHoSo": "２０２６０４０８０９５０５８"},
+    {"NgayTiepNhan": "20300101000000"},
+    {"NgayTiepNhan": "20270930150000"},  # just inside NOW + 365 days (VN)
+    {"NgayTiepNhan": "20271001080001"},  # just after it
+    {"NgayTiepNhan": "20271001080000"},  # exactly at it
+    {"NgayKetThucXuLy": "20250701080000"},
+    {"NgayKetThucXuLy": ""},
+    {"NgayTiepNhan": "20260414215049", "NgayKetThucXuLy": "20260414215049"},
+    {"NgayCapNhat": ""},
+    {"NgayCapNhat": None},
+    {"DuocThanhToanTrucTuyen": ""},
+    {"DuocThanhToanTrucTuyen": None},
+    {"DuocThanhToanTrucTuyen": "1"},
+    {"DuocThanhToanTrucTuyen": 3},
+    {"DuocThanhToanTrucTuyen": False},
+    {"HoSoCoThanhPhanSoHoa": "true"},
+    {"HoSoCoThanhPhanSoHoa": "False"},
+    {"HoSoCoThanhPhanSoHoa": 2},
+    {"HoSoCoThanhPhanSoHoa": 1.0},
+    {"HoSoCoThanhPhanSoHoa": 0.0},
+    {"HoSoCoThanhPhanSoHoa": None},
+    {"DaDongBoDVCQG": "yes"},
+    {"TaiKhoanDuocXacThucVoiVNeID": True},
+    {"DanhSachHoSoBoSung": ""},
+    {"DanhSachHoSoBoSung": "x"},
+    {"DanhSachHoSoBoSung": None},
+    {"DanhSachHoSoBoSung": [{"NgayYeuCauBoSung": "20260409080000"}]},
+    {"DanhSachHoSoBoSung": [{"NgayYeuCauBoSung": "x", "NgayTiepNhanBoSung": ""}]},
+    {"DanhSachHoSoBoSung": [{"NgayYeuCauBoSung": "20260409080000",
+                             "NgayTiepNhanBoSung": "20260410083000"},
+                            {"NgayYeuCauBoSung": "20260411080000",
+                             "NgayTiepNhanBoSung": "20260412091234"}]},
+    {"DanhSachHoSoBoSung": [{"NgayYeuCauBoSung": "20260412080000",
+                             "NgayTiepNhanBoSung": "20260411080000"}]},
+    {"DanhSachHoSoBoSung": [{}]},
+    {"DanhSachLePhi": [{"Gia": "8000"}]},
+    {"DanhSachLePhi": [{"Gia": "abc"}, {"Gia": 0}]},
+    {"DanhSachLePhi": [{"Gia": None}]},
+    {"DanhSachLePhi": {"Gia": 1}},
+    {"DanhSachLePhi": [1, 2]},
+    {"DanhSachThanhPhanHoSo": [{"DuocTaiSuDung": "1"}]},
+    {"DanhSachThanhPhanHoSo": [{"DuocTaiSuDung": True}, {"DuocTaiSuDung": 2}]},
+    {"DanhSachThanhPhanHoSo": [{"DuocTaiSuDung": 1.0}]},
+    {"DanhSachGiayToKetQua": [{"DuongDanTepTinKetQua": ""}]},
+    {"DanhSachGiayToKetQua": [{"DuongDanTepTinKetQua": 0}, {"DuongDanTepTinKetQua": [1]}]},
+    {"DanhSachPhieuXinLoi": [{"LyDo": "x"}, {}]},
+    {"DanhSachPhieuXinLoi": "[]"},
+    {"QuaTrinhXuLy": "anything", "Extra": {"nested": [1, {"a": None}]}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("changes", VARIANTS, ids=[json.dumps(v)[:60] for v in VARIANTS])
+def test_fast_path_agrees_with_the_reference_rules(changes: dict[str, Any]) -> None:
+    # The variant alone, and beside valid records (a page the typed decoder may or may not
+    # read as a whole, so both the per-record deferral and the page fallback are exercised).
+    assert_same(body_of([dossier(**changes)]), AGENCIES, NOW)
+    other = dossier(MaHoSo="102.00.00.H33-260408-0002")
+    assert_same(body_of([other, dossier(**changes), DOSSIER]), AGENCIES, NOW)
+
+
+def test_missing_fields_and_odd_items() -> None:
+    for key in ("MaHoSo", "MaDonVi", "MaTTHC", "KenhThucHien", "TrangThaiHoSo", "NgayCapNhat",
+                "DanhSachLePhi", "HoSoCoThanhPhanSoHoa", "MaLinhVuc", "NgayNopHoSo"):  # fmt: skip
+        raw = dossier()
+        del raw[key]
+        assert_same(body_of([raw, DOSSIER]), AGENCIES, NOW)
+    assert_same(body_of([DOSSIER, 5, "x", None, [1]]), AGENCIES, NOW)
+    assert_same(body_of([dossier(TenTTHC="a\x00b"), DOSSIER]), AGENCIES, NOW)
+    assert_same(body_of([], None), AGENCIES, NOW)
+    assert_same(body_of([DOSSIER], ""), AGENCIES, NOW)
+
+
+def test_duplicates_newest_wins_ties_keep_the_first() -> None:
+    older = dossier(NgayCapNhat="20260415093000", MaTTHC="older")
+    newer = dossier(NgayCapNhat="20260415093138", MaTTHC="newer")
+    tie = dossier(NgayCapNhat="20260415093138", MaTTHC="tie")
+    slow = dossier(NgayCapNhat="2026-04-15T09:31:39+07:00", MaTTHC="slow-newest")
+    for items in ([older, newer, tie], [newer, older, tie], [tie, slow, newer], [slow, older]):
+        page = assert_same(body_of(items), AGENCIES, NOW)
+        assert len(page.rows) == 1 and page.received == len(items)
+
+
+def test_protocol_errors_are_the_same() -> None:
+    from services.ingest.connectors.base import SourceError
+
+    for body in (b"{", b"[]", b'{"items": 3}', b'{"items": [], "next_cursor": 5}', b"null"):
+        with pytest.raises(SourceError) as ref:
+            decode_envelope(body)
+        with pytest.raises(SourceError) as got:
+            prepare_page(body, "dossiers", "demo", AGENCIES, NOW)
+        assert str(got.value) == str(ref.value) and got.value.kind == ref.value.kind
+
+
+def test_event_json_is_the_payload_contract() -> None:
+    """Records serialised by the fast path validate as `DossierRecord`s and round-trip to the
+    same JSON pydantic produces; the assembled event validates as `DossiersChanged`."""
+    sim = build(seed=11, dossiers=1500)
+    agencies = mapping_from_registry("demo-igate")
+    now = datetime.fromtimestamp(sim.clock, UTC) + timedelta(seconds=1)
+    sim.pregenerate("dossiers", 5000)
+    (body,) = sim._pages.values()
+    page, _ = prepare_page(body, "dossiers", "demo", agencies, now)
+    assert page.rows
+    for row, text in zip(page.rows, page.record_json, strict=True):
+        rec = DossierRecord.model_validate_json(text)
+        assert rec.model_dump_json() == text
+        assert tuple(getattr(rec, f) for f in DossierRecord.model_fields) == row
+        assert fast.record_json(row) == text
+    payload = event_json("dossiers", page.units[0], "run-1", page.record_json[:7])
+    event = DossiersChanged.model_validate_json(payload)
+    assert event.model_dump_json() == payload
+    assert [d.code for d in event.dossiers] == page.codes[:7]
+
+
+def test_dossier_out_mirrors_the_payload_model() -> None:
+    assert tuple(fast.DossierOut.__struct_fields__) == tuple(DossierRecord.model_fields)
+    sample = {**DOSSIER}
+    rec = DossierRecord.model_validate(
+        {"source_id": "s", "code": sample["MaHoSo"], "unit_id": "u", "procedure_code": "p",
+         "channel": 2, "status": 3, "source_updated_at": NOW, "supplement_days": 1.125}
+    )  # fmt: skip
+    row = tuple(getattr(rec, f) for f in DossierRecord.model_fields)
+    assert fast.record_json(row) == rec.model_dump_json()
