@@ -120,6 +120,11 @@ async def list_items(
     )
     if not principal.sees_all_units and principal.unit_id is None:
         rows = []
+    return _page(request, rows, limit, now)
+
+
+def _page(request: Request, rows: list[Item], limit: int, now: datetime) -> Response:
+    """One page of a keyset-paginated list (`rows` holds one extra row when more follow)."""
     page = rows[:limit]
     body = ItemPage(
         items=[item_out(i, now) for i in page],
@@ -154,12 +159,7 @@ async def my_items(
         after=decode_cursor(cursor),
         limit=limit + 1,
     )
-    page = rows[:limit]
-    body = ItemPage(
-        items=[item_out(i, now) for i in page],
-        next_cursor=encode_cursor(page[-1]) if len(rows) > limit else None,
-    )
-    return json_with_etag(request, body.model_dump(mode="json"))
+    return _page(request, rows, limit, now)
 
 
 @router.get(
