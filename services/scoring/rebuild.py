@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections import defaultdict
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -19,12 +18,116 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.periods import Period, month_of, periods_for_year
 from services.scoring.recompute import RecomputeStats, Scoring, recompute
-from services.scoring.store.facts_store import add_leaf_deltas, contributions, parse_doc
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import MEMBERS_CTE
 from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events.outbox import Outbox
 from shared.settings import Settings
+
+VN_MONTH = "to_char(({}) AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYYMM')"
+DOSSIER_FLAGS = {
+    # counter: (dated by reception (true) or by the end of processing, condition)
+    "received": (True, "true"),
+    "received_online": (True, "(f.doc ->> 'channel') = '2'"),
+    "synced": (True, "(f.doc ->> 'synced_national')::boolean"),
+    "fee_dossiers": (True, "f.has_fee"),
+    "paid_online": (True, "f.has_fee AND (f.doc ->> 'paid_online') IN ('1', '2')"),
+    "digitised": (True, "(f.doc ->> 'digitised')::boolean"),
+    "digitised_e_result": (
+        True, "(f.doc ->> 'digitised')::boolean AND (f.doc ->> 'has_e_result')::boolean"),
+    "reused": (True, "(f.doc ->> 'reused_data')::boolean"),
+    "vneid": (True, "(f.doc ->> 'vneid_verified')::boolean"),
+    "finished": (False, "true"),
+    "finished_on_time": (
+        False, "NOT f.late_by_rule AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at)"),
+    "finished_late": (
+        False, "NOT (NOT f.late_by_rule AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at))"),
+    "needs_result": (False, "(f.doc ->> 'status') IN ('9', '10')"),
+    "e_result": (
+        False, "(f.doc ->> 'status') IN ('9', '10') AND (f.doc ->> 'has_e_result')::boolean"),
+}  # fmt: skip
+"""`domain.facts.dossier_flows` (default on-time rule) as SQL over the typed fact columns
+(`reception_at`, `end_at`, `eff_due_at`, `late_by_rule`, `has_fee`, written by `fact_row` with
+the same rule) and the stored record."""
+
+LEAF_FROM_FACTS = text(
+    """
+WITH dossiers AS (
+    SELECT f.unit_id, f.procedure, e.month,
+"""
+    + ",\n".join(
+        f"        count(*) FILTER (WHERE {'e.rec' if rec else 'NOT e.rec'} AND {cond}) AS {name}"
+        for name, (rec, cond) in DOSSIER_FLAGS.items()
+    )
+    + f"""
+    FROM scoring.facts f
+    CROSS JOIN LATERAL (VALUES ({VN_MONTH.format("f.reception_at")}, true),
+        (CASE WHEN f.reception_at IS NOT NULL THEN {VN_MONTH.format("f.end_at")} END, false))
+        AS e(month, rec)
+    WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:u AS text[]))
+      AND e.month = ANY(CAST(:m AS text[]))
+    GROUP BY f.unit_id, f.procedure, e.month
+),
+others AS (
+    SELECT f.unit_id, f.procedure, c.month, c.counter, count(*) AS value
+    FROM scoring.facts f
+    CROSS JOIN LATERAL (
+        SELECT f.doc ->> 'published_on' AS pub, f.doc ->> 'publish_due_on' AS pub_due,
+               f.doc ->> 'public_on' AS pu, f.doc ->> 'public_due_on' AS pu_due,
+               coalesce((f.doc ->> 'content_complete')::boolean, true) AS complete,
+               CAST(f.doc ->> 'handled_at' AS timestamptz) AS handled,
+               CAST(f.doc ->> 'due_at' AS timestamptz) AS due,
+               (f.doc ->> 'satisfied')::boolean AS satisfied
+    ) AS d
+    CROSS JOIN LATERAL (VALUES
+        ('procedure', replace(left(d.pub, 7), '-', ''), 'proc_published', d.pub IS NOT NULL),
+        ('procedure', replace(left(d.pub, 7), '-', ''), 'proc_published_on_time',
+         d.pub IS NOT NULL AND (d.pub_due IS NULL OR CAST(d.pub AS date) <= CAST(d.pub_due AS date))),
+        ('procedure', replace(left(d.pu_due, 7), '-', ''), 'proc_public_due', d.pu_due IS NOT NULL),
+        ('procedure', replace(left(d.pu_due, 7), '-', ''), 'proc_public_on_time',
+         d.pu_due IS NOT NULL AND d.pu IS NOT NULL
+         AND CAST(d.pu AS date) <= CAST(d.pu_due AS date)),
+        ('procedure', replace(left(d.pu, 7), '-', ''), 'proc_public', d.pu IS NOT NULL),
+        ('procedure', replace(left(d.pu, 7), '-', ''), 'proc_public_complete',
+         d.pu IS NOT NULL AND d.complete),
+        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_handled', d.handled IS NOT NULL),
+        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_handled_on_time',
+         d.handled IS NOT NULL AND (d.due IS NULL OR d.handled <= d.due)),
+        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_rated',
+         d.handled IS NOT NULL AND d.satisfied IS NOT NULL),
+        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_satisfied',
+         d.handled IS NOT NULL AND d.satisfied IS TRUE)
+    ) AS c(kind, month, counter, hit)
+    WHERE f.kind IN ('procedure', 'petition') AND f.unit_id = ANY(CAST(:u AS text[]))
+      AND c.kind = f.kind AND c.hit AND c.month = ANY(CAST(:m AS text[]))
+    GROUP BY 1, 2, 3, 4
+),
+new AS (
+    SELECT d.unit_id, d.procedure, d.month, v.counter, v.value
+    FROM dossiers d
+    CROSS JOIN LATERAL (VALUES """
+    + ", ".join(f"('{name}', d.{name})" for name in DOSSIER_FLAGS)
+    + """) AS v(counter, value)
+    WHERE v.value > 0
+    UNION ALL
+    SELECT unit_id, procedure, month, counter, value FROM others
+),
+gone AS (
+    DELETE FROM scoring.leaf_counters l
+    WHERE l.unit_id = ANY(CAST(:u AS text[])) AND l.month = ANY(CAST(:m AS text[]))
+      AND NOT EXISTS (
+          SELECT 1 FROM new n WHERE n.unit_id = l.unit_id AND n.procedure = l.procedure
+             AND n.month = l.month AND n.counter = l.counter)
+)
+INSERT INTO scoring.leaf_counters AS l (unit_id, procedure, month, counter, value)
+SELECT unit_id, procedure, month, counter, value FROM new
+ON CONFLICT (unit_id, month, counter, procedure) DO UPDATE SET value = excluded.value
+WHERE l.value <> excluded.value
+"""
+)
+"""The leaf counters of `:u` for months `:m`, recomputed from the facts in one statement (one
+pass over the dossier facts, grouped by unit, procedure and month), written as a difference:
+rows that no longer exist are deleted, changed values updated, equal rows left alone."""
 
 
 async def rebuild_province_year(
@@ -39,32 +142,9 @@ async def rebuild_province_year(
             )
         ).scalars()
     )
-    months = list(Period.parse(str(year)).months)
-    await session.execute(
-        text("""
-        DELETE FROM scoring.leaf_counters
-        WHERE unit_id = ANY(CAST(:u AS text[])) AND month = ANY(CAST(:m AS text[]))
-        """),
-        {"u": members, "m": months},
-    )
     year_p = Period.parse(str(year))
-    docs = await session.execute(
-        text("""
-        SELECT kind, doc FROM scoring.facts
-        WHERE unit_id = ANY(CAST(:u AS text[]))
-          AND (kind <> 'dossier'
-               OR (reception_at >= :start AND reception_at < :end)
-               OR (end_at >= :start AND end_at < :end))
-        """),
-        {"u": members, "start": year_p.start, "end": year_p.end},
-    )
-    month_set = set(months)
-    leaves: dict[tuple[str, str, str, str], int] = defaultdict(int)
-    for kind, doc in docs.all():
-        for c in contributions(parse_doc(kind, doc)):
-            if c.month in month_set:
-                leaves[(c.unit_id, c.procedure, c.month, c.counter)] += c.value
-    await add_leaf_deltas(session, leaves)
+    months = list(year_p.months)
+    await session.execute(LEAF_FROM_FACTS, {"u": members, "m": months})
     await session.execute(
         text("""
         DELETE FROM scoring.stale

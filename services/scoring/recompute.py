@@ -25,7 +25,7 @@ from services.scoring.domain.engine import score
 from services.scoring.domain.periods import Period, month_of, periods_containing_month
 from services.scoring.domain.profile import Profile, load_profile
 from services.scoring.store import snapshots as snap
-from services.scoring.store.counters import period_counters
+from services.scoring.store.counters import period_counters_many
 from services.scoring.store.registry import aggregation_targets
 from shared.db import transaction
 from shared.events.outbox import Outbox
@@ -70,60 +70,78 @@ async def recompute(
     periods: Sequence[Period],
     as_of: datetime,
 ) -> RecomputeStats:
+    """Recompute `units` for `periods`, batched: counters of every (unit, period) in one
+    statement, scorecards in the pure engine, new snapshot versions in one insert, ranks per
+    period (in period order, so a period sees its predecessor's ranks), alerts in two
+    statements, and the events through the outbox in one insert (per period: its snapshot
+    events, then its alert events)."""
     stats = RecomputeStats()
     units = sorted(set(units))
     if not units:
         return stats
+    todo = [
+        p
+        for p in sorted(set(periods))
+        if p.start <= as_of
+        # a year-to-date ending in the future is the running year itself
+        and not (p.kind == "ytd" and p.end_month > month_of(as_of))
+    ]
+    if not todo:
+        return stats
     levels = await unit_levels(session, units)
     profile = ctx.profile
-    for period in sorted(set(periods)):
-        if period.start > as_of:
-            continue
-        if period.kind == "ytd" and period.end_month > month_of(as_of):
-            continue  # a year-to-date ending in the future is the running year itself
-        counters = await period_counters(session, units, period, as_of)
-        cards = {u: score(profile, c) for u, c in counters.items()}
-        stats.pairs += len(cards)
-        written = await snap.write_snapshots(session, period, profile.key, cards)
-        stats.versions += len(written)
+    counters = await period_counters_many(session, units, todo, as_of)
+    cards = {p.id: {u: score(profile, c) for u, c in counters[p.id].items()} for p in todo}
+    stats.pairs = sum(len(c) for c in cards.values())
+    written = await snap.write_snapshots_many(session, profile.key, cards)
+    stats.versions = sum(len(w) for w in written.values())
+    for period in todo:
         await snap.rank_period(session, period, profile.key)
-        ranks = await snap.ranks_of(session, period.id, profile.key, units)
-        await ctx.outbox.add_many(
-            session,
-            [
-                (
-                    SnapshotUpdated(
-                        unit_id=u, period=period.id, profile=profile.key, version=v, total=t,
-                        max_total=profile.max_total, rank=ranks.get(u, (None, None))[0],
-                    ),
-                    u,
-                    f"{u}/{period.id}",
-                )
-                for u, v, t in written
-            ],
-        )  # fmt: skip
-        open_ids = await snap.open_alert_ids(session, units, period.id)
-        decisions: list[AlertDecision] = []
-        for u, card in cards.items():
+    pids = [p.id for p in todo]
+    ranks = await snap.ranks_many(session, pids, profile.key, units)
+    open_ids = await snap.open_alert_ids(session, units, pids)
+    decisions: dict[str, list[AlertDecision]] = {}
+    for period in todo:
+        out = decisions[period.id] = []
+        for u, card in cards[period.id].items():
             if u not in levels:
                 continue
-            rank, prev = ranks.get(u, (None, None))
+            rank, prev = ranks.get((period.id, u), (None, None))
             obs = Observation(u, levels[u], period.id, card, rank, prev)
-            decisions += evaluate(ctx.alert_rules, profile, obs, open_ids)
-        raised, cleared = await apply_alert_decisions(session, ctx, decisions)
-        stats.raised += raised
-        stats.cleared += cleared
+            out += evaluate(ctx.alert_rules, profile, obs, open_ids)
+    alert_events = await alert_decision_events(session, [d for p in todo for d in decisions[p.id]])
+    events: list[tuple[Payload, str, str | None]] = []
+    for period in todo:
+        events += [
+            (
+                SnapshotUpdated(
+                    unit_id=u, period=period.id, profile=profile.key, version=v, total=t,
+                    max_total=profile.max_total, rank=ranks.get((period.id, u), (None, None))[0],
+                ),
+                u,
+                f"{u}/{period.id}",
+            )
+            for u, v, t in written.get(period.id, [])
+        ]  # fmt: skip
+        for kind, ev in alert_events.get(period.id, []):
+            events.append(ev)
+            if kind == "raise":
+                stats.raised += 1
+            else:
+                stats.cleared += 1
+    await ctx.outbox.add_many(session, events)
     return stats
 
 
-async def apply_alert_decisions(
-    session: AsyncSession, ctx: Scoring, decisions: Sequence[AlertDecision]
-) -> tuple[int, int]:
-    """Apply raise / clear decisions in two statements; an event goes out through the outbox
-    only for rows that actually changed state, so an alert is raised once until cleared."""
+async def alert_decision_events(
+    session: AsyncSession, decisions: Sequence[AlertDecision]
+) -> dict[str, list[tuple[str, tuple[Payload, str, str | None]]]]:
+    """Apply raise / clear decisions in two statements; returns, per period, the events of the
+    rows that actually changed state (raises first, then clears, each by alert id), so an alert
+    is raised once until cleared."""
     raises = {d.alert_id: d for d in decisions if d.action == "raise"}
     clears = {d.alert_id: d for d in decisions if d.action == "clear"}
-    events: list[tuple[Payload, str, str | None]] = []
+    out: dict[str, list[tuple[str, tuple[Payload, str, str | None]]]] = {}
     if raises:
         rows = [
             {"alert_id": d.alert_id, "rule": d.rule, "unit_id": d.unit_id,
@@ -134,25 +152,34 @@ async def apply_alert_decisions(
         done = (await session.execute(snap.RAISE_MANY, {"rows": json.dumps(rows)})).scalars()
         for aid in sorted(done):
             d = raises[aid]
-            events.append((
+            out.setdefault(d.period, []).append(("raise", (
                 AlertRaised(alert_id=aid, rule=d.rule, unit_id=d.unit_id, indicator=d.indicator,
                             period=d.period, message=d.message, value=d.value,
                             threshold=d.threshold),
                 d.unit_id, aid,
-            ))  # fmt: skip
-    n_raised = len(events)
+            )))  # fmt: skip
     if clears:
         rows = [{"alert_id": d.alert_id, "value": d.value} for d in clears.values()]
         done = (await session.execute(snap.CLEAR_MANY, {"rows": json.dumps(rows)})).scalars()
         for aid in sorted(done):
             d = clears[aid]
-            events.append((
+            out.setdefault(d.period, []).append(("clear", (
                 AlertCleared(alert_id=aid, rule=d.rule, unit_id=d.unit_id, indicator=d.indicator,
                              period=d.period, value=d.value),
                 d.unit_id, aid,
-            ))  # fmt: skip
+            )))  # fmt: skip
+    return out
+
+
+async def apply_alert_decisions(
+    session: AsyncSession, ctx: Scoring, decisions: Sequence[AlertDecision]
+) -> tuple[int, int]:
+    """Apply raise / clear decisions and add their events to the outbox; (raised, cleared)."""
+    by_period = await alert_decision_events(session, decisions)
+    events = [ev for evs in by_period.values() for _, ev in evs]
     await ctx.outbox.add_many(session, events)
-    return n_raised, len(events) - n_raised
+    raised = sum(1 for evs in by_period.values() for k, _ in evs if k == "raise")
+    return raised, len(events) - raised
 
 
 TAKE_STALE = text("""

@@ -8,6 +8,7 @@ counters count (unit, procedure) pairs. Every figure of a unit covers its aggreg
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,111 +20,201 @@ from services.scoring.domain.facts import COUNTERS
 from services.scoring.domain.periods import Period
 from services.scoring.store.registry import MEMBERS_CTE
 
-FLOWS = text(
+PERIOD_COUNTERS = text(
     MEMBERS_CTE
     + """
-SELECT m.agg, l.counter, sum(l.value)::float8 AS value
-FROM members m JOIN scoring.leaf_counters l ON l.unit_id = m.member
-WHERE l.month = ANY(CAST(:months AS text[]))
-GROUP BY m.agg, l.counter
-UNION ALL
-SELECT m.agg, c.counter, sum(c.value)::float8
-FROM members m JOIN scoring.manual_counters c ON c.unit_id = m.member
-WHERE c.month = ANY(CAST(:months AS text[]))
-GROUP BY m.agg, c.counter
-"""
-)
-
-DOSSIER_STOCKS = text(
-    MEMBERS_CTE
-    + """
-SELECT m.agg,
-       count(*)::float8 AS open_at_end,
-       count(*) FILTER (WHERE NOT f.late_by_rule
-                        AND (f.eff_due_at IS NULL OR CAST(:at AS timestamptz) <= f.eff_due_at)
-                       )::float8 AS open_within_time
-FROM members m
-JOIN scoring.facts f ON f.kind = 'dossier' AND f.unit_id = m.member
-WHERE f.reception_at < :at
-  AND (f.end_at IS NULL OR f.end_at >= :at)
-  AND NOT f.paused
-GROUP BY m.agg
-"""
-)
-
-PROCEDURE_STOCKS = text(
-    MEMBERS_CTE
-    + """
-SELECT m.agg,
-       count(*)::float8 AS proc_total,
-       count(*) FILTER (WHERE f.is_online)::float8 AS proc_online,
-       count(*) FILTER (WHERE f.has_fee)::float8 AS proc_fee
-FROM members m
-JOIN scoring.facts f ON f.kind = 'procedure' AND f.unit_id = m.member
-WHERE f.listed_from IS NULL OR f.listed_from < :at
-GROUP BY m.agg
-"""
-)
-
-DISTINCT = text(
-    MEMBERS_CTE
-    + """
-, pairs AS (
-    SELECT l.unit_id, l.procedure, l.counter
+, per AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:periods AS jsonb))
+        AS p(pid text, mask bigint, k int, at timestamptz)
+),
+pm AS (
+    SELECT p.pid, m.month FROM per p
+    CROSS JOIN LATERAL unnest(CAST(:months AS text[])) WITH ORDINALITY AS m(month, i)
+    WHERE (p.mask >> (m.i::int - 1)) & 1 = 1
+),
+mem AS (SELECT DISTINCT member FROM members),
+leaf AS (
+    SELECT l.unit_id, l.month, l.counter, sum(l.value)::numeric AS value
+    FROM scoring.leaf_counters l
+    WHERE l.unit_id IN (SELECT member FROM mem) AND l.month = ANY(CAST(:months AS text[]))
+    GROUP BY l.unit_id, l.month, l.counter
+    UNION ALL
+    SELECT c.unit_id, c.month, c.counter, sum(c.value)
+    FROM scoring.manual_counters c
+    WHERE c.unit_id IN (SELECT member FROM mem) AND c.month = ANY(CAST(:months AS text[]))
+    GROUP BY c.unit_id, c.month, c.counter
+),
+flows AS (
+    SELECT l.unit_id, pm.pid, l.counter, sum(l.value) AS value
+    FROM leaf l JOIN pm ON pm.month = l.month
+    GROUP BY l.unit_id, pm.pid, l.counter
+),
+-- dossier stocks: open at instant k iff k in [lo, hi]; within time iff k in [lo, least(hi, hw)]
+spans AS (
+    SELECT f.unit_id,
+           width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
+           CASE WHEN f.end_at IS NULL THEN :n
+                ELSE width_bucket(f.end_at, CAST(:instants AS timestamptz[])) END AS hi,
+           CASE WHEN f.late_by_rule THEN 0 WHEN f.eff_due_at IS NULL THEN :n
+                ELSE width_bucket(f.eff_due_at, CAST(:instants AS timestamptz[])) END AS hw,
+           count(*) AS n
+    FROM scoring.facts f
+    WHERE f.kind = 'dossier' AND f.unit_id IN (SELECT member FROM mem) AND NOT f.paused
+      AND f.reception_at < CAST(:last_at AS timestamptz)
+      AND (f.end_at IS NULL OR f.end_at >= CAST(:first_at AS timestamptz))
+    GROUP BY 1, 2, 3, 4
+),
+dstock AS (
+    SELECT s.unit_id, k.k, sum(s.n) AS open_at_end,
+           coalesce(sum(s.n) FILTER (WHERE k.k <= s.hw), 0) AS open_within_time
+    FROM spans s JOIN generate_series(1, :n) AS k(k) ON k.k BETWEEN s.lo AND s.hi
+    GROUP BY s.unit_id, k.k
+),
+procs AS (
+    SELECT f.unit_id, f.procedure, f.listed_from, f.is_online, f.has_fee
+    FROM scoring.facts f
+    WHERE f.kind = 'procedure' AND f.unit_id IN (SELECT member FROM mem)
+),
+pstock AS (
+    SELECT f.unit_id, p.pid, count(*) AS proc_total,
+           count(*) FILTER (WHERE f.is_online) AS proc_online,
+           count(*) FILTER (WHERE f.has_fee) AS proc_fee
+    FROM procs f JOIN per p ON f.listed_from IS NULL OR f.listed_from < p.at
+    GROUP BY f.unit_id, p.pid
+),
+-- distinct: (unit, procedure) pairs whose flow summed over the period is > 0; leaf counts are
+-- never negative, so that is "some month of the period is > 0" (a month mask), except for a
+-- pair with a negative month, which is summed exactly
+pair_months AS (
+    SELECT l.unit_id, l.procedure, l.counter, l.month, sum(l.value) AS value
     FROM scoring.leaf_counters l
     WHERE l.month = ANY(CAST(:months AS text[]))
       AND l.counter IN ('received_online', 'received', 'paid_online')
-      AND l.unit_id IN (SELECT member FROM members)
-    GROUP BY l.unit_id, l.procedure, l.counter
-    HAVING sum(l.value) > 0
+      AND l.unit_id IN (SELECT member FROM mem)
+    GROUP BY 1, 2, 3, 4
+),
+pair_masks AS (
+    SELECT unit_id, procedure, counter,
+           bit_or(CAST(1 AS bigint) << (array_position(CAST(:months AS text[]), month) - 1))
+             FILTER (WHERE value > 0) AS mask,
+           bool_or(value < 0) AS negative
+    FROM pair_months GROUP BY 1, 2, 3
+),
+pair_periods AS (
+    SELECT x.unit_id, x.procedure, x.counter, p.pid
+    FROM pair_masks x JOIN per p ON x.mask & p.mask <> 0
+    WHERE NOT x.negative
+    UNION ALL
+    SELECT x.unit_id, x.procedure, x.counter, pm.pid
+    FROM pair_months x JOIN pm ON pm.month = x.month
+    WHERE (x.unit_id, x.procedure, x.counter) IN (
+        SELECT unit_id, procedure, counter FROM pair_masks WHERE negative)
+    GROUP BY 1, 2, 3, 4
+    HAVING sum(x.value) > 0
+),
+dist AS (
+    SELECT x.unit_id, x.pid,
+      count(*) FILTER (WHERE x.counter = 'received_online' AND f.is_online)
+        AS proc_online_with_dossiers,
+      count(*) FILTER (WHERE x.counter = 'received' AND f.has_fee) AS proc_fee_with_dossiers,
+      count(*) FILTER (WHERE x.counter = 'paid_online' AND f.has_fee) AS proc_fee_paid_online
+    FROM pair_periods x
+    JOIN per p ON p.pid = x.pid
+    JOIN procs f ON f.unit_id = x.unit_id AND f.procedure = x.procedure
+         AND (f.listed_from IS NULL OR f.listed_from < p.at)
+    GROUP BY x.unit_id, x.pid
+),
+unit_values AS (
+    SELECT unit_id, pid, counter, value FROM flows
+    UNION ALL
+    SELECT d.unit_id, p.pid, v.counter, v.value
+    FROM dstock d JOIN per p ON p.k = d.k
+    CROSS JOIN LATERAL (VALUES ('open_at_end', d.open_at_end::numeric),
+        ('open_within_time', d.open_within_time::numeric),
+        ('open_overdue', (d.open_at_end - d.open_within_time)::numeric)) AS v(counter, value)
+    UNION ALL
+    SELECT s.unit_id, s.pid, v.counter, v.value
+    FROM pstock s CROSS JOIN LATERAL (VALUES ('proc_total', s.proc_total::numeric),
+        ('proc_online', s.proc_online::numeric), ('proc_fee', s.proc_fee::numeric))
+        AS v(counter, value)
+    UNION ALL
+    SELECT s.unit_id, s.pid, v.counter, v.value
+    FROM dist s CROSS JOIN LATERAL (VALUES
+        ('proc_online_with_dossiers', s.proc_online_with_dossiers::numeric),
+        ('proc_fee_with_dossiers', s.proc_fee_with_dossiers::numeric),
+        ('proc_fee_paid_online', s.proc_fee_paid_online::numeric)) AS v(counter, value)
 )
-SELECT m.agg,
-  count(*) FILTER (WHERE p.counter = 'received_online' AND f.is_online)::float8
-    AS proc_online_with_dossiers,
-  count(*) FILTER (WHERE p.counter = 'received' AND f.has_fee)::float8 AS proc_fee_with_dossiers,
-  count(*) FILTER (WHERE p.counter = 'paid_online' AND f.has_fee)::float8 AS proc_fee_paid_online
-FROM members m
-JOIN pairs p ON p.unit_id = m.member
-JOIN scoring.facts f ON f.kind = 'procedure' AND f.unit_id = p.unit_id
-     AND f.procedure = p.procedure AND (f.listed_from IS NULL OR f.listed_from < :at)
-GROUP BY m.agg
+SELECT m.agg, v.pid, v.counter, sum(v.value)::float8 AS value
+FROM unit_values v JOIN members m ON m.member = v.unit_id
+GROUP BY m.agg, v.pid, v.counter
 """
 )
+"""Every counter of every (aggregation unit, period) in one statement: flows summed over each
+period's months (a month bit mask per period), dossier stocks at each period's stock instant
+from one pass over the facts (each open dossier is a span of instant indexes, by
+`width_bucket`), procedure stocks and distinct pairs at the instant; each unit's own figures
+are computed once and summed over the (agg, member) closure at the end."""
 
 
 def stock_instant(period: Period, as_of: datetime) -> datetime:
     return min(period.end, as_of)
 
 
+async def period_counters_many(
+    session: AsyncSession, units: Sequence[str], periods: Sequence[Period], as_of: datetime
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{period id: {unit: {counter: value}}} for every unit in `units` and every period (absent
+    counters are 0, zero counters left out), in one statement."""
+    out: dict[str, dict[str, dict[str, float]]] = {
+        p.id: {u: defaultdict(float) for u in units} for p in periods
+    }
+    if not units or not periods:
+        return {pid: dict(v) for pid, v in out.items()}
+    months = sorted({m for p in periods for m in p.months})
+    if len(months) > 63:
+        raise ValueError("at most 63 distinct months per call")
+    index = {m: i for i, m in enumerate(months)}
+    instants = sorted({stock_instant(p, as_of) for p in periods})
+    k_of = {t: i + 1 for i, t in enumerate(instants)}
+    spec = [
+        {
+            "pid": p.id,
+            "mask": sum(1 << index[m] for m in p.months),
+            "k": k_of[stock_instant(p, as_of)],
+            "at": stock_instant(p, as_of).isoformat(),
+        }
+        for p in periods
+    ]
+    rows = await session.execute(
+        PERIOD_COUNTERS,
+        {
+            "units": list(units),
+            "periods": json.dumps(spec),
+            "months": months,
+            "instants": instants,
+            "n": len(instants),
+            "first_at": instants[0],
+            "last_at": instants[-1],
+        },
+    )
+    for agg, pid, counter, value in rows.all():
+        out[pid][agg][counter] += value
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for pid, by_unit in out.items():
+        result[pid] = {}
+        for u, c in by_unit.items():
+            for d in COUNTERS.values():
+                if d.kind == "derived":
+                    c[d.name] = sum(c.get(t, 0.0) for t in d.terms)
+            result[pid][u] = {k: v for k, v in sorted(c.items()) if v != 0}
+    return result
+
+
 async def period_counters(
     session: AsyncSession, units: Sequence[str], period: Period, as_of: datetime
 ) -> dict[str, dict[str, float]]:
     """{unit: {counter: value}} for every unit in `units` (absent counters are 0)."""
-    out: dict[str, dict[str, float]] = {u: defaultdict(float) for u in units}
-    params = {"units": list(units), "months": list(period.months)}
-    at = {"units": list(units), "at": stock_instant(period, as_of)}
-    for agg, counter, value in (await session.execute(FLOWS, params)).all():
-        out[agg][counter] += value
-    for row in (await session.execute(DOSSIER_STOCKS, at)).mappings().all():
-        c = out[row["agg"]]
-        c["open_at_end"] += row["open_at_end"]
-        c["open_within_time"] += row["open_within_time"]
-        c["open_overdue"] += row["open_at_end"] - row["open_within_time"]
-    for row in (await session.execute(PROCEDURE_STOCKS, at)).mappings().all():
-        c = out[row["agg"]]
-        for k in ("proc_total", "proc_online", "proc_fee"):
-            c[k] += row[k]
-    for row in (await session.execute(DISTINCT, {**params, "at": at["at"]})).mappings().all():
-        c = out[row["agg"]]
-        for k in ("proc_online_with_dossiers", "proc_fee_with_dossiers", "proc_fee_paid_online"):
-            c[k] += row[k]
-    result: dict[str, dict[str, float]] = {}
-    for u, c in out.items():
-        for d in COUNTERS.values():
-            if d.kind == "derived":
-                c[d.name] = sum(c.get(t, 0.0) for t in d.terms)
-        result[u] = {k: v for k, v in sorted(c.items()) if v != 0}
-    return result
+    return (await period_counters_many(session, units, [period], as_of))[period.id]
 
 
 BREAKDOWN = text(

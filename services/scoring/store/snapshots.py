@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
@@ -16,14 +16,24 @@ from services.scoring.domain.engine import Scorecard
 from services.scoring.domain.periods import Period
 
 
+def _fields(obj: Any) -> dict[str, Any]:
+    """`dataclasses.asdict` for flat result dataclasses (dict values copied), without its deep
+    copy machinery: the snapshot document of every unit-period goes through here."""
+    out = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        out[f.name] = dict(v) if isinstance(v, dict) else v
+    return out
+
+
 def card_doc(card: Scorecard) -> dict[str, Any]:
     return {
         "total": card.total,
         "max_total": card.max_total,
         "applicable_max": card.applicable_max,
-        "groups": {k: {**asdict(g), "lost": g.lost} for k, g in sorted(card.groups.items())},
+        "groups": {k: {**_fields(g), "lost": g.lost} for k, g in sorted(card.groups.items())},
         "indicators": {
-            k: {**asdict(i), "lost": i.lost} for k, i in sorted(card.indicators.items())
+            k: {**_fields(i), "lost": i.lost} for k, i in sorted(card.indicators.items())
         },
         "counters": dict(sorted(card.counters.items())),
     }
@@ -85,6 +95,60 @@ async def write_snapshots(
         return []
     res = await session.execute(INSERT_SNAPSHOTS, {"rows": json.dumps(rows)})
     return [(r[0], r[1], r[2]) for r in res.all()]
+
+
+LATEST_MANY = text("""
+SELECT DISTINCT ON (period, unit_id) period, unit_id, version, digest
+FROM scoring.snapshots
+WHERE period = ANY(CAST(:periods AS text[])) AND profile = :profile
+  AND unit_id = ANY(CAST(:units AS text[]))
+ORDER BY period, unit_id, version DESC
+""")
+
+
+async def write_snapshots_many(
+    session: AsyncSession, profile: str, cards: dict[str, dict[str, Scorecard]]
+) -> dict[str, list[tuple[str, int, float | None]]]:
+    """`write_snapshots` for many periods ({period id: {unit: card}}) in two statements;
+    returns {period id: [(unit, version, total)]} of the versions written, by unit."""
+    units = sorted({u for by_unit in cards.values() for u in by_unit})
+    if not units:
+        return {}
+    latest = {
+        (r["period"], r["unit_id"]): (r["version"], r["digest"])
+        for r in (
+            await session.execute(
+                LATEST_MANY, {"periods": list(cards), "profile": profile, "units": units}
+            )
+        ).mappings()
+    }
+    rows = []
+    for period, by_unit in cards.items():
+        for unit, card in sorted(by_unit.items()):
+            doc = card_doc(card)
+            d = digest(doc)
+            version, prev = latest.get((period, unit), (0, None))
+            if prev == d:
+                continue
+            rows.append({
+                "unit_id": unit, "period": period, "profile": profile, "version": version + 1,
+                "total": doc["total"], "max_total": doc["max_total"],
+                "applicable_max": doc["applicable_max"], "groups": doc["groups"],
+                "indicators": doc["indicators"], "counters": doc["counters"], "digest": d,
+            })  # fmt: skip
+    if not rows:
+        return {}
+    res = await session.execute(INSERT_SNAPSHOTS_MANY, {"rows": json.dumps(rows)})
+    out: dict[str, list[tuple[str, int, float | None]]] = {}
+    for p, u, v, t in sorted(res.all()):
+        out.setdefault(p, []).append((u, v, t))
+    return out
+
+
+INSERT_SNAPSHOTS_MANY = text(
+    INSERT_SNAPSHOTS.text.replace("RETURNING unit_id, version, total",
+                                  "RETURNING period, unit_id, version, total")
+)  # fmt: skip
 
 
 async def get_snapshot(
@@ -160,6 +224,21 @@ async def rank_period(session: AsyncSession, period: Period, profile: str) -> No
     )
 
 
+async def ranks_many(
+    session: AsyncSession, periods: Sequence[str], profile: str, units: Sequence[str]
+) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+    """{(period, unit): (rank, previous rank)} for many periods in one statement."""
+    rows = await session.execute(
+        text("""
+        SELECT period, unit_id, rank, previous_rank FROM scoring.rankings
+        WHERE period = ANY(CAST(:periods AS text[])) AND profile = :profile
+          AND unit_id = ANY(CAST(:units AS text[]))
+        """),
+        {"periods": list(periods), "profile": profile, "units": list(units)},
+    )
+    return {(p, u): (r, pr) for p, u, r, pr in rows.all()}
+
+
 async def ranks_of(
     session: AsyncSession, period: str, profile: str, units: Sequence[str]
 ) -> dict[str, tuple[int | None, int | None]]:
@@ -173,13 +252,16 @@ async def ranks_of(
     return {u: (r, p) for u, r, p in rows.all()}
 
 
-async def open_alert_ids(session: AsyncSession, units: Sequence[str], period: str) -> set[str]:
+async def open_alert_ids(
+    session: AsyncSession, units: Sequence[str], periods: Sequence[str]
+) -> set[str]:
     rows = await session.execute(
         text("""
         SELECT alert_id FROM scoring.alerts
-        WHERE status = 'open' AND period = :period AND unit_id = ANY(CAST(:units AS text[]))
+        WHERE status = 'open' AND period = ANY(CAST(:periods AS text[]))
+          AND unit_id = ANY(CAST(:units AS text[]))
         """),
-        {"period": period, "units": list(units)},
+        {"periods": list(periods), "units": list(units)},
     )
     return set(rows.scalars().all())
 

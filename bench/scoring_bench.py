@@ -1,0 +1,361 @@
+"""Scoring: full rebuild of a province-year against the raw GROUP BY that reads the same facts
+once (the physical limit), single unit-period refresh, and event-to-snapshot latency.
+
+    python bench/scoring_bench.py [--dossiers 2000000] [--events 120] [--refresh-runs 50]
+
+Creates its own database (DATABASE_URL's server or an embedded PostgreSQL), migrates scoring,
+seeds the unit registry and loads ~2 million dossier facts for the demo province P21 (its
+subtree plus the units merged into it) for one complete year with `generate_series`, plus the
+units' procedures (TTHC lists) and petitions. Then times, in the same run:
+
+(a) baseline — one `GROUP BY unit, month` over the same fact rows producing the monthly flow
+    counters (the counters the rebuild materialises), read once;
+(b) the full rebuild (`services.scoring.rebuild.rebuild_province_year`): leaf counters from the
+    facts, then every period of the year (12 months, 4 quarters, 12 YTDs, the year) for every
+    unit with ranks, alerts and outbox events — first on empty leaf counters, then a re-run
+    where nothing changed;
+(c) a single unit-period refresh after one event (the consumer's upsert, then the stale
+    worker's recompute of that unit and month), median / p95;
+(d) event-to-snapshot latency with the scoring service running in-process (consumer, stale
+    worker with no debounce, outbox relay) on a real tansu broker: DossiersChanged CloudEvents
+    published as ingest would, until the new snapshot version is visible in the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import text
+
+from services.scoring.domain.periods import VN_TZ, Period
+from services.scoring.rebuild import rebuild_province_year
+from services.scoring.recompute import Scoring, recompute, refresh_stale
+from services.scoring.store.facts_store import upsert_facts
+from services.scoring.store.models import outbox_table
+from services.scoring.store.registry import MEMBERS_CTE, seed_units
+from shared.db import make_engine, make_sessionmaker, transaction
+from shared.devstack import Broker, Postgres
+from shared.events.envelope import CloudEvent
+from shared.events.outbox import Outbox
+from shared.events.payloads import DossierRecord, DossiersChanged
+from shared.migrate import upgrade
+from shared.settings import Settings, to_async_url
+
+PROVINCE = "P21"
+YEAR = 2025
+PROCS_PER_UNIT = 30
+
+LOAD_DOSSIERS = """
+WITH u AS (SELECT CAST(:units AS text[]) AS ids),
+g AS (
+    SELECT i, u.ids[1 + (i % array_length(u.ids, 1))] AS unit_id,
+           'TTHC' || lpad(floor(:procs * power(random(), 2))::int::text, 3, '0') AS proc,
+           timestamptz '2025-01-01 00:00+07' + random() * interval '365 days' AS rec,
+           random() AS r_st, random() AS r_dur, random() AS r_ch, random() AS r_fee,
+           random() AS r_po, random() AS r_dg, random() AS r_er, random() AS r_sy,
+           random() AS r_ru, random() AS r_vn, random() AS r_sup, random() AS r_ap,
+           1 + floor(random() * 15)::int AS due_days
+    FROM generate_series(1, :n) AS i, u
+),
+h AS (
+    SELECT g.*, rec + due_days * interval '1 day' AS due,
+           CASE WHEN r_st >= 0.90 AND rec >= timestamptz '2025-11-20 00:00+07'
+                THEN (CASE WHEN r_st < 0.96 THEN 4 WHEN r_st < 0.985 THEN 2 ELSE 5 END)
+                WHEN r_st < 0.86 THEN 10 WHEN r_st < 0.92 THEN 9 WHEN r_st < 0.96 THEN 3
+                ELSE 7 END AS status,
+           CASE WHEN r_sup < 0.92 THEN 0 WHEN r_sup < 0.985 THEN 1 ELSE 2 END AS sc,
+           CASE WHEN r_ap < 0.01 THEN 1 ELSE 0 END AS ap,
+           CASE WHEN r_ch < 0.6 THEN 2 WHEN r_ch < 0.95 THEN 1 ELSE 3 END AS channel,
+           r_fee < 0.3 AS has_fee
+    FROM g
+),
+k AS (
+    SELECT h.*,
+           CASE WHEN status IN (3, 7, 9, 10)
+                THEN rec + r_dur * (due_days * 1.15 + 1) * interval '1 day' END AS fin,
+           CASE WHEN sc > 0 THEN 3 ELSE 0 END AS sd
+    FROM h
+)
+INSERT INTO scoring.facts (kind, source_id, code, unit_id, procedure, source_updated_at,
+    reception_at, end_at, eff_due_at, late_by_rule, paused, listed_from, is_online, has_fee, doc)
+SELECT 'dossier', 'bench', 'B' || i, unit_id, proc, coalesce(fin, rec + interval '1 hour'),
+       rec, fin, due + sd * interval '1 day', sc > 1 OR ap > 0, fin IS NULL AND status = 5,
+       NULL, false, has_fee,
+       jsonb_build_object(
+           'source_id', 'bench', 'code', 'B' || i, 'unit_id', unit_id, 'procedure_code', proc,
+           'field_code', NULL, 'channel', channel, 'status', status, 'submitted_at', rec,
+           'received_at', rec, 'due_at', due,
+           'finished_at', CASE WHEN status <> 3 THEN fin END, 'returned_at', NULL,
+           'rejected_at', CASE WHEN status = 3 THEN fin END,
+           'supplement_count', sc, 'supplement_days', sd, 'apology_count', ap,
+           'has_fee', has_fee, 'paid_online', CASE WHEN has_fee AND r_po < 0.5 THEN 1 ELSE 0 END,
+           'digitised', r_dg < 0.7, 'reused_data', r_ru < 0.2, 'has_e_result', r_er < 0.5,
+           'synced_national', r_sy < 0.9, 'vneid_verified', r_vn < 0.4,
+           'source_updated_at', coalesce(fin, rec + interval '1 hour'))
+FROM k
+"""
+
+LOAD_PROCEDURES = """
+WITH g AS (
+    SELECT u AS unit_id, 'TTHC' || lpad(p::text, 3, '0') AS code, random() AS r_on,
+           random() < 0.3 AS has_fee, random() AS r_pub,
+           date '2025-01-01' + floor(random() * 365)::int AS d
+    FROM unnest(CAST(:units AS text[])) AS u, generate_series(0, :procs - 1) AS p
+),
+h AS (
+    SELECT g.*, CASE WHEN r_on < 0.5 THEN 'full' WHEN r_on < 0.75 THEN 'partial' ELSE 'none' END
+             AS online_level,
+           CASE WHEN r_pub < 0.8 THEN date '2024-06-01' ELSE d END AS published_on
+    FROM g
+)
+INSERT INTO scoring.facts (kind, source_id, code, unit_id, procedure, source_updated_at,
+    listed_from, is_online, has_fee, doc)
+SELECT 'procedure', 'bench', unit_id || '|' || code, unit_id, code, timestamptz '2025-01-01',
+       published_on::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh', online_level <> 'none', has_fee,
+       jsonb_build_object(
+           'source_id', 'bench', 'code', code, 'name', 'Thủ tục ' || code, 'unit_id', unit_id,
+           'online_level', online_level, 'has_fee', has_fee, 'published_on', published_on,
+           'publish_due_on', published_on + (CASE WHEN r_pub < 0.9 THEN 5 ELSE -5 END),
+           'public_on', published_on + 3, 'public_due_on', published_on + 5,
+           'content_complete', r_on < 0.9, 'source_updated_at', timestamptz '2025-01-01')
+FROM h
+"""
+
+LOAD_PETITIONS = """
+WITH g AS (
+    SELECT u AS unit_id, i,
+           timestamptz '2025-01-01 00:00+07' + random() * interval '350 days' AS rec,
+           random() AS r_h, random() AS r_s
+    FROM unnest(CAST(:units AS text[])) AS u, generate_series(1, :n) AS i
+)
+INSERT INTO scoring.facts (kind, source_id, code, unit_id, procedure, source_updated_at, doc)
+SELECT 'petition', 'bench', unit_id || '-PK' || i, unit_id, '', rec + interval '20 days',
+       jsonb_build_object(
+           'source_id', 'bench', 'code', unit_id || '-PK' || i, 'unit_id', unit_id,
+           'received_at', rec, 'due_at', rec + interval '15 days',
+           'handled_at', CASE WHEN r_h < 0.95 THEN rec + r_h * interval '18 days' END,
+           'satisfied', CASE WHEN r_s < 0.5 THEN r_s < 0.4 END,
+           'source_updated_at', rec + interval '20 days')
+FROM g
+"""
+
+BASELINE = """
+SELECT f.unit_id, e.month,
+  count(*) FILTER (WHERE e.rec) AS received,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'channel') = '2') AS received_online,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'synced_national')::boolean) AS synced,
+  count(*) FILTER (WHERE e.rec AND f.has_fee) AS fee_dossiers,
+  count(*) FILTER (WHERE e.rec AND f.has_fee AND (f.doc ->> 'paid_online') IN ('1', '2'))
+    AS paid_online,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'digitised')::boolean) AS digitised,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'digitised')::boolean
+                   AND (f.doc ->> 'has_e_result')::boolean) AS digitised_e_result,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'reused_data')::boolean) AS reused,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'vneid_verified')::boolean) AS vneid,
+  count(*) FILTER (WHERE NOT e.rec) AS finished,
+  count(*) FILTER (WHERE NOT e.rec AND NOT f.late_by_rule
+                   AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at)) AS finished_on_time,
+  count(*) FILTER (WHERE NOT e.rec AND (f.doc ->> 'status') IN ('9', '10')) AS needs_result,
+  count(*) FILTER (WHERE NOT e.rec AND (f.doc ->> 'status') IN ('9', '10')
+                   AND (f.doc ->> 'has_e_result')::boolean) AS e_result
+FROM scoring.facts f
+CROSS JOIN LATERAL (VALUES
+    (to_char(f.reception_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYYMM'), true),
+    (to_char(f.end_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYYMM'), false)) AS e(month, rec)
+WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:units AS text[]))
+  AND e.month BETWEEN :first AND :last
+GROUP BY f.unit_id, e.month
+"""
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def new_dossier(unit: str, n: int, received: datetime) -> DossierRecord:
+    return DossierRecord(
+        source_id="bench-ev", code=f"EV-{uuid.uuid4().hex[:10]}-{n}", unit_id=unit,
+        procedure_code="TTHC001", channel=2, status=10, received_at=received,
+        due_at=received + timedelta(days=5), finished_at=received + timedelta(days=2),
+        has_fee=True, paid_online=1, digitised=True, has_e_result=True, synced_national=True,
+        source_updated_at=received + timedelta(days=2),
+    )  # fmt: skip
+
+
+async def main(args: argparse.Namespace) -> None:
+    pg = Postgres.start()
+    name = f"cchc_bench_scoring_{uuid.uuid4().hex[:8]}"
+    broker: Broker | None = None
+    try:
+        url = await pg.create_database(name)
+        await asyncio.to_thread(upgrade, "scoring", url)
+        engine = make_engine(to_async_url(url), schema="scoring", pool_size=4)
+        sessions = make_sessionmaker(engine)
+        async with transaction(sessions) as s:
+            await seed_units(s)
+            members = list((await s.execute(
+                text(MEMBERS_CTE + "SELECT member FROM members ORDER BY member"),
+                {"units": [PROVINCE]},
+            )).scalars())  # fmt: skip
+            leaves = list((await s.execute(text("""
+                SELECT u.id FROM scoring.units u WHERE u.id = ANY(CAST(:m AS text[]))
+                  AND NOT EXISTS (SELECT 1 FROM scoring.units c WHERE c.parent_id = u.id)
+                ORDER BY u.id"""), {"m": members})).scalars())  # fmt: skip
+        print(f"units: {len(members)} aggregated into {PROVINCE}, {len(leaves)} with facts")
+        t = time.perf_counter()
+        async with transaction(sessions) as s:
+            await s.execute(text("SET LOCAL synchronous_commit = off"))
+            await s.execute(
+                text(LOAD_DOSSIERS), {"units": leaves, "n": args.dossiers, "procs": PROCS_PER_UNIT}
+            )
+            await s.execute(text(LOAD_PROCEDURES), {"units": leaves, "procs": PROCS_PER_UNIT})
+            await s.execute(text(LOAD_PETITIONS), {"units": leaves, "n": 100})
+        async with engine.connect() as c:
+            await c.execution_options(isolation_level="AUTOCOMMIT")
+            await c.execute(text("VACUUM ANALYZE scoring.facts"))
+        print(f"loaded {args.dossiers:,} dossiers (+ procedures, petitions) in "
+              f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+
+        # (a) baseline, best of two
+        base: list[float] = []
+        rows = 0
+        for _ in range(2):
+            async with sessions() as s:
+                t = time.perf_counter()
+                rows = len(
+                    (
+                        await s.execute(
+                            text(BASELINE),
+                            {"units": members, "first": f"{YEAR}01", "last": f"{YEAR}12"},
+                        )
+                    ).all()
+                )
+                base.append(time.perf_counter() - t)  # fmt: skip
+        baseline_ms = min(base) * 1000
+        print(f"(a) baseline GROUP BY unit, month: {baseline_ms:.0f} ms ({rows} rows)")
+
+        # (b) the full rebuild
+        ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
+        as_of = datetime.now(UTC)
+        timings = []
+        for label in ("first", "re-run"):
+            t = time.perf_counter()
+            async with transaction(sessions) as s:
+                stats = await rebuild_province_year(s, ctx, PROVINCE, YEAR, as_of)
+            ms = (time.perf_counter() - t) * 1000
+            timings.append(ms)
+            print(f"(b) rebuild {PROVINCE} {YEAR} ({label}): {ms:.0f} ms, {stats.pairs} "
+                  f"unit-periods, {stats.versions} versions, ratio {ms / baseline_ms:.2f}x")  # fmt: skip
+
+        # (c) single unit-period refresh after one event
+        if args.refresh_runs:
+            unit = leaves[len(leaves) // 2]
+            one, fan = [], []
+            for n in range(args.refresh_runs):
+                received = datetime(YEAR, 12, 3, 9, 0, tzinfo=VN_TZ)
+                async with transaction(sessions) as s:
+                    await upsert_facts(s, [new_dossier(unit, n, received)])
+                t = time.perf_counter()
+                async with transaction(sessions) as s:
+                    await recompute(s, ctx, [unit], [Period.month(YEAR, 12)], as_of)
+                one.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                async with transaction(sessions) as s:
+                    await refresh_stale(s, ctx, as_of=as_of)
+                fan.append((time.perf_counter() - t) * 1000)
+            print(
+                f"(c) unit-period refresh ({unit}, {YEAR}12): median "
+                f"{statistics.median(one):.1f} ms, p95 {pct(one, 0.95):.1f} ms"
+            )
+            print(f"    whole stale fan-out of one event (unit + ancestors × month, quarter, "
+                  f"year, YTD): median {statistics.median(fan):.0f} ms, p95 "
+                  f"{pct(fan, 0.95):.0f} ms")  # fmt: skip
+
+        # (d) event-to-snapshot latency
+        if args.events:
+            broker = Broker.start()
+            await latency(args, url, broker, sessions, leaves)
+        await engine.dispose()
+    finally:
+        await pg.drop_database(name)
+        if broker is not None:
+            broker.stop()
+        pg.stop()
+
+
+async def latency(
+    args: argparse.Namespace, url: str, broker: Broker, sessions: object, leaves: list[str]
+) -> None:
+    os.environ["SCORING_STALE_INTERVAL_S"] = "0.05"
+    os.environ["SCORING_STALE_DEBOUNCE_S"] = "0"
+    from services.scoring.main import create_app
+    from shared.events.kafka import ensure_topics, make_producer
+
+    settings = Settings(
+        service_name="scoring", database_url=to_async_url(url),
+        kafka_bootstrap_servers=broker.bootstrap, kafka_session_timeout_ms=6000,
+        kafka_heartbeat_interval_ms=500, outbox_poll_interval_s=0.05,
+    )  # fmt: skip
+    await ensure_topics(settings)
+    app = create_app(settings)
+    producer = make_producer(settings, "bench-ingest")
+    await producer.start()
+    engine = make_engine(settings.async_database_url, schema="scoring", pool_size=2)
+    q = text("""SELECT coalesce(max(version), 0) FROM scoring.snapshots
+                WHERE unit_id = :u AND period = :p AND profile = :profile""")
+    lat: list[float] = []
+    try:
+        async with app.router.lifespan_context(app):
+            profile = app.state.runtime.extras["scoring"].profile.key
+            for n in range(args.events + 5):  # the first 5 warm up (consumer group join)
+                unit = leaves[(n * 7) % len(leaves)]
+                month = 1 + n % 12
+                received = datetime(YEAR, month, 10, 9, 0, tzinfo=VN_TZ)
+                period = Period.month(YEAR, month).id
+                async with engine.connect() as c:
+                    before = (await c.execute(q, {"u": unit, "p": period, "profile": profile})
+                              ).scalar_one()  # fmt: skip
+                ev = CloudEvent.of(
+                    DossiersChanged(unit_id=unit, dossiers=[new_dossier(unit, n, received)]),
+                    source="/cchc-monitor/ingest",
+                )
+                t = time.perf_counter()
+                await producer.send_and_wait(
+                    "ingest.dossiers", value=ev.value(), key=unit.encode(), headers=ev.headers()
+                )
+                deadline = t + 60
+                while time.perf_counter() < deadline:
+                    async with engine.connect() as c:
+                        v = (await c.execute(q, {"u": unit, "p": period, "profile": profile})
+                             ).scalar_one()  # fmt: skip
+                    if v > before:
+                        break
+                    await asyncio.sleep(0.005)
+                else:
+                    raise RuntimeError(f"no new snapshot for {unit} {period} within 60 s")
+                if n >= 5:
+                    lat.append((time.perf_counter() - t) * 1000)
+    finally:
+        await producer.stop()
+        await engine.dispose()
+    print(f"(d) event-to-snapshot over {len(lat)} events: p50 {pct(lat, 0.5):.0f} ms, "
+          f"p99 {pct(lat, 0.99):.0f} ms, max {max(lat):.0f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dossiers", type=int, default=2_000_000)
+    ap.add_argument("--events", type=int, default=120)
+    ap.add_argument("--refresh-runs", type=int, default=50)
+    asyncio.run(main(ap.parse_args()))
