@@ -31,28 +31,28 @@ _fromiso = datetime.fromisoformat
 _is_nfc = unicodedata.is_normalized
 
 
-class Supplement(msgspec.Struct):
+class Supplement(msgspec.Struct, gc=False):
     NgayYeuCauBoSung: Any = None
     NgayTiepNhanBoSung: Any = None
 
 
-class Fee(msgspec.Struct):
+class Fee(msgspec.Struct, gc=False):
     Gia: Any = None
 
 
-class Component(msgspec.Struct):
+class Component(msgspec.Struct, gc=False):
     DuocTaiSuDung: Any = None
 
 
-class Result(msgspec.Struct):
+class Result(msgspec.Struct, gc=False):
     DuongDanTepTinKetQua: Any = None
 
 
-class Apology(msgspec.Struct):
+class Apology(msgspec.Struct, gc=False):
     pass
 
 
-class RawDossier(msgspec.Struct):
+class RawDossier(msgspec.Struct, gc=False):
     """The national fields `normalise_dossier` reads (a missing field reads as None)."""
 
     MaHoSo: Any = None
@@ -79,7 +79,7 @@ class RawDossier(msgspec.Struct):
     DanhSachPhieuXinLoi: list[Apology] | str | None = None
 
 
-class DossierPage(msgspec.Struct):
+class DossierPage(msgspec.Struct, gc=False):
     items: list[RawDossier]
     next_cursor: str | None = None
 

@@ -82,32 +82,35 @@ TABLES: dict[str, FeedTable] = {
 
 def _upsert_sql(t: FeedTable) -> str:
     """One statement per page. The staging table holds exactly this page's rows, already
-    deduplicated by code (newest wins) by `prepare`, so it is read as is; the CTEs are
-    MATERIALIZED so the planner never re-runs the previous-status lookup per returned row
-    (the temporary table has no statistics)."""
+    deduplicated by code (newest wins) by `prepare`, so it is read as is. Status history needs
+    the previous status of *updated* rows only: every part of the statement reads the snapshot
+    from before it, so a PK lookup from the history insert still sees the old row (inserted
+    rows, `xmax = 0`, had none and skip the lookup)."""
     cols = ", ".join(t.columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in t.columns if c not in ("source_id", "code"))
     upsert = f"""
         INSERT INTO {SCHEMA}.{t.table} AS cur ({cols}, run_id)
-        SELECT {cols}, $2 FROM {"src" if t.history else f"{t.stage} WHERE source_id = $1"}
+        SELECT {cols}, $2 FROM {t.stage} WHERE source_id = $1
         ON CONFLICT (source_id, code) DO UPDATE SET {updates},
             run_id = excluded.run_id, version = cur.version + 1, ingested_at = now()
         WHERE excluded.source_updated_at > cur.source_updated_at
-        RETURNING cur.code, {"cur.status, " if t.history else ""}cur.source_updated_at"""
+        RETURNING cur.code, {"cur.status, (cur.xmax = 0) AS inserted, " if t.history else ""}
+            cur.source_updated_at"""
     if not t.history:
         return f"WITH up AS ({upsert}) SELECT code FROM up"
     return f"""
-        WITH src AS MATERIALIZED (
-            SELECT s.*, (SELECT d.status FROM {SCHEMA}.{t.table} d
-                         WHERE d.source_id = $1 AND d.code = s.code) AS prev_status
-            FROM {t.stage} s),
-        up AS MATERIALIZED ({upsert}),
+        WITH up AS ({upsert}),
+        changed AS MATERIALIZED (
+            SELECT up.code, up.status, up.source_updated_at,
+                CASE WHEN up.inserted THEN NULL ELSE (
+                    SELECT d.status FROM {SCHEMA}.{t.table} d
+                    WHERE d.source_id = $1 AND d.code = up.code) END AS prev
+            FROM up),
         hist AS (
             INSERT INTO {SCHEMA}.dossier_status_history
                 (source_id, code, status, previous_status, source_updated_at, run_id)
-            SELECT $1, up.code, up.status, src.prev_status, up.source_updated_at, $2
-            FROM up JOIN src USING (code)
-            WHERE src.prev_status IS DISTINCT FROM up.status)
+            SELECT $1, code, status, prev, source_updated_at, $2 FROM changed
+            WHERE prev IS DISTINCT FROM status)
         SELECT code FROM up"""
 
 

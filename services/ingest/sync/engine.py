@@ -54,6 +54,7 @@ from services.ingest.sync.prepare import (
     normalise_page,
     peek_cursor,
     prepare_body,
+    prepare_page,
 )
 from services.ingest.sync.ratelimit import TokenBucket
 from shared.events.payloads import IngestRunCompleted
@@ -387,13 +388,22 @@ class SyncEngine:
                 extra={"source": sid, "feed": feed, "kind": exc.kind, "attempt": attempt},
             )
 
+        body_fetch = getattr(connector, "fetch_raw", None)
+
         async def fetch_prepared(cursor: str | None) -> Prepared:
             """Fetch and prepare a page in this process."""
             async with sem:
                 await bucket.acquire()
-                page = await connector.fetch_page(
-                    feed, updated_since=plan.since, cursor=cursor, limit=limit
-                )
+                if body_fetch is not None:
+                    body: bytes = await body_fetch(
+                        feed, updated_since=plan.since, cursor=cursor, limit=limit
+                    )
+                else:
+                    page = await connector.fetch_page(
+                        feed, updated_since=plan.since, cursor=cursor, limit=limit
+                    )
+            if body_fetch is not None:  # the typed fast path for dossier pages
+                return prepare_page(body, feed, sid, agencies, datetime.now(UTC), *keys)
             good, bad = normalise_page(
                 feed, page.records, page.invalid, source_id=sid, agencies=agencies,
                 now=datetime.now(UTC), scan_nul=page.may_contain_nul,

@@ -7,7 +7,10 @@ page. Errors come back as values (a `SourceError` with keyword arguments does no
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,6 +85,20 @@ def prepare_body(
         return PrepareError(exc.kind, str(exc))
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a page is decoded: it allocates ~10^5 acyclic
+    objects, and the collections they trigger (rescanning every live object) cost more than
+    decoding. Reference counting still frees everything; collection resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def prepare_page(
     body: bytes, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
     items_key: str = "items", cursor_key: str = "next_cursor",
@@ -89,7 +106,8 @@ def prepare_page(
     """(prepared page, rejected count); a body that is not the expected envelope raises the
     connector's `protocol` `SourceError`. Dossier pages take the typed fast path."""
     if feed == "dossiers" and (items_key, cursor_key) == ("items", "next_cursor"):
-        fast_page = prepare_dossiers_fast(body, source_id, agencies, now)
+        with gc_paused():
+            fast_page = prepare_dossiers_fast(body, source_id, agencies, now)
         if fast_page is not None:
             return fast_page
     page = decode_envelope(body, items_key, cursor_key)
