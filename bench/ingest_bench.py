@@ -80,6 +80,7 @@ async def run(n: int, page_size: int, workers: int = 1) -> None:
             json.dumps(mapping_from_registry("demo-igate")), page_size,
         )  # fmt: skip
         engine = SyncEngine(pool, policy=RetryPolicy(attempts=3), prefetch=3, workers=workers)
+        await engine.warm_up()  # a service's workers are up before its first run
         started = time.perf_counter()
         result = await engine.run(sid, "dossiers")
         elapsed = time.perf_counter() - started

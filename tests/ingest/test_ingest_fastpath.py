@@ -237,3 +237,17 @@ def test_dossier_out_mirrors_the_payload_model() -> None:
     )  # fmt: skip
     row = tuple(getattr(rec, f) for f in DossierRecord.model_fields)
     assert fast.record_json(row) == rec.model_dump_json()
+
+
+def test_prepared_pages_pickle_for_worker_processes() -> None:
+    import pickle
+
+    from services.ingest.store.pages import prepare as prepare_records
+
+    body = body_of([DOSSIER, dossier(MaHoSo="X-2", NgayKetThucXuLy="", NgayTra="")])
+    page, _ = prepare_page(body, "dossiers", "demo", AGENCIES, NOW)
+    back = pickle.loads(pickle.dumps(page))
+    assert back == page  # datetimes compare as instants (they travel as UTC)
+    assert all(type(r) is tuple for r in back.rows)
+    empty = prepare_records("petitions", [], [], None)
+    assert pickle.loads(pickle.dumps(empty)) == empty

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from services.ingest.domain.normalise import Feed, Record, Rejection
 from services.ingest.domain.pull import newest_wins
@@ -194,6 +195,32 @@ class PreparedPage:
     max_seen: datetime | None
     rejections: list[tuple[str | None, str, str, str]]  # code, reasons (SEP-joined), raw, fp
     reason_kinds: list[str]
+
+    # Pickling (worker process → engine): dossier rows travel as msgpack, encoded and decoded
+    # in C; pickle spends ~25 us per row on their datetimes. Instants are kept (they come back
+    # in UTC), which is all COPY needs.
+    def __getstate__(self) -> tuple[Any, ...]:
+        rows: Any = self.rows
+        if rows and len(rows[0]) == len(DOSSIER_COLUMNS):
+            rows = _ROW_ENCODER.encode(rows)
+        return (
+            self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
+            self.max_seen, self.rejections, self.reason_kinds,
+        )  # fmt: skip
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
+         self.max_seen, self.rejections, self.reason_kinds) = state  # fmt: skip
+        self.rows = _DOSSIER_ROWS.decode(rows) if isinstance(rows, bytes) else rows
+
+
+_ROW_ENCODER = msgspec.msgpack.Encoder()
+_TS = datetime | None
+DossierRow = tuple[
+    str, str, str, str, str | None, int, int, _TS, _TS, _TS, _TS, _TS, _TS,
+    int, float, int, bool, int, bool, bool, bool, bool, bool, datetime,
+]  # fmt: skip
+_DOSSIER_ROWS = msgspec.msgpack.Decoder(list[DossierRow])
 
 
 def prepare(

@@ -55,6 +55,7 @@ from services.ingest.sync.prepare import (
     peek_cursor,
     prepare_body,
     prepare_page,
+    warm,
 )
 from services.ingest.sync.ratelimit import TokenBucket
 from shared.events.payloads import IngestRunCompleted
@@ -142,6 +143,7 @@ class SyncEngine:
             if workers > 0
             else None
         )
+        self.workers = max(0, workers)
         self.event_source = event_source
         self.policy = policy or RetryPolicy()
         self.breaker_threshold = breaker_threshold
@@ -205,6 +207,16 @@ class SyncEngine:
             unchanged=row["unchanged"], quarantined=row["quarantined"], pages=row["pages"],
             error=row["error"], errors=json.loads(row["errors"]),
         )  # fmt: skip
+
+    async def warm_up(self) -> None:
+        """Start the decoding worker processes now (spawning one and importing the ingest
+        modules takes about a second) rather than on the first page of the first run."""
+        if self.executor is None:
+            return
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self.executor, warm, 0.2) for _ in range(self.workers))
+        )
 
     async def stop(self) -> None:
         """Let every run finish the page in hand, then end it (the checkpoint stays)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,11 @@ from services.ingest.store.pages import (
 class PrepareError:
     kind: str
     message: str
+
+
+def warm(seconds: float) -> None:
+    """A no-op task that keeps a worker busy briefly (see `SyncEngine.warm_up`)."""
+    time.sleep(seconds)
 
 
 def peek_cursor(body: bytes, key: str = "next_cursor") -> tuple[bool, str | None]:
