@@ -50,9 +50,9 @@ DOSSIER_FLAGS = {
 (`reception_at`, `end_at`, `eff_due_at`, `late_by_rule`, `has_fee`, written by `fact_row` with
 the same rule) and the stored record."""
 
-LEAF_FROM_FACTS = text(
+DOSSIER_WIDE = text(
     """
-WITH dossiers AS (
+CREATE TEMP TABLE rebuild_dossiers ON COMMIT DROP AS
     SELECT f.unit_id, f.procedure, e.month,
 """
     + ",\n".join(
@@ -67,8 +67,15 @@ WITH dossiers AS (
     WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:u AS text[]))
       AND e.month = ANY(CAST(:m AS text[]))
     GROUP BY f.unit_id, f.procedure, e.month
-),
-others AS (
+"""
+)
+"""The dossier flows of the members' facts by (unit, procedure, month), one column per counter:
+a plain `CREATE TABLE AS` so PostgreSQL may scan the facts with parallel workers (a statement
+that also writes to a table may not)."""
+
+LEAF_FROM_FACTS = text(
+    f"""
+WITH others AS (
     SELECT f.unit_id, f.procedure, c.month, c.counter, count(*) AS value
     FROM scoring.facts f
     CROSS JOIN LATERAL (
@@ -104,7 +111,7 @@ others AS (
 ),
 new AS (
     SELECT d.unit_id, d.procedure, d.month, v.counter, v.value
-    FROM dossiers d
+    FROM rebuild_dossiers d
     CROSS JOIN LATERAL (VALUES """
     + ", ".join(f"('{name}', d.{name})" for name in DOSSIER_FLAGS)
     + """) AS v(counter, value)
@@ -144,6 +151,10 @@ async def rebuild_province_year(
     )
     year_p = Period.parse(str(year))
     months = list(year_p.months)
+    # a batch job: room for the hash aggregates of a province-year
+    await session.execute(text("SET LOCAL work_mem = '256MB'"))
+    await session.execute(text("DROP TABLE IF EXISTS pg_temp.rebuild_dossiers"))
+    await session.execute(DOSSIER_WIDE, {"u": members, "m": months})
     await session.execute(LEAF_FROM_FACTS, {"u": members, "m": months})
     await session.execute(
         text("""

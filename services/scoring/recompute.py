@@ -216,14 +216,18 @@ async def refresh_stale(
     for unit, month in rows:
         by_month.setdefault(month, set()).add(unit)
     total = RecomputeStats()
-    # group months by the set of targets so each period is computed once per target set
+    # every period's targets, then one batched recompute per distinct target set (the months of
+    # one unit share theirs, so one event's fan-out is a single recompute)
     work: dict[Period, set[str]] = {}
     for month, us in by_month.items():
         targets = await aggregation_targets(session, sorted(us))
         for p in periods_containing_month(month):
             work.setdefault(p, set()).update(targets)
+    batches: dict[frozenset[str], list[Period]] = {}
     for p, affected in sorted(work.items()):
-        s = await recompute(session, ctx, sorted(affected), [p], as_of)
+        batches.setdefault(frozenset(affected), []).append(p)
+    for affected_set, ps in sorted(batches.items(), key=lambda kv: min(kv[1])):
+        s = await recompute(session, ctx, sorted(affected_set), ps, as_of)
         total.pairs += s.pairs
         total.versions += s.versions
         total.raised += s.raised

@@ -13,16 +13,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.facts import COUNTERS
 from services.scoring.domain.periods import Period
 from services.scoring.store.registry import MEMBERS_CTE
 
-PERIOD_COUNTERS = text(
-    MEMBERS_CTE
-    + """
+PERIOD_COUNTERS_SQL = """
+WITH members AS (
+    SELECT * FROM unnest(CAST(:aggs AS text[]), CAST(:members AS text[])) AS m(agg, member)
+)
 , per AS (
     SELECT * FROM jsonb_to_recordset(CAST(:periods AS jsonb))
         AS p(pid text, mask bigint, k int, at timestamptz)
@@ -32,16 +33,15 @@ pm AS (
     CROSS JOIN LATERAL unnest(CAST(:months AS text[])) WITH ORDINALITY AS m(month, i)
     WHERE (p.mask >> (m.i::int - 1)) & 1 = 1
 ),
-mem AS (SELECT DISTINCT member FROM members),
 leaf AS (
     SELECT l.unit_id, l.month, l.counter, sum(l.value)::numeric AS value
     FROM scoring.leaf_counters l
-    WHERE l.unit_id IN (SELECT member FROM mem) AND l.month = ANY(CAST(:months AS text[]))
+    WHERE l.unit_id = ANY(CAST(:mem AS text[])) AND l.month = ANY(CAST(:months AS text[]))
     GROUP BY l.unit_id, l.month, l.counter
     UNION ALL
     SELECT c.unit_id, c.month, c.counter, sum(c.value)
     FROM scoring.manual_counters c
-    WHERE c.unit_id IN (SELECT member FROM mem) AND c.month = ANY(CAST(:months AS text[]))
+    WHERE c.unit_id = ANY(CAST(:mem AS text[])) AND c.month = ANY(CAST(:months AS text[]))
     GROUP BY c.unit_id, c.month, c.counter
 ),
 flows AS (
@@ -50,21 +50,7 @@ flows AS (
     GROUP BY l.unit_id, pm.pid, l.counter
 ),
 -- dossier stocks: open at instant k iff k in [lo, hi]; within time iff k in [lo, least(hi, hw)]
-spans AS (
-    SELECT f.unit_id,
-           width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
-           CASE WHEN f.end_at IS NULL THEN :n
-                ELSE width_bucket(f.end_at, CAST(:instants AS timestamptz[])) END AS hi,
-           CASE WHEN f.late_by_rule THEN 0 WHEN f.eff_due_at IS NULL THEN :n
-                ELSE width_bucket(f.eff_due_at, CAST(:instants AS timestamptz[])) END AS hw,
-           count(*) AS n
-    FROM scoring.facts f
-    WHERE f.kind = 'dossier' AND f.unit_id IN (SELECT member FROM mem) AND NOT f.paused
-      AND f.reception_at < CAST(:last_at AS timestamptz)
-      AND (f.end_at IS NULL OR f.end_at >= CAST(:first_at AS timestamptz))
-    GROUP BY 1, 2, 3, 4
-),
-dstock AS (
+{spans}dstock AS (
     SELECT s.unit_id, k.k, sum(s.n) AS open_at_end,
            coalesce(sum(s.n) FILTER (WHERE k.k <= s.hw), 0) AS open_within_time
     FROM spans s JOIN generate_series(1, :n) AS k(k) ON k.k BETWEEN s.lo AND s.hi
@@ -73,7 +59,7 @@ dstock AS (
 procs AS (
     SELECT f.unit_id, f.procedure, f.listed_from, f.is_online, f.has_fee
     FROM scoring.facts f
-    WHERE f.kind = 'procedure' AND f.unit_id IN (SELECT member FROM mem)
+    WHERE f.kind = 'procedure' AND f.unit_id = ANY(CAST(:mem AS text[]))
 ),
 pstock AS (
     SELECT f.unit_id, p.pid, count(*) AS proc_total,
@@ -90,7 +76,7 @@ pair_months AS (
     FROM scoring.leaf_counters l
     WHERE l.month = ANY(CAST(:months AS text[]))
       AND l.counter IN ('received_online', 'received', 'paid_online')
-      AND l.unit_id IN (SELECT member FROM mem)
+      AND l.unit_id = ANY(CAST(:mem AS text[]))
     GROUP BY 1, 2, 3, 4
 ),
 pair_masks AS (
@@ -148,7 +134,22 @@ SELECT m.agg, v.pid, v.counter, sum(v.value)::float8 AS value
 FROM unit_values v JOIN members m ON m.member = v.unit_id
 GROUP BY m.agg, v.pid, v.counter
 """
-)
+SPANS_FROM_FACTS = """spans AS (
+    SELECT f.unit_id,
+           width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
+           CASE WHEN f.end_at IS NULL THEN :n
+                ELSE width_bucket(f.end_at, CAST(:instants AS timestamptz[])) END AS hi,
+           CASE WHEN f.late_by_rule THEN 0 WHEN f.eff_due_at IS NULL THEN :n
+                ELSE width_bucket(f.eff_due_at, CAST(:instants AS timestamptz[])) END AS hw,
+           count(*) AS n
+    FROM scoring.facts f
+    WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:mem AS text[])) AND NOT f.paused
+      AND f.reception_at < CAST(:last_at AS timestamptz)
+      AND (f.end_at IS NULL OR f.end_at >= CAST(:first_at AS timestamptz))
+    GROUP BY 1, 2, 3, 4
+),
+"""
+PERIOD_COUNTERS = text(PERIOD_COUNTERS_SQL.replace("{spans}", SPANS_FROM_FACTS))
 """Every counter of every (aggregation unit, period) in one statement: flows summed over each
 period's months (a month bit mask per period), dossier stocks at each period's stock instant
 from one pass over the facts (each open dossier is a span of instant indexes, by
@@ -161,10 +162,17 @@ def stock_instant(period: Period, as_of: datetime) -> datetime:
 
 
 async def period_counters_many(
-    session: AsyncSession, units: Sequence[str], periods: Sequence[Period], as_of: datetime
+    session: AsyncSession,
+    units: Sequence[str],
+    periods: Sequence[Period],
+    as_of: datetime,
+    *,
+    statement: TextClause = PERIOD_COUNTERS,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{period id: {unit: {counter: value}}} for every unit in `units` and every period (absent
-    counters are 0, zero counters left out), in one statement."""
+    counters are 0, zero counters left out): the (agg, member) closure, then one statement.
+    `statement` may read the dossier stock spans from elsewhere (the rebuild computes them in
+    its own pass over the facts)."""
     out: dict[str, dict[str, dict[str, float]]] = {
         p.id: {u: defaultdict(float) for u in units} for p in periods
     }
@@ -185,10 +193,18 @@ async def period_counters_many(
         }
         for p in periods
     ]
+    pairs = (
+        await session.execute(
+            text(MEMBERS_CTE + "SELECT agg, member FROM members ORDER BY agg, member"),
+            {"units": list(units)},
+        )
+    ).all()
     rows = await session.execute(
-        PERIOD_COUNTERS,
+        statement,
         {
-            "units": list(units),
+            "aggs": [a for a, _ in pairs],
+            "members": [m for _, m in pairs],
+            "mem": sorted({m for _, m in pairs}),
             "periods": json.dumps(spec),
             "months": months,
             "instants": instants,
