@@ -37,6 +37,32 @@ from shared.devstack import Postgres, free_port  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 from shared.settings import to_plain_url  # noqa: E402
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process on this machine (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+async def cpu_by_role(pool: asyncpg.Pool, engine: SyncEngine) -> dict[str, float]:
+    """CPU seconds so far of the engine's process, its decoding workers and the PostgreSQL
+    backends serving this database (the simulator and other load on the box excluded)."""
+    backends = await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    )
+    workers = list(getattr(engine.executor, "_processes", {}) or {})
+    return {
+        "engine": cpu_seconds(os.getpid()),
+        "workers": sum(cpu_seconds(pid) for pid in workers),
+        "postgres": sum(cpu_seconds(r["pid"]) for r in backends),
+    }
+
 
 def start_simulator(n: int, page_size: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
@@ -81,9 +107,14 @@ async def run(n: int, page_size: int, workers: int = 1) -> None:
         )  # fmt: skip
         engine = SyncEngine(pool, policy=RetryPolicy(attempts=3), prefetch=3, workers=workers)
         await engine.warm_up()  # a service's workers are up before its first run
+        async with pool.acquire(), pool.acquire():  # open the pool's connections now
+            pass
+        cpu_before = await cpu_by_role(pool, engine)
         started = time.perf_counter()
         result = await engine.run(sid, "dossiers")
         elapsed = time.perf_counter() - started
+        cpu_after = await cpu_by_role(pool, engine)
+        cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
         await engine.stop()
         rows = await pool.fetchval("SELECT count(*) FROM ingest.dossiers")
         events = await pool.fetchval(
@@ -120,6 +151,11 @@ async def run(n: int, page_size: int, workers: int = 1) -> None:
         print(f"raw COPY baseline : {copy_elapsed:8.1f}s  {copy_rate:>10,.0f} records/s")
         print(f"ingest / COPY     : {ingest_rate / copy_rate:8.1%}  "
               f"(targets: >= 50,000 records/s and >= 40% of COPY)")  # fmt: skip
+        per = {k: v / max(result.pulled, 1) * 1e6 for k, v in cpu.items()}
+        total = sum(per.values())
+        print("CPU per record    : " + ", ".join(f"{k} {v:.1f} us" for k, v in per.items())
+              + f" = {total:.1f} us -> at most {2e6 / total:,.0f} records/s on 2 cores"
+              f" (wall clock used {sum(cpu.values()) / elapsed:.2f} cores)")  # fmt: skip
     finally:
         if sim is not None:
             sim.terminate()

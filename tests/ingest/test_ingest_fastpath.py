@@ -251,3 +251,41 @@ def test_prepared_pages_pickle_for_worker_processes() -> None:
     assert all(type(r) is tuple for r in back.rows)
     empty = prepare_records("petitions", [], [], None)
     assert pickle.loads(pickle.dumps(empty)) == empty
+
+
+async def test_binary_copy_stores_what_asyncpg_copy_stores(database_url: str) -> None:
+    """The worker-built binary COPY stream == asyncpg's `copy_records_to_table` of the rows."""
+    import io
+
+    import asyncpg
+
+    from services.ingest.store.copybin import encode_dossier_rows
+    from services.ingest.store.pages import DOSSIER_COLUMNS
+    from shared.settings import to_plain_url
+
+    items = [
+        DOSSIER,
+        dossier(MaHoSo="Mã-hồ-sơ-2\t\\", MaLinhVuc="", NgayKetThucXuLy="", NgayTra=""),
+        dossier(MaHoSo="X-3", NgayCapNhat="2026-04-15T09:31:38.123456+00:00", KenhThucHien=3),
+    ]
+    page, _ = prepare_page(body_of(items), "dossiers", "demo", AGENCIES, NOW)
+    assert len(page.rows) == 3
+    cols = ", ".join(DOSSIER_COLUMNS)
+    conn = await asyncpg.connect(to_plain_url(database_url))
+    try:
+        async with conn.transaction():
+            for name in ("t_ref", "t_bin"):
+                await conn.execute(
+                    f"CREATE TEMP TABLE {name} (LIKE ingest.dossiers INCLUDING DEFAULTS)"
+                    " ON COMMIT DROP"
+                )
+            await conn.copy_records_to_table("t_ref", records=page.rows, columns=DOSSIER_COLUMNS)
+            await conn.copy_to_table(
+                "t_bin", source=io.BytesIO(encode_dossier_rows(page.rows)),
+                columns=DOSSIER_COLUMNS, format="binary",
+            )  # fmt: skip
+            ref = await conn.fetch(f"SELECT {cols} FROM t_ref ORDER BY code")
+            got = await conn.fetch(f"SELECT {cols} FROM t_bin ORDER BY code")
+        assert [tuple(r) for r in got] == [tuple(r) for r in ref]
+    finally:
+        await conn.close()

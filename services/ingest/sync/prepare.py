@@ -27,6 +27,7 @@ from services.ingest.domain.normalise import (
     find_nul,
     normalise_dossier,
 )
+from services.ingest.store.copybin import encode_dossier_rows
 from services.ingest.store.pages import (
     DOSSIER_COLUMNS,
     PreparedPage,
@@ -86,9 +87,12 @@ def prepare_body(
 ) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
     """(prepared page, rejected count) or the protocol error that makes the fetch retry."""
     try:
-        return prepare_page(body, feed, source_id, agencies, now, items_key, cursor_key)
+        page, rejected = prepare_page(body, feed, source_id, agencies, now, items_key, cursor_key)
     except SourceError as exc:
         return PrepareError(exc.kind, str(exc))
+    if feed == "dossiers" and page.rows:  # the engine then only forwards bytes to COPY
+        page.copy_data = encode_dossier_rows(page.rows)
+    return page, rejected
 
 
 @contextlib.contextmanager
