@@ -119,17 +119,23 @@ new AS (
     UNION ALL
     SELECT unit_id, procedure, month, counter, value FROM others
 ),
+cur AS (
+    SELECT l.ctid AS row_id, l.unit_id, l.procedure, CAST(l.month AS text) AS month, l.counter,
+           l.value
+    FROM scoring.leaf_counters l
+    WHERE l.unit_id = ANY(CAST(:u AS text[])) AND l.month = ANY(CAST(:m AS text[]))
+),
 gone AS (
     DELETE FROM scoring.leaf_counters l
-    WHERE l.unit_id = ANY(CAST(:u AS text[])) AND l.month = ANY(CAST(:m AS text[]))
-      AND NOT EXISTS (
-          SELECT 1 FROM new n WHERE n.unit_id = l.unit_id AND n.procedure = l.procedure
-             AND n.month = l.month AND n.counter = l.counter)
+    USING (SELECT c.row_id FROM cur c LEFT JOIN new n USING (unit_id, procedure, month, counter)
+           WHERE n.unit_id IS NULL) g
+    WHERE l.ctid = g.row_id
 )
 INSERT INTO scoring.leaf_counters AS l (unit_id, procedure, month, counter, value)
-SELECT unit_id, procedure, month, counter, value FROM new
+SELECT n.unit_id, n.procedure, n.month, n.counter, n.value
+FROM new n LEFT JOIN cur c USING (unit_id, procedure, month, counter)
+WHERE c.value IS DISTINCT FROM n.value
 ON CONFLICT (unit_id, month, counter, procedure) DO UPDATE SET value = excluded.value
-WHERE l.value <> excluded.value
 """
 )
 """The leaf counters of `:u` for months `:m`, recomputed from the facts in one statement (one
@@ -155,7 +161,10 @@ async def rebuild_province_year(
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
     await session.execute(text("DROP TABLE IF EXISTS pg_temp.rebuild_dossiers"))
     await session.execute(DOSSIER_WIDE, {"u": members, "m": months})
+    # the diff joins ~10⁶ rows on text keys: hash them (a merge join sorts them by collation)
+    await session.execute(text("SET LOCAL enable_mergejoin = off"))
     await session.execute(LEAF_FROM_FACTS, {"u": members, "m": months})
+    await session.execute(text("SET LOCAL enable_mergejoin = on"))
     await session.execute(
         text("""
         DELETE FROM scoring.stale

@@ -122,33 +122,40 @@ async def write_snapshots_many(
             )
         ).mappings()
     }
-    rows = []
+    rows: list[str] = []
     for period, by_unit in cards.items():
         for unit, card in sorted(by_unit.items()):
-            doc = card_doc(card)
-            d = digest(doc)
+            doc = json.dumps(card_doc(card), sort_keys=True)
+            d = hashlib.sha256(doc.encode()).hexdigest()  # = digest(card_doc(card))
             version, prev = latest.get((period, unit), (0, None))
             if prev == d:
                 continue
-            rows.append({
-                "unit_id": unit, "period": period, "profile": profile, "version": version + 1,
-                "total": doc["total"], "max_total": doc["max_total"],
-                "applicable_max": doc["applicable_max"], "groups": doc["groups"],
-                "indicators": doc["indicators"], "counters": doc["counters"], "digest": d,
-            })  # fmt: skip
+            head = json.dumps({"unit_id": unit, "period": period, "version": version + 1,
+                               "digest": d})  # fmt: skip
+            rows.append(f'{head[:-1]}, "doc": {doc}}}')
     if not rows:
         return {}
-    res = await session.execute(INSERT_SNAPSHOTS_MANY, {"rows": json.dumps(rows)})
+    res = await session.execute(
+        INSERT_SNAPSHOTS_MANY, {"rows": "[" + ",".join(rows) + "]", "profile": profile}
+    )
     out: dict[str, list[tuple[str, int, float | None]]] = {}
     for p, u, v, t in sorted(res.all()):
         out.setdefault(p, []).append((u, v, t))
     return out
 
 
-INSERT_SNAPSHOTS_MANY = text(
-    INSERT_SNAPSHOTS.text.replace("RETURNING unit_id, version, total",
-                                  "RETURNING period, unit_id, version, total")
-)  # fmt: skip
+INSERT_SNAPSHOTS_MANY = text("""
+INSERT INTO scoring.snapshots (unit_id, period, profile, version, total, max_total,
+    applicable_max, groups, indicators, counters, digest)
+SELECT unit_id, period, :profile, version, CAST(doc ->> 'total' AS float8),
+    CAST(doc ->> 'max_total' AS float8), CAST(doc ->> 'applicable_max' AS float8),
+    doc -> 'groups', doc -> 'indicators', doc -> 'counters', digest
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, period text, version int,
+    digest text, doc jsonb)
+ON CONFLICT DO NOTHING
+RETURNING period, unit_id, version, total
+""")
+"""Rows carry the snapshot document as serialised for its digest (serialised once)."""
 
 
 async def get_snapshot(
