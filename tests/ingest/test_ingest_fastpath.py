@@ -289,3 +289,14 @@ async def test_binary_copy_stores_what_asyncpg_copy_stores(database_url: str) ->
         assert [tuple(r) for r in got] == [tuple(r) for r in ref]
     finally:
         await conn.close()
+
+
+def test_simulator_pages_are_the_json_dumps_bytes() -> None:
+    """The simulator renders pages with orjson; the bytes are those of the stdlib encoder."""
+    import orjson
+
+    sim = build(seed=3, dossiers=800, malformed_rate=0.05)
+    sim.pregenerate("dossiers", 300)
+    for body in sim._pages.values():
+        doc = orjson.loads(body)
+        assert body == json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()

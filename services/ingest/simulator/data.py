@@ -65,8 +65,19 @@ _OFFICERS = (
 )
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def fmt(t: int) -> str:
-    """Epoch seconds → national API timestamp `yyyyMMddHHmmss` in Vietnam time."""
+    """Epoch seconds → national API timestamp `yyyyMMddHHmmss` in Vietnam time (UTC+7, no
+    daylight saving). Integer arithmetic: pre-generating a million dossiers calls it ~10^7
+    times, and `strftime` was half of that time."""
+    if type(t) is int:
+        days, secs = divmod(t + 25_200, 86_400)
+        d = date.fromordinal(_EPOCH_ORDINAL + days)
+        if d.year >= 1000:
+            hours, rest = divmod(secs, 3600)
+            return f"{d.year}{d.month:02d}{d.day:02d}{hours:02d}{rest // 60:02d}{rest % 60:02d}"
     return datetime.fromtimestamp(t, VN).strftime("%Y%m%d%H%M%S")
 
 

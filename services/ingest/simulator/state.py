@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import bisect
-import json
 import random
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from services.ingest.simulator.data import FEEDS, Dataset, Feed, fmt, parse_ts
 from services.ingest.simulator.faults import Faults
@@ -177,7 +178,9 @@ class Simulator:
             "server_time": fmt(clock),
             "count": len(records),
         }
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        # orjson: the same bytes as json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        # (a test checks), several times faster for the pre-generated million-dossier pull.
+        return orjson.dumps(doc)
 
     def pregenerate(self, feed: Feed, limit: int) -> int:
         """Render and cache the full-pull page sequence of `feed` at the current clock, so a
