@@ -20,6 +20,9 @@ _i16 = struct.Struct(">ih").pack  # length 2 + smallint
 _f64 = struct.Struct(">id").pack  # length 8 + float8
 _i64 = struct.Struct(">iq").pack  # length 8 + int64 (timestamptz: us since 2000-01-01 UTC)
 _len = struct.Struct(">i").pack
+_channel_status = struct.Struct(">ihih").pack
+# supplement_count … source_updated_at: fixed-width and never NULL, so one pack per row.
+_tail = struct.Struct(">ih id ih i? ih i? i? i? i? i? iq".replace(" ", "")).pack
 
 # Column kinds of `pages.DOSSIER_COLUMNS`, in order.
 DOSSIER_KINDS = (
@@ -63,17 +66,14 @@ def encode_dossier_rows(rows: Sequence[tuple[Any, ...]]) -> bytes:
         append(_len(len(p)))
         append(p)
         append(_field("text", field))
-        append(_i16(2, channel))
-        append(_i16(2, status))
+        append(_channel_status(2, channel, 2, status))
         for t in (t1, t2, t3, t4, t5, t6):
             append(_NULL if t is None else _i64(8, (t - PG_EPOCH) // _US))
-        append(_i16(2, supplements))
-        append(_f64(8, supplement_days))
-        append(_i16(2, apologies))
-        append(_TRUE if has_fee else _FALSE)
-        append(_i16(2, paid))
-        for b in (b1, b2, b3, b4, b5):
-            append(_TRUE if b else _FALSE)
-        append(_i64(8, (updated - PG_EPOCH) // _US))
+        append(
+            _tail(
+                2, supplements, 8, supplement_days, 2, apologies, 1, has_fee, 2, paid,
+                1, b1, 1, b2, 1, b3, 1, b4, 1, b5, 8, (updated - PG_EPOCH) // _US,
+            )
+        )  # fmt: skip
     append(TRAILER)
     return b"".join(out)
