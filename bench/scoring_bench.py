@@ -39,7 +39,7 @@ from sqlalchemy import text
 
 from services.scoring.domain.periods import VN_TZ, Period
 from services.scoring.rebuild import rebuild_province_year
-from services.scoring.recompute import Scoring, recompute, refresh_stale
+from services.scoring.recompute import Scoring, default_profile, recompute, refresh_stale
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import MEMBERS_CTE, seed_units
@@ -317,7 +317,7 @@ async def latency(
     lat: list[float] = []
     try:
         async with app.router.lifespan_context(app):
-            profile = app.state.runtime.extras["scoring"].profile.key
+            profile = default_profile().key
             for n in range(args.events + 5):  # the first 5 warm up (consumer group join)
                 unit = leaves[(n * 7) % len(leaves)]
                 month = 1 + n % 12
