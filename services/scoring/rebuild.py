@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,7 +144,13 @@ rows that no longer exist are deleted, changed values updated, equal rows left a
 
 
 async def rebuild_province_year(
-    session: AsyncSession, ctx: Scoring, province: str, year: int, as_of: datetime | None = None
+    session: AsyncSession,
+    ctx: Scoring,
+    province: str,
+    year: int,
+    as_of: datetime | None = None,
+    *,
+    today: date | None = None,
 ) -> RecomputeStats:
     as_of = as_of or datetime.now(UTC)
     members = list(
@@ -174,7 +180,7 @@ async def rebuild_province_year(
     )
     now_m = month_of(as_of)
     last = 12 if as_of >= year_p.end else (int(now_m[4:]) if now_m[:4] == str(year) else 1)
-    return await recompute(session, ctx, members, periods_for_year(year, last), as_of)
+    return await recompute(session, ctx, members, periods_for_year(year, last), as_of, today=today)
 
 
 async def main_async(province: str, year: int) -> RecomputeStats:

@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +22,7 @@ from services.scoring.domain.alerts import (
     load_alert_rules,
 )
 from services.scoring.domain.engine import score
-from services.scoring.domain.periods import Period, month_of, periods_containing_month
+from services.scoring.domain.periods import VN_TZ, Period, month_of, periods_containing_month
 from services.scoring.domain.profile import Profile, load_profile
 from services.scoring.store import snapshots as snap
 from services.scoring.store.counters import period_counters_many
@@ -69,13 +69,19 @@ async def recompute(
     units: Sequence[str],
     periods: Sequence[Period],
     as_of: datetime,
+    *,
+    today: date | None = None,
 ) -> RecomputeStats:
     """Recompute `units` for `periods`, batched: counters of every (unit, period) in one
     statement, scorecards in the pure engine, new snapshot versions in one insert, ranks per
     period (in period order, so a period sees its predecessor's ranks), alerts in two
     statements, and the events through the outbox in one insert (per period: its snapshot
-    events, then its alert events)."""
+    events, then its alert events).
+
+    Alerts are raised only for periods in the rules' watch window on `today`, by default the
+    Vietnam date of `as_of` (the callers' `datetime.now()` in production)."""
     stats = RecomputeStats()
+    today = today or as_of.astimezone(VN_TZ).date()
     units = sorted(set(units))
     if not units:
         return stats
@@ -108,7 +114,7 @@ async def recompute(
                 continue
             rank, prev = ranks.get((period.id, u), (None, None))
             obs = Observation(u, levels[u], period.id, card, rank, prev)
-            out += evaluate(ctx.alert_rules, profile, obs, open_ids)
+            out += evaluate(ctx.alert_rules, profile, obs, open_ids, today=today)
     alert_events = await alert_decision_events(session, [d for p in todo for d in decisions[p.id]])
     events: list[tuple[Payload, str, str | None]] = []
     for period in todo:
@@ -202,6 +208,7 @@ async def refresh_stale(
     as_of: datetime | None = None,
     debounce: timedelta = timedelta(0),
     limit: int = 5000,
+    today: date | None = None,
 ) -> RecomputeStats:
     """Take stale (unit, month) pairs that have been quiet for `debounce`, and recompute every
     unit whose figures include them (ancestors, merged successors) for every period whose
@@ -227,7 +234,7 @@ async def refresh_stale(
     for p, affected in sorted(work.items()):
         batches.setdefault(frozenset(affected), []).append(p)
     for affected_set, ps in sorted(batches.items(), key=lambda kv: min(kv[1])):
-        s = await recompute(session, ctx, sorted(affected_set), ps, as_of)
+        s = await recompute(session, ctx, sorted(affected_set), ps, as_of, today=today)
         total.pairs += s.pairs
         total.versions += s.versions
         total.raised += s.raised

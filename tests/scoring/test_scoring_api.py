@@ -24,7 +24,7 @@ from shared.db import make_engine, make_sessionmaker, transaction
 from shared.events.outbox import Outbox
 from shared.settings import Settings
 from tests.conftest import running
-from tests.scoring.test_scoring_store import dossier, vn
+from tests.scoring.test_scoring_store import TODAY, dossier, vn
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
 Auth = Callable[..., dict[str, str]]
@@ -57,7 +57,7 @@ async def tree(make_settings: Callable[..., Settings]) -> tuple[str, str, str]:
             ]
             await upsert_facts(s, facts, now=AS_OF)
             ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
-            await recompute(s, ctx, [p, c1, c2], [Period.parse("202609")], AS_OF)
+            await recompute(s, ctx, [p, c1, c2], [Period.parse("202609")], AS_OF, today=TODAY)
     finally:
         await engine.dispose()
     return p, c1, c2

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.alerts import AlertRule
 from services.scoring.domain.facts import aggregate, leaf_counters
-from services.scoring.domain.periods import VN_TZ, Period
+from services.scoring.domain.periods import VN_TZ, Period, periods_for_year
 from services.scoring.rebuild import rebuild_province_year
 from services.scoring.recompute import Scoring, enqueue_running, recompute, refresh_stale
 from services.scoring.store.counters import period_counters, shortfall_breakdown
@@ -28,6 +28,8 @@ from shared.events.payloads import DossierRecord, ProcedureRecord
 from shared.settings import Settings
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+TODAY = date(2026, 10, 20)
+"""A day on which September 2026 is still watched by the alert rules (the month just closed)."""
 
 
 @pytest.fixture
@@ -212,14 +214,14 @@ async def test_alert_raised_once_then_cleared(db: AsyncSession, ctx: Scoring) ->
             "ORDER BY id"), {"u": c1})  # fmt: skip
         return [{"type": t, **pl} for t, pl in rows.all()]
 
-    s1 = await recompute(db, ctx, [p, c1], sep, AS_OF)
+    s1 = await recompute(db, ctx, [p, c1], sep, AS_OF, today=TODAY)
     assert s1.raised == 2  # the commune and its province (same facts)
     ev = await raised_events()
     assert [e["type"] for e in ev] == ["vn.cchc.scoring.alert.raised.v1"]
     assert ev[0]["indicator"] == "prog_on_time" and ev[0]["value"] == pytest.approx(0.25)
     # another late dossier: a new snapshot version, still breached, no second alert
     await upsert_facts(db, [dossier(c1, 20, finished_at=vn(2026, 9, 16))], now=AS_OF)
-    s2 = await recompute(db, ctx, [p, c1], sep, AS_OF)
+    s2 = await recompute(db, ctx, [p, c1], sep, AS_OF, today=TODAY)
     assert s2.versions >= 1 and s2.raised == 0
     assert len(await raised_events()) == 1
     # recovery: the late ones are corrected by the source → cleared once
@@ -228,7 +230,7 @@ async def test_alert_raised_once_then_cleared(db: AsyncSession, ctx: Scoring) ->
         for d in [*bad[:3], dossier(c1, 20)]
     ]
     await upsert_facts(db, fixed, now=AS_OF)
-    s3 = await recompute(db, ctx, [p, c1], sep, AS_OF)
+    s3 = await recompute(db, ctx, [p, c1], sep, AS_OF, today=TODAY)
     assert s3.cleared == 2
     assert [e["type"] for e in await raised_events()] == [
         "vn.cchc.scoring.alert.raised.v1",
@@ -238,6 +240,28 @@ async def test_alert_raised_once_then_cleared(db: AsyncSession, ctx: Scoring) ->
         "SELECT count(*) FROM scoring.outbox WHERE key = :u AND type LIKE '%snapshot.updated%'"
     ), {"u": c1})).scalar_one()  # fmt: skip
     assert snap_events == 3  # one per new version
+
+
+async def test_alerts_only_for_watched_periods(db: AsyncSession, ctx: Scoring) -> None:
+    """A whole backfilled year breaches every month; alerts are raised only for the periods
+    that are current on `today` (October 2026: the running month, quarter and year, and the
+    month and quarter just closed); `today` defaults to the as-of instant's Vietnam date."""
+    _, c1, _ = await tree(db)
+    late = [
+        dossier(c1, m, received_at=vn(2026, m, 1), due_at=vn(2026, m, 10),
+                finished_at=vn(2026, m, 20), source_updated_at=vn(2026, m, 21))
+        for m in range(1, 11)
+    ]  # fmt: skip
+    await upsert_facts(db, late, now=AS_OF)
+    periods = [*periods_for_year(2026, 10), Period.parse("2026Q4"), Period.parse("2026")]
+    s = await recompute(db, ctx, [c1], periods, vn(2026, 10, 25))
+    rows = await db.execute(text(
+        "SELECT period FROM scoring.alerts WHERE unit_id = :u AND status = 'open'"), {"u": c1})  # fmt: skip
+    assert sorted(rows.scalars()) == sorted(["2026", "2026Q3", "2026Q4", "202609", "202610"])
+    assert s.raised == 5
+    # a month later September and Q3 are no longer watched, but their alerts stay open
+    s = await recompute(db, ctx, [c1], periods, AS_OF, today=date(2026, 11, 20))
+    assert (s.raised, s.cleared) == (0, 0)
 
 
 async def test_stale_queue_refreshes_ancestors(db: AsyncSession, ctx: Scoring) -> None:
