@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -71,6 +71,7 @@ async def recompute(
     as_of: datetime,
     *,
     today: date | None = None,
+    changed: Collection[str] | None = None,
 ) -> RecomputeStats:
     """Recompute `units` for `periods`, batched: counters of every (unit, period) in one
     statement, scorecards in the pure engine, new snapshot versions in one insert, ranks per
@@ -79,7 +80,10 @@ async def recompute(
     events, then its alert events).
 
     Alerts are raised only for periods in the rules' watch window on `today`, by default the
-    Vietnam date of `as_of` (the callers' `datetime.now()` in production)."""
+    Vietnam date of `as_of` (the callers' `datetime.now()` in production).
+
+    `changed`: the units whose facts changed since their own counters were stored (the stale
+    queue's); None recomputes every member's own counters from the facts."""
     stats = RecomputeStats()
     today = today or as_of.astimezone(VN_TZ).date()
     units = sorted(set(units))
@@ -96,7 +100,7 @@ async def recompute(
         return stats
     levels = await unit_levels(session, units)
     profile = ctx.profile
-    counters = await period_counters_many(session, units, todo, as_of)
+    counters = await period_counters_many(session, units, todo, as_of, changed=changed)
     cards = {p.id: {u: score(profile, c) for u, c in counters[p.id].items()} for p in todo}
     stats.pairs = sum(len(c) for c in cards.values())
     written = await snap.write_snapshots_many(session, profile.key, cards)
@@ -222,6 +226,7 @@ async def refresh_stale(
     by_month: dict[str, set[str]] = {}
     for unit, month in rows:
         by_month.setdefault(month, set()).add(unit)
+    changed = {unit for unit, _ in rows}
     total = RecomputeStats()
     # every period's targets, then one batched recompute per distinct target set (the months of
     # one unit share theirs, so one event's fan-out is a single recompute)
@@ -234,7 +239,9 @@ async def refresh_stale(
     for p, affected in sorted(work.items()):
         batches.setdefault(frozenset(affected), []).append(p)
     for affected_set, ps in sorted(batches.items(), key=lambda kv: min(kv[1])):
-        s = await recompute(session, ctx, sorted(affected_set), ps, as_of, today=today)
+        s = await recompute(
+            session, ctx, sorted(affected_set), ps, as_of, today=today, changed=changed
+        )
         total.pairs += s.pairs
         total.versions += s.versions
         total.raised += s.raised

@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.alerts import AlertRule
 from services.scoring.domain.facts import aggregate, leaf_counters
-from services.scoring.domain.periods import VN_TZ, Period, periods_for_year
+from services.scoring.domain.periods import (
+    VN_TZ,
+    Period,
+    periods_containing_month,
+    periods_for_year,
+)
 from services.scoring.rebuild import rebuild_province_year
 from services.scoring.recompute import Scoring, enqueue_running, recompute, refresh_stale
 from services.scoring.store.counters import period_counters, shortfall_breakdown
@@ -276,6 +281,37 @@ async def test_stale_queue_refreshes_ancestors(db: AsyncSession, ctx: Scoring) -
         assert s is not None and s["counters"]["received"] == 1, pid
     assert await get_snapshot(db, p, "2026YTD12", "766@1") is None  # not started yet
     assert await get_snapshot(db, c1, "202609", "766@1") is None  # sibling untouched
+
+
+async def test_refresh_reads_unchanged_members_stored_counters(
+    db: AsyncSession, ctx: Scoring
+) -> None:
+    """After an event only the changed unit's own counters are recomputed from its facts; the
+    parent's figures are the sum of its members' own counters, the others read as stored."""
+    p, c1, c2 = await tree(db)
+    await upsert_facts(db, facts_for(c1, c2), now=AS_OF)
+    sep = Period.parse("202609")
+    # every member's own counters from the facts, stored, for every period September is in
+    await recompute(db, ctx, [p, c1, c2], periods_containing_month("202609"), AS_OF)
+    await db.execute(text("DELETE FROM scoring.stale WHERE unit_id = ANY(CAST(:u AS text[]))"),
+                     {"u": [p, c1, c2]})  # fmt: skip
+    stored = (await db.execute(text(
+        "SELECT count(*) FROM scoring.own_counters WHERE unit_id = ANY(CAST(:u AS text[])) "
+        "AND period = '202609'"), {"u": [p, c1, c2]})).scalar_one()  # fmt: skip
+    assert stored == 3
+    # mark c2's stored figures: a refresh for c1 must read them, not recompute them
+    await db.execute(text(
+        "UPDATE scoring.own_counters SET counters = counters || '{\"received\": 100}' "
+        "WHERE unit_id = :u AND period = '202609'"), {"u": c2})  # fmt: skip
+    await upsert_facts(db, [dossier(c1, 30)], now=AS_OF)
+    await refresh_stale(db, ctx, as_of=AS_OF)
+    prov = await get_snapshot(db, p, "202609", "766@1")
+    own = await get_snapshot(db, c1, "202609", "766@1")
+    assert prov is not None and own is not None
+    assert own["counters"]["received"] == 5
+    assert prov["counters"]["received"] == 5 + 100
+    exact = await period_counters(db, [p], sep, AS_OF)  # every member from its facts again
+    assert exact[p]["received"] == 5 + 1
 
 
 async def test_time_alone_requeues_running_months(db: AsyncSession) -> None:

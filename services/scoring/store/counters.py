@@ -3,14 +3,17 @@
 Mirrors `domain.facts.aggregate`: flows are sums of leaf counters over the period's months;
 stocks are read from the facts at the period end (or as-of, for a running period); distinct
 counters count (unit, procedure) pairs. Every figure of a unit covers its aggregation members
-(subtree by materialised path, plus units merged into it — `registry.MEMBERS_CTE`).
+(subtree by materialised path, plus units merged into it — `registry.MEMBERS_CTE`): it is the
+sum of the members' own counters (each member's facts only), which are kept per (unit, period)
+in `own_counters`, so a refresh after an event recomputes only the members that changed and
+never reads the facts of the whole province.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import TextClause, text
@@ -21,10 +24,7 @@ from services.scoring.domain.periods import Period
 from services.scoring.store.registry import MEMBERS_CTE
 
 PERIOD_COUNTERS_SQL = """
-WITH members AS (
-    SELECT * FROM unnest(CAST(:aggs AS text[]), CAST(:members AS text[])) AS m(agg, member)
-)
-, per AS (
+WITH per AS (
     SELECT * FROM jsonb_to_recordset(CAST(:periods AS jsonb))
         AS p(pid text, mask bigint, k int, at timestamptz)
 ),
@@ -130,9 +130,9 @@ unit_values AS (
         ('proc_fee_with_dossiers', s.proc_fee_with_dossiers::numeric),
         ('proc_fee_paid_online', s.proc_fee_paid_online::numeric)) AS v(counter, value)
 )
-SELECT m.agg, v.pid, v.counter, sum(v.value)::float8 AS value
-FROM unit_values v JOIN members m ON m.member = v.unit_id
-GROUP BY m.agg, v.pid, v.counter
+SELECT v.unit_id, v.pid, v.counter, sum(v.value)::float8 AS value
+FROM unit_values v
+GROUP BY v.unit_id, v.pid, v.counter
 """
 SPANS_FROM_FACTS = """spans AS (
     SELECT f.unit_id,
@@ -150,15 +150,39 @@ SPANS_FROM_FACTS = """spans AS (
 ),
 """
 PERIOD_COUNTERS = text(PERIOD_COUNTERS_SQL.replace("{spans}", SPANS_FROM_FACTS))
-"""Every counter of every (aggregation unit, period) in one statement: flows summed over each
-period's months (a month bit mask per period), dossier stocks at each period's stock instant
-from one pass over the facts (each open dossier is a span of instant indexes, by
-`width_bucket`), procedure stocks and distinct pairs at the instant; each unit's own figures
-are computed once and summed over the (agg, member) closure at the end."""
+"""The own counters (its facts only) of every unit in `:mem` for every period in one statement:
+flows summed over each period's months (a month bit mask per period), dossier stocks at each
+period's stock instant from one pass over those units' facts (each open dossier is a span of
+instant indexes, by `width_bucket`), procedure stocks and distinct pairs at the instant."""
+
+READ_OWN = text("""
+SELECT unit_id, period, at, counters FROM scoring.own_counters
+WHERE unit_id = ANY(CAST(:u AS text[])) AND period = ANY(CAST(:p AS text[]))
+""")
+
+WRITE_OWN = text("""
+INSERT INTO scoring.own_counters AS o (unit_id, period, at, counters)
+SELECT unit_id, period, at, counters
+FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+    AS r(unit_id text, period text, at timestamptz, counters jsonb)
+ON CONFLICT (unit_id, period) DO UPDATE
+SET at = excluded.at, counters = excluded.counters, computed_at = now()
+""")
 
 
 def stock_instant(period: Period, as_of: datetime) -> datetime:
     return min(period.end, as_of)
+
+
+def _cached_valid(period: Period, cached_at: datetime, as_of: datetime) -> bool:
+    """A member's stored own counters of a period still hold (its facts did not change) when
+    they were read at the period's stock instant, or both readings fall within the running
+    period (time alone moves a running period's stocks only as deadlines pass; units with open
+    dossiers are re-queued by the worker every hour)."""
+    at = stock_instant(period, as_of)
+    if cached_at == at:
+        return True
+    return at == as_of and period.start <= cached_at < period.end
 
 
 async def period_counters_many(
@@ -167,12 +191,15 @@ async def period_counters_many(
     periods: Sequence[Period],
     as_of: datetime,
     *,
+    changed: Collection[str] | None = None,
     statement: TextClause = PERIOD_COUNTERS,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{period id: {unit: {counter: value}}} for every unit in `units` and every period (absent
-    counters are 0, zero counters left out): the (agg, member) closure, then one statement.
-    `statement` may read the dossier stock spans from elsewhere (the rebuild computes them in
-    its own pass over the facts)."""
+    counters are 0, zero counters left out): the (agg, member) closure, the members' own
+    counters, summed per unit. Own counters are computed in one statement for every member when
+    `changed` is None, else only for the members in `changed` and those without valid stored
+    ones; the others are read from `own_counters`. Computed ones are stored.
+    `statement` may read the dossier stock spans from elsewhere."""
     out: dict[str, dict[str, dict[str, float]]] = {
         p.id: {u: defaultdict(float) for u in units} for p in periods
     }
@@ -199,22 +226,55 @@ async def period_counters_many(
             {"units": list(units)},
         )
     ).all()
-    rows = await session.execute(
-        statement,
-        {
-            "aggs": [a for a, _ in pairs],
-            "members": [m for _, m in pairs],
-            "mem": sorted({m for _, m in pairs}),
-            "periods": json.dumps(spec),
-            "months": months,
-            "instants": instants,
-            "n": len(instants),
-            "first_at": instants[0],
-            "last_at": instants[-1],
-        },
-    )
-    for agg, pid, counter, value in rows.all():
-        out[pid][agg][counter] += value
+    members = sorted({m for _, m in pairs})
+    own: dict[tuple[str, str], dict[str, float]] = {}
+    if changed is None:
+        compute = set(members)
+    else:
+        by_id = {p.id: p for p in periods}
+        cached = await session.execute(READ_OWN, {"u": members, "p": list(by_id)})
+        for m, pid, at, counters in cached.all():
+            if _cached_valid(by_id[pid], at, as_of):
+                own[(m, pid)] = counters
+        compute = set(changed) & set(members)
+        compute |= {m for m in members for p in periods if (m, p.id) not in own}
+    if compute:
+        rows = await session.execute(
+            statement,
+            {
+                "mem": sorted(compute),
+                "periods": json.dumps(spec),
+                "months": months,
+                "instants": instants,
+                "n": len(instants),
+                "first_at": instants[0],
+                "last_at": instants[-1],
+            },
+        )
+        fresh: dict[tuple[str, str], dict[str, float]] = {
+            (m, p.id): {} for m in compute for p in periods
+        }
+        for m, pid, counter, value in rows.all():
+            if value != 0:
+                fresh[(m, pid)][counter] = value
+        own.update(fresh)
+        at_of = {p.id: stock_instant(p, as_of).isoformat() for p in periods}
+        await session.execute(
+            WRITE_OWN,
+            {
+                "rows": json.dumps(
+                    [
+                        {"unit_id": m, "period": pid, "at": at_of[pid], "counters": c}
+                        for (m, pid), c in sorted(fresh.items())
+                    ]
+                )
+            },
+        )
+    for agg, member in pairs:
+        for p in periods:
+            acc = out[p.id][agg]
+            for counter, value in own.get((member, p.id), {}).items():
+                acc[counter] += value
     result: dict[str, dict[str, dict[str, float]]] = {}
     for pid, by_unit in out.items():
         result[pid] = {}
