@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from services.ingest.connectors.base import ApiKeyAuth, OAuth2ClientCredentials
+from shared.events.payloads import DossierRecord
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["hy-igate"])]
@@ -182,31 +183,9 @@ class StatusChangeOut(BaseModel):
     recorded_at: datetime
 
 
-class DossierOut(BaseModel):
-    source_id: str
-    code: str = Field(examples=["102.00.00.H33-260408-0001"])
-    unit_id: str
-    procedure_code: str
-    field_code: str | None
-    channel: int
-    status: int
-    submitted_at: datetime | None
-    received_at: datetime | None
-    due_at: datetime | None
-    finished_at: datetime | None
-    returned_at: datetime | None
-    rejected_at: datetime | None
-    supplement_count: int
-    supplement_days: float
-    apology_count: int
-    has_fee: bool
-    paid_online: int
-    digitised: bool
-    reused_data: bool
-    has_e_result: bool
-    synced_national: bool
-    vneid_verified: bool
-    source_updated_at: datetime
+class DossierOut(DossierRecord):
+    """The dossier as published to scoring, plus its version and status history."""
+
     version: int
     history: list[StatusChangeOut]
 
