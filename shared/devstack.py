@@ -40,6 +40,7 @@ def port_open(host: str, port: int) -> bool:
 
 
 def wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
+    # Synchronous on purpose: start-up tooling for `make run` and test fixtures, not services.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if port_open(host, port):

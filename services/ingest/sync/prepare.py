@@ -43,7 +43,10 @@ class PrepareError:
 
 
 def warm(seconds: float) -> None:
-    """A no-op task that keeps a worker busy briefly (see `SyncEngine.warm_up`)."""
+    """A no-op task that keeps a worker busy briefly (see `SyncEngine.warm_up`).
+
+    Runs in a decoding worker process, never on the event loop, so a blocking sleep is right.
+    """
     time.sleep(seconds)
 
 
