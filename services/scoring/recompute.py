@@ -3,7 +3,6 @@ ranks, alerts and their events through the outbox — all inside the caller's tr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from services.scoring.store.registry import aggregation_targets
 from shared.db import transaction
 from shared.events.outbox import Outbox
 from shared.events.payloads import AlertCleared, AlertRaised, Payload, SnapshotUpdated
+from shared.workers import PeriodicWorker
 
 log = logging.getLogger("cchc.scoring.recompute")
 
@@ -267,7 +267,7 @@ async def enqueue_running(session: AsyncSession, now: datetime) -> None:
     await session.execute(ENQUEUE_RUNNING, {"months": [cur.previous().id, cur.id]})
 
 
-class StaleWorker:
+class StaleWorker(PeriodicWorker):
     """Debounced recomputer: every `interval` seconds, refresh pairs quiet for `debounce`;
     every `running_every`, queue the running months of units with open dossiers."""
 
@@ -280,35 +280,23 @@ class StaleWorker:
         debounce: timedelta = timedelta(seconds=5),
         running_every: timedelta = timedelta(hours=1),
     ) -> None:
+        super().__init__(interval)
         self.sessions = sessions
         self.running_every = running_every
         self._last_running: datetime | None = None
         self.ctx = ctx
-        self.interval = interval
         self.debounce = debounce
-        self._stop = asyncio.Event()
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                now = datetime.now(UTC)
-                if self._last_running is None or now - self._last_running >= self.running_every:
-                    async with transaction(self.sessions) as session:
-                        await enqueue_running(session, now)
-                    self._last_running = now
-                async with transaction(self.sessions) as session:
-                    stats = await refresh_stale(session, self.ctx, debounce=self.debounce)
-                if stats.pairs:
-                    log.info(
-                        "recomputed stale pairs",
-                        extra={"pairs": stats.pairs, "versions": stats.versions},
-                    )
-            except Exception:  # a failed round is retried on the next tick
-                log.exception("stale refresh failed")
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
+    async def tick(self) -> None:
+        now = datetime.now(UTC)
+        if self._last_running is None or now - self._last_running >= self.running_every:
+            async with transaction(self.sessions) as session:
+                await enqueue_running(session, now)
+            self._last_running = now
+        async with transaction(self.sessions) as session:
+            stats = await refresh_stale(session, self.ctx, debounce=self.debounce)
+        if stats.pairs:
+            log.info(
+                "recomputed stale pairs",
+                extra={"pairs": stats.pairs, "versions": stats.versions},
+            )

@@ -25,6 +25,7 @@ from shared.events.envelope import CloudEvent, UndecodableEvent
 from shared.events.payloads import Payload, dlq_topic
 from shared.metrics import EVENT_HANDLING, EVENTS_CONSUMED
 from shared.settings import Settings
+from shared.workers import wait_or_stop
 
 log = logging.getLogger("cchc.consumer")
 
@@ -177,7 +178,4 @@ class IdempotentConsumer:
         )
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        await wait_or_stop(self._stopping, seconds)

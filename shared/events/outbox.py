@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.events.envelope import CloudEvent
 from shared.events.payloads import Payload
 from shared.metrics import OUTBOX_BACKLOG, OUTBOX_ERRORS, OUTBOX_PUBLISHED
+from shared.workers import wait_or_stop
 
 log = logging.getLogger("cchc.outbox")
 
@@ -296,10 +297,7 @@ class OutboxRelay:
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        await wait_or_stop(self._stopping, seconds)
 
 
 async def backlog(engine: AsyncEngine, table: Table) -> int:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from services.ingest.sync.engine import RunInProgress, SyncEngine
+from shared.workers import PeriodicWorker
 
 log = logging.getLogger("cchc.ingest.scheduler")
 
 
-class Scheduler:
+class Scheduler(PeriodicWorker):
+    name = "ingest scheduler"
+
     def __init__(self, engine: SyncEngine, tick_s: float = 5.0) -> None:
+        super().__init__(tick_s)
         self.engine = engine
-        self.tick_s = tick_s
-        self._stopping = asyncio.Event()
 
     async def tick(self) -> list[str]:
         started = []
@@ -28,18 +28,6 @@ class Scheduler:
                 log.exception("could not start a scheduled run", extra={"source": source_id})
         return started
 
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_s)
+    async def close(self) -> None:
         await self.engine.stop()
         await self.engine.close()
-
-    def stop(self) -> None:
-        self._stopping.set()

@@ -9,7 +9,6 @@ instances, and an extension (new deadline) re-arms the reminders.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from shared.events.payloads import (
     RemediationOverdue,
     RemediationReminderDue,
 )
+from shared.workers import PeriodicWorker
 
 log = logging.getLogger("cchc.tasks.scheduler")
 
@@ -236,19 +236,17 @@ async def create_recurring(session: AsyncSession, outbox: Outbox, now: datetime)
     return len(created)
 
 
-class DeadlineScheduler:
+class DeadlineScheduler(PeriodicWorker):
     """Worker: runs a pass every `interval` seconds (one transaction per pass)."""
+
+    name = "tasks deadline scheduler"
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, interval: float
     ) -> None:
+        super().__init__(interval)
         self.sessions = sessions
         self.outbox = outbox
-        self.interval = interval
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def run_once(self, now: datetime | None = None) -> PassResult:
         now = now or repo.utcnow()
@@ -263,15 +261,5 @@ class DeadlineScheduler:
             result.recurring_created = await create_recurring(session, self.outbox, now)
         return result
 
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler pass failed")
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
+    async def tick(self) -> PassResult:
+        return await self.run_once()
