@@ -16,18 +16,27 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
 
 from services.ingest.domain.normalise import EARLIEST, FUTURE_TOLERANCE, VN, _positive
+from services.ingest.store.copybin import (
+    NULL as _NULL,
+)
+from services.ingest.store.copybin import (
+    channel_status as _channel_status,
+)
+from services.ingest.store.copybin import i64 as _i64
+from services.ingest.store.copybin import length as _len
+from services.ingest.store.copybin import tail as _tail
+from services.ingest.store.copybin import text_field as _text_field
 
 _FALSE: tuple[Any, ...] = (None, "", 0, "0", False, "false", "False")
 _TRUE: tuple[Any, ...] = (1, "1", True, "true", "True")
 _REUSED: tuple[Any, ...] = (1, "1", True)
 _EARLIEST = EARLIEST.strftime("%Y%m%d%H%M%S")
-_fromiso = datetime.fromisoformat
 _is_nfc = unicodedata.is_normalized
 
 
@@ -86,7 +95,8 @@ class DossierPage(msgspec.Struct, gc=False):
 
 class DossierOut(msgspec.Struct):
     """`shared.events.payloads.DossierRecord` field for field, in its order (its JSON is the
-    same; a test checks both ways)."""
+    same; a test checks both ways). Timestamps are already ISO 8601 text with the Vietnam
+    offset, which is what pydantic writes for the aware datetimes of `DossierRecord`."""
 
     source_id: str
     code: str
@@ -95,12 +105,12 @@ class DossierOut(msgspec.Struct):
     field_code: str | None
     channel: int
     status: int
-    submitted_at: datetime | None
-    received_at: datetime | None
-    due_at: datetime | None
-    finished_at: datetime | None
-    returned_at: datetime | None
-    rejected_at: datetime | None
+    submitted_at: str | None
+    received_at: str | None
+    due_at: str | None
+    finished_at: str | None
+    returned_at: str | None
+    rejected_at: str | None
     supplement_count: int
     supplement_days: float
     apology_count: int
@@ -111,11 +121,11 @@ class DossierOut(msgspec.Struct):
     has_e_result: bool
     synced_national: bool
     vneid_verified: bool
-    source_updated_at: datetime
+    source_updated_at: str
 
 
 page_decoder = msgspec.json.Decoder(DossierPage)
-record_encoder = msgspec.json.Encoder()
+_encode = msgspec.json.Encoder().encode
 
 
 class Defer(Exception):
@@ -124,6 +134,17 @@ class Defer(Exception):
 
 _DEFER = Defer()
 
+# A valid `yyyyMMddHHmmss` stamp is split into its day and its time of day; each part is
+# validated once and cached with its share of the instant (µs since 2000-01-01 UTC, what a
+# binary COPY of a timestamptz carries) and of the ISO text. A stamp is then two dict lookups.
+# Both caches are bounded (days between 2000 and the future limit; 86,400 times of day).
+_DAYS: dict[str, tuple[int, str]] = {}
+_TIMES: dict[str, tuple[int, str]] = {}
+_PG_EPOCH = date(2000, 1, 1)
+_DAY_US = 86_400_000_000
+_VN_US = 7 * 3_600_000_000
+Stamp = tuple[int, str]  # (µs since 2000-01-01 UTC, ISO 8601 text with +07:00)
+
 
 def future_limit(now: datetime) -> str:
     """`now` + tolerance as VN `yyyyMMddHHmmss` (seconds truncated: a whole-second timestamp is
@@ -131,26 +152,41 @@ def future_limit(now: datetime) -> str:
     return (now + FUTURE_TOLERANCE).astimezone(VN).strftime("%Y%m%d%H%M%S")
 
 
-def _ts(value: Any, future: str) -> datetime | None:
-    """A `yyyyMMddHHmmss` (VN) timestamp within range, None for absent, else defer."""
-    if value is None or value == "":
-        return None
-    if (
-        type(value) is not str
-        or len(value) != 14
-        or not value.isascii()
-        or not value.isdigit()
-        or value < _EARLIEST
-        or value > future
-    ):
+def _learn(value: str) -> Stamp:
+    """Validate a 14-character stamp as `datetime(...)` in `normalise.parse_datetime` does
+    (ASCII digits, a real date, hours < 24, minutes and seconds < 60) and cache its parts."""
+    if not value.isascii() or not value.isdigit():
         raise _DEFER
     try:
-        return _fromiso(
-            f"{value[:4]}-{value[4:6]}-{value[6:8]}T{value[8:10]}:{value[10:12]}:{value[12:14]}"
-            "+07:00"
-        )
+        day = date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except ValueError:
         raise _DEFER from None
+    h, m, s = int(value[8:10]), int(value[10:12]), int(value[12:14])
+    if h > 23 or m > 59 or s > 59:
+        raise _DEFER
+    d = _DAYS[value[:8]] = (
+        (day - _PG_EPOCH).days * _DAY_US - _VN_US,
+        f"{value[:4]}-{value[4:6]}-{value[6:8]}T",
+    )
+    t = _TIMES[value[8:]] = (
+        ((h * 60 + m) * 60 + s) * 1_000_000,
+        f"{value[8:10]}:{value[10:12]}:{value[12:14]}+07:00",
+    )
+    return d[0] + t[0], d[1] + t[1]
+
+
+def _ts(value: Any, future: str) -> Stamp | None:
+    """A `yyyyMMddHHmmss` (VN) timestamp within range, None for absent, else defer. Range
+    checks compare the raw digits: for valid stamps text order is time order."""
+    if value is None or value == "":
+        return None
+    if type(value) is not str or len(value) != 14 or value < _EARLIEST or value > future:
+        raise _DEFER
+    d = _DAYS.get(value[:8])
+    t = _TIMES.get(value[8:])
+    if d is None or t is None:
+        return _learn(value)
+    return d[0] + t[0], d[1] + t[1]
 
 
 def _text(value: Any) -> str:
@@ -177,10 +213,15 @@ def _list(value: Any) -> list[Any]:
     return value
 
 
+FastRecord = tuple[str, str, int, str, bytes]  # code, unit, updated µs, JSON, COPY row
+
+
 def fast_dossier(
-    r: RawDossier, source_id: str, agencies: Mapping[str, str], future: str
-) -> tuple[Any, ...]:
-    """The record's row (in `DossierRecord` field order), or raises `Defer`."""
+    r: RawDossier, source_id: str, agencies: Mapping[str, str], future: str, prefix: bytes
+) -> FastRecord:
+    """(code, unit_id, source_updated_at in µs since 2000-01-01 UTC, `DossierRecord` JSON, the
+    binary COPY row of `pages.DOSSIER_COLUMNS`) or raises `Defer`. `prefix` is the row's start
+    up to the code: `copybin.row_prefix(source_id)`."""
     code = r.MaHoSo
     if type(code) is not str or not code.strip():
         raise _DEFER
@@ -216,8 +257,8 @@ def fast_dossier(
     elif type(paid) is not int or not 0 <= paid <= 2:
         raise _DEFER
     if finished is not None and (
-        (received is not None and received > finished)
-        or (submitted is not None and submitted > finished)
+        (received is not None and received[0] > finished[0])
+        or (submitted is not None and submitted[0] > finished[0])
     ):
         raise _DEFER
     supplements = _list(r.DanhSachHoSoBoSung)
@@ -225,8 +266,10 @@ def fast_dossier(
     for s in supplements:
         asked = _ts(s.NgayYeuCauBoSung, future)
         back = _ts(s.NgayTiepNhanBoSung, future) or updated
-        if asked and back and back > asked:
-            supplement_days += (back - asked).total_seconds() / 86_400
+        if asked is not None and back[0] > asked[0]:
+            # whole seconds, as `timedelta.total_seconds()` gives them
+            supplement_days += ((back[0] - asked[0]) // 1_000_000) / 86_400
+    supplement_days = round(supplement_days, 3)
     fees = _list(r.DanhSachLePhi)
     components = _list(r.DanhSachThanhPhanHoSo)
     results = _list(r.DanhSachGiayToKetQua)
@@ -234,20 +277,47 @@ def fast_dossier(
     digitised = _flag(r.HoSoCoThanhPhanSoHoa)
     vneid = _flag(r.TaiKhoanDuocXacThucVoiVNeID)
     synced = _flag(r.DaDongBoDVCQG)
-    return (
-        source_id, code, unit_id, procedure_code, field_code, channel, status,
-        submitted, received, due, finished, returned, rejected,
-        len(supplements), round(supplement_days, 3), len(apologies),
-        any(_positive(f.Gia) for f in fees), paid, digitised,
-        any(c.DuocTaiSuDung in _REUSED for c in components),
-        any(bool(d.DuongDanTepTinKetQua) for d in results),
-        synced, vneid, updated,
-    )  # fmt: skip
-
-
-def record_json(row: tuple[Any, ...]) -> str:
-    """The row as `DossierRecord` JSON."""
-    return record_encoder.encode(DossierOut(*row)).decode()
+    has_fee = False
+    for f in fees:
+        if _positive(f.Gia):
+            has_fee = True
+            break
+    reused = False
+    for c in components:
+        if c.DuocTaiSuDung in _REUSED:
+            reused = True
+            break
+    e_result = False
+    for d in results:
+        if d.DuongDanTepTinKetQua:
+            e_result = True
+            break
+    n_supplements = len(supplements)
+    n_apologies = len(apologies)
+    text = _encode(
+        DossierOut(
+            source_id, code, unit_id, procedure_code, field_code, channel, status,
+            submitted and submitted[1], received and received[1], due and due[1],
+            finished and finished[1], returned and returned[1], rejected and rejected[1],
+            n_supplements, supplement_days, n_apologies, has_fee, paid, digitised, reused,
+            e_result, synced, vneid, updated[1],
+        )
+    ).decode()  # fmt: skip
+    code_bytes = code.encode()
+    row = b"".join((
+        prefix, _len(len(code_bytes)), code_bytes, _text_field(unit_id),
+        _text_field(procedure_code), _NULL if field_code is None else _text_field(field_code),
+        _channel_status(2, channel, 2, status),
+        _NULL if submitted is None else _i64(8, submitted[0]),
+        _NULL if received is None else _i64(8, received[0]),
+        _NULL if due is None else _i64(8, due[0]),
+        _NULL if finished is None else _i64(8, finished[0]),
+        _NULL if returned is None else _i64(8, returned[0]),
+        _NULL if rejected is None else _i64(8, rejected[0]),
+        _tail(2, n_supplements, 8, supplement_days, 2, n_apologies, 1, has_fee, 2, paid,
+              1, digitised, 1, reused, 1, e_result, 1, synced, 1, vneid, 8, updated[0]),
+    ))  # fmt: skip
+    return code, unit_id, updated[0], text, row
 
 
 def decode_page(body: bytes) -> DossierPage | None:

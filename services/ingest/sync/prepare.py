@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.ingest.connectors.base import SourceError
@@ -27,7 +27,15 @@ from services.ingest.domain.normalise import (
     find_nul,
     normalise_dossier,
 )
-from services.ingest.store.copybin import encode_dossier_rows
+from services.ingest.store.copybin import (
+    HEADER,
+    PG_EPOCH,
+    TRAILER,
+    encode_dossier_row,
+    encode_dossier_rows,
+    micros,
+    row_prefix,
+)
 from services.ingest.store.pages import (
     DOSSIER_COLUMNS,
     PreparedPage,
@@ -95,6 +103,7 @@ def prepare_body(
         return PrepareError(exc.kind, str(exc))
     if feed == "dossiers" and page.rows:  # the engine then only forwards bytes to COPY
         page.copy_data = encode_dossier_rows(page.rows)
+        page.rows = []
     return page, rejected
 
 
@@ -136,23 +145,28 @@ def prepare_dossiers_fast(
 ) -> tuple[PreparedPage, int] | None:
     """A dossier page through `domain.fast` (records it is unsure of go through the reference
     normaliser); None when the whole page needs the reference path. Same result as
-    `decode_envelope` + `normalise_page` + `prepare`."""
+    `decode_envelope` + `normalise_page` + `prepare` + `encode_dossier_rows`, except that the
+    rows travel only as the binary COPY stream (`copy_data`; `rows` is empty)."""
     page = fast.decode_page(body)
     if page is None:
         return None
     future = fast.future_limit(now)
+    prefix = row_prefix(source_id)
     cols = DOSSIER_COLUMNS
-    latest: dict[str, tuple[tuple[Any, ...], str | None]] = {}
+    fast_dossier = fast.fast_dossier
+    # code → (updated µs, unit, JSON, COPY row); the newest version wins, ties keep the first
+    latest: dict[str, tuple[int, str, str, bytes]] = {}
     bad: list[Rejection] = []
-    may_contain_nul = b"\\u0000" in body
+    # A NUL can only come as an escape; most bodies hold no backslash at all, and finding one
+    # byte (memchr) is far cheaper than finding the six-byte escape in megabytes of digits.
+    may_contain_nul = b"\\" in body and b"\\u0000" in body
     raws: list[Any] | None = json.loads(body)["items"] if may_contain_nul else None
     received = 0
     for i, item in enumerate(page.items):
-        encoded: str | None = None
         try:
             if raws is not None and find_nul(raws[i]):
                 raise fast.Defer
-            row = fast.fast_dossier(item, source_id, agencies, future)
+            code, unit, updated, text, row = fast_dossier(item, source_id, agencies, future, prefix)
         except fast.Defer:
             if raws is None:
                 raws = json.loads(body)["items"]
@@ -162,25 +176,26 @@ def prepare_dossiers_fast(
             if isinstance(out, Rejection):
                 bad.append(out)
                 continue
-            row = tuple(getattr(out, c) for c in cols)
-            encoded = out.model_dump_json()
+            code, unit, updated = out.code, out.unit_id, micros(out.source_updated_at)
+            text = out.model_dump_json()
+            row = encode_dossier_row(tuple(getattr(out, c) for c in cols), prefix)
         received += 1
-        old = latest.get(row[1])
-        if old is None or row[-1] > old[0][-1]:  # newest wins, ties keep the first
-            latest[row[1]] = (row, encoded)
-    rows = [v[0] for v in latest.values()]
+        old = latest.get(code)
+        if old is None or updated > old[0]:
+            latest[code] = (updated, unit, text, row)
+    values = latest.values()
     quarantine, kinds = prepare_rejections(bad)
+    newest = max((v[0] for v in values), default=None)
     prepared = PreparedPage(
         next_cursor=page.next_cursor or None,
         received=received,
-        rows=rows,
-        record_json=[
-            js if js is not None else fast.record_json(row) for row, js in latest.values()
-        ],
-        codes=[row[1] for row in rows],
-        units=[row[2] for row in rows],
-        max_seen=max((row[-1] for row in rows), default=None),
+        rows=[],
+        record_json=[v[2] for v in values],
+        codes=list(latest),
+        units=[v[1] for v in values],
+        max_seen=None if newest is None else PG_EPOCH + timedelta(microseconds=newest),
         rejections=quarantine,
         reason_kinds=kinds,
+        copy_data=HEADER + b"".join([v[3] for v in values]) + TRAILER if latest else None,
     )
     return prepared, len(bad)
