@@ -121,7 +121,7 @@ async def run(n: int, page_size: int, workers: int = 1) -> None:
             "SELECT count(*) FROM ingest.outbox WHERE type = 'vn.cchc.ingest.dossiers.changed.v1'"
         )
         carried = await pool.fetchval(
-            "SELECT sum(jsonb_array_length(payload->'dossiers')) FROM ingest.outbox "
+            "SELECT sum(jsonb_array_length(payload::jsonb->'dossiers')) FROM ingest.outbox "
             "WHERE type = 'vn.cchc.ingest.dossiers.changed.v1'"
         )
         history = await pool.fetchval("SELECT count(*) FROM ingest.dossier_status_history")

@@ -1,6 +1,7 @@
 """Alembic operations for the event tables every service has (outbox, processed_events).
 
-Used by each service's first migration, so the three schemas cannot drift apart. If the shape
+Used by each service's migrations (the `_v1` tables by the first, later changes by one revision
+per service calling the same function), so the three schemas cannot drift apart. If the shape
 ever changes, add a new function here (e.g. `..._v2`) for the new migrations and leave this one
 as it is: migrations already applied must keep meaning what they meant.
 """
@@ -58,3 +59,33 @@ def drop_event_tables_v1(schema: str) -> None:
     op.drop_table("processed_events", schema=schema)
     op.drop_index("ix_outbox_unpublished", table_name="outbox", schema=schema)
     op.drop_table("outbox", schema=schema)
+
+
+def _retype_outbox_payload(schema: str, type_: str) -> None:
+    # `ALTER COLUMN … TYPE` resets the column's compression to the default, so the one it had
+    # (ingest's lz4) is set again in the same statement, before the rewrite stores the rows.
+    op.execute(f"""
+        DO $$
+        DECLARE method "char";
+        BEGIN
+            SELECT attcompression INTO method FROM pg_attribute
+            WHERE attrelid = '{schema}.outbox'::regclass AND attname = 'payload';
+            EXECUTE 'ALTER TABLE {schema}.outbox ALTER COLUMN payload TYPE {type_} '
+                'USING payload::{type_}'
+                || CASE method WHEN 'l' THEN ', ALTER COLUMN payload SET COMPRESSION lz4'
+                               WHEN 'p' THEN ', ALTER COLUMN payload SET COMPRESSION pglz'
+                               ELSE '' END;
+        END $$""")
+
+
+def outbox_payload_text_v2(schema: str) -> None:
+    """The outbox payload becomes `text`: the JSON exactly as the relay publishes it.
+
+    Rows already there keep the text jsonb gave them (what the relay published for them before);
+    new rows hold pydantic's JSON. Rewrites the table under an exclusive lock."""
+    _retype_outbox_payload(schema, "text")
+
+
+def outbox_payload_jsonb_v2(schema: str) -> None:
+    """Back to `jsonb` (fails on a payload jsonb refuses, e.g. a `\\u0000` in a string)."""
+    _retype_outbox_payload(schema, "jsonb")

@@ -32,7 +32,6 @@ from sqlalchemy import (
     insert,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.events.envelope import CloudEvent
@@ -56,7 +55,9 @@ def define_event_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("source", Text, nullable=False),
         Column("subject", Text),
         Column("time", DateTime(timezone=True), nullable=False),
-        Column("payload", JSONB, nullable=False),
+        # The event's JSON exactly as published (pydantic's field order): the relay sends these
+        # bytes as they are, so PostgreSQL never parses them (no jsonb on the write path).
+        Column("payload", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default="0"),
@@ -79,7 +80,9 @@ def define_event_tables(metadata: MetaData) -> tuple[Table, Table]:
 def outbox_row(
     payload: Payload, *, source: str, key: str, subject: str | None = None
 ) -> dict[str, Any]:
-    """The outbox row for one event: usable with `insert().values([...])` or COPY."""
+    """The outbox row for one event: usable with `insert().values([...])` or COPY.
+
+    `payload` is the JSON text the relay publishes as the message value."""
     return {
         "event_id": str(uuid.uuid4()),
         "topic": payload.topic,
@@ -88,7 +91,7 @@ def outbox_row(
         "source": source,
         "subject": subject,
         "time": datetime.now(UTC),
-        "payload": payload.model_dump(mode="json"),
+        "payload": payload.model_dump_json(),
     }
 
 
@@ -218,7 +221,7 @@ class OutboxRelay:
             rows = (
                 await conn.execute(
                     text(
-                        f"SELECT id, event_id, topic, key, type, source, subject, time, payload::text "
+                        f"SELECT id, event_id, topic, key, type, source, subject, time, payload "
                         f"FROM {self._qualified} WHERE published_at IS NULL ORDER BY id LIMIT :n"
                     ),
                     {"n": self.batch_size},

@@ -73,7 +73,7 @@ async def event_records(pool: asyncpg.Pool, source_id: str) -> list[tuple[str, s
     """(code, source_updated_at) of every dossier carried by this source's outbox events."""
     rows = await pool.fetch(
         """SELECT d->>'code' AS code, d->>'source_updated_at' AS updated
-           FROM ingest.outbox o, jsonb_array_elements(o.payload->'dossiers') d
+           FROM ingest.outbox o, jsonb_array_elements(o.payload::jsonb->'dossiers') d
            WHERE o.type = 'vn.cchc.ingest.dossiers.changed.v1' AND d->>'source_id' = $1""",
         source_id,
     )

@@ -56,8 +56,8 @@ async def test_other_feeds_store_the_source_set(pool: asyncpg.Pool, feed: str) -
         names = {r["code"]: r["name"] for r in rows}
         assert all(names[c] == truth[c].name for c in names)  # type: ignore[union-attr]
     events = await pool.fetchval(
-        f"SELECT sum(jsonb_array_length(payload->'{feed}')) FROM ingest.outbox "
-        f"WHERE payload->'{feed}'->0->>'source_id' = $1",
+        f"SELECT sum(jsonb_array_length(payload::jsonb->'{feed}')) FROM ingest.outbox "
+        f"WHERE payload::jsonb->'{feed}'->0->>'source_id' = $1",
         sid,
     )
     assert events == len(truth)

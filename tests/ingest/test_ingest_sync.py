@@ -85,7 +85,7 @@ async def test_every_fault_on_ends_with_the_exact_source_set(
         assert run["status"] == "partial" and run["stored"] == versions >= len(good)
         assert run["quarantined"] >= len(bad)
         done = await pool.fetchval(
-            "SELECT count(*) FROM ingest.outbox WHERE type = $1 AND payload->>'run_id' = $2",
+            "SELECT count(*) FROM ingest.outbox WHERE type = $1 AND payload::jsonb->>'run_id' = $2",
             "vn.cchc.ingest.run.completed.v1", result.run_id,
         )  # fmt: skip
         assert done == 1

@@ -215,7 +215,7 @@ async def test_alert_raised_once_then_cleared(db: AsyncSession, ctx: Scoring) ->
 
     async def raised_events() -> list[dict[str, Any]]:
         rows = await db.execute(text(
-            "SELECT type, payload FROM scoring.outbox WHERE key = :u AND type LIKE '%alert%' "
+            "SELECT type, payload::jsonb FROM scoring.outbox WHERE key = :u AND type LIKE '%alert%' "
             "ORDER BY id"), {"u": c1})  # fmt: skip
         return [{"type": t, **pl} for t, pl in rows.all()]
 

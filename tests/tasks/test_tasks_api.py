@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -276,7 +277,8 @@ async def test_workflow_transitions_events_and_etags(
             )
         )
     assert payload is not None
-    assert payload["on_time"] is True and payload["unit_id"] == "P21.SCT"
+    accepted = json.loads(payload)  # the outbox holds the published JSON as text
+    assert accepted["on_time"] is True and accepted["unit_id"] == "P21.SCT"
 
 
 async def test_cancel_needs_reason(client: httpx.AsyncClient, auth: Auth) -> None:
@@ -628,7 +630,7 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
             (ids.index(by_offset[-20]), "escalation", 14),
         ]
     )
-    events = {(subj, t.split(".")[-2]): p for subj, t, p in payloads}
+    events = {(subj, t.split(".")[-2]): json.loads(p) for subj, t, p in payloads}
     assert len(payloads) == 6  # one event per item: 4 reminders + 2 overdue (one escalated)
     assert events[(by_offset[3], "reminder_due")]["days_before"] == 3
     assert events[(by_offset[-20], "overdue")]["escalated"] is True
@@ -691,8 +693,9 @@ async def test_patch_item_deadline_needs_reason_and_is_recorded(
             )
         )
     assert payload is not None
-    assert payload["previous_deadline"] == str(TODAY + timedelta(days=9))
-    assert payload["deadline"] == new and payload["reason"] == "Theo chỉ đạo"
+    changed = json.loads(payload)
+    assert changed["previous_deadline"] == str(TODAY + timedelta(days=9))
+    assert changed["deadline"] == new and changed["reason"] == "Theo chỉ đạo"
 
 
 async def test_recurring_duty_creates_one_item_per_period(
