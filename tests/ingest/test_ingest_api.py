@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 
+from services.ingest.domain.normalise import VN
 from services.ingest.main import create_app
 from services.ingest.simulator import Faults, build
-from shared.settings import Settings
+from services.ingest.store.pages import write_page
+from shared.events.payloads import DossierRecord
+from shared.settings import Settings, to_plain_url
 from tests.conftest import running
 
 from .conftest import serve_simulator
+from .ingest_db import add_source
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(to_plain_url(database_url), min_size=1, max_size=2)
+    yield p
+    await p.close()
 
 
 async def _wait_run(client: httpx.AsyncClient, run_id: str, headers: dict[str, str]) -> dict:
@@ -119,3 +133,50 @@ async def test_sources_sync_runs_tracking_and_quarantine(
             deleted = await client.delete(f"/api/v1/sources/{sid}", headers=admin)
             assert deleted.status_code == 204
             assert (await client.get(f"/api/v1/sources/{sid}", headers=admin)).status_code == 404
+
+
+async def test_tracking_returns_the_complete_status_trail(
+    pool: asyncpg.Pool, make_settings: Callable[..., Settings], auth: Callable[..., dict[str, str]]
+) -> None:
+    """Only transitions are stored; the trail still starts with the first stored status (and
+    when it began), then every change in order. Same-status and stale versions add nothing."""
+    sid = await add_source(pool, "http://unused")
+    code = f"T-{uuid.uuid4().hex[:8]}"
+    t1 = datetime(2026, 4, 8, 9, 0, tzinfo=VN)
+    h = timedelta(hours=1)
+
+    async def store(status: int, at: datetime) -> int:
+        rec = DossierRecord(
+            source_id=sid, code=code, unit_id="P21.SNV", procedure_code="1.001", channel=1,
+            status=status, source_updated_at=at,
+        )  # fmt: skip
+        async with pool.acquire() as conn:
+            result = await write_page(
+                conn, source_id=sid, feed="dossiers", run_id="trail", event_source="/test",
+                records=[rec], rejections=[], next_cursor=None, checkpoint=False,
+            )  # fmt: skip
+        return result.stored
+
+    assert await store(2, t1) == 1  # received
+    assert await store(2, t1 + h) == 1  # a newer version, same status
+    assert await store(4, t1 + 2 * h) == 1  # in progress
+    assert await store(9, t1 - h) == 0  # stale: changes nothing
+    assert await store(9, t1 + 5 * h) == 1  # finished
+    assert await store(9, t1 + 5 * h) == 0  # repeated
+    rows = await pool.fetch(
+        "SELECT status, previous_status FROM ingest.dossier_status_history WHERE code = $1", code
+    )
+    assert sorted(tuple(r) for r in rows) == [(4, 2), (9, 4)]  # transitions only
+
+    app = create_app(make_settings(service_name="ingest", workers_enabled=False))
+    async with running(app) as client:
+        r = await client.get(f"/api/v1/dossiers/{code}", headers=auth("admin"))
+        assert r.status_code == 200, r.text
+    dossier = r.json()
+    assert dossier["status"] == 9 and dossier["version"] == 4
+    trail = [
+        (e["status"], e["previous_status"], datetime.fromisoformat(e["source_updated_at"]))
+        for e in dossier["history"]
+    ]
+    assert trail == [(2, None, t1), (4, 2, t1 + 2 * h), (9, 4, t1 + 5 * h)]
+    assert all(e["recorded_at"] for e in dossier["history"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -269,7 +270,7 @@ async def get_dossier(
     if row is None:
         raise NotFound(f"dossier {code} not found")
     principal.ensure_unit(row.unit_id, f"dossier {code}")
-    history = (
+    changes = (
         await session.scalars(
             select(DossierStatusChange)
             .where(DossierStatusChange.source_id == row.source_id, DossierStatusChange.code == code)
@@ -277,7 +278,22 @@ async def get_dossier(
         )
     ).all()
     data = {c: getattr(row, c) for c in DossierOut.model_fields if c != "history"}
-    return DossierOut(
-        **data,
-        history=[StatusChangeOut.model_validate(h, from_attributes=True) for h in history],
-    )
+    return DossierOut(**data, history=status_trail(row, changes))
+
+
+def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[StatusChangeOut]:
+    """The complete trail: the status the dossier was first stored with, then every transition.
+    Only transitions are stored; the first entry is the first transition's previous status and
+    when it began, or the current status when there was no transition."""
+    first = changes[0] if changes else None
+    start = StatusChangeOut(
+        status=row.status if first is None or first.previous_status is None
+        else first.previous_status,
+        previous_status=None,
+        source_updated_at=(
+            (first.previous_status_since if first is not None else row.status_since)
+            or row.source_updated_at
+        ),
+        recorded_at=row.first_seen_at,
+    )  # fmt: skip
+    return [start, *(StatusChangeOut.model_validate(h, from_attributes=True) for h in changes)]

@@ -8,7 +8,9 @@
 - `runs`: one row per sync run with its outcome and counts.
 - `dossiers` / `procedures` / `petitions`: the normalised records, one per (source, code);
   a newer `source_updated_at` replaces, a stale one changes nothing.
-- `dossier_status_history`: every status change we observed (the "track my dossier" trail).
+- `dossier_status_history`: every status transition we observed of a stored dossier, with the
+  previous status and when it began; the trail's first entry is derived from the first
+  transition (or the dossier row itself), see `api.routes.get_dossier`.
 - `quarantine`: records that failed validation, with reasons and the raw payload as received.
 """
 
@@ -27,6 +29,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     Text,
     func,
@@ -132,10 +135,11 @@ class Run(Base):
 
 class Dossier(Base):
     __tablename__ = "dossiers"
-    __table_args__ = (Index(None, "unit_id", "source_updated_at"), Index(None, "code"))
+    # (code, source_id): the one index serves tracking by code and the upsert's conflict check.
+    __table_args__ = (PrimaryKeyConstraint("code", "source_id"),)
 
-    source_id: Mapped[str] = mapped_column(Text, primary_key=True)
-    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    source_id: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(Text)
     unit_id: Mapped[str] = mapped_column(Text)
     procedure_code: Mapped[str] = mapped_column(Text)
     field_code: Mapped[str | None] = mapped_column(Text)
@@ -161,6 +165,8 @@ class Dossier(Base):
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     run_id: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # When the current status began (`source_updated_at` of the version that brought it).
+    status_since: Mapped[datetime | None]
     ingested_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -173,6 +179,7 @@ class DossierStatusChange(Base):
     code: Mapped[str] = mapped_column(Text)
     status: Mapped[int] = mapped_column(SmallInteger)
     previous_status: Mapped[int | None] = mapped_column(SmallInteger)
+    previous_status_since: Mapped[datetime | None]  # when the previous status began
     source_updated_at: Mapped[datetime]
     run_id: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())

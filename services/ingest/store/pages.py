@@ -5,7 +5,7 @@ For a page of normalised records the writer, inside a single transaction:
 2. upserts them with one `INSERT … SELECT … ON CONFLICT … WHERE excluded.source_updated_at >
    current.source_updated_at RETURNING`, so a newer version replaces, a stale or repeated one
    changes nothing, and only rows that really changed come back;
-3. appends status-history rows for dossiers whose status changed (same statement);
+3. appends status-history rows for stored dossiers whose status changed (same statement);
 4. COPYs one `…Changed` outbox event per unit containing only the changed records;
 5. upserts the rejected records into quarantine (deduplicated by payload fingerprint) and
    supersedes open quarantine entries of codes that now stored a valid newer version;
@@ -89,35 +89,44 @@ CODES = "coalesce(array_agg(code), '{}') FROM up"
 
 def _upsert_sql(t: FeedTable) -> str:
     """One statement per page. The staging table holds exactly this page's rows, already
-    deduplicated by code (newest wins) by `prepare`, so it is read as is. Status history needs
-    the previous status of *updated* rows only: every part of the statement reads the snapshot
-    from before it, so a PK lookup from the history insert still sees the old row (inserted
-    rows, `xmax = 0`, had none and skip the lookup)."""
+    deduplicated by code (newest wins) by `prepare`, so it is read as is.
+
+    Dossiers also keep their status trail: `status_since` moves when the status changes, and a
+    history row is written only for a transition of an already stored dossier (with the status
+    it left and when that one began). Every part of the statement reads the snapshot from
+    before it, so a key lookup from the history part still sees the old row; inserted rows
+    (`xmax = 0`) had none and skip the lookup."""
     cols = ", ".join(t.columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in t.columns if c not in ("source_id", "code"))
+    if t.history:
+        updates += (
+            ", status_since = CASE WHEN cur.status = excluded.status THEN cur.status_since"
+            " ELSE excluded.source_updated_at END"
+        )
     upsert = f"""
-        INSERT INTO {SCHEMA}.{t.table} AS cur ({cols}, run_id)
-        SELECT {cols}, $2 FROM {t.stage} WHERE source_id = $1
+        INSERT INTO {SCHEMA}.{t.table} AS cur ({cols}, run_id{
+        ", status_since" if t.history else ""
+    })
+        SELECT {cols}, $2{", source_updated_at" if t.history else ""} FROM {t.stage}
+        WHERE source_id = $1
         ON CONFLICT (source_id, code) DO UPDATE SET {updates},
             run_id = excluded.run_id, version = cur.version + 1, ingested_at = now()
         WHERE excluded.source_updated_at > cur.source_updated_at
-        RETURNING cur.code, {"cur.status, (cur.xmax = 0) AS inserted, " if t.history else ""}
-            cur.source_updated_at"""
+        RETURNING cur.code{
+        ", cur.status, (cur.xmax = 0) AS inserted, cur.source_updated_at" if t.history else ""
+    }"""
     if not t.history:
         return f"WITH up AS ({upsert}) SELECT {CODES}"
     return f"""
         WITH up AS ({upsert}),
-        changed AS MATERIALIZED (
-            SELECT up.code, up.status, up.source_updated_at,
-                CASE WHEN up.inserted THEN NULL ELSE (
-                    SELECT d.status FROM {SCHEMA}.{t.table} d
-                    WHERE d.source_id = $1 AND d.code = up.code) END AS prev
-            FROM up),
         hist AS (
-            INSERT INTO {SCHEMA}.dossier_status_history
-                (source_id, code, status, previous_status, source_updated_at, run_id)
-            SELECT $1, code, status, prev, source_updated_at, $2 FROM changed
-            WHERE prev IS DISTINCT FROM status)
+            INSERT INTO {SCHEMA}.dossier_status_history (source_id, code, status,
+                previous_status, previous_status_since, source_updated_at, run_id)
+            SELECT $1, up.code, up.status, old.status, old.status_since, up.source_updated_at, $2
+            FROM up CROSS JOIN LATERAL (
+                SELECT d.status, d.status_since FROM {SCHEMA}.{t.table} d
+                WHERE d.code = up.code AND d.source_id = $1 LIMIT 1) old
+            WHERE NOT up.inserted AND old.status <> up.status)
         SELECT {CODES}"""
 
 
