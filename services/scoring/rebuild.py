@@ -16,8 +16,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.domain.periods import Period, month_of, periods_for_year
+from services.scoring.domain.facts import FLOW_COUNTERS
+from services.scoring.domain.periods import VN_TZ, Period, month_of, periods_for_year
 from services.scoring.recompute import RecomputeStats, Scoring, recompute
+from services.scoring.store.counters import stock_instants
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import MEMBERS_CTE
 from shared.db import make_engine, make_sessionmaker, transaction
@@ -25,122 +27,215 @@ from shared.events.outbox import Outbox
 from shared.settings import Settings
 
 VN_MONTH = "to_char(({}) AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYYMM')"
-DOSSIER_FLAGS = {
-    # counter: (dated by reception (true) or by the end of processing, condition)
-    "received": (True, "true"),
-    "received_online": (True, "(f.doc ->> 'channel') = '2'"),
-    "synced": (True, "(f.doc ->> 'synced_national')::boolean"),
-    "fee_dossiers": (True, "f.has_fee"),
-    "paid_online": (True, "f.has_fee AND (f.doc ->> 'paid_online') IN ('1', '2')"),
-    "digitised": (True, "(f.doc ->> 'digitised')::boolean"),
-    "digitised_e_result": (
-        True, "(f.doc ->> 'digitised')::boolean AND (f.doc ->> 'has_e_result')::boolean"),
-    "reused": (True, "(f.doc ->> 'reused_data')::boolean"),
-    "vneid": (True, "(f.doc ->> 'vneid_verified')::boolean"),
-    "finished": (False, "true"),
-    "finished_on_time": (
-        False, "NOT f.late_by_rule AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at)"),
-    "finished_late": (
-        False, "NOT (NOT f.late_by_rule AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at))"),
-    "needs_result": (False, "(f.doc ->> 'status') IN ('9', '10')"),
-    "e_result": (
-        False, "(f.doc ->> 'status') IN ('9', '10') AND (f.doc ->> 'has_e_result')::boolean"),
-}  # fmt: skip
-"""`domain.facts.dossier_flows` (default on-time rule) as SQL over the typed fact columns
-(`reception_at`, `end_at`, `eff_due_at`, `late_by_rule`, `has_fee`, written by `fact_row` with
-the same rule) and the stored record."""
 
-DOSSIER_WIDE = text(
+# Per dossier fact, read once from the typed columns and the stored record: the flags the flow
+# counters test (`domain.facts.dossier_flows` with the default on-time rule, as SQL; the typed
+# columns `reception_at`, `end_at`, `eff_due_at`, `late_by_rule`, `has_fee` are written by
+# `fact_row` with the same rule).
+DOSSIER_FACT_FLAGS = {
+    "online": "(f.doc ->> 'channel') = '2'",
+    "synced": "(f.doc ->> 'synced_national')::boolean",
+    "fee": "f.has_fee",
+    "paid": "(f.doc ->> 'paid_online') IN ('1', '2')",
+    "digitised": "(f.doc ->> 'digitised')::boolean",
+    "e_res": "(f.doc ->> 'has_e_result')::boolean",
+    "reused": "(f.doc ->> 'reused_data')::boolean",
+    "vneid": "(f.doc ->> 'vneid_verified')::boolean",
+    "on_time": "NOT f.late_by_rule AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at)",
+    "needs": "(f.doc ->> 'status') IN ('9', '10')",
+}
+# counter: (dated by reception (true) or by the end of processing, condition over the flags)
+DOSSIER_FLOWS = {
+    "received": (True, "true"),
+    "received_online": (True, "online"),
+    "synced": (True, "synced"),
+    "fee_dossiers": (True, "fee"),
+    "paid_online": (True, "fee AND paid"),
+    "digitised": (True, "digitised"),
+    "digitised_e_result": (True, "digitised AND e_res"),
+    "reused": (True, "reused"),
+    "vneid": (True, "vneid"),
+    "finished": (False, "true"),
+    "finished_on_time": (False, "on_time"),
+    "finished_late": (False, "NOT on_time"),
+    "needs_result": (False, "needs"),
+    "e_result": (False, "needs AND e_res"),
+}
+assert set(DOSSIER_FLOWS) <= set(FLOW_COUNTERS)
+
+DOSSIER_SCAN = text(
     """
 CREATE TEMP TABLE rebuild_dossiers ON COMMIT DROP AS
-    SELECT f.unit_id, f.procedure, e.month,
+SELECT unit_id, procedure, rm, em, paused, lo, hi, hw, count(*) AS n,
 """
     + ",\n".join(
-        f"        count(*) FILTER (WHERE {'e.rec' if rec else 'NOT e.rec'} AND {cond}) AS {name}"
-        for name, (rec, cond) in DOSSIER_FLAGS.items()
+        f"    count(*) FILTER (WHERE {cond}) AS {name}" for name, (_, cond) in DOSSIER_FLOWS.items()
     )
-    + f"""
+    + """
+FROM (
+    SELECT f.unit_id, f.procedure, f.paused,
+           width_bucket(f.reception_at, CAST(:starts AS timestamptz[])) AS rm,
+           width_bucket(f.end_at, CAST(:starts AS timestamptz[])) AS em,
+           width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
+           CASE WHEN f.end_at IS NULL THEN :n
+                ELSE width_bucket(f.end_at, CAST(:instants AS timestamptz[])) END AS hi,
+           CASE WHEN f.late_by_rule THEN 0 WHEN f.eff_due_at IS NULL THEN :n
+                ELSE width_bucket(f.eff_due_at, CAST(:instants AS timestamptz[])) END AS hw,
+"""
+    + ",\n".join(f"           {expr} AS {flag}" for flag, expr in DOSSIER_FACT_FLAGS.items())
+    + """
     FROM scoring.facts f
-    CROSS JOIN LATERAL (VALUES ({VN_MONTH.format("f.reception_at")}, true),
-        (CASE WHEN f.reception_at IS NOT NULL THEN {VN_MONTH.format("f.end_at")} END, false))
-        AS e(month, rec)
     WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:u AS text[]))
-      AND e.month = ANY(CAST(:m AS text[]))
-    GROUP BY f.unit_id, f.procedure, e.month
+      AND f.reception_at < CAST(:last_at AS timestamptz)
+      AND (f.reception_at >= CAST(:first_at AS timestamptz)
+           OR f.end_at >= CAST(:first_at AS timestamptz) OR f.end_at IS NULL)
+) AS x
+GROUP BY unit_id, procedure, rm, em, paused, lo, hi, hw
 """
 )
-"""The dossier flows of the members' facts by (unit, procedure, month), one column per counter:
-a plain `CREATE TABLE AS` so PostgreSQL may scan the facts with parallel workers (a statement
-that also writes to a table may not)."""
+"""One pass over the members' dossier facts, each read once (one `doc` lookup per flag): counts
+per (unit, procedure, reception month index, end month index), the flows of both dates in one
+row, and per open span (the stock instants a dossier is open at, `lo`..`hi`, within time up to
+`hw`; see `store.counters`), the stocks of every period of the year. Indexes come from
+`width_bucket` over the months' start instants (1 = first month, 0 before, len(months)+1
+after, NULL when the date is absent) and over the stock instants, rather than formatting every
+timestamp; both follow from the dates, so the spans add few groups (~10⁵ in all). A plain
+`CREATE TABLE AS`, so PostgreSQL may scan the facts with parallel workers (a statement that also
+writes to a table may not)."""
+
+SPANS_FROM_SCAN = text("""
+CREATE TEMP TABLE period_spans ON COMMIT DROP AS
+SELECT unit_id, lo, hi, hw, sum(n) AS n FROM rebuild_dossiers
+WHERE NOT paused AND lo <= hi
+GROUP BY unit_id, lo, hi, hw
+""")
+
+PROCEDURE_FLOWS = {
+    # counter: (the procedure date that dates it, condition)
+    "proc_published": ("pub", "d.pub IS NOT NULL"),
+    "proc_published_on_time": ("pub", "d.pub IS NOT NULL AND (d.pub_due IS NULL OR d.pub <= d.pub_due)"),
+    "proc_public_due": ("pu_due", "d.pu_due IS NOT NULL"),
+    "proc_public_on_time": ("pu_due", "d.pu_due IS NOT NULL AND d.pu IS NOT NULL AND d.pu <= d.pu_due"),
+    "proc_public": ("pu", "d.pu IS NOT NULL"),
+    "proc_public_complete": ("pu", "d.pu IS NOT NULL AND d.complete"),
+}  # fmt: skip
+PETITION_FLOWS = {
+    "pakn_handled": "true",
+    "pakn_handled_on_time": "d.due IS NULL OR d.handled <= d.due",
+    "pakn_rated": "d.satisfied IS NOT NULL",
+    "pakn_satisfied": "d.satisfied IS TRUE",
+}
+assert set(DOSSIER_FLOWS) | set(PROCEDURE_FLOWS) | set(PETITION_FLOWS) == set(FLOW_COUNTERS)
+_DATES = ("pub", "pu_due", "pu")
+
+
+def _sums(names: list[str], of: str = "") -> str:
+    return ", ".join(f"sum({of}{c}) AS {c}" for c in names)
+
+
+_REC = [n for n, (rec, _) in DOSSIER_FLOWS.items() if rec]
+_END = [n for n, (rec, _) in DOSSIER_FLOWS.items() if not rec]
 
 LEAF_FROM_FACTS = text(
     f"""
-WITH others AS (
-    SELECT f.unit_id, f.procedure, c.month, c.counter, count(*) AS value
+WITH months AS (
+    SELECT m.month, m.i FROM unnest(CAST(:m AS text[])) WITH ORDINALITY AS m(month, i)
+),
+rec AS (
+    SELECT unit_id, procedure, rm AS i, {_sums(_REC)}
+    FROM rebuild_dossiers WHERE rm BETWEEN 1 AND :nm GROUP BY 1, 2, 3
+),
+fin AS (
+    SELECT unit_id, procedure, em AS i, {_sums(_END)}
+    FROM rebuild_dossiers WHERE rm IS NOT NULL AND em BETWEEN 1 AND :nm GROUP BY 1, 2, 3
+),
+dossiers AS (
+    SELECT coalesce(r.unit_id, e.unit_id) AS unit_id,
+           coalesce(r.procedure, e.procedure) AS procedure, mo.month,
+           {", ".join(f"coalesce(r.{c}, 0) AS {c}" for c in _REC)},
+           {", ".join(f"coalesce(e.{c}, 0) AS {c}" for c in _END)}
+    FROM rec r FULL JOIN fin e
+         ON e.unit_id = r.unit_id AND e.procedure = r.procedure AND e.i = r.i
+    JOIN months mo ON mo.i = coalesce(r.i, e.i)
+),
+procedures AS (
+    SELECT f.unit_id, f.procedure, x.month,
+           {
+        ", ".join(
+            f"count(*) FILTER (WHERE x.at = '{at}' AND {cond}) AS {c}"
+            for c, (at, cond) in PROCEDURE_FLOWS.items()
+        )
+    }
     FROM scoring.facts f
     CROSS JOIN LATERAL (
-        SELECT f.doc ->> 'published_on' AS pub, f.doc ->> 'publish_due_on' AS pub_due,
-               f.doc ->> 'public_on' AS pu, f.doc ->> 'public_due_on' AS pu_due,
-               coalesce((f.doc ->> 'content_complete')::boolean, true) AS complete,
-               CAST(f.doc ->> 'handled_at' AS timestamptz) AS handled,
+        SELECT CAST(f.doc ->> 'published_on' AS date) AS pub,
+               CAST(f.doc ->> 'publish_due_on' AS date) AS pub_due,
+               CAST(f.doc ->> 'public_on' AS date) AS pu,
+               CAST(f.doc ->> 'public_due_on' AS date) AS pu_due,
+               coalesce((f.doc ->> 'content_complete')::boolean, true) AS complete
+    ) AS d
+    CROSS JOIN LATERAL (VALUES {", ".join(f"('{at}', to_char(d.{at}, 'YYYYMM'))" for at in _DATES)})
+        AS x(at, month)
+    WHERE f.kind = 'procedure' AND f.unit_id = ANY(CAST(:u AS text[]))
+      AND x.month = ANY(CAST(:m AS text[]))
+    GROUP BY 1, 2, 3
+),
+petitions AS (
+    SELECT f.unit_id, f.procedure, {VN_MONTH.format("d.handled")} AS month,
+           {
+        ", ".join(f"count(*) FILTER (WHERE {cond}) AS {c}" for c, cond in PETITION_FLOWS.items())
+    }
+    FROM scoring.facts f
+    CROSS JOIN LATERAL (
+        SELECT CAST(f.doc ->> 'handled_at' AS timestamptz) AS handled,
                CAST(f.doc ->> 'due_at' AS timestamptz) AS due,
                (f.doc ->> 'satisfied')::boolean AS satisfied
     ) AS d
-    CROSS JOIN LATERAL (VALUES
-        ('procedure', replace(left(d.pub, 7), '-', ''), 'proc_published', d.pub IS NOT NULL),
-        ('procedure', replace(left(d.pub, 7), '-', ''), 'proc_published_on_time',
-         d.pub IS NOT NULL AND (d.pub_due IS NULL OR CAST(d.pub AS date) <= CAST(d.pub_due AS date))),
-        ('procedure', replace(left(d.pu_due, 7), '-', ''), 'proc_public_due', d.pu_due IS NOT NULL),
-        ('procedure', replace(left(d.pu_due, 7), '-', ''), 'proc_public_on_time',
-         d.pu_due IS NOT NULL AND d.pu IS NOT NULL
-         AND CAST(d.pu AS date) <= CAST(d.pu_due AS date)),
-        ('procedure', replace(left(d.pu, 7), '-', ''), 'proc_public', d.pu IS NOT NULL),
-        ('procedure', replace(left(d.pu, 7), '-', ''), 'proc_public_complete',
-         d.pu IS NOT NULL AND d.complete),
-        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_handled', d.handled IS NOT NULL),
-        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_handled_on_time',
-         d.handled IS NOT NULL AND (d.due IS NULL OR d.handled <= d.due)),
-        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_rated',
-         d.handled IS NOT NULL AND d.satisfied IS NOT NULL),
-        ('petition', {VN_MONTH.format("d.handled")}, 'pakn_satisfied',
-         d.handled IS NOT NULL AND d.satisfied IS TRUE)
-    ) AS c(kind, month, counter, hit)
-    WHERE f.kind IN ('procedure', 'petition') AND f.unit_id = ANY(CAST(:u AS text[]))
-      AND c.kind = f.kind AND c.hit AND c.month = ANY(CAST(:m AS text[]))
-    GROUP BY 1, 2, 3, 4
+    WHERE f.kind = 'petition' AND f.unit_id = ANY(CAST(:u AS text[])) AND d.handled IS NOT NULL
+      AND d.handled >= CAST(:first_at AS timestamptz) AND d.handled < CAST(:last_at AS timestamptz)
+    GROUP BY 1, 2, 3
 ),
-new AS (
-    SELECT d.unit_id, d.procedure, d.month, v.counter, v.value
-    FROM rebuild_dossiers d
-    CROSS JOIN LATERAL (VALUES """
-    + ", ".join(f"('{name}', d.{name})" for name in DOSSIER_FLAGS)
-    + """) AS v(counter, value)
-    WHERE v.value > 0
+new AS MATERIALIZED (
+    -- a dossier procedure may also have procedure-list flows in the same month
+    SELECT coalesce(d.unit_id, p.unit_id) AS unit_id,
+           coalesce(d.procedure, p.procedure) AS procedure,
+           coalesce(d.month, p.month) AS month,
+           {", ".join(f"coalesce(d.{c}, 0) AS {c}" for c in _REC + _END)},
+           {", ".join(f"coalesce(p.{c}, 0) AS {c}" for c in PROCEDURE_FLOWS)},
+           {", ".join(f"0 AS {c}" for c in PETITION_FLOWS)}
+    FROM dossiers d FULL JOIN procedures p
+         ON p.unit_id = d.unit_id AND p.procedure = d.procedure AND p.month = d.month
     UNION ALL
-    SELECT unit_id, procedure, month, counter, value FROM others
-),
-cur AS (
-    SELECT l.ctid AS row_id, l.unit_id, l.procedure, CAST(l.month AS text) AS month, l.counter,
-           l.value
-    FROM scoring.leaf_counters l
-    WHERE l.unit_id = ANY(CAST(:u AS text[])) AND l.month = ANY(CAST(:m AS text[]))
+    SELECT unit_id, procedure, month, {
+        ", ".join(f"0 AS {c}" for c in (*_REC, *_END, *PROCEDURE_FLOWS))
+    },
+           {", ".join(PETITION_FLOWS)}
+    FROM petitions
 ),
 gone AS (
-    DELETE FROM scoring.leaf_counters l
-    USING (SELECT c.row_id FROM cur c LEFT JOIN new n USING (unit_id, procedure, month, counter)
-           WHERE n.unit_id IS NULL) g
-    WHERE l.ctid = g.row_id
+    DELETE FROM scoring.leaf_flows l
+    WHERE l.unit_id = ANY(CAST(:u AS text[])) AND l.month = ANY(CAST(:m AS text[]))
+      AND NOT EXISTS (SELECT FROM new n WHERE n.unit_id = l.unit_id AND n.month = l.month
+                                           AND n.procedure = l.procedure)
 )
-INSERT INTO scoring.leaf_counters AS l (unit_id, procedure, month, counter, value)
-SELECT n.unit_id, n.procedure, n.month, n.counter, n.value
-FROM new n LEFT JOIN cur c USING (unit_id, procedure, month, counter)
-WHERE c.value IS DISTINCT FROM n.value
-ON CONFLICT (unit_id, month, counter, procedure) DO UPDATE SET value = excluded.value
+INSERT INTO scoring.leaf_flows AS l (unit_id, procedure, month, {", ".join(FLOW_COUNTERS)})
+SELECT unit_id, procedure, month, {", ".join(FLOW_COUNTERS)} FROM new
+ON CONFLICT (unit_id, month, procedure) DO UPDATE
+SET {", ".join(f"{c} = excluded.{c}" for c in FLOW_COUNTERS)}
+WHERE ({", ".join(f"l.{c}" for c in FLOW_COUNTERS)})
+      IS DISTINCT FROM ({", ".join(f"excluded.{c}" for c in FLOW_COUNTERS)})
 """
 )
-"""The leaf counters of `:u` for months `:m`, recomputed from the facts in one statement (one
-pass over the dossier facts, grouped by unit, procedure and month), written as a difference:
-rows that no longer exist are deleted, changed values updated, equal rows left alone."""
+"""The leaf flows of `:u` for months `:m` (consecutive, the indexes of `rebuild_dossiers`),
+recomputed from the facts and written as a difference: rows that no longer exist are deleted,
+changed rows updated, equal rows left alone."""
+
+
+def month_starts(months: list[str]) -> list[datetime]:
+    """The start instants (Vietnam time) of consecutive `months`, and the end of the last."""
+    y, m = int(months[-1][:4]), int(months[-1][4:])
+    after = f"{y + m // 12:04d}{m % 12 + 1:02d}"
+    return [datetime(int(x[:4]), int(x[4:]), 1, tzinfo=VN_TZ) for x in [*months, after]]
 
 
 async def rebuild_province_year(
@@ -166,11 +261,32 @@ async def rebuild_province_year(
     # a batch job: room for the hash aggregates of a province-year
     await session.execute(text("SET LOCAL work_mem = '256MB'"))
     await session.execute(text("DROP TABLE IF EXISTS pg_temp.rebuild_dossiers"))
-    await session.execute(DOSSIER_WIDE, {"u": members, "m": months})
-    # the diff joins ~10⁶ rows on text keys: hash them (a merge join sorts them by collation)
-    await session.execute(text("SET LOCAL enable_mergejoin = off"))
-    await session.execute(LEAF_FROM_FACTS, {"u": members, "m": months})
-    await session.execute(text("SET LOCAL enable_mergejoin = on"))
+    await session.execute(text("DROP TABLE IF EXISTS pg_temp.period_spans"))
+    now_m = month_of(as_of)
+    last = 12 if as_of >= year_p.end else (int(now_m[4:]) if now_m[:4] == str(year) else 1)
+    periods = periods_for_year(year, last)
+    # every period's stock instant is a month's: its end, or as-of for the running month
+    instants = stock_instants([p for p in periods if p.kind == "month"], as_of)
+    starts = month_starts(months)
+    # the planner estimates the groups as a product of distinct counts (~10⁶, really ~10⁵) and
+    # would sort 2M rows by text keys; hashing them is ~2× faster
+    await session.execute(text("SET LOCAL enable_sort = off"))
+    await session.execute(text("SET LOCAL enable_incremental_sort = off"))
+    await session.execute(
+        DOSSIER_SCAN,
+        {"u": members, "starts": starts, "first_at": starts[0], "last_at": starts[-1],
+         "instants": instants, "n": len(instants)},
+    )  # fmt: skip
+    await session.execute(text("SET LOCAL enable_sort = on"))
+    await session.execute(text("SET LOCAL enable_incremental_sort = on"))
+    # the next statements group and join its ~10⁵ rows: give the planner their real count
+    await session.execute(text("ANALYZE pg_temp.rebuild_dossiers"))
+    await session.execute(SPANS_FROM_SCAN)
+    await session.execute(
+        LEAF_FROM_FACTS,
+        {"u": members, "m": months, "nm": len(months), "first_at": starts[0],
+         "last_at": starts[-1]},
+    )  # fmt: skip
     await session.execute(
         text("""
         DELETE FROM scoring.stale
@@ -178,9 +294,9 @@ async def rebuild_province_year(
         """),
         {"u": members, "m": months},
     )
-    now_m = month_of(as_of)
-    last = 12 if as_of >= year_p.end else (int(now_m[4:]) if now_m[:4] == str(year) else 1)
-    return await recompute(session, ctx, members, periods_for_year(year, last), as_of, today=today)
+    return await recompute(
+        session, ctx, members, periods, as_of, today=today, spans_instants=instants
+    )
 
 
 async def main_async(province: str, year: int) -> RecomputeStats:

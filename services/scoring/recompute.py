@@ -72,6 +72,7 @@ async def recompute(
     *,
     today: date | None = None,
     changed: Collection[str] | None = None,
+    spans_instants: Sequence[datetime] | None = None,
 ) -> RecomputeStats:
     """Recompute `units` for `periods`, batched: counters of every (unit, period) in one
     statement, scorecards in the pure engine, new snapshot versions in one insert, ranks per
@@ -83,7 +84,8 @@ async def recompute(
     Vietnam date of `as_of` (the callers' `datetime.now()` in production).
 
     `changed`: the units whose facts changed since their own counters were stored (the stale
-    queue's); None recomputes every member's own counters from the facts."""
+    queue's); None recomputes every member's own counters from the facts. `spans_instants`: see
+    `period_counters_many`."""
     stats = RecomputeStats()
     today = today or as_of.astimezone(VN_TZ).date()
     units = sorted(set(units))
@@ -100,7 +102,9 @@ async def recompute(
         return stats
     levels = await unit_levels(session, units)
     profile = ctx.profile
-    counters = await period_counters_many(session, units, todo, as_of, changed=changed)
+    counters = await period_counters_many(
+        session, units, todo, as_of, changed=changed, spans_instants=spans_instants
+    )
     cards = {p.id: {u: score(profile, c) for u, c in counters[p.id].items()} for p in todo}
     stats.pairs = sum(len(c) for c in cards.values())
     written = await snap.write_snapshots_many(session, profile.key, cards)

@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from services.scoring.domain.facts import FLOW_COUNTERS
 from shared import migrate
 from shared.devstack import Postgres
 
@@ -33,5 +34,57 @@ async def test_upgrade_downgrade_upgrade(pg_server: Postgres) -> None:
         assert await _tables(url) <= {"alembic_version"}
         await asyncio.to_thread(migrate.upgrade, "scoring", url)
         assert await _tables(url) == full
+    finally:
+        await pg_server.drop_database(name)
+
+
+async def test_leaf_flows_has_a_column_per_flow_counter_and_keeps_narrow_rows(
+    pg_server: Postgres,
+) -> None:
+    """0006 turns the narrow leaf rows into wide ones and back without losing a value, and its
+    frozen column list is the domain's flow counters."""
+    name = f"cchc_scoring_mig_{uuid.uuid4().hex[:8]}"
+    url = await pg_server.create_database(name)
+    narrow = [
+        ("C1", "TTHC001", "202503", "received", 7),
+        ("C1", "TTHC001", "202503", "finished_late", 2),
+        ("C1", "", "202504", "pakn_handled", 3),
+        ("C2", "TTHC002", "202503", "received_online", 1),
+    ]
+    select = "SELECT unit_id, procedure, month, counter, value FROM scoring.leaf_counters"
+    try:
+        await asyncio.to_thread(migrate.upgrade, "scoring", url, "scoring_0005")
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.executemany(
+                "INSERT INTO scoring.leaf_counters VALUES ($1, $2, $3, $4, $5)", narrow
+            )
+        finally:
+            await conn.close()
+        await asyncio.to_thread(migrate.upgrade, "scoring", url)
+        conn = await asyncpg.connect(url)
+        try:
+            columns = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'scoring' AND table_name = 'leaf_flows'"
+                )
+            }
+            assert columns - {"unit_id", "procedure", "month"} == set(FLOW_COUNTERS)
+            wide = await conn.fetchrow(
+                "SELECT received, finished_late, finished FROM scoring.leaf_flows "
+                "WHERE unit_id = 'C1' AND procedure = 'TTHC001' AND month = '202503'"
+            )
+            assert tuple(wide) == (7, 2, 0)
+            assert sorted(tuple(r) for r in await conn.fetch(select)) == sorted(narrow)
+        finally:
+            await conn.close()
+        await asyncio.to_thread(migrate.downgrade, "scoring", url, "scoring_0005")
+        conn = await asyncpg.connect(url)
+        try:
+            assert sorted(tuple(r) for r in await conn.fetch(select)) == sorted(narrow)
+        finally:
+            await conn.close()
     finally:
         await pg_server.drop_database(name)

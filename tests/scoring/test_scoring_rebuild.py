@@ -41,7 +41,7 @@ async def test_rebuild_command(
                         finished_at=vn(2025, 5, 15), source_updated_at=vn(2025, 5, 15)),
             ])  # fmt: skip
             # damage the leaf counters: the rebuild recomputes them from the facts
-            await s.execute(text("UPDATE scoring.leaf_counters SET value = 99 WHERE unit_id = :u"),
+            await s.execute(text("UPDATE scoring.leaf_flows SET received = 99 WHERE unit_id = :u"),
                             {"u": c1})  # fmt: skip
 
         def run() -> subprocess.CompletedProcess[str]:

@@ -86,9 +86,10 @@ async def test_rebuild_sql_matches_contribution_rules(db: AsyncSession, ctx: Sco
     await upsert_facts(db, [*ds, *ps, *pts])
     incremental = await leaves(db, [c1, c2])
     assert incremental  # the Python rules, applied as deltas by the upsert
-    await db.execute(text("UPDATE scoring.leaf_counters SET value = value + 5 WHERE unit_id = :u"),
+    await db.execute(text("UPDATE scoring.leaf_flows SET finished = finished + 5 WHERE unit_id = :u"),
                      {"u": c1})  # fmt: skip
-    await db.execute(text("""INSERT INTO scoring.leaf_counters VALUES (:u, 'X', '202503', 'received', 4)"""),
+    await db.execute(text("""INSERT INTO scoring.leaf_flows (unit_id, procedure, month, received)
+                             VALUES (:u, 'X', '202503', 4)"""),
                      {"u": c2})  # fmt: skip
     await rebuild_province_year(db, ctx, p, 2025, AS_OF)
     assert await leaves(db, [c1, c2]) == incremental

@@ -151,6 +151,10 @@ COUNTERS: dict[str, CounterDef] = {
 }
 
 
+FLOW_COUNTERS: tuple[str, ...] = tuple(n for n, d in COUNTERS.items() if d.kind == "flow")
+"""The leaf counters: one column each in `scoring.leaf_flows` (migration `scoring_0006`)."""
+
+
 class OnTimeRule(BaseModel):
     """How a dossier is judged on time (domain brief §2), as data.
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.domain.facts import COUNTERS
+from services.scoring.domain.facts import COUNTERS, FLOW_COUNTERS
 from services.scoring.domain.periods import Period
 from services.scoring.store.registry import MEMBERS_CTE
 
@@ -33,11 +33,16 @@ pm AS (
     CROSS JOIN LATERAL unnest(CAST(:months AS text[])) WITH ORDINALITY AS m(month, i)
     WHERE (p.mask >> (m.i::int - 1)) & 1 = 1
 ),
-leaf AS (
-    SELECT l.unit_id, l.month, l.counter, sum(l.value)::numeric AS value
-    FROM scoring.leaf_counters l
+leaf_months AS (
+    SELECT l.unit_id, l.month, {leaf_sums}
+    FROM scoring.leaf_flows l
     WHERE l.unit_id = ANY(CAST(:mem AS text[])) AND l.month = ANY(CAST(:months AS text[]))
-    GROUP BY l.unit_id, l.month, l.counter
+    GROUP BY l.unit_id, l.month
+),
+leaf AS (
+    SELECT l.unit_id, l.month, v.counter, v.value::numeric AS value
+    FROM leaf_months l CROSS JOIN LATERAL (VALUES {leaf_values}) AS v(counter, value)
+    WHERE v.value <> 0
     UNION ALL
     SELECT c.unit_id, c.month, c.counter, sum(c.value)
     FROM scoring.manual_counters c
@@ -72,12 +77,12 @@ pstock AS (
 -- never negative, so that is "some month of the period is > 0" (a month mask), except for a
 -- pair with a negative month, which is summed exactly
 pair_months AS (
-    SELECT l.unit_id, l.procedure, l.counter, l.month, sum(l.value) AS value
-    FROM scoring.leaf_counters l
-    WHERE l.month = ANY(CAST(:months AS text[]))
-      AND l.counter IN ('received_online', 'received', 'paid_online')
-      AND l.unit_id = ANY(CAST(:mem AS text[]))
-    GROUP BY 1, 2, 3, 4
+    SELECT l.unit_id, l.procedure, v.counter, l.month, v.value
+    FROM scoring.leaf_flows l
+    CROSS JOIN LATERAL (VALUES ('received_online', l.received_online), ('received', l.received),
+                               ('paid_online', l.paid_online)) AS v(counter, value)
+    WHERE l.month = ANY(CAST(:months AS text[])) AND l.unit_id = ANY(CAST(:mem AS text[]))
+      AND v.value <> 0
 ),
 pair_masks AS (
     SELECT unit_id, procedure, counter,
@@ -86,29 +91,34 @@ pair_masks AS (
            bool_or(value < 0) AS negative
     FROM pair_months GROUP BY 1, 2, 3
 ),
+pair_procs AS (
+    -- only the pairs a distinct counter can count: online TTHC for online dossiers, fee TTHC
+    SELECT x.unit_id, x.procedure, x.counter, x.mask, x.negative, f.listed_from
+    FROM pair_masks x JOIN procs f ON f.unit_id = x.unit_id AND f.procedure = x.procedure
+    WHERE CASE x.counter WHEN 'received_online' THEN f.is_online ELSE f.has_fee END
+),
 pair_periods AS (
-    SELECT x.unit_id, x.procedure, x.counter, p.pid
-    FROM pair_masks x JOIN per p ON x.mask & p.mask <> 0
-    WHERE NOT x.negative
+    SELECT x.unit_id, x.counter, p.pid
+    FROM pair_procs x JOIN per p ON x.mask & p.mask <> 0
+    WHERE NOT x.negative AND (x.listed_from IS NULL OR x.listed_from < p.at)
     UNION ALL
-    SELECT x.unit_id, x.procedure, x.counter, pm.pid
-    FROM pair_months x JOIN pm ON pm.month = x.month
-    WHERE (x.unit_id, x.procedure, x.counter) IN (
-        SELECT unit_id, procedure, counter FROM pair_masks WHERE negative)
-    GROUP BY 1, 2, 3, 4
+    SELECT x.unit_id, x.counter, pm.pid
+    FROM pair_months x
+    JOIN pair_procs n ON n.negative AND n.unit_id = x.unit_id AND n.procedure = x.procedure
+         AND n.counter = x.counter
+    JOIN pm ON pm.month = x.month
+    JOIN per p ON p.pid = pm.pid
+    WHERE n.listed_from IS NULL OR n.listed_from < p.at
+    GROUP BY x.unit_id, x.procedure, x.counter, pm.pid
     HAVING sum(x.value) > 0
 ),
 dist AS (
-    SELECT x.unit_id, x.pid,
-      count(*) FILTER (WHERE x.counter = 'received_online' AND f.is_online)
-        AS proc_online_with_dossiers,
-      count(*) FILTER (WHERE x.counter = 'received' AND f.has_fee) AS proc_fee_with_dossiers,
-      count(*) FILTER (WHERE x.counter = 'paid_online' AND f.has_fee) AS proc_fee_paid_online
-    FROM pair_periods x
-    JOIN per p ON p.pid = x.pid
-    JOIN procs f ON f.unit_id = x.unit_id AND f.procedure = x.procedure
-         AND (f.listed_from IS NULL OR f.listed_from < p.at)
-    GROUP BY x.unit_id, x.pid
+    SELECT unit_id, pid,
+      count(*) FILTER (WHERE counter = 'received_online') AS proc_online_with_dossiers,
+      count(*) FILTER (WHERE counter = 'received') AS proc_fee_with_dossiers,
+      count(*) FILTER (WHERE counter = 'paid_online') AS proc_fee_paid_online
+    FROM pair_periods
+    GROUP BY unit_id, pid
 ),
 unit_values AS (
     SELECT unit_id, pid, counter, value FROM flows
@@ -134,7 +144,7 @@ SELECT v.unit_id, v.pid, v.counter, sum(v.value)::float8 AS value
 FROM unit_values v
 GROUP BY v.unit_id, v.pid, v.counter
 """
-SPANS_FROM_FACTS = """spans AS (
+SPANS_SELECT = """
     SELECT f.unit_id,
            width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
            CASE WHEN f.end_at IS NULL THEN :n
@@ -147,13 +157,31 @@ SPANS_FROM_FACTS = """spans AS (
       AND f.reception_at < CAST(:last_at AS timestamptz)
       AND (f.end_at IS NULL OR f.end_at >= CAST(:first_at AS timestamptz))
     GROUP BY 1, 2, 3, 4
-),
 """
-PERIOD_COUNTERS = text(PERIOD_COUNTERS_SQL.replace("{spans}", SPANS_FROM_FACTS))
+_FILL = {
+    "leaf_sums": ", ".join(f"sum(l.{c}) AS {c}" for c in FLOW_COUNTERS),
+    "leaf_values": ", ".join(f"('{c}', l.{c})" for c in FLOW_COUNTERS),
+}
+PERIOD_COUNTERS = text(PERIOD_COUNTERS_SQL.format(spans=f"spans AS ({SPANS_SELECT}),\n", **_FILL))
 """The own counters (its facts only) of every unit in `:mem` for every period in one statement:
 flows summed over each period's months (a month bit mask per period), dossier stocks at each
 period's stock instant from one pass over those units' facts (each open dossier is a span of
 instant indexes, by `width_bucket`), procedure stocks and distinct pairs at the instant."""
+
+SPANS_TABLE = text(f"CREATE TEMP TABLE period_spans ON COMMIT DROP AS {SPANS_SELECT}")
+PERIOD_COUNTERS_FROM_SPANS_TABLE = text(
+    PERIOD_COUNTERS_SQL.format(
+        spans="spans AS (SELECT unit_id, lo, hi, hw, n FROM period_spans\n"
+        "    WHERE unit_id = ANY(CAST(:mem AS text[]))),\n",
+        **_FILL,
+    )
+)
+"""`PERIOD_COUNTERS` reading the stock spans from a `period_spans` temporary table: built first
+by `SPANS_TABLE` (a plain `CREATE TABLE AS`, so PostgreSQL may scan the facts with parallel
+workers, which it does not do for a CTE of a big statement) when many members are computed at
+once, or by the caller from a scan it makes anyway (the rebuild's). That scan over every dossier
+open at some instant is most of the statement's time."""
+SPANS_TABLE_MIN_MEMBERS = 20
 
 READ_OWN = text("""
 SELECT unit_id, period, at, counters FROM scoring.own_counters
@@ -174,6 +202,11 @@ def stock_instant(period: Period, as_of: datetime) -> datetime:
     return min(period.end, as_of)
 
 
+def stock_instants(periods: Iterable[Period], as_of: datetime) -> list[datetime]:
+    """The distinct stock instants of `periods`, in order (a span's indexes refer to these)."""
+    return sorted({stock_instant(p, as_of) for p in periods})
+
+
 def _cached_valid(period: Period, cached_at: datetime, as_of: datetime) -> bool:
     """A member's stored own counters of a period still hold (its facts did not change) when
     they were read at the period's stock instant, or both readings fall within the running
@@ -192,14 +225,15 @@ async def period_counters_many(
     as_of: datetime,
     *,
     changed: Collection[str] | None = None,
-    statement: TextClause = PERIOD_COUNTERS,
+    spans_instants: Sequence[datetime] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{period id: {unit: {counter: value}}} for every unit in `units` and every period (absent
     counters are 0, zero counters left out): the (agg, member) closure, the members' own
     counters, summed per unit. Own counters are computed in one statement for every member when
     `changed` is None, else only for the members in `changed` and those without valid stored
     ones; the others are read from `own_counters`. Computed ones are stored.
-    `statement` may read the dossier stock spans from elsewhere."""
+    `spans_instants`: the caller has built `period_spans` over these stock instants (which
+    include every period's) for every member it may compute."""
     out: dict[str, dict[str, dict[str, float]]] = {
         p.id: {u: defaultdict(float) for u in units} for p in periods
     }
@@ -209,7 +243,11 @@ async def period_counters_many(
     if len(months) > 63:
         raise ValueError("at most 63 distinct months per call")
     index = {m: i for i, m in enumerate(months)}
-    instants = sorted({stock_instant(p, as_of) for p in periods})
+    instants = stock_instants(periods, as_of)
+    if spans_instants is not None:
+        if not set(instants) <= set(spans_instants):
+            raise ValueError("period_spans lacks some of the periods' stock instants")
+        instants = sorted(spans_instants)
     k_of = {t: i + 1 for i, t in enumerate(instants)}
     spec = [
         {
@@ -239,18 +277,23 @@ async def period_counters_many(
         compute = set(changed) & set(members)
         compute |= {m for m in members for p in periods if (m, p.id) not in own}
     if compute:
-        rows = await session.execute(
-            statement,
-            {
-                "mem": sorted(compute),
-                "periods": json.dumps(spec),
-                "months": months,
-                "instants": instants,
-                "n": len(instants),
-                "first_at": instants[0],
-                "last_at": instants[-1],
-            },
-        )
+        params = {
+            "mem": sorted(compute),
+            "periods": json.dumps(spec),
+            "months": months,
+            "instants": instants,
+            "n": len(instants),
+            "first_at": instants[0],
+            "last_at": instants[-1],
+        }
+        statement = PERIOD_COUNTERS
+        if spans_instants is not None:
+            statement = PERIOD_COUNTERS_FROM_SPANS_TABLE
+        elif len(compute) >= SPANS_TABLE_MIN_MEMBERS:
+            await session.execute(text("DROP TABLE IF EXISTS pg_temp.period_spans"))
+            await session.execute(SPANS_TABLE, params)
+            statement = PERIOD_COUNTERS_FROM_SPANS_TABLE
+        rows = await session.execute(statement, params)
         fresh: dict[tuple[str, str], dict[str, float]] = {
             (m, p.id): {} for m in compute for p in periods
         }
@@ -331,10 +374,9 @@ SELECT f.procedure, f.unit_id, 1.0::float8
 FROM members m JOIN scoring.facts f ON f.kind = 'procedure' AND f.unit_id = m.member
 WHERE (f.listed_from IS NULL OR f.listed_from < :at) AND f.is_online
   AND NOT EXISTS (
-      SELECT 1 FROM scoring.leaf_counters l
+      SELECT 1 FROM scoring.leaf_flows l
       WHERE l.unit_id = f.unit_id AND l.procedure = f.procedure
-        AND l.counter = 'received_online' AND l.month = ANY(CAST(:months AS text[]))
-        AND l.value > 0)
+        AND l.month = ANY(CAST(:months AS text[])) AND l.received_online > 0)
 """
 )
 

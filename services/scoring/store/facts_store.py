@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.facts import (
     DEFAULT_ON_TIME,
+    FLOW_COUNTERS,
     Contribution,
     OnTimeRule,
     dossier_flows,
@@ -166,13 +167,19 @@ upsert's statement snapshot, taken after the lock, then sees every committed ver
 previous version it subtracts is exact even when a fact is written from two partitions.
 (A `FOR UPDATE` inside the upsert's CTE would skip rows the same statement updates.)"""
 
-APPLY_DELTA = text("""
-INSERT INTO scoring.leaf_counters AS l (unit_id, procedure, month, counter, value)
-SELECT unit_id, procedure, month, counter, value
+APPLY_DELTA = text(
+    f"""
+INSERT INTO scoring.leaf_flows AS l (unit_id, procedure, month, {", ".join(FLOW_COUNTERS)})
+SELECT unit_id, procedure, month,
+    {", ".join(f"coalesce(sum(value) FILTER (WHERE counter = '{c}'), 0)" for c in FLOW_COUNTERS)}
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
      AS r(unit_id text, procedure text, month text, counter text, value bigint)
-ON CONFLICT (unit_id, month, counter, procedure) DO UPDATE SET value = l.value + excluded.value
-""")
+GROUP BY unit_id, procedure, month
+ON CONFLICT (unit_id, month, procedure) DO UPDATE
+SET {", ".join(f"{c} = l.{c} + excluded.{c}" for c in FLOW_COUNTERS)}
+"""
+)
+"""Add (unit, procedure, month, counter) deltas to the wide leaf rows, one row per key."""
 
 ENQUEUE_STALE = text("""
 INSERT INTO scoring.stale (unit_id, month)

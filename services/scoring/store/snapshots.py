@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
@@ -16,25 +15,16 @@ from services.scoring.domain.engine import Scorecard
 from services.scoring.domain.periods import Period
 
 
-def _fields(obj: Any) -> dict[str, Any]:
-    """`dataclasses.asdict` for flat result dataclasses (dict values copied), without its deep
-    copy machinery: the snapshot document of every unit-period goes through here."""
-    out = {}
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        out[f.name] = dict(v) if isinstance(v, dict) else v
-    return out
-
-
 def card_doc(card: Scorecard) -> dict[str, Any]:
+    """The stored document of a scorecard. The result dataclasses are flat and their instance
+    `__dict__` holds exactly their fields in order (`dataclasses.asdict` gives the same, ~5×
+    slower: every unit-period of a rebuild goes through here); only serialised, never mutated."""
     return {
         "total": card.total,
         "max_total": card.max_total,
         "applicable_max": card.applicable_max,
-        "groups": {k: {**_fields(g), "lost": g.lost} for k, g in sorted(card.groups.items())},
-        "indicators": {
-            k: {**_fields(i), "lost": i.lost} for k, i in sorted(card.indicators.items())
-        },
+        "groups": {k: {**vars(g), "lost": g.lost} for k, g in sorted(card.groups.items())},
+        "indicators": {k: {**vars(i), "lost": i.lost} for k, i in sorted(card.indicators.items())},
         "counters": dict(sorted(card.counters.items())),
     }
 
