@@ -280,7 +280,7 @@ async def rebuild_province_year(
     await session.execute(text("SET LOCAL enable_sort = on"))
     await session.execute(text("SET LOCAL enable_incremental_sort = on"))
     # the next statements group and join its ~10⁵ rows: give the planner their real count
-    await session.execute(text("ANALYZE pg_temp.rebuild_dossiers"))
+    await session.execute(text("ANALYZE pg_temp.rebuild_dossiers (unit_id, procedure, rm, em)"))
     await session.execute(SPANS_FROM_SCAN)
     await session.execute(
         LEAF_FROM_FACTS,

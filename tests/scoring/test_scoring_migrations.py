@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
+from dataclasses import asdict
 
 import asyncpg
 
+from services.scoring.domain.engine import score
 from services.scoring.domain.facts import FLOW_COUNTERS
+from services.scoring.domain.profile import load_profile
+from services.scoring.store.snapshots import digest, encode_doc
 from shared import migrate
 from shared.devstack import Postgres
 
@@ -84,6 +90,51 @@ async def test_leaf_flows_has_a_column_per_flow_counter_and_keeps_narrow_rows(
         conn = await asyncpg.connect(url)
         try:
             assert sorted(tuple(r) for r in await conn.fetch(select)) == sorted(narrow)
+        finally:
+            await conn.close()
+    finally:
+        await pg_server.drop_database(name)
+
+
+async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres) -> None:
+    """0007 recomputes stored digests so that an unchanged scorecard still matches its latest
+    version under the new encoding (no spurious new version), and downgrade restores them."""
+    card = score(load_profile("766"), {"received": 40, "finished": 30, "finished_on_time": 24,
+                                       "finished_late": 6, "received_online": 25})  # fmt: skip
+    doc = {
+        "total": card.total, "max_total": card.max_total, "applicable_max": card.applicable_max,
+        "groups": {k: asdict(g) for k, g in card.groups.items()},
+        "indicators": {k: asdict(i) for k, i in card.indicators.items()},
+        "counters": card.counters,
+    }  # fmt: skip
+    legacy = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    name = f"cchc_scoring_mig_{uuid.uuid4().hex[:8]}"
+    url = await pg_server.create_database(name)
+    digest_sql = "SELECT digest FROM scoring.snapshots WHERE unit_id = 'C1'"
+    try:
+        await asyncio.to_thread(migrate.upgrade, "scoring", url, "scoring_0006")
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                """INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
+                       max_total, applicable_max, groups, indicators, counters, digest)
+                   VALUES ('C1', '202503', '766@1', 1, $1, $2, $3, $4::jsonb, $5::jsonb,
+                           $6::jsonb, $7)""",
+                doc["total"], doc["max_total"], doc["applicable_max"], json.dumps(doc["groups"]),
+                json.dumps(doc["indicators"]), json.dumps(doc["counters"]), legacy,
+            )  # fmt: skip
+        finally:
+            await conn.close()
+        await asyncio.to_thread(migrate.upgrade, "scoring", url)
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval(digest_sql) == digest(encode_doc(card)) != legacy
+        finally:
+            await conn.close()
+        await asyncio.to_thread(migrate.downgrade, "scoring", url, "scoring_0006")
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval(digest_sql) == legacy
         finally:
             await conn.close()
     finally:

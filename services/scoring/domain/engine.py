@@ -20,7 +20,7 @@ def _r(x: float | None) -> float | None:
     return None if x is None else round(x + 0.0, DP)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IndicatorResult:
     indicator: str
     code: str
@@ -36,23 +36,25 @@ class IndicatorResult:
     empty: bool
     terms: dict[str, float | None] = field(default_factory=dict)
     """Ratios of composite terms, by term id."""
+    lost: float | None = field(init=False)
+    """max − points (None when null): a field, so the stored document is the dataclass."""
 
-    @property
-    def lost(self) -> float | None:
-        return None if self.points is None else _r(self.max - self.points)
+    def __post_init__(self) -> None:
+        self.lost = None if self.points is None else _r(self.max - self.points)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class GroupResult:
     group: str
     points: float | None
     max: float
     applicable_max: float
     """Sum of the maxima of indicators that are not null."""
+    lost: float | None = field(init=False)
+    """applicable max − points (None when null)."""
 
-    @property
-    def lost(self) -> float | None:
-        return None if self.points is None else _r(self.applicable_max - self.points)
+    def __post_init__(self) -> None:
+        self.lost = None if self.points is None else _r(self.applicable_max - self.points)
 
 
 @dataclass(frozen=True)

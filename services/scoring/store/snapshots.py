@@ -8,83 +8,35 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.engine import Scorecard
 from services.scoring.domain.periods import Period
 
-
-def card_doc(card: Scorecard) -> dict[str, Any]:
-    """The stored document of a scorecard. The result dataclasses are flat and their instance
-    `__dict__` holds exactly their fields in order (`dataclasses.asdict` gives the same, ~5×
-    slower: every unit-period of a rebuild goes through here); only serialised, never mutated."""
-    return {
-        "total": card.total,
-        "max_total": card.max_total,
-        "applicable_max": card.applicable_max,
-        "groups": {k: {**vars(g), "lost": g.lost} for k, g in sorted(card.groups.items())},
-        "indicators": {k: {**vars(i), "lost": i.lost} for k, i in sorted(card.indicators.items())},
-        "counters": dict(sorted(card.counters.items())),
-    }
+_DOC = msgspec.json.Encoder(order="sorted")
 
 
-def digest(doc: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+def encode_doc(card: Scorecard) -> bytes:
+    """A scorecard's stored document as canonical JSON (keys sorted at every level; the result
+    dataclasses encode as their fields): what a snapshot row holds and its digest is taken of,
+    so equal scorecards give equal digests. msgspec encodes it in C, ~10× faster than building
+    dicts for `json.dumps(sort_keys=True)` (the digests of migration scoring_0007)."""
+    return _DOC.encode(
+        {
+            "total": card.total,
+            "max_total": card.max_total,
+            "applicable_max": card.applicable_max,
+            "groups": card.groups,
+            "indicators": card.indicators,
+            "counters": card.counters,
+        }
+    )
 
 
-LATEST = text("""
-SELECT DISTINCT ON (unit_id) unit_id, version, digest
-FROM scoring.snapshots
-WHERE period = :period AND profile = :profile AND unit_id = ANY(CAST(:units AS text[]))
-ORDER BY unit_id, version DESC
-""")
-
-INSERT_SNAPSHOTS = text("""
-INSERT INTO scoring.snapshots (unit_id, period, profile, version, total, max_total,
-    applicable_max, groups, indicators, counters, digest)
-SELECT unit_id, period, profile, version, total, max_total, applicable_max, groups, indicators,
-    counters, digest
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, period text, profile text,
-    version int, total float8, max_total float8, applicable_max float8, groups jsonb,
-    indicators jsonb, counters jsonb, digest text)
-ON CONFLICT DO NOTHING
-RETURNING unit_id, version, total
-""")
-
-
-async def write_snapshots(
-    session: AsyncSession, period: Period, profile: str, cards: dict[str, Scorecard]
-) -> list[tuple[str, int, float | None]]:
-    """Write a new version for every unit whose scorecard differs from its latest version;
-    returns (unit, version, total) of the versions written."""
-    if not cards:
-        return []
-    latest = {
-        r["unit_id"]: (r["version"], r["digest"])
-        for r in (
-            await session.execute(
-                LATEST, {"period": period.id, "profile": profile, "units": list(cards)}
-            )
-        ).mappings()
-    }
-    rows = []
-    for unit, card in sorted(cards.items()):
-        doc = card_doc(card)
-        d = digest(doc)
-        version, prev = latest.get(unit, (0, None))
-        if prev == d:
-            continue
-        rows.append({
-            "unit_id": unit, "period": period.id, "profile": profile, "version": version + 1,
-            "total": doc["total"], "max_total": doc["max_total"],
-            "applicable_max": doc["applicable_max"], "groups": doc["groups"],
-            "indicators": doc["indicators"], "counters": doc["counters"], "digest": d,
-        })  # fmt: skip
-    if not rows:
-        return []
-    res = await session.execute(INSERT_SNAPSHOTS, {"rows": json.dumps(rows)})
-    return [(r[0], r[1], r[2]) for r in res.all()]
+def digest(doc_json: bytes) -> str:
+    return hashlib.sha256(doc_json).hexdigest()
 
 
 LATEST_MANY = text("""
@@ -99,8 +51,9 @@ ORDER BY period, unit_id, version DESC
 async def write_snapshots_many(
     session: AsyncSession, profile: str, cards: dict[str, dict[str, Scorecard]]
 ) -> dict[str, list[tuple[str, int, float | None]]]:
-    """`write_snapshots` for many periods ({period id: {unit: card}}) in two statements;
-    returns {period id: [(unit, version, total)]} of the versions written, by unit."""
+    """Write a new version for every (period, unit) whose scorecard differs from its latest
+    version ({period id: {unit: card}}), in two statements; returns {period id: [(unit,
+    version, total)]} of the versions written, by unit."""
     units = sorted({u for by_unit in cards.values() for u in by_unit})
     if not units:
         return {}
@@ -112,22 +65,21 @@ async def write_snapshots_many(
             )
         ).mappings()
     }
-    rows: list[str] = []
+    cols: dict[str, list[Any]] = {k: [] for k in ("u", "p", "v", "d", "doc", "t", "m", "a")}
     for period, by_unit in cards.items():
         for unit, card in sorted(by_unit.items()):
-            doc = json.dumps(card_doc(card), sort_keys=True)
-            d = hashlib.sha256(doc.encode()).hexdigest()  # = digest(card_doc(card))
+            doc = encode_doc(card)
+            d = digest(doc)
             version, prev = latest.get((period, unit), (0, None))
             if prev == d:
                 continue
-            head = json.dumps({"unit_id": unit, "period": period, "version": version + 1,
-                               "digest": d})  # fmt: skip
-            rows.append(f'{head[:-1]}, "doc": {doc}}}')
-    if not rows:
+            for k, v in (("u", unit), ("p", period), ("v", version + 1), ("d", d),
+                         ("doc", doc.decode()), ("t", card.total), ("m", card.max_total),
+                         ("a", card.applicable_max)):  # fmt: skip
+                cols[k].append(v)
+    if not cols["u"]:
         return {}
-    res = await session.execute(
-        INSERT_SNAPSHOTS_MANY, {"rows": "[" + ",".join(rows) + "]", "profile": profile}
-    )
+    res = await session.execute(INSERT_SNAPSHOTS_MANY, {**cols, "profile": profile})
     out: dict[str, list[tuple[str, int, float | None]]] = {}
     for p, u, v, t in sorted(res.all()):
         out.setdefault(p, []).append((u, v, t))
@@ -137,15 +89,19 @@ async def write_snapshots_many(
 INSERT_SNAPSHOTS_MANY = text("""
 INSERT INTO scoring.snapshots (unit_id, period, profile, version, total, max_total,
     applicable_max, groups, indicators, counters, digest)
-SELECT unit_id, period, :profile, version, CAST(doc ->> 'total' AS float8),
-    CAST(doc ->> 'max_total' AS float8), CAST(doc ->> 'applicable_max' AS float8),
-    doc -> 'groups', doc -> 'indicators', doc -> 'counters', digest
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, period text, version int,
-    digest text, doc jsonb)
+SELECT r.unit_id, r.period, :profile, r.version, r.total, r.max_total, r.applicable_max,
+    j.doc -> 'groups', j.doc -> 'indicators', j.doc -> 'counters', r.digest
+FROM unnest(CAST(:u AS text[]), CAST(:p AS text[]), CAST(:v AS int[]), CAST(:d AS text[]),
+            CAST(:doc AS text[]), CAST(:t AS float8[]), CAST(:m AS float8[]),
+            CAST(:a AS float8[]))
+    AS r(unit_id, period, version, digest, doc, total, max_total, applicable_max)
+-- OFFSET 0 keeps the subquery, so each document is parsed once, not once per `->`
+CROSS JOIN LATERAL (SELECT CAST(r.doc AS jsonb) AS doc OFFSET 0) AS j
 ON CONFLICT DO NOTHING
 RETURNING period, unit_id, version, total
 """)
-"""Rows carry the snapshot document as serialised for its digest (serialised once)."""
+"""Columns as arrays: each document (as serialised for its digest) is parsed once, on its own,
+rather than one array of every row parsed and then taken apart."""
 
 
 async def get_snapshot(
