@@ -20,7 +20,6 @@ from services.scoring.domain.alerts import (
     evaluate,
     load_alert_rules,
 )
-from services.scoring.domain.engine import score
 from services.scoring.domain.periods import VN_TZ, Period, month_of, periods_containing_month
 from services.scoring.domain.profile import Profile, load_profile
 from services.scoring.store import snapshots as snap
@@ -105,9 +104,10 @@ async def recompute(
     counters = await period_counters_many(
         session, units, todo, as_of, changed=changed, spans_instants=spans_instants
     )
-    cards = {p.id: {u: score(profile, c) for u, c in counters[p.id].items()} for p in todo}
+    cards, written = await snap.score_and_write(
+        session, profile, {p.id: counters[p.id] for p in todo}
+    )
     stats.pairs = sum(len(c) for c in cards.values())
-    written = await snap.write_snapshots_many(session, profile.key, cards)
     stats.versions = sum(len(w) for w in written.values())
     for period in todo:
         await snap.rank_period(session, period, profile.key)

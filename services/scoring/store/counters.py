@@ -140,9 +140,16 @@ unit_values AS (
         ('proc_fee_with_dossiers', s.proc_fee_with_dossiers::numeric),
         ('proc_fee_paid_online', s.proc_fee_paid_online::numeric)) AS v(counter, value)
 )
-SELECT v.unit_id, v.pid, v.counter, sum(v.value)::float8 AS value
-FROM unit_values v
-GROUP BY v.unit_id, v.pid, v.counter
+-- one row per (unit, period) with its non-zero counters as a JSON object: ~30× fewer rows for
+-- the client to decode than one per counter
+SELECT s.unit_id, s.pid, CAST(json_object_agg(s.counter, s.value) AS text) AS counters
+FROM (
+    SELECT v.unit_id, v.pid, v.counter, sum(v.value)::float8 AS value
+    FROM unit_values v
+    GROUP BY v.unit_id, v.pid, v.counter
+) AS s
+WHERE s.value <> 0
+GROUP BY s.unit_id, s.pid
 """
 SPANS_SELECT = """
     SELECT f.unit_id,
@@ -297,9 +304,8 @@ async def period_counters_many(
         fresh: dict[tuple[str, str], dict[str, float]] = {
             (m, p.id): {} for m in compute for p in periods
         }
-        for m, pid, counter, value in rows.all():
-            if value != 0:
-                fresh[(m, pid)][counter] = value
+        for m, pid, counters in rows.all():
+            fresh[(m, pid)] = json.loads(counters)
         own.update(fresh)
         at_of = {p.id: stock_instant(p, as_of).isoformat() for p in periods}
         await session.execute(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
@@ -12,8 +14,9 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.domain.engine import Scorecard
+from services.scoring.domain.engine import Scorecard, score
 from services.scoring.domain.periods import Period
+from services.scoring.domain.profile import Profile
 
 _DOC = msgspec.json.Encoder(order="sorted")
 
@@ -48,42 +51,76 @@ ORDER BY period, unit_id, version DESC
 """)
 
 
-async def write_snapshots_many(
-    session: AsyncSession, profile: str, cards: dict[str, dict[str, Scorecard]]
-) -> dict[str, list[tuple[str, int, float | None]]]:
-    """Write a new version for every (period, unit) whose scorecard differs from its latest
-    version ({period id: {unit: card}}), in two statements; returns {period id: [(unit,
-    version, total)]} of the versions written, by unit."""
-    units = sorted({u for by_unit in cards.values() for u in by_unit})
+Cards = dict[str, dict[str, Scorecard]]
+Written = dict[str, list[tuple[str, int, float | None]]]
+CHUNK = 500
+"""Unit-periods per insert: one chunk is scored while the previous one is being inserted."""
+
+
+async def score_and_write(
+    session: AsyncSession, profile: Profile, counters: dict[str, dict[str, dict[str, float]]]
+) -> tuple[Cards, Written]:
+    """Score every (period, unit) of `counters` ({period id: {unit: counters}}) and write a new
+    snapshot version for each whose scorecard differs from its latest version. Returns the
+    cards, and {period id: [(unit, version, total)]} of the versions written, by unit.
+
+    Scoring is CPU-bound Python and the insert is PostgreSQL's work, so they overlap: each
+    chunk is scored (and encoded) in a worker thread while the previous chunk's insert runs on
+    the event loop; the session is used by one statement at a time."""
+    units = sorted({u for by_unit in counters.values() for u in by_unit})
+    cards: Cards = {pid: {} for pid in counters}
+    written: Written = {}
     if not units:
-        return {}
+        return cards, written
     latest = {
         (r["period"], r["unit_id"]): (r["version"], r["digest"])
         for r in (
             await session.execute(
-                LATEST_MANY, {"periods": list(cards), "profile": profile, "units": units}
+                LATEST_MANY, {"periods": list(counters), "profile": profile.key, "units": units}
             )
         ).mappings()
     }
-    cols: dict[str, list[Any]] = {k: [] for k in ("u", "p", "v", "d", "doc", "t", "m", "a")}
-    for period, by_unit in cards.items():
-        for unit, card in sorted(by_unit.items()):
+    work = [(pid, u, c) for pid, by_unit in counters.items() for u, c in sorted(by_unit.items())]
+
+    def prepare(items: list[tuple[str, str, dict[str, float]]]) -> dict[str, list[Any]]:
+        cols: dict[str, list[Any]] = {k: [] for k in ("u", "p", "v", "d", "doc", "t", "m", "a")}
+        for pid, unit, c in items:
+            card = cards[pid][unit] = score(profile, c)
             doc = encode_doc(card)
             d = digest(doc)
-            version, prev = latest.get((period, unit), (0, None))
+            version, prev = latest.get((pid, unit), (0, None))
             if prev == d:
                 continue
-            for k, v in (("u", unit), ("p", period), ("v", version + 1), ("d", d),
+            for k, v in (("u", unit), ("p", pid), ("v", version + 1), ("d", d),
                          ("doc", doc.decode()), ("t", card.total), ("m", card.max_total),
                          ("a", card.applicable_max)):  # fmt: skip
                 cols[k].append(v)
-    if not cols["u"]:
-        return {}
-    res = await session.execute(INSERT_SNAPSHOTS_MANY, {**cols, "profile": profile})
-    out: dict[str, list[tuple[str, int, float | None]]] = {}
-    for p, u, v, t in sorted(res.all()):
-        out.setdefault(p, []).append((u, v, t))
-    return out
+        return cols
+
+    async def insert(cols: dict[str, list[Any]]) -> list[Any]:
+        res = await session.execute(INSERT_SNAPSHOTS_MANY, {**cols, "profile": profile.key})
+        return list(res.all())
+
+    rows: list[Any] = []
+    pending: asyncio.Task[list[Any]] | None = None
+    try:
+        for i in range(0, len(work), CHUNK):
+            cols = await asyncio.to_thread(prepare, work[i : i + CHUNK])
+            if pending is not None:
+                rows += await pending
+                pending = None
+            if cols["u"]:
+                pending = asyncio.create_task(insert(cols))
+        if pending is not None:
+            rows += await pending
+            pending = None
+    finally:
+        if pending is not None:  # a failed chunk: let the statement in flight finish first
+            with contextlib.suppress(Exception):
+                await pending
+    for p, u, v, t in sorted(rows):
+        written.setdefault(p, []).append((u, v, t))
+    return cards, written
 
 
 INSERT_SNAPSHOTS_MANY = text("""
