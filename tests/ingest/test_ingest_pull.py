@@ -151,3 +151,74 @@ async def test_oauth2_connector_and_non_retryable_auth_error() -> None:
 def test_secrets_are_not_printed() -> None:
     cfg = ConnectorConfig(base_url="http://x", auth=ApiKeyAuth(key="s3cret"))
     assert "s3cret" not in repr(cfg) and "s3cret" not in cfg.model_dump_json()
+
+
+async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
+    """An API-key source's pages are read by the standard library's client in a thread: same
+    body as httpx, same error kinds, one kept-alive connection; OAuth2 sources stay on httpx."""
+    import httpx
+
+    from services.ingest.connectors.national import NationalJsonConnector
+
+    sim = build(4, 300)
+    with serve_simulator(sim) as url:
+        cfg = ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="demo-key"))
+        connector = NationalJsonConnector(cfg)
+        reference = NationalJsonConnector(cfg, transport=httpx.AsyncHTTPTransport())
+        try:
+            request = connector.raw_request("dossiers", updated_since=None, cursor=None, limit=50)
+            assert request is not None and "demo-key" not in repr(request)
+            assert (
+                reference.raw_request("dossiers", updated_since=None, cursor=None, limit=5) is None
+            )
+            cursor = None
+            for _ in range(3):
+                got = await connector.fetch_raw(
+                    "dossiers", updated_since=None, cursor=cursor, limit=50
+                )
+                want = await reference.fetch_raw(
+                    "dossiers", updated_since=None, cursor=cursor, limit=50
+                )
+                assert got == want
+                cursor = connector_page_cursor(got)
+            assert len(connector._idle) == 1  # one connection, reused
+            wrong = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="x")))
+            try:
+                await wrong.fetch_raw("dossiers", updated_since=None, cursor=None, limit=5)
+            except SourceError as exc:
+                assert exc.kind == "auth" and exc.status == 401
+            else:
+                raise AssertionError("expected an auth error")
+            finally:
+                await wrong.aclose()
+        finally:
+            await connector.aclose()
+            await reference.aclose()
+        oauth = NationalJsonConnector(
+            ConnectorConfig(
+                base_url=url,
+                auth=OAuth2ClientCredentials(
+                    token_url="/oauth/token", client_id="cchc-monitor", client_secret="demo-secret"
+                ),
+            )
+        )
+        try:
+            assert oauth.raw_request("dossiers", updated_since=None, cursor=None, limit=5) is None
+        finally:
+            await oauth.aclose()
+    closed = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="k")))
+    try:
+        await closed.fetch_raw("dossiers", updated_since=None, cursor=None, limit=5)
+    except SourceError as exc:
+        assert exc.kind == "connect"
+    else:
+        raise AssertionError("expected a connect error")
+    finally:
+        await closed.aclose()
+
+
+def connector_page_cursor(body: bytes) -> str | None:
+    import json
+
+    cursor: str | None = json.loads(body)["next_cursor"]
+    return cursor

@@ -8,15 +8,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import http.client
 import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from services.ingest.connectors.auth import build_auth
-from services.ingest.connectors.base import ConnectorConfig, Feed, Page, SourceError
+from services.ingest.connectors.base import (
+    ApiKeyAuth,
+    ConnectorConfig,
+    Feed,
+    Page,
+    SourceError,
+)
 
 VN = timezone(timedelta(hours=7))
 
@@ -54,6 +67,8 @@ class NationalJsonConnector:
         self._path = str(opts.get("path_template", "/api/v1/{feed}"))
         self._items_key = str(opts.get("items_key", "items"))
         self._cursor_key = str(opts.get("cursor_key", "next_cursor"))
+        self._delegable = transport is None and isinstance(config.auth, ApiKeyAuth)
+        self._idle: list[http.client.HTTPConnection] = []  # keep-alive, for `fetch_blocking`
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
             auth=build_auth(config.auth, config.base_url),
@@ -72,15 +87,26 @@ class NationalJsonConnector:
     def envelope_keys(self) -> tuple[str, str]:
         return self._items_key, self._cursor_key
 
-    async def fetch_raw(
-        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
-    ) -> bytes:
-        """The page's body, undecoded (the engine may decode it in a worker process)."""
+    def _params(
+        self, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
         elif updated_since is not None:
             params["updated_since"] = format_since(updated_since)
+        return params
+
+    async def fetch_raw(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> bytes:
+        """The page's body, undecoded (the engine may decode it in a worker process). With a
+        static API key the standard library's blocking client reads it in a thread, in one
+        piece: for bodies of megabytes that costs a fraction of httpx's per-chunk work."""
+        request = self.raw_request(feed, updated_since=updated_since, cursor=cursor, limit=limit)
+        if request is not None:
+            return await asyncio.to_thread(fetch_blocking, request, self._idle)
+        params = self._params(updated_since, cursor, limit)
         try:
             response = await self._client.get(self._path.format(feed=feed), params=params)
         except httpx.TimeoutException as exc:
@@ -91,29 +117,118 @@ class NationalJsonConnector:
             raise SourceError("connect", f"{type(exc).__name__}: {exc}") from exc
         except SourceError:
             raise
-        status = response.status_code
-        if status == 429:
-            raise SourceError(
-                "rate_limited",
-                "429 Too Many Requests",
-                status=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if status >= 500:
-            raise SourceError(
-                "http_5xx",
-                f"HTTP {status}",
-                status=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if status in (401, 403):
-            raise SourceError("auth", f"HTTP {status}", status=status)
-        if status >= 400:
-            raise SourceError("client", f"HTTP {status}: {response.text[:200]}", status=status)
+        error = status_error(response.status_code, response.headers.get, lambda: response.text)
+        if error is not None:
+            raise error
         return response.content
 
+    def raw_request(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> RawRequest | None:
+        """The page request as plain values for `fetch_blocking`; None when it needs the httpx
+        client (OAuth2 tokens, an injected transport)."""
+        if not self._delegable:
+            return None
+        request = self._client.build_request(
+            "GET", self._path.format(feed=feed), params=self._params(updated_since, cursor, limit)
+        )
+        auth = self.config.auth
+        assert isinstance(auth, ApiKeyAuth)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "accept-encoding"] + [
+            (auth.header, auth.key.get_secret_value())
+        ]
+        return RawRequest(str(request.url), tuple(headers), self.config.timeout_s)
+
     async def aclose(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
         await self._client.aclose()
+
+
+def status_error(
+    status: int, header: Callable[[str], str | None], text: Callable[[], str]
+) -> SourceError | None:
+    """The error an HTTP status stands for (None: a body to read)."""
+    if status == 429:
+        return SourceError(
+            "rate_limited", "429 Too Many Requests", status=status,
+            retry_after=parse_retry_after(header("Retry-After")),
+        )  # fmt: skip
+    if status >= 500:
+        return SourceError(
+            "http_5xx", f"HTTP {status}", status=status,
+            retry_after=parse_retry_after(header("Retry-After")),
+        )  # fmt: skip
+    if status in (401, 403):
+        return SourceError("auth", f"HTTP {status}", status=status)
+    if status >= 400:
+        return SourceError("client", f"HTTP {status}: {text()[:200]}", status=status)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """A GET as plain values: absolute URL, headers (secret inside: not in repr), timeout."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = field(repr=False)
+    timeout_s: float
+
+
+def fetch_blocking(request: RawRequest, idle: list[http.client.HTTPConnection]) -> bytes:
+    """Send `request` with the standard library's blocking client and return the body, raising
+    `SourceError` of the same kinds as the httpx path. Runs in a thread (never on the event
+    loop). `idle` holds kept-alive connections to the source (popping and appending are
+    atomic, so concurrent calls never share one); an idle connection the server has closed
+    meanwhile is replaced once, as httpx does."""
+    url = urlsplit(request.url)
+    target = url.path + (f"?{url.query}" if url.query else "")
+    for attempt in (0, 1):
+        try:
+            conn = idle.pop()
+            reused = True
+        except IndexError:
+            cls = (
+                http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+            )
+            conn = cls(url.hostname or "", url.port, timeout=request.timeout_s)
+            reused = False
+        try:
+            conn.request("GET", target, headers=dict(request.headers))
+            response = conn.getresponse()
+            body = response.read()
+        except TimeoutError as exc:
+            conn.close()
+            raise SourceError(
+                "timeout", f"{type(exc).__name__} after {request.timeout_s}s"
+            ) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            stale = isinstance(
+                exc, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
+            )
+            if reused and attempt == 0 and stale:
+                continue
+            raise SourceError("connect", f"{type(exc).__name__}: {exc}") from exc
+        if response.will_close:
+            conn.close()
+        else:
+            idle.append(conn)
+        error = status_error(response.status, response.getheader, functools.partial(_text, body))
+        if error is not None:
+            raise error
+        encoding = (response.getheader("Content-Encoding") or "").strip().lower()
+        if encoding in ("gzip", "deflate"):
+            try:
+                body = zlib.decompress(body, zlib.MAX_WBITS | 32)
+            except zlib.error as exc:
+                raise SourceError("connect", f"DecodingError: {exc}") from exc
+        return body
+    raise AssertionError("unreachable")
+
+
+def _text(body: bytes) -> str:
+    return body.decode(errors="replace")
 
 
 def decode_envelope(body: bytes, items_key: str = "items", cursor_key: str = "next_cursor") -> Page:
