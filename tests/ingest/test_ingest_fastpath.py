@@ -333,3 +333,19 @@ def test_simulator_pages_are_the_json_dumps_bytes() -> None:
     for body in sim._pages.values():
         doc = orjson.loads(body)
         assert body == json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def test_shared_memory_handoff_gives_the_same_page() -> None:
+    from multiprocessing.shared_memory import SharedMemory
+
+    from services.ingest.sync.prepare import prepare_body, prepare_shared, release, share
+
+    body = body_of([DOSSIER, dossier(MaHoSo="X-2", NgayTra=""), dossier(MaDonVi="nope")])
+    shm = share(body)
+    try:
+        got = prepare_shared(shm.name, len(body), "dossiers", "demo", AGENCIES, NOW)
+    finally:
+        release(shm)
+    assert got == prepare_body(body, "dossiers", "demo", AGENCIES, NOW)
+    with pytest.raises(FileNotFoundError):
+        SharedMemory(name=shm.name)

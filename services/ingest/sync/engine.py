@@ -50,11 +50,15 @@ from services.ingest.store.pages import (
 )
 from services.ingest.sync import metrics
 from services.ingest.sync.prepare import (
+    SHARE_MIN,
     PrepareError,
     normalise_page,
     peek_cursor,
     prepare_body,
     prepare_page,
+    prepare_shared,
+    release,
+    share,
     warm,
 )
 from services.ingest.sync.ratelimit import TokenBucket
@@ -451,10 +455,18 @@ class SyncEngine:
                         body, peeked = await call_with_retries(
                             functools.partial(fetch_body, cursor), self.policy, on_error=on_error
                         )
-                        future = loop.run_in_executor(
-                            self.executor, prepare_body, body, feed, sid, agencies,
-                            datetime.now(UTC), *keys,
-                        )  # fmt: skip
+                        if len(body) >= SHARE_MIN:
+                            shm = share(body)
+                            future = loop.run_in_executor(
+                                self.executor, prepare_shared, shm.name, len(body), feed, sid,
+                                agencies, datetime.now(UTC), *keys,
+                            )  # fmt: skip
+                            future.add_done_callback(functools.partial(release, shm))
+                        else:
+                            future = loop.run_in_executor(
+                                self.executor, prepare_body, body, feed, sid, agencies,
+                                datetime.now(UTC), *keys,
+                            )  # fmt: skip
                         item = (cursor, future, peeked)
                     await queue.put(item)
                     if not item[2]:
