@@ -134,12 +134,15 @@ class Defer(Exception):
 
 _DEFER = Defer()
 
-# A valid `yyyyMMddHHmmss` stamp is split into its day and its time of day; each part is
-# validated once and cached with its share of the instant (µs since 2000-01-01 UTC, what a
-# binary COPY of a timestamptz carries) and of the ISO text. A stamp is then two dict lookups.
-# Both caches are bounded (days between 2000 and the future limit; 86,400 times of day).
-_DAYS: dict[str, tuple[int, str]] = {}
-_TIMES: dict[str, tuple[int, str]] = {}
+# A valid `yyyyMMddHHmmss` stamp is split into its day, its hour and minute, and its second;
+# each part is validated once and cached with its share of the instant (µs since 2000-01-01
+# UTC, what a binary COPY of a timestamptz carries) and of the ISO text, so a stamp is three
+# lookups in small tables (one table of all 86,400 times of day is slower: cache misses).
+_DAYS: dict[str, tuple[int, str]] = {}  # days between 2000 and the future limit
+_MINUTES: dict[str, tuple[int, str]] = {}  # at most 1,440
+_SECONDS: dict[str, tuple[int, str]] = {
+    f"{s:02d}": (s * 1_000_000, f":{s:02d}+07:00") for s in range(60)
+}
 _PG_EPOCH = date(2000, 1, 1)
 _DAY_US = 86_400_000_000
 _VN_US = 7 * 3_600_000_000
@@ -152,27 +155,28 @@ def future_limit(now: datetime) -> str:
     return (now + FUTURE_TOLERANCE).astimezone(VN).strftime("%Y%m%d%H%M%S")
 
 
-def _learn(value: str) -> Stamp:
-    """Validate a 14-character stamp as `datetime(...)` in `normalise.parse_datetime` does
-    (ASCII digits, a real date, hours < 24, minutes and seconds < 60) and cache its parts."""
-    if not value.isascii() or not value.isdigit():
+def _learn_day(day: str) -> tuple[int, str]:
+    """Validate the `yyyyMMdd` part as `datetime(...)` in `normalise.parse_datetime` does
+    (ASCII digits, a real date) and cache it."""
+    if not day.isascii() or not day.isdigit():
         raise _DEFER
     try:
-        day = date(int(value[:4]), int(value[4:6]), int(value[6:8]))
+        d = date(int(day[:4]), int(day[4:6]), int(day[6:8]))
     except ValueError:
         raise _DEFER from None
-    h, m, s = int(value[8:10]), int(value[10:12]), int(value[12:14])
-    if h > 23 or m > 59 or s > 59:
+    out = _DAYS[day] = (
+        (d - _PG_EPOCH).days * _DAY_US - _VN_US,
+        f"{day[:4]}-{day[4:6]}-{day[6:8]}T",
+    )
+    return out
+
+
+def _learn_minute(hm: str) -> tuple[int, str]:
+    """Validate the `HHmm` part (ASCII digits, hours < 24, minutes < 60) and cache it."""
+    if not hm.isascii() or not hm.isdigit() or hm[:2] > "23" or hm[2:] > "59":
         raise _DEFER
-    d = _DAYS[value[:8]] = (
-        (day - _PG_EPOCH).days * _DAY_US - _VN_US,
-        f"{value[:4]}-{value[4:6]}-{value[6:8]}T",
-    )
-    t = _TIMES[value[8:]] = (
-        ((h * 60 + m) * 60 + s) * 1_000_000,
-        f"{value[8:10]}:{value[10:12]}:{value[12:14]}+07:00",
-    )
-    return d[0] + t[0], d[1] + t[1]
+    out = _MINUTES[hm] = ((int(hm[:2]) * 60 + int(hm[2:])) * 60_000_000, f"{hm[:2]}:{hm[2:]}")
+    return out
 
 
 def _ts(value: Any, future: str) -> Stamp | None:
@@ -182,11 +186,12 @@ def _ts(value: Any, future: str) -> Stamp | None:
         return None
     if type(value) is not str or len(value) != 14 or value < _EARLIEST or value > future:
         raise _DEFER
-    d = _DAYS.get(value[:8])
-    t = _TIMES.get(value[8:])
-    if d is None or t is None:
-        return _learn(value)
-    return d[0] + t[0], d[1] + t[1]
+    d = _DAYS.get(value[:8]) or _learn_day(value[:8])
+    m = _MINUTES.get(value[8:12]) or _learn_minute(value[8:12])
+    s = _SECONDS.get(value[12:])
+    if s is None:
+        raise _DEFER
+    return d[0] + m[0] + s[0], d[1] + m[1] + s[1]
 
 
 def _text(value: Any) -> str:
@@ -197,12 +202,16 @@ def _text(value: Any) -> str:
     )
 
 
+# The flag values `normalise._Reader.flag` accepts, by equality as its `in` tests do (so 0.0
+# and 1.0 count too); a dict lookup is one probe instead of up to twelve comparisons.
+_FLAGS: dict[Any, bool] = {**dict.fromkeys(_FALSE, False), **dict.fromkeys(_TRUE, True)}
+
+
 def _flag(value: Any) -> bool:
-    if value in _FALSE:
-        return False
-    if value in _TRUE:
-        return True
-    raise _DEFER
+    try:
+        return _FLAGS[value]
+    except (KeyError, TypeError):  # TypeError: unhashable (a list or an object)
+        raise _DEFER from None
 
 
 def _list(value: Any) -> list[Any]:
@@ -269,7 +278,8 @@ def fast_dossier(
         if asked is not None and back[0] > asked[0]:
             # whole seconds, as `timedelta.total_seconds()` gives them
             supplement_days += ((back[0] - asked[0]) // 1_000_000) / 86_400
-    supplement_days = round(supplement_days, 3)
+    if supplement_days:  # round() formats its float: skip it for the usual 0.0
+        supplement_days = round(supplement_days, 3)
     fees = _list(r.DanhSachLePhi)
     components = _list(r.DanhSachThanhPhanHoSo)
     results = _list(r.DanhSachGiayToKetQua)
