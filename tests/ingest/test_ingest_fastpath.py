@@ -338,17 +338,31 @@ def test_simulator_pages_are_the_json_dumps_bytes() -> None:
         assert body == json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def test_shared_memory_handoff_gives_the_same_page() -> None:
+async def test_shared_memory_handoff_gives_the_same_page() -> None:
+    import asyncio
     from multiprocessing.shared_memory import SharedMemory
 
-    from services.ingest.sync.prepare import prepare_body, prepare_shared, release, share
+    from services.ingest.sync.prepare import SharedBodies, prepare_body, prepare_shared
 
+    bodies = SharedBodies(keep=1)
     body = body_of([DOSSIER, dossier(MaHoSo="X-2", NgayTra=""), dossier(MaDonVi="nope")])
-    shm = share(body)
-    try:
-        got = prepare_shared(shm.name, len(body), "dossiers", "demo", AGENCIES, NOW)
-    finally:
-        release(shm)
+    small = body_of([DOSSIER])
+    loop = asyncio.get_running_loop()
+    shm = bodies.put(body)
+    assert shm is not None
+    got = prepare_shared(shm.name, len(body), "dossiers", "demo", AGENCIES, NOW)
     assert got == prepare_body(body, "dossiers", "demo", AGENCIES, NOW)
+    done = loop.create_future()
+    done.set_result(got)
+    bodies.done(shm, done)
+    again = bodies.put(small)  # the segment is reused, the smaller body read to its length
+    assert again is not None and again.name == shm.name
+    got = prepare_shared(again.name, len(small), "dossiers", "demo", AGENCIES, NOW)
+    assert got == prepare_body(small, "dossiers", "demo", AGENCIES, NOW)
+    dropped = loop.create_future()
+    dropped.cancel()
+    bodies.done(again, dropped)  # a dropped page's segment is not reused
+    assert not bodies.free
     with pytest.raises(FileNotFoundError):
         SharedMemory(name=shm.name)
+    bodies.close()

@@ -52,13 +52,12 @@ from services.ingest.sync import metrics
 from services.ingest.sync.prepare import (
     SHARE_MIN,
     PrepareError,
+    SharedBodies,
     normalise_page,
     peek_cursor,
     prepare_body,
     prepare_page,
     prepare_shared,
-    release,
-    share,
     warm,
 )
 from services.ingest.sync.ratelimit import TokenBucket
@@ -153,6 +152,8 @@ class SyncEngine:
         self.breaker_threshold = breaker_threshold
         self.breaker_cooldown_s = breaker_cooldown_s
         self.prefetch = max(1, prefetch)
+        # page bodies on their way to the workers (one segment per page that can be in flight)
+        self._bodies = SharedBodies(keep=self.prefetch + 1)
         self.connector_factory = connector_factory
         self.tasks: dict[str, asyncio.Task[RunResult]] = {}
         self._buckets: dict[str, TokenBucket] = {}
@@ -229,6 +230,7 @@ class SyncEngine:
             await asyncio.wait(list(self.tasks.values()), timeout=20)
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
+        self._bodies.close()
 
     async def close(self) -> None:
         await self.pool.close()
@@ -455,13 +457,13 @@ class SyncEngine:
                         body, peeked = await call_with_retries(
                             functools.partial(fetch_body, cursor), self.policy, on_error=on_error
                         )
-                        if len(body) >= SHARE_MIN:
-                            shm = share(body)
+                        shm = self._bodies.put(body) if len(body) >= SHARE_MIN else None
+                        if shm is not None:
                             future = loop.run_in_executor(
                                 self.executor, prepare_shared, shm.name, len(body), feed, sid,
                                 agencies, datetime.now(UTC), *keys,
                             )  # fmt: skip
-                            future.add_done_callback(functools.partial(release, shm))
+                            future.add_done_callback(functools.partial(self._bodies.done, shm))
                         else:
                             future = loop.run_in_executor(
                                 self.executor, prepare_body, body, feed, sid, agencies,

@@ -7,9 +7,11 @@ page. Errors come back as values (a `SourceError` with keyword arguments does no
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,38 +112,83 @@ def prepare_body(
 
 # Page bodies at least this big reach a worker through shared memory: one copy in, one out,
 # instead of pickling megabytes through the executor's pipe (four copies and a syscall per
-# 64 KiB, about a fifth of a worker's time per record).
+# 64 KiB). Segments are reused, so neither side faults fresh pages in for every page.
 SHARE_MIN = 64 * 1024
 
 
-def share(body: bytes) -> SharedMemory:
-    """A shared-memory copy of `body`; the caller `release`s it once the worker is done."""
-    shm = SharedMemory(create=True, size=len(body))
-    buf = shm.buf
-    assert buf is not None
-    buf[: len(body)] = body
-    return shm
+class SharedBodies:
+    """The engine's shared-memory segments for page bodies. `put` copies a body into a free
+    segment (or a new one); `done` takes it back once the worker has read it, or unlinks it
+    when the page was dropped (its task may still be reading); `close` unlinks them all."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self.free: list[SharedMemory] = []
+        self.closed = False
+
+    def put(self, body: bytes) -> SharedMemory | None:
+        """The segment now holding `body`, or None when shared memory is short (then pickle
+        it): a write into a segment that tmpfs cannot back is a SIGBUS, not an error."""
+        size = len(body)
+        for i, shm in enumerate(self.free):
+            if shm.size >= size:
+                del self.free[i]
+                break
+        else:
+            if _shm_free() < 4 * size:
+                return None
+            shm = SharedMemory(create=True, size=size + size // 4)
+        buf = shm.buf
+        assert buf is not None
+        buf[:size] = body
+        return shm
+
+    def done(self, shm: SharedMemory, future: asyncio.Future[Any]) -> None:
+        if self.closed or future.cancelled() or len(self.free) >= self.keep:
+            release(shm)
+        else:
+            self.free.append(shm)
+
+    def close(self) -> None:
+        self.closed = True
+        while self.free:
+            release(self.free.pop())
 
 
-def release(shm: SharedMemory, _done: object = None) -> None:
+def _shm_free() -> int:
+    """Bytes free in POSIX shared memory (/dev/shm), 0 when unknown."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+def release(shm: SharedMemory) -> None:
     shm.close()
     with contextlib.suppress(FileNotFoundError):
         shm.unlink()
+
+
+# A worker's attached segments, by name (attaching maps it afresh: page faults on every read).
+_ATTACHED: dict[str, SharedMemory] = {}
 
 
 def prepare_shared(
     name: str, size: int, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
     items_key: str = "items", cursor_key: str = "next_cursor",
 ) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
-    """`prepare_body` of a body the engine put in shared memory `name` (the engine unlinks it;
-    this process only reads it)."""
-    shm = SharedMemory(name=name)
+    """`prepare_body` of a body the engine put in shared memory `name` (the engine owns and
+    unlinks the segment; this process only reads it, and keeps a few attached)."""
+    shm = _ATTACHED.pop(name, None) or SharedMemory(name=name)
     try:
         assert shm.buf is not None
         with shm.buf[:size] as view:
             body = bytes(view)
     finally:
-        shm.close()
+        _ATTACHED[name] = shm
+        while len(_ATTACHED) > 8:
+            _ATTACHED.pop(next(iter(_ATTACHED))).close()
     return prepare_body(body, feed, source_id, agencies, now, items_key, cursor_key)
 
 
