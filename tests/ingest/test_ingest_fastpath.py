@@ -138,6 +138,12 @@ VARIANTS: list[dict[str, Any]] = [
     {"NgayKetThucXuLy": ""},
     {"NgayTiepNhan": "20260414215049", "NgayKetThucXuLy": "20260414215049"},
     {"NgayCapNhat": ""},
+    {"NgayTra": "20260415093138", "NgayCapNhat": "20260415093138"},
+    {"NgayTra": "", "NgayCapNhat": ""},
+    {"NgayTra": None, "NgayCapNhat": None},
+    {"NgayNopHoSo": "20260408095058", "NgayTiepNhan": "20260408095058"},
+    {"NgayNopHoSo": "", "NgayTiepNhan": ""},
+    {"NgayNopHoSo": "20260408", "NgayTiepNhan": "20260408"},
     {"NgayCapNhat": "20000101070000"},  # 0 us after the PostgreSQL epoch
     {"NgayCapNhat": "20000101065959", "NgayNopHoSo": "20000101000000"},
     {"NgayCapNhat": "20240229235959"},

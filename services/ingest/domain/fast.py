@@ -251,13 +251,15 @@ def fast_dossier(
     status = r.TrangThaiHoSo
     if type(status) is not int or not 1 <= status <= 10:
         raise _DEFER
+    # A stamp equal to one already read has the same result (most dossiers are received when
+    # submitted; many were last updated when returned): reuse it.
     submitted = _ts(r.NgayNopHoSo, future)
-    received = _ts(r.NgayTiepNhan, future)
+    received = submitted if r.NgayTiepNhan == r.NgayNopHoSo else _ts(r.NgayTiepNhan, future)
     due = _ts(r.NgayHenTra, future)
     finished = _ts(r.NgayKetThucXuLy, future)
     returned = _ts(r.NgayTra, future)
     rejected = _ts(r.NgayTuChoi, future)
-    updated = _ts(r.NgayCapNhat, future)
+    updated = returned if r.NgayCapNhat == r.NgayTra else _ts(r.NgayCapNhat, future)
     if updated is None:
         raise _DEFER
     paid = r.DuocThanhToanTrucTuyen
