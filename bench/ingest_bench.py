@@ -6,7 +6,8 @@ against a raw PostgreSQL COPY of the same rows into a scratch table, in the same
 The simulator runs as its own process with the full pull pre-serialised (`--pregenerate`), so
 it is not the bottleneck. The ingest side is the real sync engine: HTTP pages → JSON →
 normalisation/validation → per page one transaction (COPY to staging, upsert newer-wins with
-RETURNING, status history, one DossiersChanged outbox event per unit, checkpoint, run counters).
+RETURNING, status history of transitions, one DossiersChanged outbox event per unit, checkpoint,
+run counters).
 The baseline COPYs the very rows that ended up stored (already in memory, already typed) into
 an unindexed scratch table — the floor any ingest pays.
 """
