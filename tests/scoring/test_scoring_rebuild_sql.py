@@ -108,6 +108,11 @@ async def test_rebuild_sql_matches_contribution_rules(db: AsyncSession, ctx: Sco
     # a re-run changes nothing
     again = await rebuild_province_year(db, ctx, p, 2025, AS_OF)
     assert again.versions == 0 and again.pairs == 3 * 29
+    # a first build (no leaf rows yet for those units and months: a plain insert) gives the same
+    await db.execute(text("DELETE FROM scoring.leaf_flows WHERE unit_id = ANY(CAST(:u AS text[]))"),
+                     {"u": [c1, c2]})  # fmt: skip
+    fresh = await rebuild_province_year(db, ctx, p, 2025, AS_OF)
+    assert await leaves(db, [c1, c2]) == incremental and fresh.versions == 0
 
 
 async def test_period_counters_many_equals_one_period_at_a_time(db: AsyncSession) -> None:
