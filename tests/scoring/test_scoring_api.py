@@ -137,6 +137,50 @@ async def test_rankings_and_exports(app: Any, auth: Auth, tree: tuple[str, str, 
         assert ws.max_row == 3 + 3
 
 
+async def test_rankings_read_figures_of_the_latest_snapshots(
+    app: Any, auth: Auth, tree: tuple[str, str, str]
+) -> None:
+    """Values and group points in a ranking are the latest snapshots' (picked out in SQL);
+    null values are unranked and last; an officer gets their own row with its peer rank."""
+    p, c1, c2 = tree
+    async with running(app) as client:
+        h = auth("viewer")
+        snaps = {}
+        for u in (c1, c2):
+            r = await client.get(f"/api/v1/units/{u}/scores/202609", headers=h,
+                                 params={"explain": "false"})  # fmt: skip
+            snaps[u] = r.json()
+        base = {"period": "202609", "under": p, "level": "commune"}
+        for key, item in (("group", "progress"), ("indicator", "prog_on_time"),
+                          ("indicator", "dig_personal_store")):  # fmt: skip
+            r = await client.get("/api/v1/rankings", params={**base, key: item}, headers=h)
+            assert r.status_code == 200, r.text
+            rows = r.json()
+            figures = snaps[c1]["groups" if key == "group" else "indicators"]
+            assert [x["unit_id"] for x in rows] == sorted(
+                (c1, c2), key=lambda u: (
+                    snaps[u]["groups" if key == "group" else "indicators"][item]["points"] is None,
+                    -(snaps[u]["groups" if key == "group" else "indicators"][item]["points"] or 0),
+                    u,
+                ),
+            )  # fmt: skip
+            for x in rows:
+                s = snaps[x["unit_id"]]
+                fig = (s["groups"] if key == "group" else s["indicators"])[item]
+                assert x["value"] == fig["points"]
+                assert x["total"] == s["total"]
+                assert x["groups"] == {g: v["points"] for g, v in s["groups"].items()}
+                assert (x["rank"] is None) == (fig["points"] is None)
+                assert x["previous_rank"] is None and x["rank_change"] is None
+            if figures[item]["points"] is None:  # empty denominator: nobody ranked
+                assert [x["rank"] for x in rows] == [None, None]
+        r = await client.get("/api/v1/rankings", params={**base, "indicator": "prog_on_time"},
+                             headers=auth("officer", c1))  # fmt: skip
+        assert [(x["unit_id"], x["rank"]) for x in r.json()] == [(c1, 2)]
+        r = await client.get("/api/v1/rankings", params={**base, "group": "nope"}, headers=h)
+        assert r.status_code == 404
+
+
 async def test_official_scores_differences(
     app: Any, auth: Auth, tree: tuple[str, str, str]
 ) -> None:

@@ -278,17 +278,42 @@ RETURNING a.alert_id
 
 
 async def list_rankings(
-    session: AsyncSession, period: str, profile: str, level: str | None, under: str | None
+    session: AsyncSession,
+    period: str,
+    profile: str,
+    level: str | None,
+    under: str | None,
+    *,
+    group: str | None = None,
+    indicator: str | None = None,
+    group_docs: bool = True,
 ) -> list[dict[str, Any]]:
+    """The latest snapshot of every unit of a period (of `level`, in the subtree of `under`)
+    with its stored rank among peers, ordered by peer group, rank, unit. Each row has
+    `group_points` ({group: points}), `value` (the points of `indicator`, else of `group`,
+    else the total) and, unless `group_docs` is false, `groups` ({group: {"points": p}}).
+
+    Only those figures are read out of the documents, in SQL: the indicators document (the
+    bulk of a snapshot, stored out of line) is detoasted only to rank by an indicator, and the
+    group points come as two short JSON arrays (ids, points), not as whole documents for the
+    driver to `json.loads` (for 3,321 communes that was ~0.4 s of a ~0.6 s API request)."""
     rows = await session.execute(
         text("""
         WITH latest AS (
-            SELECT DISTINCT ON (unit_id) unit_id, version, total, groups, indicators
+            SELECT DISTINCT ON (unit_id) unit_id, version, total,
+                   -- a group's figures carry its id (`group`), so ids and points line up
+                   CAST(jsonb_path_query_array(groups, '$.*.group') AS text) AS group_ids,
+                   CAST(jsonb_path_query_array(groups, '$.*.points') AS text) AS group_points,
+                   CASE WHEN CAST(:indicator AS text) IS NOT NULL
+                        THEN CAST(indicators -> CAST(:indicator AS text) ->> 'points' AS float8)
+                        WHEN CAST(:group AS text) IS NOT NULL
+                        THEN CAST(groups -> CAST(:group AS text) ->> 'points' AS float8)
+                        ELSE total END AS value
             FROM scoring.snapshots WHERE period = :period AND profile = :profile
             ORDER BY unit_id, version DESC
         )
-        SELECT u.id AS unit_id, u.name, u.level, u.kind, k.peer_group, k.rank, k.previous_rank,
-               k.peers, l.total, l.version, l.groups, l.indicators
+        SELECT u.id, u.name, u.level, u.kind, k.peer_group, k.rank, k.previous_rank, k.peers,
+               l.total, l.version, l.group_ids, l.group_points, l.value
         FROM latest l
         JOIN scoring.units u ON u.id = l.unit_id
         LEFT JOIN scoring.rankings k ON k.unit_id = l.unit_id AND k.period = :period
@@ -298,9 +323,23 @@ async def list_rankings(
                 SELECT p.path FROM scoring.units p WHERE p.id = :under) || '%')
         ORDER BY k.peer_group, k.rank NULLS LAST, u.id
         """),
-        {"period": period, "profile": profile, "level": level, "under": under},
-    )
-    return [dict(r) for r in rows.mappings().all()]
+        {"period": period, "profile": profile, "level": level, "under": under,
+         "group": group, "indicator": indicator},
+    )  # fmt: skip
+    # typed: points are floats (an integral JSON number too), as the response model declares
+    ids_of = msgspec.json.Decoder(list[str]).decode
+    points_of = msgspec.json.Decoder(list[float | None]).decode
+    out = []
+    for r in rows.all():
+        uid, name, lvl, kind, peer_group, rank, prev, peers, total, version, ids, pts, value = r
+        points = dict(zip(ids_of(ids), points_of(pts), strict=True))
+        row = {"unit_id": uid, "name": name, "level": lvl, "kind": kind,
+               "peer_group": peer_group, "rank": rank, "previous_rank": prev, "peers": peers,
+               "total": total, "version": version, "value": value, "group_points": points}  # fmt: skip
+        if group_docs:
+            row["groups"] = {g: {"points": p} for g, p in points.items()}
+        out.append(row)
+    return out
 
 
 async def import_official(
