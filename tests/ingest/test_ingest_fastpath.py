@@ -365,10 +365,25 @@ async def test_shared_memory_handoff_gives_the_same_page() -> None:
     assert again is not None and again.name == shm.name
     got = prepare_shared(again.name, len(small), "dossiers", "demo", AGENCIES, NOW)
     assert got == prepare_body(small, "dossiers", "demo", AGENCIES, NOW)
+    # In place (no copy): a NUL escape found in the segment, a body only the reference
+    # path reads, a body that is no page at all; a bigger body gets a new segment.
+    for other in (
+        body_of([DOSSIER, dossier(MaHoSo="X-3", TenTTHC="a\x00b")]),
+        body_of([DOSSIER, 5]),
+        b'{"items": 3}',
+        body_of([dossier(MaHoSo=f"Y-{i}") for i in range(40)]),
+    ):
+        done = loop.create_future()
+        done.set_result(None)
+        bodies.done(again, done)
+        again = bodies.put(other)
+        assert again is not None
+        got = prepare_shared(again.name, len(other), "dossiers", "demo", AGENCIES, NOW)
+        assert got == prepare_body(other, "dossiers", "demo", AGENCIES, NOW)
     dropped = loop.create_future()
     dropped.cancel()
     bodies.done(again, dropped)  # a dropped page's segment is not reused
-    assert not bodies.free
+    assert all(s.name != again.name for s in bodies.free)
     with pytest.raises(FileNotFoundError):
-        SharedMemory(name=shm.name)
+        SharedMemory(name=again.name)
     bodies.close()

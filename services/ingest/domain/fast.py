@@ -332,7 +332,7 @@ def fast_dossier(
     return code, unit_id, updated[0], text, row
 
 
-def decode_page(body: bytes) -> DossierPage | None:
+def decode_page(body: bytes | memoryview) -> DossierPage | None:
     """The typed page, or None when the reference path must read it (see module doc)."""
     try:
         return page_decoder.decode(body)

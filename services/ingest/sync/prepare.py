@@ -96,7 +96,7 @@ def normalise_page(
 
 
 def prepare_body(
-    body: bytes, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
+    body: bytes | memoryview, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
     items_key: str = "items", cursor_key: str = "next_cursor",
 ) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
     """(prepared page, rejected count) or the protocol error that makes the fetch retry."""
@@ -183,13 +183,12 @@ def prepare_shared(
     shm = _ATTACHED.pop(name, None) or SharedMemory(name=name)
     try:
         assert shm.buf is not None
-        with shm.buf[:size] as view:
-            body = bytes(view)
+        with shm.buf[:size] as view:  # decoded in place: nothing keeps a reference to it
+            return prepare_body(view, feed, source_id, agencies, now, items_key, cursor_key)
     finally:
         _ATTACHED[name] = shm
         while len(_ATTACHED) > 8:
             _ATTACHED.pop(next(iter(_ATTACHED))).close()
-    return prepare_body(body, feed, source_id, agencies, now, items_key, cursor_key)
 
 
 @contextlib.contextmanager
@@ -207,7 +206,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def prepare_page(
-    body: bytes, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
+    body: bytes | memoryview, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
     items_key: str = "items", cursor_key: str = "next_cursor",
 ) -> tuple[PreparedPage, int]:  # fmt: skip
     """(prepared page, rejected count); a body that is not the expected envelope raises the
@@ -217,7 +216,7 @@ def prepare_page(
             fast_page = prepare_dossiers_fast(body, source_id, agencies, now)
         if fast_page is not None:
             return fast_page
-    page = decode_envelope(body, items_key, cursor_key)
+    page = decode_envelope(bytes(body), items_key, cursor_key)
     good, bad = normalise_page(
         feed, page.records, page.invalid, source_id=source_id, agencies=agencies, now=now,
         scan_nul=page.may_contain_nul,
@@ -225,8 +224,19 @@ def prepare_page(
     return prepare(feed, good, bad, page.next_cursor), len(bad)
 
 
+def _has(body: bytes | memoryview, needle: bytes) -> bool:
+    """`needle in body`. A view is one from the start of its buffer (`SharedMemory.buf[:n]`,
+    whose object, an mmap, can `find` within the first n bytes without a copy)."""
+    if isinstance(body, bytes):
+        return needle in body
+    obj: Any = body.obj
+    if not hasattr(obj, "find"):
+        return needle in bytes(body)
+    return bool(obj.find(needle, 0, len(body)) >= 0)
+
+
 def prepare_dossiers_fast(
-    body: bytes, source_id: str, agencies: dict[str, str], now: datetime
+    body: bytes | memoryview, source_id: str, agencies: dict[str, str], now: datetime
 ) -> tuple[PreparedPage, int] | None:
     """A dossier page through `domain.fast` (records it is unsure of go through the reference
     normaliser); None when the whole page needs the reference path. Same result as
@@ -244,8 +254,8 @@ def prepare_dossiers_fast(
     bad: list[Rejection] = []
     # A NUL can only come as an escape; most bodies hold no backslash at all, and finding one
     # byte (memchr) is far cheaper than finding the six-byte escape in megabytes of digits.
-    may_contain_nul = b"\\" in body and b"\\u0000" in body
-    raws: list[Any] | None = json.loads(body)["items"] if may_contain_nul else None
+    may_contain_nul = _has(body, b"\\") and _has(body, b"\\u0000")
+    raws: list[Any] | None = json.loads(bytes(body))["items"] if may_contain_nul else None
     received = 0
     for i, item in enumerate(page.items):
         try:
@@ -254,7 +264,7 @@ def prepare_dossiers_fast(
             code, unit, updated, text, row = fast_dossier(item, source_id, agencies, future, prefix)
         except fast.Defer:
             if raws is None:
-                raws = json.loads(body)["items"]
+                raws = json.loads(bytes(body))["items"]
             out = normalise_dossier(
                 raws[i], source_id=source_id, agencies=agencies, now=now, scan_nul=may_contain_nul
             )
