@@ -179,14 +179,34 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
                 want = await reference.fetch_raw(
                     "dossiers", updated_since=None, cursor=cursor, limit=50
                 )
-                assert got == want
+                assert isinstance(got, bytes) and got == want
                 cursor = connector_page_cursor(got)
             assert len(connector._idle) == 1  # one connection, reused
+            # A sink takes the body in place (its length comes back), or declines it.
+            buf = bytearray(1 << 20)
+            asked: list[int] = []
+
+            def sink(size: int) -> memoryview | None:
+                asked.append(size)
+                return memoryview(buf)[:size] if size <= len(buf) else None
+
+            n = await connector.fetch_raw(
+                "dossiers", updated_since=None, cursor=None, limit=50, sink=sink
+            )
+            want = await reference.fetch_raw("dossiers", updated_since=None, cursor=None, limit=50)
+            assert isinstance(n, int) and bytes(buf[:n]) == want and asked == [n]
+            got = await connector.fetch_raw(
+                "dossiers", updated_since=None, cursor=None, limit=50, sink=lambda size: None
+            )
+            assert got == want
             wrong = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="x")))
             try:
-                await wrong.fetch_raw("dossiers", updated_since=None, cursor=None, limit=5)
+                await wrong.fetch_raw(
+                    "dossiers", updated_since=None, cursor=None, limit=5, sink=sink
+                )
             except SourceError as exc:
                 assert exc.kind == "auth" and exc.status == 401
+                assert len(asked) == 1  # an error body never goes to the sink
             else:
                 raise AssertionError("expected an auth error")
             finally:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import json
 import logging
 import multiprocessing
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
 import asyncpg
@@ -58,6 +60,7 @@ from services.ingest.sync.prepare import (
     prepare_body,
     prepare_page,
     prepare_shared,
+    tail_of,
     warm,
 )
 from services.ingest.sync.ratelimit import TokenBucket
@@ -396,6 +399,8 @@ class SyncEngine:
         queue: asyncio.Queue[Item | BaseException | None] = asyncio.Queue(self.prefetch)
         loop = asyncio.get_running_loop()
         raw_fetch = getattr(connector, "fetch_raw", None) if self.executor else None
+        # a connector that can read a body straight into shared memory for the workers
+        takes_sink = raw_fetch is not None and "sink" in inspect.signature(raw_fetch).parameters
         keys = getattr(connector, "envelope_keys", ("items", "next_cursor"))
 
         def on_error(exc: SourceError, attempt: int) -> None:
@@ -428,19 +433,54 @@ class SyncEngine:
             )  # fmt: skip
             return prepare(feed, good, bad, page.next_cursor), len(bad)
 
-        async def fetch_body(cursor: str | None) -> tuple[bytes, str | None]:
+        async def fetch_body(
+            cursor: str | None,
+        ) -> tuple[bytes | int, str | None, SharedMemory | None]:
+            """(body, next cursor read from its tail, None) or, when the connector read the
+            body straight into a shared-memory segment for the workers, (its length, next
+            cursor, the segment)."""
             assert raw_fetch is not None
-            async with sem:
-                await bucket.acquire()
-                body: bytes = await raw_fetch(
-                    feed, updated_since=plan.since, cursor=cursor, limit=limit
-                )
-            found, next_cursor = peek_cursor(body, keys[1])
+            taken: list[SharedMemory] = []
+
+            def sink(size: int) -> memoryview | None:  # runs in the connector's fetch thread
+                shm = self._bodies.take(size) if size >= SHARE_MIN else None
+                if shm is None:
+                    return None
+                taken.append(shm)
+                return shm.buf
+
+            try:
+                async with sem:
+                    await bucket.acquire()
+                    body: bytes | int = await raw_fetch(
+                        feed, updated_since=plan.since, cursor=cursor, limit=limit,
+                        **({"sink": sink} if takes_sink else {}),
+                    )  # fmt: skip
+            except asyncio.CancelledError:
+                for segment in taken:  # the thread may still be writing into it
+                    self._bodies.abandon(segment)
+                raise
+            except BaseException:
+                for segment in taken:
+                    self._bodies.done(segment)
+                raise
+            shm = taken.pop() if taken and isinstance(body, int) else None
+            for segment in taken:  # offered but not used
+                self._bodies.done(segment)
+            if shm is None:
+                assert isinstance(body, bytes)
+                size = len(body)
+                found, next_cursor = peek_cursor(body, keys[1])
+            else:
+                size = int(body)
+                found, next_cursor = peek_cursor(tail_of(shm, size), keys[1])
+                if not found:  # a cursor longer than the tail read
+                    found, next_cursor = peek_cursor(tail_of(shm, size, size), keys[1])
             if not found:
-                raise SourceError(
-                    "protocol", f"page body is truncated or malformed ({len(body)} B)"
-                )
-            return body, next_cursor
+                if shm is not None:
+                    self._bodies.done(shm)
+                raise SourceError("protocol", f"page body is truncated or malformed ({size} B)")
+            return body, next_cursor, shm
 
         async def produce(cursor: str | None) -> None:
             try:
@@ -454,17 +494,20 @@ class SyncEngine:
                         done.set_result(out)
                         item: Item = (cursor, done, out[0].next_cursor)
                     else:
-                        body, peeked = await call_with_retries(
+                        body, peeked, shm = await call_with_retries(
                             functools.partial(fetch_body, cursor), self.policy, on_error=on_error
                         )
-                        shm = self._bodies.put(body) if len(body) >= SHARE_MIN else None
+                        if isinstance(body, bytes) and len(body) >= SHARE_MIN:
+                            shm = self._bodies.put(body)
                         if shm is not None:
+                            size = body if isinstance(body, int) else len(body)
                             future = loop.run_in_executor(
-                                self.executor, prepare_shared, shm.name, len(body), feed, sid,
+                                self.executor, prepare_shared, shm.name, size, feed, sid,
                                 agencies, datetime.now(UTC), *keys,
                             )  # fmt: skip
                             future.add_done_callback(functools.partial(self._bodies.done, shm))
                         else:
+                            assert isinstance(body, bytes)
                             future = loop.run_in_executor(
                                 self.executor, prepare_body, body, feed, sid, agencies,
                                 datetime.now(UTC), *keys,

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,42 +118,68 @@ SHARE_MIN = 64 * 1024
 
 
 class SharedBodies:
-    """The engine's shared-memory segments for page bodies. `put` copies a body into a free
-    segment (or a new one); `done` takes it back once the worker has read it, or unlinks it
-    when the page was dropped (its task may still be reading); `close` unlinks them all."""
+    """The engine's shared-memory segments for page bodies. `take` hands out a free segment
+    (or a new one) for a fetch to read a body into; `put` copies a body into one; `done` takes
+    a segment back once the worker has read it, or unlinks it when the page was dropped (its
+    task may still be reading); `close` unlinks them all. Fetch threads take segments, so the
+    free list is guarded by a lock."""
 
     def __init__(self, keep: int = 4) -> None:
         self.keep = keep
         self.free: list[SharedMemory] = []
         self.closed = False
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> SharedMemory | None:
+        """A segment of at least `size` bytes, or None when shared memory is short (then the
+        body travels pickled): a write into a segment that tmpfs cannot back is a SIGBUS."""
+        with self._lock:
+            for i, shm in enumerate(self.free):
+                if shm.size >= size:
+                    del self.free[i]
+                    return shm
+        if _shm_free() < 4 * size:
+            return None
+        return SharedMemory(create=True, size=size + size // 4)
 
     def put(self, body: bytes) -> SharedMemory | None:
-        """The segment now holding `body`, or None when shared memory is short (then pickle
-        it): a write into a segment that tmpfs cannot back is a SIGBUS, not an error."""
-        size = len(body)
-        for i, shm in enumerate(self.free):
-            if shm.size >= size:
-                del self.free[i]
-                break
-        else:
-            if _shm_free() < 4 * size:
-                return None
-            shm = SharedMemory(create=True, size=size + size // 4)
-        buf = shm.buf
-        assert buf is not None
-        buf[:size] = body
+        """The segment now holding `body`, or None (see `take`)."""
+        shm = self.take(len(body))
+        if shm is not None:
+            buf = shm.buf
+            assert buf is not None
+            buf[: len(body)] = body
         return shm
 
-    def done(self, shm: SharedMemory, future: asyncio.Future[Any]) -> None:
-        if self.closed or future.cancelled() or len(self.free) >= self.keep:
-            release(shm)
-        else:
-            self.free.append(shm)
+    def done(self, shm: SharedMemory, future: asyncio.Future[Any] | None = None) -> None:
+        """Take `shm` back after its worker task (`future`), or unused (no future)."""
+        dropped = future is not None and future.cancelled()
+        with self._lock:
+            if not (self.closed or dropped or len(self.free) >= self.keep):
+                self.free.append(shm)
+                return
+        release(shm)
+
+    def abandon(self, shm: SharedMemory) -> None:
+        """A segment a cancelled fetch thread may still be writing into: unlinked, never reused
+        (its mapping goes when the thread is done with it)."""
+        with contextlib.suppress(FileNotFoundError):
+            shm.unlink()
 
     def close(self) -> None:
-        self.closed = True
-        while self.free:
-            release(self.free.pop())
+        with self._lock:
+            self.closed = True
+            free, self.free = self.free, []
+        for shm in free:
+            release(shm)
+
+
+def tail_of(shm: SharedMemory, size: int, tail: int = 16_384) -> bytes:
+    """The last `tail` bytes of the body of `size` bytes in `shm` (for `peek_cursor`)."""
+    buf = shm.buf
+    assert buf is not None
+    with buf[max(0, size - tail) : size] as view:
+        return bytes(view)
 
 
 def _shm_free() -> int:
