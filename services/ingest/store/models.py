@@ -138,8 +138,9 @@ class Dossier(Base):
     # (code, source_id): the one index serves tracking by code and the upsert's conflict check.
     __table_args__ = (PrimaryKeyConstraint("code", "source_id"),)
 
-    source_id: Mapped[str] = mapped_column(Text)
-    code: Mapped[str] = mapped_column(Text)
+    # Compared bytewise: the key index takes thousands of inserts and probes per page.
+    source_id: Mapped[str] = mapped_column(Text(collation="C"))
+    code: Mapped[str] = mapped_column(Text(collation="C"))
     unit_id: Mapped[str] = mapped_column(Text)
     procedure_code: Mapped[str] = mapped_column(Text)
     field_code: Mapped[str | None] = mapped_column(Text)
