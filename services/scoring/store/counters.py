@@ -39,20 +39,22 @@ leaf_months AS (
     WHERE l.unit_id = ANY(CAST(:mem AS text[])) AND l.month = ANY(CAST(:months AS text[]))
     GROUP BY l.unit_id, l.month
 ),
-leaf AS (
-    SELECT l.unit_id, l.month, v.counter, v.value::numeric AS value
-    FROM leaf_months l CROSS JOIN LATERAL (VALUES {leaf_values}) AS v(counter, value)
-    WHERE v.value <> 0
-    UNION ALL
-    SELECT c.unit_id, c.month, c.counter, sum(c.value)
-    FROM scoring.manual_counters c
-    WHERE c.unit_id = ANY(CAST(:mem AS text[])) AND c.month = ANY(CAST(:months AS text[]))
-    GROUP BY c.unit_id, c.month, c.counter
+-- flows summed over each period's months while still one row per (unit, period), then one row
+-- per counter
+period_flows AS (
+    SELECT m.unit_id, pm.pid, {period_sums}
+    FROM leaf_months m JOIN pm ON pm.month = m.month
+    GROUP BY m.unit_id, pm.pid
 ),
 flows AS (
-    SELECT l.unit_id, pm.pid, l.counter, sum(l.value) AS value
-    FROM leaf l JOIN pm ON pm.month = l.month
-    GROUP BY l.unit_id, pm.pid, l.counter
+    SELECT l.unit_id, l.pid, v.counter, v.value::numeric AS value
+    FROM period_flows l CROSS JOIN LATERAL (VALUES {leaf_values}) AS v(counter, value)
+    WHERE v.value <> 0
+    UNION ALL
+    SELECT c.unit_id, pm.pid, c.counter, sum(c.value)
+    FROM scoring.manual_counters c JOIN pm ON pm.month = c.month
+    WHERE c.unit_id = ANY(CAST(:mem AS text[])) AND c.month = ANY(CAST(:months AS text[]))
+    GROUP BY c.unit_id, pm.pid, c.counter
 ),
 -- dossier stocks: open at instant k iff k in [lo, hi]; within time iff k in [lo, least(hi, hw)]
 {spans}dstock AS (
@@ -76,6 +78,19 @@ pstock AS (
 -- distinct: (unit, procedure) pairs whose flow summed over the period is > 0; leaf counts are
 -- never negative, so that is "some month of the period is > 0" (a month mask), except for a
 -- pair with a negative month, which is summed exactly
+pair_wide AS (
+    SELECT l.unit_id, l.procedure,
+           {pair_masks}
+    FROM scoring.leaf_flows l
+    WHERE l.month = ANY(CAST(:months AS text[])) AND l.unit_id = ANY(CAST(:mem AS text[]))
+    GROUP BY l.unit_id, l.procedure
+),
+pair_masks AS (
+    SELECT w.unit_id, w.procedure, v.counter, v.mask, v.negative
+    FROM pair_wide w CROSS JOIN LATERAL (VALUES {pair_values}) AS v(counter, mask, negative)
+    WHERE v.mask IS NOT NULL OR v.negative
+),
+-- the months of pairs with a negative month (rare), summed exactly per period below
 pair_months AS (
     SELECT l.unit_id, l.procedure, v.counter, l.month, v.value
     FROM scoring.leaf_flows l
@@ -83,13 +98,6 @@ pair_months AS (
                                ('paid_online', l.paid_online)) AS v(counter, value)
     WHERE l.month = ANY(CAST(:months AS text[])) AND l.unit_id = ANY(CAST(:mem AS text[]))
       AND v.value <> 0
-),
-pair_masks AS (
-    SELECT unit_id, procedure, counter,
-           bit_or(CAST(1 AS bigint) << (array_position(CAST(:months AS text[]), month) - 1))
-             FILTER (WHERE value > 0) AS mask,
-           bool_or(value < 0) AS negative
-    FROM pair_months GROUP BY 1, 2, 3
 ),
 pair_procs AS (
     -- only the pairs a distinct counter can count: online TTHC for online dossiers, fee TTHC
@@ -165,10 +173,21 @@ SPANS_SELECT = """
       AND (f.end_at IS NULL OR f.end_at >= CAST(:first_at AS timestamptz))
     GROUP BY 1, 2, 3, 4
 """
+DISTINCT_FLOWS = ("received_online", "received", "paid_online")
+"""The flow counters a distinct counter tests (`COUNTERS[...].flow`)."""
+_MONTH_BIT = "(CAST(1 AS bigint) << (array_position(CAST(:months AS text[]), l.month) - 1))"
 _FILL = {
     "leaf_sums": ", ".join(f"sum(l.{c}) AS {c}" for c in FLOW_COUNTERS),
+    "period_sums": ", ".join(f"sum(m.{c}) AS {c}" for c in FLOW_COUNTERS),
     "leaf_values": ", ".join(f"('{c}', l.{c})" for c in FLOW_COUNTERS),
+    "pair_masks": ",\n           ".join(
+        f"bit_or({_MONTH_BIT}) FILTER (WHERE l.{c} > 0) AS mask_{c}, "
+        f"bool_or(l.{c} < 0) AS negative_{c}"
+        for c in DISTINCT_FLOWS
+    ),
+    "pair_values": ", ".join(f"('{c}', w.mask_{c}, w.negative_{c})" for c in DISTINCT_FLOWS),
 }
+assert {d.flow for d in COUNTERS.values() if d.kind == "distinct"} == set(DISTINCT_FLOWS)
 PERIOD_COUNTERS = text(PERIOD_COUNTERS_SQL.format(spans=f"spans AS ({SPANS_SELECT}),\n", **_FILL))
 """The own counters (its facts only) of every unit in `:mem` for every period in one statement:
 flows summed over each period's months (a month bit mask per period), dossier stocks at each
