@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring.domain.facts import FLOW_COUNTERS
 from services.scoring.domain.periods import VN_TZ, Period, month_of, periods_for_year
 from services.scoring.recompute import RecomputeStats, Scoring, recompute
-from services.scoring.store.counters import stock_instants
+from services.scoring.store.counters import SPAN_INDEXES, stock_instants
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import MEMBERS_CTE
 from shared.db import make_engine, make_sessionmaker, transaction
@@ -76,11 +76,9 @@ FROM (
     SELECT f.unit_id, f.procedure, f.paused,
            width_bucket(f.reception_at, CAST(:starts AS timestamptz[])) AS rm,
            width_bucket(f.end_at, CAST(:starts AS timestamptz[])) AS em,
-           width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
-           CASE WHEN f.end_at IS NULL THEN :n
-                ELSE width_bucket(f.end_at, CAST(:instants AS timestamptz[])) END AS hi,
-           CASE WHEN f.late_by_rule THEN 0 WHEN f.eff_due_at IS NULL THEN :n
-                ELSE width_bucket(f.eff_due_at, CAST(:instants AS timestamptz[])) END AS hw,
+           """
+    + SPAN_INDEXES
+    + """,
 """
     + ",\n".join(f"           {expr} AS {flag}" for flag, expr in DOSSIER_FACT_FLAGS.items())
     + """
@@ -129,8 +127,8 @@ assert set(DOSSIER_FLOWS) | set(PROCEDURE_FLOWS) | set(PETITION_FLOWS) == set(FL
 _DATES = ("pub", "pu_due", "pu")
 
 
-def _sums(names: list[str], of: str = "") -> str:
-    return ", ".join(f"sum({of}{c}) AS {c}" for c in names)
+def _sums(names: list[str]) -> str:
+    return ", ".join(f"sum({c}) AS {c}" for c in names)
 
 
 _REC = [n for n, (rec, _) in DOSSIER_FLOWS.items() if rec]

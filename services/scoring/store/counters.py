@@ -159,13 +159,18 @@ FROM (
 WHERE s.value <> 0
 GROUP BY s.unit_id, s.pid
 """
-SPANS_SELECT = """
-    SELECT f.unit_id,
-           width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
+SPAN_INDEXES = """width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
            CASE WHEN f.end_at IS NULL THEN :n
                 ELSE width_bucket(f.end_at, CAST(:instants AS timestamptz[])) END AS hi,
            CASE WHEN f.late_by_rule THEN 0 WHEN f.eff_due_at IS NULL THEN :n
-                ELSE width_bucket(f.eff_due_at, CAST(:instants AS timestamptz[])) END AS hw,
+                ELSE width_bucket(f.eff_due_at, CAST(:instants AS timestamptz[])) END AS hw"""
+"""A dossier fact `f`'s open span over the stock instants `:instants` (`:n` of them): open at
+instant k iff lo <= k <= hi, within time iff k <= hw as well. One definition for the spans read
+here and the ones the rebuild groups in its scan of the facts."""
+
+SPANS_SELECT = f"""
+    SELECT f.unit_id,
+           {SPAN_INDEXES},
            count(*) AS n
     FROM scoring.facts f
     WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:mem AS text[])) AND NOT f.paused

@@ -277,6 +277,11 @@ RETURNING a.alert_id
 """)
 
 
+# typed: points are floats (an integral JSON number too), as the ranking response declares
+_GROUP_IDS = msgspec.json.Decoder(list[str])
+_GROUP_POINTS = msgspec.json.Decoder(list[float | None])
+
+
 async def list_rankings(
     session: AsyncSession,
     period: str,
@@ -326,9 +331,7 @@ async def list_rankings(
         {"period": period, "profile": profile, "level": level, "under": under,
          "group": group, "indicator": indicator},
     )  # fmt: skip
-    # typed: points are floats (an integral JSON number too), as the response model declares
-    ids_of = msgspec.json.Decoder(list[str]).decode
-    points_of = msgspec.json.Decoder(list[float | None]).decode
+    ids_of, points_of = _GROUP_IDS.decode, _GROUP_POINTS.decode
     out = []
     for r in rows.all():
         uid, name, lvl, kind, peer_group, rank, prev, peers, total, version, ids, pts, value = r
