@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 
 import asyncpg
@@ -18,30 +20,48 @@ from shared import migrate
 from shared.devstack import Postgres
 
 
-async def _tables(url: str) -> set[str]:
+@contextlib.asynccontextmanager
+async def scratch_database(pg: Postgres) -> AsyncIterator[str]:
+    """A throwaway database's URL, dropped afterwards."""
+    name = f"cchc_scoring_mig_{uuid.uuid4().hex[:8]}"
+    url = await pg.create_database(name)
+    try:
+        yield url
+    finally:
+        await pg.drop_database(name)
+
+
+@contextlib.asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(url)
     try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def migrate_to(url: str, revision: str = "head", *, down: bool = False) -> None:
+    await asyncio.to_thread(migrate.downgrade if down else migrate.upgrade, "scoring", url,
+                            revision)  # fmt: skip
+
+
+async def _tables(url: str) -> set[str]:
+    async with connected(url) as conn:
         rows = await conn.fetch(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'scoring'"
         )
-    finally:
-        await conn.close()
     return {r["table_name"] for r in rows}
 
 
 async def test_upgrade_downgrade_upgrade(pg_server: Postgres) -> None:
-    name = f"cchc_scoring_mig_{uuid.uuid4().hex[:8]}"
-    url = await pg_server.create_database(name)
-    try:
-        await asyncio.to_thread(migrate.upgrade, "scoring", url)
+    async with scratch_database(pg_server) as url:
+        await migrate_to(url)
         full = await _tables(url)
         assert {"units", "facts", "leaf_counters", "snapshots", "alerts", "stale"} <= full
-        await asyncio.to_thread(migrate.downgrade, "scoring", url)
+        await migrate_to(url, "base", down=True)
         assert await _tables(url) <= {"alembic_version"}
-        await asyncio.to_thread(migrate.upgrade, "scoring", url)
+        await migrate_to(url)
         assert await _tables(url) == full
-    finally:
-        await pg_server.drop_database(name)
 
 
 async def test_leaf_flows_has_a_column_per_flow_counter_and_keeps_narrow_rows(
@@ -49,8 +69,6 @@ async def test_leaf_flows_has_a_column_per_flow_counter_and_keeps_narrow_rows(
 ) -> None:
     """0006 turns the narrow leaf rows into wide ones and back without losing a value, and its
     frozen column list is the domain's flow counters."""
-    name = f"cchc_scoring_mig_{uuid.uuid4().hex[:8]}"
-    url = await pg_server.create_database(name)
     narrow = [
         ("C1", "TTHC001", "202503", "received", 7),
         ("C1", "TTHC001", "202503", "finished_late", 2),
@@ -58,18 +76,14 @@ async def test_leaf_flows_has_a_column_per_flow_counter_and_keeps_narrow_rows(
         ("C2", "TTHC002", "202503", "received_online", 1),
     ]
     select = "SELECT unit_id, procedure, month, counter, value FROM scoring.leaf_counters"
-    try:
-        await asyncio.to_thread(migrate.upgrade, "scoring", url, "scoring_0005")
-        conn = await asyncpg.connect(url)
-        try:
+    async with scratch_database(pg_server) as url:
+        await migrate_to(url, "scoring_0005")
+        async with connected(url) as conn:
             await conn.executemany(
                 "INSERT INTO scoring.leaf_counters VALUES ($1, $2, $3, $4, $5)", narrow
             )
-        finally:
-            await conn.close()
-        await asyncio.to_thread(migrate.upgrade, "scoring", url)
-        conn = await asyncpg.connect(url)
-        try:
+        await migrate_to(url)
+        async with connected(url) as conn:
             columns = {
                 r[0]
                 for r in await conn.fetch(
@@ -84,16 +98,9 @@ async def test_leaf_flows_has_a_column_per_flow_counter_and_keeps_narrow_rows(
             )
             assert tuple(wide) == (7, 2, 0)
             assert sorted(tuple(r) for r in await conn.fetch(select)) == sorted(narrow)
-        finally:
-            await conn.close()
-        await asyncio.to_thread(migrate.downgrade, "scoring", url, "scoring_0005")
-        conn = await asyncpg.connect(url)
-        try:
+        await migrate_to(url, "scoring_0005", down=True)
+        async with connected(url) as conn:
             assert sorted(tuple(r) for r in await conn.fetch(select)) == sorted(narrow)
-        finally:
-            await conn.close()
-    finally:
-        await pg_server.drop_database(name)
 
 
 async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres) -> None:
@@ -108,13 +115,10 @@ async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres
         "counters": card.counters,
     }  # fmt: skip
     legacy = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-    name = f"cchc_scoring_mig_{uuid.uuid4().hex[:8]}"
-    url = await pg_server.create_database(name)
     digest_sql = "SELECT digest FROM scoring.snapshots WHERE unit_id = 'C1'"
-    try:
-        await asyncio.to_thread(migrate.upgrade, "scoring", url, "scoring_0006")
-        conn = await asyncpg.connect(url)
-        try:
+    async with scratch_database(pg_server) as url:
+        await migrate_to(url, "scoring_0006")
+        async with connected(url) as conn:
             await conn.execute(
                 """INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
                        max_total, applicable_max, groups, indicators, counters, digest)
@@ -123,19 +127,9 @@ async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres
                 doc["total"], doc["max_total"], doc["applicable_max"], json.dumps(doc["groups"]),
                 json.dumps(doc["indicators"]), json.dumps(doc["counters"]), legacy,
             )  # fmt: skip
-        finally:
-            await conn.close()
-        await asyncio.to_thread(migrate.upgrade, "scoring", url)
-        conn = await asyncpg.connect(url)
-        try:
+        await migrate_to(url)
+        async with connected(url) as conn:
             assert await conn.fetchval(digest_sql) == digest(encode_doc(card)) != legacy
-        finally:
-            await conn.close()
-        await asyncio.to_thread(migrate.downgrade, "scoring", url, "scoring_0006")
-        conn = await asyncpg.connect(url)
-        try:
+        await migrate_to(url, "scoring_0006", down=True)
+        async with connected(url) as conn:
             assert await conn.fetchval(digest_sql) == legacy
-        finally:
-            await conn.close()
-    finally:
-        await pg_server.drop_database(name)
