@@ -218,13 +218,19 @@ class SyncEngine:
 
     async def warm_up(self) -> None:
         """Start the decoding worker processes now (spawning one and importing the ingest
-        modules takes about a second) rather than on the first page of the first run."""
+        modules takes about a second) rather than on the first page of the first run: done
+        when every worker has run a task (a worker still starting takes none meanwhile)."""
         if self.executor is None:
             return
         loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(loop.run_in_executor(self.executor, warm, 0.2) for _ in range(self.workers))
-        )
+        ready: set[int] = set()
+        while len(ready) < self.workers:
+            ready.update(
+                await asyncio.gather(
+                    *(loop.run_in_executor(self.executor, warm) for _ in range(self.workers))
+                )
+            )
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         """Let every run finish the page in hand, then end it (the checkpoint stays)."""

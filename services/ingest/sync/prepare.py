@@ -13,7 +13,6 @@ import gc
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,12 +53,10 @@ class PrepareError:
     message: str
 
 
-def warm(seconds: float) -> None:
-    """A no-op task that keeps a worker busy briefly (see `SyncEngine.warm_up`).
-
-    Runs in a decoding worker process, never on the event loop, so a blocking sleep is right.
-    """
-    time.sleep(seconds)
+def warm() -> int:
+    """A no-op task for `SyncEngine.warm_up`: unpickling it imports this module and the decoding
+    modules it uses into the worker; returns the worker's pid."""
+    return os.getpid()
 
 
 def peek_cursor(body: bytes, key: str = "next_cursor") -> tuple[bool, str | None]:
