@@ -178,3 +178,22 @@ async def test_distinct_pairs_sum_a_negative_month_exactly(db: AsyncSession) -> 
             for name in ("proc_online_with_dossiers", "proc_fee_with_dossiers",
                          "proc_fee_paid_online"):  # fmt: skip
                 assert got.get(name, 0) == want.get(name, 0), (period.id, u, name)
+
+
+async def test_manual_counters_sum_over_a_period_beside_the_flows(db: AsyncSession) -> None:
+    """Entered counters (`manual_counters`) are summed over a period's months next to the leaf
+    flows; one that sums to 0 over the period is absent, like every zero counter."""
+    p, c1, c2 = await tree(db)
+    ds, ps, pts = mix(c1, c2)
+    await upsert_facts(db, [*ds, *ps, *pts])
+    before = await period_counters_many(db, [p, c1], [Period.parse("2025Q1")], AS_OF)
+    await db.execute(
+        text("""INSERT INTO scoring.manual_counters (unit_id, month, counter, value, entered_by)
+                VALUES (:u, '202501', 'pds_used', 2.5, 't'), (:u, '202503', 'pds_used', 1, 't'),
+                       (:u, '202502', 'pds_base', 4, 't'), (:u, '202503', 'pds_base', -4, 't'),
+                       (:u, '202504', 'pds_used', 7, 't')"""),
+        {"u": c1},
+    )
+    after = await period_counters_many(db, [p, c1], [Period.parse("2025Q1")], AS_OF)
+    for u in (p, c1):
+        assert after["2025Q1"][u] == {**before["2025Q1"][u], "pds_used": 3.5}, u

@@ -39,19 +39,14 @@ leaf_months AS (
     WHERE l.unit_id = ANY(CAST(:mem AS text[])) AND l.month = ANY(CAST(:months AS text[]))
     GROUP BY l.unit_id, l.month
 ),
--- flows summed over each period's months while still one row per (unit, period), then one row
--- per counter
+-- flows summed over each period's months while still one row per (unit, period)
 period_flows AS (
     SELECT m.unit_id, pm.pid, {period_sums}
     FROM leaf_months m JOIN pm ON pm.month = m.month
     GROUP BY m.unit_id, pm.pid
 ),
-flows AS (
-    SELECT l.unit_id, l.pid, v.counter, v.value::numeric AS value
-    FROM period_flows l CROSS JOIN LATERAL (VALUES {leaf_values}) AS v(counter, value)
-    WHERE v.value <> 0
-    UNION ALL
-    SELECT c.unit_id, pm.pid, c.counter, sum(c.value)
+manual AS (
+    SELECT c.unit_id, pm.pid, c.counter, sum(c.value)::float8 AS value
     FROM scoring.manual_counters c JOIN pm ON pm.month = c.month
     WHERE c.unit_id = ANY(CAST(:mem AS text[])) AND c.month = ANY(CAST(:months AS text[]))
     GROUP BY c.unit_id, pm.pid, c.counter
@@ -128,36 +123,35 @@ dist AS (
     FROM pair_periods
     GROUP BY unit_id, pid
 ),
-unit_values AS (
-    SELECT unit_id, pid, counter, value FROM flows
+-- one wide row per (unit, period): each source gives its own counters, so no counter is summed
+-- across sources (the manual ones, which may repeat a name, come apart as a JSON object)
+wide AS (
+    SELECT unit_id, pid, {wide_flows}, {no_stocks} FROM period_flows
     UNION ALL
-    SELECT d.unit_id, p.pid, v.counter, v.value
+    SELECT d.unit_id, p.pid, {no_flows}, d.open_at_end, d.open_within_time, {no_procs}, {no_dist}
     FROM dstock d JOIN per p ON p.k = d.k
-    CROSS JOIN LATERAL (VALUES ('open_at_end', d.open_at_end::numeric),
-        ('open_within_time', d.open_within_time::numeric),
-        ('open_overdue', (d.open_at_end - d.open_within_time)::numeric)) AS v(counter, value)
     UNION ALL
-    SELECT s.unit_id, s.pid, v.counter, v.value
-    FROM pstock s CROSS JOIN LATERAL (VALUES ('proc_total', s.proc_total::numeric),
-        ('proc_online', s.proc_online::numeric), ('proc_fee', s.proc_fee::numeric))
-        AS v(counter, value)
+    SELECT s.unit_id, s.pid, {no_flows}, {no_open}, s.proc_total, s.proc_online, s.proc_fee,
+           {no_dist}
+    FROM pstock s
     UNION ALL
-    SELECT s.unit_id, s.pid, v.counter, v.value
-    FROM dist s CROSS JOIN LATERAL (VALUES
-        ('proc_online_with_dossiers', s.proc_online_with_dossiers::numeric),
-        ('proc_fee_with_dossiers', s.proc_fee_with_dossiers::numeric),
-        ('proc_fee_paid_online', s.proc_fee_paid_online::numeric)) AS v(counter, value)
+    SELECT s.unit_id, s.pid, {no_flows}, {no_open}, {no_procs}, s.proc_online_with_dossiers,
+           s.proc_fee_with_dossiers, s.proc_fee_paid_online
+    FROM dist s
+),
+unit_rows AS (
+    SELECT unit_id, pid, {wide_sums} FROM wide GROUP BY unit_id, pid
+),
+manual_json AS (
+    SELECT unit_id, pid, CAST(json_object_agg(counter, value) AS text) AS counters
+    FROM manual WHERE value <> 0 GROUP BY unit_id, pid
 )
 -- one row per (unit, period) with its non-zero counters as a JSON object: ~30× fewer rows for
 -- the client to decode than one per counter
-SELECT s.unit_id, s.pid, CAST(json_object_agg(s.counter, s.value) AS text) AS counters
-FROM (
-    SELECT v.unit_id, v.pid, v.counter, sum(v.value)::float8 AS value
-    FROM unit_values v
-    GROUP BY v.unit_id, v.pid, v.counter
-) AS s
-WHERE s.value <> 0
-GROUP BY s.unit_id, s.pid
+SELECT coalesce(w.unit_id, m.unit_id) AS unit_id, coalesce(w.pid, m.pid) AS pid,
+       CAST(json_strip_nulls(json_build_object({json_pairs})) AS text) AS counters,
+       m.counters AS manual
+FROM unit_rows w FULL JOIN manual_json m ON m.unit_id = w.unit_id AND m.pid = w.pid
 """
 SPAN_INDEXES = """width_bucket(f.reception_at, CAST(:instants AS timestamptz[])) + 1 AS lo,
            CASE WHEN f.end_at IS NULL THEN :n
@@ -181,10 +175,25 @@ SPANS_SELECT = f"""
 DISTINCT_FLOWS = ("received_online", "received", "paid_online")
 """The flow counters a distinct counter tests (`COUNTERS[...].flow`)."""
 _MONTH_BIT = "(CAST(1 AS bigint) << (array_position(CAST(:months AS text[]), l.month) - 1))"
+_STOCKS = (
+    "open_at_end", "open_within_time", "proc_total", "proc_online", "proc_fee",
+    "proc_online_with_dossiers", "proc_fee_with_dossiers", "proc_fee_paid_online",
+)  # fmt: skip
+"""The counters of a `wide` row after the flows, in its column order."""
+_VALUE = {"open_overdue": "open_at_end - open_within_time"}
 _FILL = {
     "leaf_sums": ", ".join(f"sum(l.{c}) AS {c}" for c in FLOW_COUNTERS),
     "period_sums": ", ".join(f"sum(m.{c}) AS {c}" for c in FLOW_COUNTERS),
-    "leaf_values": ", ".join(f"('{c}', l.{c})" for c in FLOW_COUNTERS),
+    "wide_flows": ", ".join(f"CAST({c} AS float8) AS {c}" for c in FLOW_COUNTERS),
+    "wide_sums": ", ".join(f"sum({c}) AS {c}" for c in (*FLOW_COUNTERS, *_STOCKS)),
+    "no_flows": ", ".join("NULL" for _ in FLOW_COUNTERS),
+    "no_stocks": ", ".join(f"CAST(NULL AS float8) AS {c}" for c in _STOCKS),
+    "no_open": "NULL, NULL",
+    "no_procs": "NULL, NULL, NULL",
+    "no_dist": "NULL, NULL, NULL",
+    "json_pairs": ", ".join(
+        f"'{c}', nullif({_VALUE.get(c, c)}, 0)" for c in (*FLOW_COUNTERS, *_STOCKS, "open_overdue")
+    ),
     "pair_masks": ",\n           ".join(
         f"bit_or({_MONTH_BIT}) FILTER (WHERE l.{c} > 0) AS mask_{c}, "
         f"bool_or(l.{c} < 0) AS negative_{c}"
@@ -193,6 +202,8 @@ _FILL = {
     "pair_values": ", ".join(f"('{c}', w.mask_{c}, w.negative_{c})" for c in DISTINCT_FLOWS),
 }
 assert {d.flow for d in COUNTERS.values() if d.kind == "distinct"} == set(DISTINCT_FLOWS)
+# json_build_object takes at most 100 arguments (FUNC_MAX_ARGS)
+assert 2 * (len(FLOW_COUNTERS) + len(_STOCKS) + 1) <= 100
 PERIOD_COUNTERS = text(PERIOD_COUNTERS_SQL.format(spans=f"spans AS ({SPANS_SELECT}),\n", **_FILL))
 """The own counters (its facts only) of every unit in `:mem` for every period in one statement:
 flows summed over each period's months (a month bit mask per period), dossier stocks at each
@@ -328,8 +339,14 @@ async def period_counters_many(
         fresh: dict[tuple[str, str], dict[str, float]] = {
             (m, p.id): {} for m in compute for p in periods
         }
-        for m, pid, counters in rows.all():
-            fresh[(m, pid)] = json.loads(counters)
+        for m, pid, counters, manual in rows.all():
+            own_values = fresh[(m, pid)] = json.loads(counters) if counters else {}
+            for counter, value in json.loads(manual).items() if manual else ():
+                total = own_values.get(counter, 0.0) + value
+                if total:
+                    own_values[counter] = total
+                else:
+                    own_values.pop(counter, None)
         own.update(fresh)
         at_of = {p.id: stock_instant(p, as_of).isoformat() for p in periods}
         await session.execute(
