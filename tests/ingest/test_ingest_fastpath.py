@@ -301,7 +301,7 @@ async def test_binary_copy_stores_what_asyncpg_copy_stores(database_url: str) ->
 
     import asyncpg
 
-    from services.ingest.store.pages import DOSSIER_COLUMNS
+    from services.ingest.store.pages import COPY_COLUMNS, DOSSIER_COLUMNS
     from shared.settings import to_plain_url
 
     items = [
@@ -309,7 +309,7 @@ async def test_binary_copy_stores_what_asyncpg_copy_stores(database_url: str) ->
         dossier(MaHoSo="Mã-hồ-sơ-2\t\\", MaLinhVuc="", NgayKetThucXuLy="", NgayTra=""),
         dossier(MaHoSo="X-3", NgayCapNhat="2026-04-15T09:31:38.123456+00:00", KenhThucHien=3),
     ]
-    page, _ = prepare_page(body_of(items), "dossiers", "demo", AGENCIES, NOW)
+    page, _ = prepare_page(body_of(items), "dossiers", "demo", AGENCIES, NOW, run_id="run-7")
     ref, _ = reference(body_of(items), AGENCIES, NOW)
     assert len(ref.rows) == 3 and page.copy_data is not None
     cols = ", ".join(DOSSIER_COLUMNS)
@@ -324,11 +324,15 @@ async def test_binary_copy_stores_what_asyncpg_copy_stores(database_url: str) ->
             await conn.copy_records_to_table("t_ref", records=ref.rows, columns=DOSSIER_COLUMNS)
             await conn.copy_to_table(
                 "t_bin", source=io.BytesIO(page.copy_data),
-                columns=DOSSIER_COLUMNS, format="binary",
+                columns=COPY_COLUMNS, format="binary",
             )  # fmt: skip
             ref = await conn.fetch(f"SELECT {cols} FROM t_ref ORDER BY code")
             got = await conn.fetch(f"SELECT {cols} FROM t_bin ORDER BY code")
+            extra = await conn.fetch(
+                "SELECT status_since = source_updated_at, run_id FROM t_bin ORDER BY code"
+            )
         assert [tuple(r) for r in got] == [tuple(r) for r in ref]
+        assert [tuple(r) for r in extra] == [(True, "run-7")] * 3
     finally:
         await conn.close()
 

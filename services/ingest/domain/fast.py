@@ -226,11 +226,13 @@ FastRecord = tuple[str, str, int, str, bytes]  # code, unit, updated µs, JSON, 
 
 
 def fast_dossier(
-    r: RawDossier, source_id: str, agencies: Mapping[str, str], future: str, prefix: bytes
-) -> FastRecord:
+    r: RawDossier, source_id: str, agencies: Mapping[str, str], future: str, prefix: bytes,
+    suffix: bytes = _NULL,
+) -> FastRecord:  # fmt: skip
     """(code, unit_id, source_updated_at in µs since 2000-01-01 UTC, `DossierRecord` JSON, the
-    binary COPY row of `pages.DOSSIER_COLUMNS`) or raises `Defer`. `prefix` is the row's start
-    up to the code: `copybin.row_prefix(source_id)`."""
+    binary COPY row of `pages.COPY_COLUMNS`) or raises `Defer`. `prefix` is the row's start
+    up to the code: `copybin.row_prefix(source_id)`; `suffix` its `run_id` field:
+    `copybin.row_suffix(run_id)`."""
     code = r.MaHoSo
     if type(code) is not str or not code.strip():
         raise _DEFER
@@ -327,7 +329,9 @@ def fast_dossier(
         _NULL if returned is None else _i64(8, returned[0]),
         _NULL if rejected is None else _i64(8, rejected[0]),
         _tail(2, n_supplements, 8, supplement_days, 2, n_apologies, 1, has_fee, 2, paid,
-              1, digitised, 1, reused, 1, e_result, 1, synced, 1, vneid, 8, updated[0]),
+              1, digitised, 1, reused, 1, e_result, 1, synced, 1, vneid, 8, updated[0],
+              8, updated[0]),
+        suffix,
     ))  # fmt: skip
     return code, unit_id, updated[0], text, row
 

@@ -1,6 +1,9 @@
 """PostgreSQL binary COPY of dossier rows, built where the rows are built (a decoding worker),
-so the engine only forwards bytes. Same wire data asyncpg's `copy_records_to_table` sends
-for the staging table (`LIKE ingest.dossiers`); a test compares the stored rows.
+so the engine only forwards bytes. A row holds the columns `pages.COPY_COLUMNS`: the record's
+(`pages.DOSSIER_COLUMNS`, the same wire data asyncpg's `copy_records_to_table` sends; a test
+compares the stored rows), then `status_since` (= `source_updated_at`: what a new dossier
+stores) and `run_id`, so the same stream can go into the staging table or, for dossiers not
+stored yet, straight into `ingest.dossiers`.
 
 A stream is `HEADER`, one encoded row per record, `TRAILER`. The fast path
 (`domain.fast.fast_dossier`) packs its rows itself with the pieces below; `encode_dossier_row`
@@ -10,8 +13,10 @@ packs a row of Python values (datetimes) for records that went through the refer
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -22,9 +27,10 @@ NULL = struct.pack(">i", -1)
 i64 = struct.Struct(">iq").pack  # length 8 + int64 (timestamptz: us since 2000-01-01 UTC)
 length = struct.Struct(">i").pack
 channel_status = struct.Struct(">ihih").pack
-# supplement_count … source_updated_at: fixed-width and never NULL, so one pack per row.
-tail = struct.Struct(">ih id ih i? ih i? i? i? i? i? iq".replace(" ", "")).pack
-_COUNT = struct.pack(">h", 24)  # fields per row (`pages.DOSSIER_COLUMNS`)
+# supplement_count … source_updated_at, status_since: fixed-width and never NULL, so one pack
+# per row.
+tail = struct.Struct(">ih id ih i? ih i? i? i? i? i? iq iq".replace(" ", "")).pack
+_COUNT = struct.pack(">h", 26)  # fields per row (`pages.COPY_COLUMNS`)
 
 # Column kinds of `pages.DOSSIER_COLUMNS`, in order.
 DOSSIER_KINDS = (
@@ -57,26 +63,54 @@ def row_prefix(source_id: str) -> bytes:
     return _COUNT + length(len(data)) + data
 
 
+def row_suffix(run_id: str | None) -> bytes:
+    """A row's last field, `run_id` (NULL when the page was prepared without one): the same
+    for every row of a page."""
+    if run_id is None:
+        return NULL
+    data = run_id.encode()
+    return length(len(data)) + data
+
+
 def micros(value: datetime) -> int:
     """A timestamptz as binary COPY carries it: µs since 2000-01-01 UTC."""
     return (value - PG_EPOCH) // _US
 
 
-def encode_dossier_row(row: Sequence[Any], prefix: bytes | None = None) -> bytes:
-    """One row of `pages.DOSSIER_COLUMNS` values (timestamps as aware datetimes)."""
+def encode_dossier_row(
+    row: Sequence[Any], prefix: bytes | None = None, suffix: bytes = NULL
+) -> bytes:
+    """One row of `pages.DOSSIER_COLUMNS` values (timestamps as aware datetimes), followed by
+    `status_since` and `run_id` (`suffix`: `row_suffix(run_id)`)."""
     (source_id, code, unit_id, procedure, field, channel, status, t1, t2, t3, t4, t5, t6,
      supplements, supplement_days, apologies, has_fee, paid, b1, b2, b3, b4, b5,
      updated) = row  # fmt: skip
     c = code.encode()
+    at = micros(updated)
     return b"".join((
         prefix or row_prefix(source_id), length(len(c)), c, text_field(unit_id),
         text_field(procedure), NULL if field is None else text_field(field),
         channel_status(2, channel, 2, status),
         *(NULL if t is None else i64(8, micros(t)) for t in (t1, t2, t3, t4, t5, t6)),
         tail(2, supplements, 8, supplement_days, 2, apologies, 1, has_fee, 2, paid,
-             1, b1, 1, b2, 1, b3, 1, b4, 1, b5, 8, micros(updated)),
+             1, b1, 1, b2, 1, b3, 1, b4, 1, b5, 8, at, 8, at),
+        suffix,
     ))  # fmt: skip
 
 
-def encode_dossier_rows(rows: Sequence[Sequence[Any]]) -> bytes:
-    return HEADER + b"".join(encode_dossier_row(row) for row in rows) + TRAILER
+def encode_dossier_rows(rows: Sequence[Sequence[Any]], run_id: str | None = None) -> bytes:
+    suffix = row_suffix(run_id)
+    return HEADER + b"".join([encode_dossier_row(row, None, suffix) for row in rows]) + TRAILER
+
+
+def copy_stream(rows: list[bytes]) -> tuple[bytes, array[int]]:
+    """The COPY stream of encoded `rows`, and where each row starts in it (one more offset: the
+    trailer's), so a writer can send part of the rows without decoding them."""
+    starts = array("I", accumulate(map(len, rows), initial=len(HEADER)))
+    return HEADER + b"".join(rows) + TRAILER, starts
+
+
+def select_rows(data: bytes, starts: array[int], indexes: Sequence[int]) -> bytes:
+    """The COPY stream of the rows at `indexes` of the stream `data` (`copy_stream`)."""
+    view = memoryview(data)
+    return b"".join([HEADER, *(view[starts[i] : starts[i + 1]] for i in indexes), TRAILER])

@@ -6,6 +6,9 @@ For a page of normalised records the writer, inside a single transaction:
    current.source_updated_at RETURNING`, so a newer version replaces, a stale or repeated one
    changes nothing, and only rows that really changed come back;
 3. appends status-history rows for stored dossiers whose status changed (same statement);
+   (dossier pages prepared as a binary COPY stream for this run can instead have their codes
+   that are not stored yet COPYed straight into `ingest.dossiers`, and only the stored ones
+   take steps 1–3; see `write_prepared`)
 4. COPYs one `…Changed` outbox event per unit containing only the changed records;
 5. upserts the rejected records into quarantine (deduplicated by payload fingerprint) and
    supersedes open quarantine entries of codes that now stored a valid newer version;
@@ -19,17 +22,19 @@ import hashlib
 import io
 import json
 import uuid
+from array import array
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
 
 from services.ingest.domain.normalise import Feed, Record, Rejection
 from services.ingest.domain.pull import newest_wins
+from services.ingest.store.copybin import select_rows
 from shared.events.payloads import (
     DossiersChanged,
     Payload,
@@ -67,6 +72,9 @@ PROCEDURE_COLUMNS = (
     "result_type", "published_on", "publish_due_on", "public_on", "public_due_on",
     "content_complete", "source_updated_at",
 )  # fmt: skip
+# A dossier COPY stream's columns (`copybin`): the record's, then what a new row stores beyond
+# them, so the stream can also go straight into `ingest.dossiers`.
+COPY_COLUMNS = (*DOSSIER_COLUMNS, "status_since", "run_id")
 PETITION_COLUMNS = (
     "source_id", "code", "unit_id", "received_at", "due_at", "handled_at", "satisfied",
     "source_updated_at",
@@ -83,8 +91,9 @@ TABLES: dict[str, FeedTable] = {
 
 
 # The changed codes come back as one text[] (in RETURNING order): decoding one array is far
-# cheaper for the client than one result row per changed record.
-CODES = "coalesce(array_agg(code), '{}') FROM up"
+# cheaper for the client than one result row per changed record; dossiers also count the
+# inserted ones (for `next_mode`).
+CODES = "coalesce(array_agg(code), '{}')"
 
 
 def _upsert_sql(t: FeedTable) -> str:
@@ -116,7 +125,7 @@ def _upsert_sql(t: FeedTable) -> str:
         ", cur.status, (cur.xmax = 0) AS inserted, cur.source_updated_at" if t.history else ""
     }"""
     if not t.history:
-        return f"WITH up AS ({upsert}) SELECT {CODES}"
+        return f"WITH up AS ({upsert}) SELECT {CODES}, 0 FROM up"
     return f"""
         WITH up AS ({upsert}),
         hist AS (
@@ -127,7 +136,7 @@ def _upsert_sql(t: FeedTable) -> str:
                 SELECT d.status, d.status_since FROM {SCHEMA}.{t.table} d
                 WHERE d.code = up.code AND d.source_id = $1 LIMIT 1) old
             WHERE NOT up.inserted AND old.status <> up.status)
-        SELECT {CODES}"""
+        SELECT {CODES}, count(*) FILTER (WHERE up.inserted) FROM up"""
 
 
 UPSERT_SQL = {feed: _upsert_sql(t) for feed, t in TABLES.items()}
@@ -144,6 +153,11 @@ QUARANTINE_SQL = f"""
 SUPERSEDE_SQL = f"""
     UPDATE {SCHEMA}.quarantine SET status = 'superseded', resolved_at = now()
     WHERE source_id = $1 AND feed = $2 AND status = 'open' AND code = ANY($3::text[])"""
+
+# Which of a page's codes are stored already (their primary-key entries).
+STORED_CODES_SQL = f"""
+    SELECT coalesce(array_agg(code), '{{}}') FROM {SCHEMA}.dossiers
+    WHERE code = ANY($2::text[]) AND source_id = $1"""
 
 CHECKPOINT_SQL = f"""
     UPDATE {SCHEMA}.checkpoints
@@ -164,6 +178,7 @@ OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "source", "subject", "time
 class PageResult:
     pulled: int
     stored: int  # created or changed
+    created: int  # of which not stored before (counted for dossiers only)
     unchanged: int  # stale or identical versions (incl. duplicates)
     quarantined: int  # rejected records in this page
     new_quarantine: int  # of which not seen before
@@ -210,9 +225,12 @@ class PreparedPage:
     max_seen: datetime | None
     rejections: list[tuple[str | None, str, str, str]]  # code, reasons (SEP-joined), raw, fp
     reason_kinds: list[str]
-    # The rows as a binary COPY stream, when a worker process built it (then `rows` does not
-    # travel back to the engine: the engine forwards these bytes).
+    # The rows as a binary COPY stream of `COPY_COLUMNS`, when a worker process built it (then
+    # `rows` does not travel back to the engine: the engine forwards these bytes), where each
+    # row starts in it (`copybin.copy_stream`), and the run id its rows carry.
     copy_data: bytes | None = None
+    row_starts: array[int] | None = None
+    run_id: str | None = None
 
     # Pickling (worker process → engine): dossier rows travel as msgpack, encoded and decoded
     # in C; pickle spends ~25 us per row on their datetimes. Instants are kept (they come back
@@ -225,12 +243,14 @@ class PreparedPage:
             rows = _ROW_ENCODER.encode(rows)
         return (
             self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
-            self.max_seen, self.rejections, self.reason_kinds, self.copy_data,
+            self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
+            self.run_id,
         )  # fmt: skip
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         (self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
-         self.max_seen, self.rejections, self.reason_kinds, self.copy_data) = state  # fmt: skip
+         self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
+         self.run_id) = state  # fmt: skip
         if rows is None:
             rows = []
         self.rows = _DOSSIER_ROWS.decode(rows) if isinstance(rows, bytes) else rows
@@ -310,6 +330,10 @@ async def write_page(
     )  # fmt: skip
 
 
+# How `write_prepared` stores a dossier COPY stream's rows (see there).
+Mode = Literal["new", "lookup", "stage"]
+
+
 async def write_prepared(
     conn: asyncpg.Connection,
     *,
@@ -320,26 +344,112 @@ async def write_prepared(
     page: PreparedPage,
     rejected: int,
     checkpoint: bool = True,
+    mode: Mode = "lookup",
 ) -> PageResult:
-    """Write one prepared page in one transaction (the caller's connection, not in one)."""
+    """Write one prepared page in one transaction (the caller's connection, not in one).
+
+    A dossier page prepared as a COPY stream for this run (`copy_data`, `run_id`) can skip the
+    staging upsert for its codes that are not stored yet: those rows are COPYed straight into
+    `ingest.dossiers` (a bulk insert, no upsert executor), which stores what the upsert would
+    (a new row, `status_since` = `source_updated_at`, no history row). `mode`:
+    - "new": the whole page is expected new (a first pull) and COPYed straight in, unchecked;
+    - "lookup": the page's stored codes are looked up first; the others are COPYed straight in
+      and only the stored ones take the staging upsert;
+    - "stage": everything through the staging upsert (pages of mostly stored codes).
+    Whatever the mode, the outcome is the same. Should a code COPYed straight in be stored
+    already, e.g. by a concurrent writer after the lookup, the COPY fails on the primary key
+    and the page is written again from the start: "new" → "lookup" → "stage"."""
+    direct = (
+        feed == "dossiers" and page.copy_data is not None and bool(page.codes)
+        and page.run_id == run_id
+    )  # fmt: skip
+    if not direct:
+        mode = "stage"
+    while True:
+        try:
+            return await _write(
+                conn, source_id=source_id, feed=feed, run_id=run_id, event_source=event_source,
+                page=page, rejected=rejected, checkpoint=checkpoint, mode=mode,
+            )  # fmt: skip
+        except asyncpg.UniqueViolationError:
+            if mode == "stage":
+                raise
+            mode = "lookup" if mode == "new" else "stage"
+
+
+def next_mode(page: PreparedPage, result: PageResult, mode: Mode) -> Mode:
+    """The mode for a run's next dossier page, judged by this one: a page that was all new
+    (a first pull, a backfill of new dossiers) is followed by more ("new", no lookup); a
+    lookup pays when at least a quarter of a page is new (its rows skip the upsert)."""
+    if not page.codes:
+        return mode
+    if result.created == len(page.codes):
+        return "new"
+    return "lookup" if result.created * 4 >= len(page.codes) else "stage"
+
+
+async def _write(
+    conn: asyncpg.Connection,
+    *,
+    source_id: str,
+    feed: Feed,
+    run_id: str,
+    event_source: str,
+    page: PreparedPage,
+    rejected: int,
+    checkpoint: bool,
+    mode: Mode,
+) -> PageResult:
     t = TABLES[feed]
     async with conn.transaction():
         await ensure_stage(conn, feed)
         changed: list[str] = []
+        created = 0
+        in_order = True  # `changed` follows the page's order
         if page.copy_data is not None and page.codes:
-            await conn.copy_to_table(
-                t.stage, source=io.BytesIO(page.copy_data), columns=t.columns, format="binary"
-            )
-            changed = await conn.fetchval(UPSERT_SQL[feed], source_id, run_id)
+            staged: bytes | None = page.copy_data
+            fresh: bytes | None = None
+            stored: list[str] = []
+            if mode == "lookup":
+                stored = await conn.fetchval(STORED_CODES_SQL, source_id, page.codes)
+            if mode == "new" or (mode == "lookup" and not stored):
+                fresh, staged, changed = page.copy_data, None, list(page.codes)
+            elif mode == "lookup" and len(stored) < len(page.codes) and page.row_starts:
+                old = set(stored)
+                new_at = [i for i, code in enumerate(page.codes) if code not in old]
+                old_at = [i for i, code in enumerate(page.codes) if code in old]
+                fresh = select_rows(page.copy_data, page.row_starts, new_at)
+                staged = select_rows(page.copy_data, page.row_starts, old_at)
+                changed = [page.codes[i] for i in new_at]
+                in_order = False
+            if fresh is not None:
+                await conn.copy_to_table(
+                    t.table, schema_name=SCHEMA, source=io.BytesIO(fresh), columns=COPY_COLUMNS,
+                    format="binary",
+                )  # fmt: skip
+                created = len(changed)
+            if staged is not None:
+                await conn.copy_to_table(
+                    t.stage, source=io.BytesIO(staged), columns=COPY_COLUMNS, format="binary"
+                )
+                codes, inserted = await conn.fetchrow(UPSERT_SQL[feed], source_id, run_id)
+                changed += codes
+                created += inserted
         elif page.rows:
             await conn.copy_records_to_table(t.stage, records=page.rows, columns=t.columns)
-            changed = await conn.fetchval(UPSERT_SQL[feed], source_id, run_id)
+            changed, created = await conn.fetchrow(UPSERT_SQL[feed], source_id, run_id)
         events = 0
         if changed:
-            position = {code: i for i, code in enumerate(page.codes)}
+            at: Sequence[int]
+            if len(changed) == len(page.codes):  # all of them, in the page's order
+                at = range(len(changed))
+            else:
+                position = {code: i for i, code in enumerate(page.codes)}
+                at = [position[code] for code in changed]
+                if not in_order:
+                    at.sort()
             by_unit: dict[str, list[str]] = defaultdict(list)
-            for code in changed:
-                i = position[code]
+            for i in at:
                 by_unit[page.units[i]].append(page.record_json[i])
             event_type, topic = t.event.event_type, t.event.topic
             now = datetime.now(UTC)
@@ -369,7 +479,7 @@ async def write_prepared(
             RUN_COUNTERS_SQL, run_id, pulled, len(changed), unchanged, rejected
         )  # fmt: skip
     return PageResult(
-        pulled=pulled, stored=len(changed), unchanged=unchanged, quarantined=rejected,
-        new_quarantine=new_quarantine, events=events, max_seen=page.max_seen,
-        changed_codes=frozenset(changed),
+        pulled=pulled, stored=len(changed), created=created, unchanged=unchanged,
+        quarantined=rejected, new_quarantine=new_quarantine, events=events,
+        max_seen=page.max_seen, changed_codes=frozenset(changed),
     )  # fmt: skip

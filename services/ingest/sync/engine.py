@@ -44,7 +44,9 @@ from services.ingest.connectors.retry import RetryPolicy, call_with_retries
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
 from services.ingest.store.pages import (
     SCHEMA,
+    Mode,
     PreparedPage,
+    next_mode,
     outbox_record,
     prepare,
     write_page,
@@ -432,7 +434,9 @@ class SyncEngine:
                         feed, updated_since=plan.since, cursor=cursor, limit=limit
                     )
             if body_fetch is not None:  # the typed fast path for dossier pages
-                return prepare_page(body, feed, sid, agencies, datetime.now(UTC), *keys)
+                return prepare_page(
+                    body, feed, sid, agencies, datetime.now(UTC), keys[0], keys[1], plan.run_id
+                )
             good, bad = normalise_page(
                 feed, page.records, page.invalid, source_id=sid, agencies=agencies,
                 now=datetime.now(UTC), scan_nul=page.may_contain_nul,
@@ -509,14 +513,14 @@ class SyncEngine:
                             size = body if isinstance(body, int) else len(body)
                             future = loop.run_in_executor(
                                 self.executor, prepare_shared, shm.name, size, feed, sid,
-                                agencies, datetime.now(UTC), *keys,
+                                agencies, datetime.now(UTC), keys[0], keys[1], plan.run_id,
                             )  # fmt: skip
                             future.add_done_callback(functools.partial(self._bodies.done, shm))
                         else:
                             assert isinstance(body, bytes)
                             future = loop.run_in_executor(
                                 self.executor, prepare_body, body, feed, sid, agencies,
-                                datetime.now(UTC), *keys,
+                                datetime.now(UTC), keys[0], keys[1], plan.run_id,
                             )  # fmt: skip
                         item = (cursor, future, peeked)
                     await queue.put(item)
@@ -543,6 +547,7 @@ class SyncEngine:
 
         producer = asyncio.create_task(produce(plan.cursor))
         committed = 0
+        mode: Mode = "new"  # how dossier rows are stored, judged page by page (`next_mode`)
         try:
             async with self.pool.acquire() as conn:
                 while True:
@@ -565,7 +570,9 @@ class SyncEngine:
                     result = await write_prepared(
                         conn, source_id=sid, feed=feed, run_id=plan.run_id,
                         event_source=self.event_source, page=prepared, rejected=rejected,
+                        mode=mode,
                     )  # fmt: skip
+                    mode = next_mode(prepared, result, mode)
                     committed += 1
                     self._count(sid, feed, result, prepared.reason_kinds)
                     if not prepared.next_cursor:

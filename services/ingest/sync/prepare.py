@@ -31,13 +31,12 @@ from services.ingest.domain.normalise import (
     normalise_dossier,
 )
 from services.ingest.store.copybin import (
-    HEADER,
     PG_EPOCH,
-    TRAILER,
+    copy_stream,
     encode_dossier_row,
-    encode_dossier_rows,
     micros,
     row_prefix,
+    row_suffix,
 )
 from services.ingest.store.pages import (
     DOSSIER_COLUMNS,
@@ -95,15 +94,22 @@ def normalise_page(
 
 def prepare_body(
     body: bytes | memoryview, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
-    items_key: str = "items", cursor_key: str = "next_cursor",
+    items_key: str = "items", cursor_key: str = "next_cursor", run_id: str | None = None,
 ) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
-    """(prepared page, rejected count) or the protocol error that makes the fetch retry."""
+    """(prepared page, rejected count) or the protocol error that makes the fetch retry.
+    `run_id` is written into the dossier COPY rows (see `copybin`)."""
     try:
-        page, rejected = prepare_page(body, feed, source_id, agencies, now, items_key, cursor_key)
+        page, rejected = prepare_page(
+            body, feed, source_id, agencies, now, items_key, cursor_key, run_id
+        )
     except SourceError as exc:
         return PrepareError(exc.kind, str(exc))
     if feed == "dossiers" and page.rows:  # the engine then only forwards bytes to COPY
-        page.copy_data = encode_dossier_rows(page.rows)
+        prefix, suffix = row_prefix(source_id), row_suffix(run_id)
+        page.copy_data, page.row_starts = copy_stream(
+            [encode_dossier_row(row, prefix, suffix) for row in page.rows]
+        )
+        page.run_id = run_id
         page.rows = []
     return page, rejected
 
@@ -200,7 +206,7 @@ _ATTACHED: dict[str, SharedMemory] = {}
 
 def prepare_shared(
     name: str, size: int, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
-    items_key: str = "items", cursor_key: str = "next_cursor",
+    items_key: str = "items", cursor_key: str = "next_cursor", run_id: str | None = None,
 ) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
     """`prepare_body` of a body the engine put in shared memory `name` (the engine owns and
     unlinks the segment; this process only reads it, and keeps a few attached)."""
@@ -208,7 +214,7 @@ def prepare_shared(
     try:
         assert shm.buf is not None
         with shm.buf[:size] as view:  # decoded in place: nothing keeps a reference to it
-            return prepare_body(view, feed, source_id, agencies, now, items_key, cursor_key)
+            return prepare_body(view, feed, source_id, agencies, now, items_key, cursor_key, run_id)
     finally:
         _ATTACHED[name] = shm
         while len(_ATTACHED) > 8:
@@ -231,13 +237,14 @@ def gc_paused() -> Iterator[None]:
 
 def prepare_page(
     body: bytes | memoryview, feed: Feed, source_id: str, agencies: dict[str, str], now: datetime,
-    items_key: str = "items", cursor_key: str = "next_cursor",
+    items_key: str = "items", cursor_key: str = "next_cursor", run_id: str | None = None,
 ) -> tuple[PreparedPage, int]:  # fmt: skip
     """(prepared page, rejected count); a body that is not the expected envelope raises the
-    connector's `protocol` `SourceError`. Dossier pages take the typed fast path."""
+    connector's `protocol` `SourceError`. Dossier pages take the typed fast path (its COPY
+    rows carry `run_id`)."""
     if feed == "dossiers" and (items_key, cursor_key) == ("items", "next_cursor"):
         with gc_paused():
-            fast_page = prepare_dossiers_fast(body, source_id, agencies, now)
+            fast_page = prepare_dossiers_fast(body, source_id, agencies, now, run_id)
         if fast_page is not None:
             return fast_page
     page = decode_envelope(bytes(body), items_key, cursor_key)
@@ -260,17 +267,19 @@ def _has(body: bytes | memoryview, needle: bytes) -> bool:
 
 
 def prepare_dossiers_fast(
-    body: bytes | memoryview, source_id: str, agencies: dict[str, str], now: datetime
-) -> tuple[PreparedPage, int] | None:
+    body: bytes | memoryview, source_id: str, agencies: dict[str, str], now: datetime,
+    run_id: str | None = None,
+) -> tuple[PreparedPage, int] | None:  # fmt: skip
     """A dossier page through `domain.fast` (records it is unsure of go through the reference
     normaliser); None when the whole page needs the reference path. Same result as
     `decode_envelope` + `normalise_page` + `prepare` + `encode_dossier_rows`, except that the
-    rows travel only as the binary COPY stream (`copy_data`; `rows` is empty)."""
+    rows travel only as the binary COPY stream (`copy_data`, rows carrying `run_id`; `rows`
+    is empty)."""
     page = fast.decode_page(body)
     if page is None:
         return None
     future = fast.future_limit(now)
-    prefix = row_prefix(source_id)
+    prefix, suffix = row_prefix(source_id), row_suffix(run_id)
     cols = DOSSIER_COLUMNS
     fast_dossier = fast.fast_dossier
     # code → (updated µs, unit, JSON, COPY row); the newest version wins, ties keep the first
@@ -285,7 +294,9 @@ def prepare_dossiers_fast(
         try:
             if raws is not None and find_nul(raws[i]):
                 raise fast.Defer
-            code, unit, updated, text, row = fast_dossier(item, source_id, agencies, future, prefix)
+            code, unit, updated, text, row = fast_dossier(
+                item, source_id, agencies, future, prefix, suffix
+            )
         except fast.Defer:
             if raws is None:
                 raws = json.loads(bytes(body))["items"]
@@ -297,7 +308,7 @@ def prepare_dossiers_fast(
                 continue
             code, unit, updated = out.code, out.unit_id, micros(out.source_updated_at)
             text = out.model_dump_json()
-            row = encode_dossier_row(tuple(getattr(out, c) for c in cols), prefix)
+            row = encode_dossier_row(tuple(getattr(out, c) for c in cols), prefix, suffix)
         received += 1
         old = latest.get(code)
         if old is None or updated > old[0]:
@@ -305,6 +316,7 @@ def prepare_dossiers_fast(
     values = latest.values()
     quarantine, kinds = prepare_rejections(bad)
     newest = max((v[0] for v in values), default=None)
+    copy_data, starts = copy_stream([v[3] for v in values]) if latest else (None, None)
     prepared = PreparedPage(
         next_cursor=page.next_cursor or None,
         received=received,
@@ -315,6 +327,8 @@ def prepare_dossiers_fast(
         max_seen=None if newest is None else PG_EPOCH + timedelta(microseconds=newest),
         rejections=quarantine,
         reason_kinds=kinds,
-        copy_data=HEADER + b"".join([v[3] for v in values]) + TRAILER if latest else None,
+        copy_data=copy_data,
+        row_starts=starts,
+        run_id=run_id,
     )
     return prepared, len(bad)
