@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.scoring.domain.profile import Profile
+from services.scoring.domain.profile import Indicator, Profile
 from services.scoring.domain.rules import points_for, ratio
 
 DP = 4
@@ -83,38 +83,75 @@ class Scorecard:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What `score` reads of a profile, resolved once: per indicator its rule id and whether it
+    is composite; per group the positions of its indicators."""
+
+    indicators: tuple[tuple[Indicator, str, bool], ...]
+    groups: tuple[tuple[str, float, tuple[int, ...]], ...]
+
+
+_PLANS: dict[int, tuple[Profile, _Plan]] = {}
+
+
+def _plan(profile: Profile) -> _Plan:
+    # keyed by identity (a profile holds dicts, so it does not hash); the profile is kept with
+    # its plan so that its id cannot be reused by another object
+    hit = _PLANS.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    inds = profile.indicators
+    plan = _Plan(
+        indicators=tuple(
+            (ind, profile.rule_id(ind.id), ind.rule.kind == "composite") for ind in inds
+        ),
+        groups=tuple(
+            (g.id, g.max, tuple(n for n, ind in enumerate(inds) if ind.group == g.id))
+            for g in profile.groups
+        ),
+    )
+    if len(_PLANS) > 64:
+        _PLANS.clear()
+    _PLANS[id(profile)] = (profile, plan)
+    return plan
+
+
 def score(profile: Profile, counters: Mapping[str, float]) -> Scorecard:
+    plan = _plan(profile)
     c = {k: float(v) for k, v in counters.items()}
-    indicators: dict[str, IndicatorResult] = {}
-    for ind in profile.indicators:
+    get = c.get
+    results: list[IndicatorResult] = []
+    for ind, rule_id, composite in plan.indicators:
         r, pts, empty = points_for(ind, c)
         terms: dict[str, float | None] = {}
-        if ind.rule.kind == "composite":
+        if composite:
             terms = {
-                t.id: _r(ratio(c.get(t.numerator, 0.0), c.get(t.denominator, 0.0)))
+                t.id: _r(ratio(get(t.numerator, 0.0), get(t.denominator, 0.0)))
                 for t in ind.rule.terms
             }
-        indicators[ind.id] = IndicatorResult(
-            indicator=ind.id,
-            code=ind.code,
-            group=ind.group,
-            rule=profile.rule_id(ind.id),
-            numerator=c.get(ind.numerator, 0.0),
-            denominator=c.get(ind.denominator, 0.0),
-            ratio=_r(r),
-            points=_r(pts),
-            max=ind.max,
-            empty=empty,
-            terms=terms,
+        results.append(
+            IndicatorResult(
+                indicator=ind.id,
+                code=ind.code,
+                group=ind.group,
+                rule=rule_id,
+                numerator=get(ind.numerator, 0.0),
+                denominator=get(ind.denominator, 0.0),
+                ratio=_r(r),
+                points=_r(pts),
+                max=ind.max,
+                empty=empty,
+                terms=terms,
+            )
         )
     groups: dict[str, GroupResult] = {}
-    for g in profile.groups:
-        members = [i for i in indicators.values() if i.group == g.id]
-        scored = [i for i in members if i.points is not None]
-        groups[g.id] = GroupResult(
-            group=g.id,
+    for group_id, group_max, members in plan.groups:
+        scored = [results[n] for n in members if results[n].points is not None]
+        groups[group_id] = GroupResult(
+            group=group_id,
             points=_r(sum(i.points for i in scored if i.points is not None)) if scored else None,
-            max=g.max,
+            max=group_max,
             applicable_max=_r(sum(i.max for i in scored)) or 0.0,
         )
     scored_groups = [g for g in groups.values() if g.points is not None]
@@ -127,6 +164,6 @@ def score(profile: Profile, counters: Mapping[str, float]) -> Scorecard:
         max_total=profile.max_total,
         applicable_max=_r(sum(g.applicable_max for g in groups.values())) or 0.0,
         groups=groups,
-        indicators=indicators,
+        indicators={i.indicator: i for i in results},
         counters=c,
     )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scoring.domain.engine import Scorecard, score
 from services.scoring.domain.periods import Period
 from services.scoring.domain.profile import Profile
+from shared.gc_pause import gc_paused
 
 _DOC = msgspec.json.Encoder(order="sorted")
 
@@ -84,17 +85,18 @@ async def score_and_write(
 
     def prepare(items: list[tuple[str, str, dict[str, float]]]) -> dict[str, list[Any]]:
         cols: dict[str, list[Any]] = {k: [] for k in ("u", "p", "v", "d", "doc", "t", "m", "a")}
-        for pid, unit, c in items:
-            card = cards[pid][unit] = score(profile, c)
-            doc = encode_doc(card)
-            d = digest(doc)
-            version, prev = latest.get((pid, unit), (0, None))
-            if prev == d:
-                continue
-            for k, v in (("u", unit), ("p", pid), ("v", version + 1), ("d", d),
-                         ("doc", doc.decode()), ("t", card.total), ("m", card.max_total),
-                         ("a", card.applicable_max)):  # fmt: skip
-                cols[k].append(v)
+        with gc_paused():  # every card stays alive until the recompute ends: see gc_paused
+            for pid, unit, c in items:
+                card = cards[pid][unit] = score(profile, c)
+                doc = encode_doc(card)
+                d = digest(doc)
+                version, prev = latest.get((pid, unit), (0, None))
+                if prev == d:
+                    continue
+                for k, v in (("u", unit), ("p", pid), ("v", version + 1), ("d", d),
+                             ("doc", doc.decode()), ("t", card.total), ("m", card.max_total),
+                             ("a", card.applicable_max)):  # fmt: skip
+                    cols[k].append(v)
         return cols
 
     async def insert(cols: dict[str, list[Any]]) -> list[Any]:
