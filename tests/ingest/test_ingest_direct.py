@@ -21,6 +21,7 @@ from services.ingest.store.pages import (
     Mode,
     PageResult,
     PreparedPage,
+    codes_param,
     next_mode,
     prepare,
     write_prepared,
@@ -225,3 +226,25 @@ async def test_a_code_stored_meanwhile_falls_back_to_the_upsert(
         sid,
     )
     assert carried == 13  # the older version's event, then the page's twelve changes
+
+
+async def test_codes_holding_the_separator_travel_as_an_array(pool: asyncpg.Pool) -> None:
+    """Codes go to SQL joined by SEP (`pages.codes_param`) unless one holds it."""
+    assert codes_param(["a", "b"]) == ("a\x1fb", None)
+    assert codes_param(["a\x1fb", "c"]) == (None, ["a\x1fb", "c"])
+    sim = build(5, 300)
+    sid = await add_source(pool, "http://unused")
+    records = list(expected(sim, sid)[0].values())[:3]
+    odd = [records[0].model_copy(update={"code": "X\x1fY"}), *records[1:]]
+    run_id = await new_run(pool, sid)
+    quarantined = await pool.fetchval(
+        "INSERT INTO ingest.quarantine (source_id, feed, code, reasons, raw, fingerprint)"
+        " VALUES ($1, 'dossiers', 'X\x1fY', '{bad}', '{}', 'fp') RETURNING id",
+        sid,
+    )
+    async with pool.acquire() as conn:
+        first = await write(conn, sid, run_id, odd[:2], "lookup")
+        second = await write(conn, sid, run_id, odd, "lookup")
+    assert (first.created, second.created, second.unchanged) == (2, 1, 2)
+    status = await pool.fetchval("SELECT status FROM ingest.quarantine WHERE id = $1", quarantined)
+    assert status == "superseded"
