@@ -173,6 +173,7 @@ def codes_param(codes: Sequence[str]) -> tuple[str | None, Sequence[str] | None]
         return joined, None
     return None, codes
 
+
 CHECKPOINT_SQL = f"""
     UPDATE {SCHEMA}.checkpoints
     SET cursor = $3, pages = pages + 1, updated_at = now(),
@@ -425,9 +426,7 @@ async def _write(
             fresh: bytes | None = None
             stored: list[str] = []
             if mode == "lookup":
-                stored = await conn.fetchval(
-                    STORED_CODES_SQL, source_id, *codes_param(page.codes)
-                )
+                stored = await conn.fetchval(STORED_CODES_SQL, source_id, *codes_param(page.codes))
             if mode == "new" or (mode == "lookup" and not stored):
                 fresh, staged, changed = page.copy_data, None, list(page.codes)
             elif mode == "lookup" and len(stored) < len(page.codes) and page.row_starts:
