@@ -15,7 +15,7 @@ import asyncpg
 from services.scoring.domain.engine import score
 from services.scoring.domain.facts import FLOW_COUNTERS
 from services.scoring.domain.profile import load_profile
-from services.scoring.store.snapshots import digest, encode_doc
+from services.scoring.store.snapshots import digest, encode_doc, encode_points
 from shared import migrate
 from shared.devstack import Postgres
 
@@ -133,3 +133,39 @@ async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres
         await migrate_to(url, "scoring_0006", down=True)
         async with connected(url) as conn:
             assert await conn.fetchval(digest_sql) == legacy
+
+
+async def test_snapshot_points_are_filled_from_the_documents(pg_server: Postgres) -> None:
+    """0010 fills the `points` of existing snapshots from their documents with what the writer
+    now stores for the same scorecard (`encode_points`), so rankings read old and new rows
+    alike; downgrade drops the column."""
+    card = score(load_profile("766"), {"received": 40, "finished": 30, "finished_on_time": 24,
+                                       "finished_late": 6, "received_online": 25})  # fmt: skip
+    doc = json.loads(encode_doc(card))
+    async with scratch_database(pg_server) as url:
+        await migrate_to(url, "scoring_0009")
+        async with connected(url) as conn:
+            await conn.execute(
+                """INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
+                       max_total, applicable_max, groups, indicators, counters, digest)
+                   VALUES ('C1', '202503', '766@1', 1, $1, $2, $3, $4::jsonb, $5::jsonb,
+                           $6::jsonb, $7)""",
+                card.total, card.max_total, card.applicable_max, json.dumps(doc["groups"]),
+                json.dumps(doc["indicators"]), json.dumps(doc["counters"]),
+                digest(encode_doc(card)),
+            )  # fmt: skip
+        await migrate_to(url)
+        async with connected(url) as conn:
+            assert await conn.fetchval(
+                "SELECT points = $1::jsonb FROM scoring.snapshots WHERE unit_id = 'C1'",
+                encode_points(card).decode(),
+            )
+            stored = json.loads(await conn.fetchval("SELECT points::text FROM scoring.snapshots"))
+        assert stored["indicators"]["prog_on_time"] == card.indicators["prog_on_time"].points
+        assert set(stored["groups"]) == set(card.groups)
+        await migrate_to(url, "scoring_0009", down=True)
+        async with connected(url) as conn:
+            assert not await conn.fetchval(
+                """SELECT count(*) FROM information_schema.columns WHERE table_schema = 'scoring'
+                   AND table_name = 'snapshots' AND column_name = 'points'"""
+            )
