@@ -26,6 +26,9 @@ from services.ingest.store.copybin import (
     NULL as _NULL,
 )
 from services.ingest.store.copybin import (
+    TEXTS as _TEXTS,
+)
+from services.ingest.store.copybin import (
     channel_status as _channel_status,
 )
 from services.ingest.store.copybin import i64 as _i64
@@ -134,14 +137,18 @@ class Defer(Exception):
 
 _DEFER = Defer()
 
-# A valid `yyyyMMddHHmmss` stamp is split into its day, its hour and minute, and its second;
-# each part is validated once and cached with its share of the instant (µs since 2000-01-01
-# UTC, what a binary COPY of a timestamptz carries) and of the ISO text, so a stamp is three
-# lookups in small tables (one table of all 86,400 times of day is slower: cache misses).
+# A valid `yyyyMMddHHmmss` stamp is split into its hour (`yyyyMMddHH`) and its minute and
+# second (`mmss`); each part is validated once and cached with its share of the instant (µs
+# since 2000-01-01 UTC, what a binary COPY of a timestamptz carries) and of the ISO text, so a
+# stamp is two lookups (one table of all 86,400 times of day is slower: cache misses; three
+# parts, day + hour-minute + second, cost a slice and a lookup more).
 _DAYS: dict[str, tuple[int, str]] = {}  # days between 2000 and the future limit
-_MINUTES: dict[str, tuple[int, str]] = {}  # at most 1,440
-_SECONDS: dict[str, tuple[int, str]] = {
-    f"{s:02d}": (s * 1_000_000, f":{s:02d}+07:00") for s in range(60)
+_HOURS: dict[str, tuple[int, str]] = {}  # hours of those days that stamps fall in
+_HOURS_MAX = 100_000  # ~11 years of hours; then it starts again
+_MMSS: dict[str, tuple[int, str]] = {
+    f"{m:02d}{s:02d}": ((m * 60 + s) * 1_000_000, f"{m:02d}:{s:02d}+07:00")
+    for m in range(60)
+    for s in range(60)
 }
 _PG_EPOCH = date(2000, 1, 1)
 _DAY_US = 86_400_000_000
@@ -171,11 +178,15 @@ def _learn_day(day: str) -> tuple[int, str]:
     return out
 
 
-def _learn_minute(hm: str) -> tuple[int, str]:
-    """Validate the `HHmm` part (ASCII digits, hours < 24, minutes < 60) and cache it."""
-    if not hm.isascii() or not hm.isdigit() or hm[:2] > "23" or hm[2:] > "59":
+def _learn_hour(dh: str) -> tuple[int, str]:
+    """Validate the `yyyyMMddHH` part (a valid day, ASCII digits, hours < 24) and cache it."""
+    day, hour = dh[:8], dh[8:]
+    d = _DAYS.get(day) or _learn_day(day)
+    if not hour.isascii() or not hour.isdigit() or hour > "23":
         raise _DEFER
-    out = _MINUTES[hm] = ((int(hm[:2]) * 60 + int(hm[2:])) * 60_000_000, f"{hm[:2]}:{hm[2:]}")
+    if len(_HOURS) >= _HOURS_MAX:
+        _HOURS.clear()
+    out = _HOURS[dh] = (d[0] + int(hour) * 3_600_000_000, f"{d[1]}{hour}:")
     return out
 
 
@@ -186,12 +197,11 @@ def _ts(value: Any, future: str) -> Stamp | None:
         return None
     if type(value) is not str or len(value) != 14 or value < _EARLIEST or value > future:
         raise _DEFER
-    d = _DAYS.get(value[:8]) or _learn_day(value[:8])
-    m = _MINUTES.get(value[8:12]) or _learn_minute(value[8:12])
-    s = _SECONDS.get(value[12:])
-    if s is None:
+    h = _HOURS.get(value[:10]) or _learn_hour(value[:10])
+    ms = _MMSS.get(value[10:])  # valid minutes and seconds only
+    if ms is None:
         raise _DEFER
-    return d[0] + m[0] + s[0], d[1] + m[1] + s[1]
+    return h[0] + ms[0], h[1] + ms[1]
 
 
 def _text(value: Any) -> str:
@@ -205,13 +215,6 @@ def _text(value: Any) -> str:
 # The flag values `normalise._Reader.flag` accepts, by equality as its `in` tests do (so 0.0
 # and 1.0 count too); a dict lookup is one probe instead of up to twelve comparisons.
 _FLAGS: dict[Any, bool] = {**dict.fromkeys(_FALSE, False), **dict.fromkeys(_TRUE, True)}
-
-
-def _flag(value: Any) -> bool:
-    try:
-        return _FLAGS[value]
-    except (KeyError, TypeError):  # TypeError: unhashable (a list or an object)
-        raise _DEFER from None
 
 
 def _list(value: Any) -> list[Any]:
@@ -244,9 +247,16 @@ def fast_dossier(
     unit_id = agencies.get(agency)
     if unit_id is None:
         raise _DEFER
-    procedure_code = _text(r.MaTTHC)
+    # The common cases inline (a call costs more than the check): non-empty ASCII text, lists
+    # (`_list`), flag values (one `_FLAGS` probe), text fields already encoded (`copybin.text_field`).
+    procedure_code = r.MaTTHC
+    if type(procedure_code) is not str or not procedure_code or not procedure_code.isascii():
+        procedure_code = _text(procedure_code)
     field_code = r.MaLinhVuc
-    field_code = None if field_code is None or field_code == "" else _text(field_code)
+    if field_code is None or field_code == "":
+        field_code = None
+    elif type(field_code) is not str or not field_code.isascii():
+        field_code = _text(field_code)
     channel = r.KenhThucHien
     if type(channel) is not int or not 1 <= channel <= 3:
         raise _DEFER
@@ -274,7 +284,9 @@ def fast_dossier(
         or (submitted is not None and submitted[0] > finished[0])
     ):
         raise _DEFER
-    supplements = _list(r.DanhSachHoSoBoSung)
+    supplements = r.DanhSachHoSoBoSung
+    if type(supplements) is not list:
+        supplements = _list(supplements)
     supplement_days = 0.0
     for s in supplements:
         asked = _ts(s.NgayYeuCauBoSung, future)
@@ -284,13 +296,24 @@ def fast_dossier(
             supplement_days += ((back[0] - asked[0]) // 1_000_000) / 86_400
     if supplement_days:  # round() formats its float: skip it for the usual 0.0
         supplement_days = round(supplement_days, 3)
-    fees = _list(r.DanhSachLePhi)
-    components = _list(r.DanhSachThanhPhanHoSo)
-    results = _list(r.DanhSachGiayToKetQua)
-    apologies = _list(r.DanhSachPhieuXinLoi)
-    digitised = _flag(r.HoSoCoThanhPhanSoHoa)
-    vneid = _flag(r.TaiKhoanDuocXacThucVoiVNeID)
-    synced = _flag(r.DaDongBoDVCQG)
+    fees = r.DanhSachLePhi
+    if type(fees) is not list:
+        fees = _list(fees)
+    components = r.DanhSachThanhPhanHoSo
+    if type(components) is not list:
+        components = _list(components)
+    results = r.DanhSachGiayToKetQua
+    if type(results) is not list:
+        results = _list(results)
+    apologies = r.DanhSachPhieuXinLoi
+    if type(apologies) is not list:
+        apologies = _list(apologies)
+    try:
+        digitised = _FLAGS[r.HoSoCoThanhPhanSoHoa]
+        vneid = _FLAGS[r.TaiKhoanDuocXacThucVoiVNeID]
+        synced = _FLAGS[r.DaDongBoDVCQG]
+    except (KeyError, TypeError):  # TypeError: unhashable (a list or an object)
+        raise _DEFER from None
     has_fee = False
     for f in fees:
         if _positive(f.Gia):
@@ -319,8 +342,10 @@ def fast_dossier(
     ).decode()  # fmt: skip
     code_bytes = code.encode()
     row = b"".join((
-        prefix, _len(len(code_bytes)), code_bytes, _text_field(unit_id),
-        _text_field(procedure_code), _NULL if field_code is None else _text_field(field_code),
+        prefix, _len(len(code_bytes)), code_bytes,
+        _TEXTS.get(unit_id) or _text_field(unit_id),
+        _TEXTS.get(procedure_code) or _text_field(procedure_code),
+        _NULL if field_code is None else _TEXTS.get(field_code) or _text_field(field_code),
         _channel_status(2, channel, 2, status),
         _NULL if submitted is None else _i64(8, submitted[0]),
         _NULL if received is None else _i64(8, received[0]),

@@ -40,20 +40,21 @@ DOSSIER_KINDS = (
 )  # fmt: skip
 assert len(DOSSIER_KINDS) == 24
 
-# Encoded text fields that repeat from row to row (unit ids, procedure and field codes).
-_TEXTS: dict[str, bytes] = {}
-_TEXTS_MAX = 50_000
+# Encoded text fields that repeat from row to row (unit ids, procedure and field codes);
+# the fast path reads it inline (`TEXTS.get(value) or text_field(value)`).
+TEXTS: dict[str, bytes] = {}
+TEXTS_MAX = 50_000
 
 
 def text_field(value: str) -> bytes:
     """Length + UTF-8 of a text value that is likely to repeat (cached)."""
-    hit = _TEXTS.get(value)
+    hit = TEXTS.get(value)
     if hit is None:
         data = value.encode()
         hit = length(len(data)) + data
-        if len(_TEXTS) >= _TEXTS_MAX:
-            _TEXTS.clear()
-        _TEXTS[value] = hit
+        if len(TEXTS) >= TEXTS_MAX:
+            TEXTS.clear()
+        TEXTS[value] = hit
     return hit
 
 
