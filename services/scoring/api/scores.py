@@ -177,7 +177,8 @@ async def get_series(
     prof = resolve_profile(profile)
     rows = (await session.execute(
         text("""
-        SELECT DISTINCT ON (period) period, version, total, groups, computed_at
+        SELECT DISTINCT ON (period) period, version, total, points -> 'groups' AS groups,
+               computed_at
         FROM scoring.snapshots
         WHERE unit_id = :u AND profile = :profile AND period = ANY(CAST(:ids AS text[]))
         ORDER BY period, version DESC
@@ -187,7 +188,7 @@ async def get_series(
     by = {r["period"]: r for r in rows}
     return [
         {"period": i, "total": by[i]["total"] if i in by else None,
-         "groups": {k: g["points"] for k, g in by[i]["groups"].items()} if i in by else None,
+         "groups": by[i]["groups"] if i in by else None,
          "version": by[i]["version"] if i in by else None}
         for i in ids
     ]  # fmt: skip
