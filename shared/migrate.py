@@ -37,6 +37,22 @@ def downgrade(service: str, database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(service, database_url), revision)
 
 
+def prefer_lz4_sql(table: str, columns: tuple[str, ...], what: str) -> str:
+    """A migration statement setting lz4 compression on `columns` of `table` where the server
+    supports it (built with lz4, PostgreSQL 14+); elsewhere a notice that `what` stays
+    pglz-compressed, and the migration goes on. Applied migrations call it: keep what it does.
+    """
+    alter = f"ALTER TABLE {table} " + ", ".join(
+        f"ALTER COLUMN {c} SET COMPRESSION lz4" for c in columns
+    )
+    return f"""
+        DO $$ BEGIN
+            {alter};
+        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+            RAISE NOTICE 'lz4 not available: {what} stay pglz-compressed';
+        END $$"""
+
+
 def run_env(metadata: MetaData, schema: str) -> None:
     """Body of every service's migrations/env.py (online mode, async engine)."""
     from alembic import context

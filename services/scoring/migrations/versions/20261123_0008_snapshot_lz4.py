@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from shared.migrate import prefer_lz4_sql
+
 revision: str = "scoring_0008"
 down_revision: str | None = "scoring_0007"
 branch_labels: str | Sequence[str] | None = None
@@ -28,12 +30,7 @@ def _compression(method: str) -> str:
 
 
 def upgrade() -> None:
-    op.execute(f"""
-        DO $$ BEGIN
-            {_compression("lz4")};
-        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
-            RAISE NOTICE 'lz4 not available: snapshot documents stay pglz-compressed';
-        END $$""")
+    op.execute(prefer_lz4_sql("scoring.snapshots", COLUMNS, "snapshot documents"))
 
 
 def downgrade() -> None:

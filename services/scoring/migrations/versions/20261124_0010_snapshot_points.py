@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from shared.migrate import prefer_lz4_sql
+
 revision: str = "scoring_0010"
 down_revision: str | None = "scoring_0009"
 branch_labels: str | Sequence[str] | None = None
@@ -34,12 +36,7 @@ def upgrade() -> None:
             'groups', {_points_of("groups")}, 'indicators', {_points_of("indicators")})
     """)
     op.execute("ALTER TABLE scoring.snapshots ALTER COLUMN points SET NOT NULL")
-    op.execute("""
-        DO $$ BEGIN
-            ALTER TABLE scoring.snapshots ALTER COLUMN points SET COMPRESSION lz4;
-        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
-            RAISE NOTICE 'lz4 not available: snapshot points stay pglz-compressed';
-        END $$""")
+    op.execute(prefer_lz4_sql("scoring.snapshots", ("points",), "snapshot points"))
 
 
 def downgrade() -> None:
