@@ -187,6 +187,12 @@ VARIANTS: list[dict[str, Any]] = [
     {"DanhSachLePhi": [{"Gia": "8000"}]},
     {"DanhSachLePhi": [{"Gia": "abc"}, {"Gia": 0}]},
     {"DanhSachLePhi": [{"Gia": None}]},
+    {"DanhSachLePhi": [{"Gia": 0}, {"Gia": -5}, {"Gia": 7}]},
+    {"DanhSachLePhi": [{"Gia": -1}]},
+    {"DanhSachLePhi": [{"Gia": True}]},
+    {"DanhSachLePhi": [{"Gia": 0.5}]},
+    {"DanhSachLePhi": [{"Gia": 10**30}]},
+    {"DanhSachLePhi": [{"Gia": -(10**30)}]},
     {"DanhSachLePhi": {"Gia": 1}},
     {"DanhSachLePhi": [1, 2]},
     {"DanhSachThanhPhanHoSo": [{"DuocTaiSuDung": "1"}]},
@@ -207,6 +213,18 @@ def test_fast_path_agrees_with_the_reference_rules(changes: dict[str, Any]) -> N
     assert_same(body_of([dossier(**changes)]), AGENCIES, NOW)
     other = dossier(MaHoSo="102.00.00.H33-260408-0002")
     assert_same(body_of([other, dossier(**changes), DOSSIER]), AGENCIES, NOW)
+
+
+def test_a_price_float_cannot_hold_fails_as_in_the_reference() -> None:
+    from services.ingest.domain.normalise import _positive
+
+    huge = [fast.Fee(Gia=10**400)]
+    with pytest.raises(OverflowError):
+        _positive(10**400)
+    item = fast.page_decoder.decode(body_of([DOSSIER])).items[0]
+    item.DanhSachLePhi = huge
+    with pytest.raises(OverflowError):
+        fast.fast_dossier(item, "demo", AGENCIES, fast.future_limit(NOW), b"")
 
 
 def test_missing_fields_and_odd_items() -> None:

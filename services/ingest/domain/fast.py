@@ -217,6 +217,9 @@ def _text(value: Any) -> str:
 _FLAGS: dict[Any, bool] = {**dict.fromkeys(_FALSE, False), **dict.fromkeys(_TRUE, True)}
 
 
+_HUGE = 2**1023  # ints from here on overflow `float()`: left to `normalise._positive`
+
+
 def _list(value: Any) -> list[Any]:
     if value is None or value == "":
         return []
@@ -270,7 +273,8 @@ def fast_dossier(
     due = _ts(r.NgayHenTra, future)
     finished = _ts(r.NgayKetThucXuLy, future)
     returned = _ts(r.NgayTra, future)
-    rejected = _ts(r.NgayTuChoi, future)
+    rejected = r.NgayTuChoi  # mostly absent: no call then
+    rejected = None if rejected is None or rejected == "" else _ts(rejected, future)
     updated = returned if r.NgayCapNhat == r.NgayTra else _ts(r.NgayCapNhat, future)
     if updated is None:
         raise _DEFER
@@ -316,7 +320,8 @@ def fast_dossier(
         raise _DEFER from None
     has_fee = False
     for f in fees:
-        if _positive(f.Gia):
+        price = f.Gia  # mostly an int; one `float()` takes as is (it keeps the sign)
+        if price > 0 if type(price) is int and -_HUGE < price < _HUGE else _positive(price):
             has_fee = True
             break
     reused = False
