@@ -217,7 +217,7 @@ def _text(value: Any) -> str:
 _FLAGS: dict[Any, bool] = {**dict.fromkeys(_FALSE, False), **dict.fromkeys(_TRUE, True)}
 
 
-_HUGE = 2**1023  # ints from here on overflow `float()`: left to `normalise._positive`
+_HUGE = 2**1023  # ints this big may overflow `float()`: left to `normalise._positive`
 
 
 def _list(value: Any) -> list[Any]:
