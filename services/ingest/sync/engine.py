@@ -547,7 +547,10 @@ class SyncEngine:
 
         producer = asyncio.create_task(produce(plan.cursor))
         committed = 0
-        mode: Mode = "new"  # how dossier rows are stored, judged page by page (`next_mode`)
+        # How dossier rows are stored (`write_prepared`), then judged page by page
+        # (`next_mode`): a walk from the beginning (a first pull) starts with all of them new;
+        # one from a watermark or date looks its first page's codes up.
+        mode: Mode = "new" if plan.since is None else "lookup"
         try:
             async with self.pool.acquire() as conn:
                 while True:
