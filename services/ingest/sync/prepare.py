@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.shared_memory import SharedMemory
@@ -44,6 +42,7 @@ from services.ingest.store.pages import (
     prepare,
     prepare_rejections,
 )
+from shared.gc_pause import gc_paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,20 +218,6 @@ def prepare_shared(
         _ATTACHED[name] = shm
         while len(_ATTACHED) > 8:
             _ATTACHED.pop(next(iter(_ATTACHED))).close()
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a page is decoded: it allocates ~10^5 acyclic
-    objects, and the collections they trigger (rescanning every live object) cost more than
-    decoding. Reference counting still frees everything; collection resumes afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def prepare_page(

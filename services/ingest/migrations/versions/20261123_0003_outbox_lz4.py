@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from shared.migrate import prefer_lz4_sql
+
 revision: str = "ingest_0003"
 down_revision: str | None = "ingest_0002"
 branch_labels: str | Sequence[str] | None = None
@@ -20,12 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.execute("""
-        DO $$ BEGIN
-            ALTER TABLE ingest.outbox ALTER COLUMN payload SET COMPRESSION lz4;
-        EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
-            RAISE NOTICE 'lz4 not available: outbox payloads stay pglz-compressed';
-        END $$""")
+    op.execute(prefer_lz4_sql("ingest.outbox", ("payload",), "outbox payloads"))
 
 
 def downgrade() -> None:
