@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from typing import Any
 
 import asyncpg
 
@@ -43,6 +44,23 @@ async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
 async def migrate_to(url: str, revision: str = "head", *, down: bool = False) -> None:
     await asyncio.to_thread(migrate.downgrade if down else migrate.upgrade, "scoring", url,
                             revision)  # fmt: skip
+
+
+SAMPLE_COUNTERS = {"received": 40, "finished": 30, "finished_on_time": 24, "finished_late": 6,
+                   "received_online": 25}  # fmt: skip
+
+
+async def insert_snapshot(url: str, doc: dict[str, Any], digest_: str) -> None:
+    """Unit C1's 202503 snapshot, version 1, with the document `doc` as stored before 0010."""
+    async with connected(url) as conn:
+        await conn.execute(
+            """INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
+                   max_total, applicable_max, groups, indicators, counters, digest)
+               VALUES ('C1', '202503', '766@1', 1, $1, $2, $3, $4::jsonb, $5::jsonb,
+                       $6::jsonb, $7)""",
+            doc["total"], doc["max_total"], doc["applicable_max"], json.dumps(doc["groups"]),
+            json.dumps(doc["indicators"]), json.dumps(doc["counters"]), digest_,
+        )  # fmt: skip
 
 
 async def _tables(url: str) -> set[str]:
@@ -106,8 +124,7 @@ async def test_leaf_flows_has_a_column_per_flow_counter_and_keeps_narrow_rows(
 async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres) -> None:
     """0007 recomputes stored digests so that an unchanged scorecard still matches its latest
     version under the new encoding (no spurious new version), and downgrade restores them."""
-    card = score(load_profile("766"), {"received": 40, "finished": 30, "finished_on_time": 24,
-                                       "finished_late": 6, "received_online": 25})  # fmt: skip
+    card = score(load_profile("766"), SAMPLE_COUNTERS)
     doc = {
         "total": card.total, "max_total": card.max_total, "applicable_max": card.applicable_max,
         "groups": {k: asdict(g) for k, g in card.groups.items()},
@@ -118,15 +135,7 @@ async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres
     digest_sql = "SELECT digest FROM scoring.snapshots WHERE unit_id = 'C1'"
     async with scratch_database(pg_server) as url:
         await migrate_to(url, "scoring_0006")
-        async with connected(url) as conn:
-            await conn.execute(
-                """INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
-                       max_total, applicable_max, groups, indicators, counters, digest)
-                   VALUES ('C1', '202503', '766@1', 1, $1, $2, $3, $4::jsonb, $5::jsonb,
-                           $6::jsonb, $7)""",
-                doc["total"], doc["max_total"], doc["applicable_max"], json.dumps(doc["groups"]),
-                json.dumps(doc["indicators"]), json.dumps(doc["counters"]), legacy,
-            )  # fmt: skip
+        await insert_snapshot(url, doc, legacy)
         await migrate_to(url)
         async with connected(url) as conn:
             assert await conn.fetchval(digest_sql) == digest(encode_doc(card)) != legacy
@@ -139,21 +148,10 @@ async def test_snapshot_points_are_filled_from_the_documents(pg_server: Postgres
     """0010 fills the `points` of existing snapshots from their documents with what the writer
     now stores for the same scorecard (`encode_points`), so rankings read old and new rows
     alike; downgrade drops the column."""
-    card = score(load_profile("766"), {"received": 40, "finished": 30, "finished_on_time": 24,
-                                       "finished_late": 6, "received_online": 25})  # fmt: skip
-    doc = json.loads(encode_doc(card))
+    card = score(load_profile("766"), SAMPLE_COUNTERS)
     async with scratch_database(pg_server) as url:
         await migrate_to(url, "scoring_0009")
-        async with connected(url) as conn:
-            await conn.execute(
-                """INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
-                       max_total, applicable_max, groups, indicators, counters, digest)
-                   VALUES ('C1', '202503', '766@1', 1, $1, $2, $3, $4::jsonb, $5::jsonb,
-                           $6::jsonb, $7)""",
-                card.total, card.max_total, card.applicable_max, json.dumps(doc["groups"]),
-                json.dumps(doc["indicators"]), json.dumps(doc["counters"]),
-                digest(encode_doc(card)),
-            )  # fmt: skip
+        await insert_snapshot(url, json.loads(encode_doc(card)), digest(encode_doc(card)))
         await migrate_to(url)
         async with connected(url) as conn:
             assert await conn.fetchval(
