@@ -329,14 +329,14 @@ async def official_differences(
     rows = (await session.execute(
         text("""
         WITH latest AS (
-            SELECT DISTINCT ON (unit_id) unit_id, total, groups, indicators
+            SELECT DISTINCT ON (unit_id) unit_id, total, points
             FROM scoring.snapshots WHERE period = :p AND profile = :profile
             ORDER BY unit_id, version DESC
         )
         SELECT o.unit_id, o.item, o.points AS official, o.source,
                CASE WHEN o.item = 'total' THEN l.total
-                    ELSE COALESCE((l.groups -> o.item ->> 'points')::float8,
-                                  (l.indicators -> o.item ->> 'points')::float8) END AS ours
+                    ELSE COALESCE((l.points -> 'groups' ->> o.item)::float8,
+                                  (l.points -> 'indicators' ->> o.item)::float8) END AS ours
         FROM scoring.official_scores o
         LEFT JOIN latest l ON l.unit_id = o.unit_id
         WHERE o.period = :p AND o.profile = :profile
