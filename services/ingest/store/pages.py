@@ -34,7 +34,7 @@ import msgspec
 
 from services.ingest.domain.normalise import Feed, Record, Rejection
 from services.ingest.domain.pull import newest_wins
-from services.ingest.store.copybin import select_rows
+from services.ingest.domain.copybin import select_rows
 from shared.events.payloads import (
     DossiersChanged,
     Payload,

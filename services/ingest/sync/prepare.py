@@ -28,7 +28,7 @@ from services.ingest.domain.normalise import (
     find_nul,
     normalise_dossier,
 )
-from services.ingest.store.copybin import (
+from services.ingest.domain.copybin import (
     PG_EPOCH,
     copy_stream,
     encode_dossier_row,
