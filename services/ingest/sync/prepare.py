@@ -20,14 +20,6 @@ from typing import Any
 from services.ingest.connectors.base import SourceError
 from services.ingest.connectors.national import decode_envelope
 from services.ingest.domain import fast
-from services.ingest.domain.normalise import (
-    NORMALISERS,
-    Feed,
-    Record,
-    Rejection,
-    find_nul,
-    normalise_dossier,
-)
 from services.ingest.domain.copybin import (
     PG_EPOCH,
     copy_stream,
@@ -35,6 +27,14 @@ from services.ingest.domain.copybin import (
     micros,
     row_prefix,
     row_suffix,
+)
+from services.ingest.domain.normalise import (
+    NORMALISERS,
+    Feed,
+    Record,
+    Rejection,
+    find_nul,
+    normalise_dossier,
 )
 from services.ingest.store.pages import (
     DOSSIER_COLUMNS,
