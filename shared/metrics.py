@@ -25,6 +25,12 @@ OUTBOX_ERRORS = Counter(
 EVENTS_CONSUMED = Counter(
     "events_consumed_total", "Events handled by consumers", ["consumer", "outcome"]
 )
+CONSUMER_LAG = Gauge(
+    "kafka_consumer_lag",
+    "Messages not yet committed by a consumer group (end offset - committed offset)",
+    ["group", "topic", "partition"],
+)
+DLQ_DEPTH = Gauge("kafka_dlq_messages", "Messages held in a dead-letter topic", ["topic"])
 EVENT_HANDLING = Histogram(
     "event_handling_seconds", "Time to handle one event, transaction included", ["consumer"]
 )

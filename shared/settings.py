@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
     consumer_max_attempts: int = 3
+    # how often /metrics re-reads consumer lag and dead-letter depth from the broker (0 = off)
+    consumer_lag_interval_s: float = 15.0
     consumer_batch_size: int = 200
 
     outbox_poll_interval_s: float = 0.1
