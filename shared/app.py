@@ -153,7 +153,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     app.state.spec = spec
     install_auth(app, AuthConfig.from_settings(settings))
     install_problem_handlers(app)
-    install_request_id(app)
+    install_request_id(app, settings.access_log_sample)
     install_metrics(app)
     app.include_router(_health_router(spec.name))
     app.include_router(_session_router())
