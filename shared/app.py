@@ -198,9 +198,9 @@ async def _start_background(
     groups = [
         Group(c.group_id, c.topics) for c in runtime.consumers if isinstance(c, IdempotentConsumer)
     ]
-    if groups and runtime.settings.consumer_lag_interval_s > 0:
+    if groups and runtime.settings.metrics_sample_interval_s > 0:
         runtime.workers.append(
-            ConsumerLagSampler(runtime.settings, groups, runtime.settings.consumer_lag_interval_s)
+            ConsumerLagSampler(runtime.settings, groups, runtime.settings.metrics_sample_interval_s)
         )
     for worker in [*runtime.consumers, *runtime.workers]:
         tasks.append(asyncio.create_task(worker.run()))

@@ -116,7 +116,7 @@ async def _true(value: bool) -> bool:
 async def test_a_service_exports_its_groups_lag_on_metrics(
     make_settings: Callable[..., Settings],
 ) -> None:
-    app = create_app(make_settings(service_name="tasks", consumer_lag_interval_s=0.2))
+    app = create_app(make_settings(service_name="tasks", metrics_sample_interval_s=0.2))
     async with running(app) as client:
 
         async def exported() -> str | None:
