@@ -8,7 +8,7 @@ export PYTHONPATH := $(CURDIR)
 
 install: ## install uv (if missing) and the locked dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || test -x $(UV) || python3 -m pip install --user --quiet uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --locked --quiet
 
 run: install ## start PostgreSQL, broker, simulator and the three services; Ctrl-C stops all
 	@$(RUN) python scripts/run_local.py

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
     consumer_max_attempts: int = 3
+    # how often /metrics re-reads consumer lag, dead-letter depth and source health (0 = off)
+    metrics_sample_interval_s: float = 15.0
+    # share of successful requests written to the access log (4xx/5xx are always logged)
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
     consumer_batch_size: int = 200
 
     outbox_poll_interval_s: float = 0.1
