@@ -124,7 +124,8 @@ async def test_a_sync_flows_from_ingest_through_scoring_into_tasks_and_replays_c
         assert created.status_code == 201, created.text
         for feed in ("procedures", "petitions", "dossiers"):
             r = await client.post(f"{ingest}/api/v1/sources/e2e-igate/sync", json={"feed": feed})
-            assert r.status_code in (200, 202), r.text
+            # 409: the scheduler already started this feed's first run, which is as good
+            assert r.status_code in (200, 202) or "in progress" in r.text, r.text
 
         async def runs_done() -> list[dict[str, Any]]:
             runs = (await client.get(f"{ingest}/api/v1/runs")).json()
