@@ -50,9 +50,9 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app as a real HTTP server on a free loopback port, in this event loop."""
-    port = free_port()
+async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """The app as a real HTTP server on a (free) loopback port, in this event loop."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))  # fmt: skip
     task = asyncio.create_task(server.serve())

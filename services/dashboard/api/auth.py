@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -55,14 +54,21 @@ async def current_user(request: Request) -> dict[str, Any]:
 User = Annotated[dict[str, Any], Depends(current_user)]
 
 
-def _sign_in(request: Request, principal: Principal, token: str, next_url: str) -> Response:
+def _sign_in(
+    request: Request, principal: Principal, token: str, next_url: str, ttl: int | None = None
+) -> Response:
+    """The session cookie (the API token with who it is for), valid no longer than the token."""
     settings = request.app.state.settings
-    value = {"token": token, "role": principal.role.value, "unit": principal.unit_id,
-             "name": principal.name or principal.subject}  # fmt: skip
+    ttl = min(ttl or settings.session_ttl_s, settings.session_ttl_s)
+    value = {
+        "token": token,
+        "role": principal.role.value,
+        "unit": principal.unit_id,
+        "name": principal.name or principal.subject,
+    }
     response = RedirectResponse(_safe_next(next_url), status_code=303)
-    set_cookie(response, request, SESSION_COOKIE,
-               sign(value, request.app.state.session_secret, settings.session_ttl_s),
-               settings.session_ttl_s)  # fmt: skip
+    set_cookie(response, request, SESSION_COOKIE, sign(value, request.app.state.session_secret,
+                                                       ttl), ttl)  # fmt: skip
     response.delete_cookie(OIDC_COOKIE, path="/")
     return response
 
@@ -173,14 +179,7 @@ async def signin_callback(
                               unit_id=claims.get("unit"), name=claims.get("name"))  # fmt: skip
     except ValueError:
         return RedirectResponse("/signin?error=role", status_code=303)
-    ttl = int(tokens.get("expires_in") or settings.session_ttl_s)
-    response = _sign_in(request, principal, access, flow["next"])
-    response.set_cookie(SESSION_COOKIE, sign(
-        {"token": access, "role": principal.role.value, "unit": principal.unit_id,
-         "name": principal.name or principal.subject}, app_state.session_secret,
-        min(ttl, settings.session_ttl_s)), max_age=min(ttl, settings.session_ttl_s),
-        httponly=True, samesite="lax", path="/", secure=settings.secure_cookies)  # fmt: skip
-    return response
+    return _sign_in(request, principal, access, flow["next"], int(tokens.get("expires_in") or 0))
 
 
 @router.post("/signout")
@@ -188,7 +187,3 @@ async def signout() -> Response:
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
-
-
-def signed_in_at(user: dict[str, Any]) -> float:
-    return float(user.get("exp", time.time()))
