@@ -5,6 +5,7 @@ sees what the API lets them see (their agency) and an integrator can get the sam
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.dashboard.api.auth import User
 from services.dashboard.api.client import Api
 from services.dashboard.domain import figures as fig
+from services.dashboard.domain import geomap
 from services.dashboard.domain.explain import explain_vi
 
 router = APIRouter()
@@ -266,16 +268,25 @@ async def alerts(request: Request, user: User, status: str = "open") -> Response
 
 @router.get("/communes", response_class=HTMLResponse)
 async def communes(request: Request, user: User, period: str | None = None) -> Response:
-    """Communes coloured by score: as a grid (the map needs boundaries the province has not
-    uploaded to the unit registry yet)."""
+    """Communes coloured by score: a map when the province uploaded boundaries to the unit
+    registry, else the same information as a grid."""
     client = api(request, user)
     p = period_of(request, period)
     prof = await profile(request, client)
-    rows = await client.get("scoring", "/api/v1/rankings", period=p, level="commune",
-                            under=request.app.state.settings.province) or []  # fmt: skip
-    rows.sort(key=lambda r: r["name"])
-    return render(request, "communes.html", user, period=p, rows=rows,
-                  max_total=prof.get("max_total", 100))  # fmt: skip
+    province = request.app.state.settings.province
+    rows, shapes = await client.gather(
+        client.get("scoring", "/api/v1/rankings", period=p, level="commune", under=province),
+        client.get("scoring", f"/api/v1/units/{province}/boundaries"),
+    )
+    rows = sorted(rows or [], key=lambda r: r["name"])
+    maximum = prof.get("max_total", 100)
+    svg = ""
+    if shapes:
+        scores = {r["unit_id"]: r for r in rows}
+        # thousands of polygons are CPU work: drawn off the event loop
+        svg = await asyncio.to_thread(geomap.choropleth, shapes, scores, maximum, p)
+    return render(request, "communes.html", user, period=p, rows=rows, max_total=maximum,
+                  map_svg=svg)  # fmt: skip
 
 
 @router.get("/exports/{name}")

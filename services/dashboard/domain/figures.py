@@ -101,9 +101,15 @@ def sparkline(values: Sequence[float | None], labels: Sequence[str], maximum: fl
     if n == 0:
         return ""
     step = (width - 2 * pad) / max(1, n - 1)
+    known = [v for v in values if v is not None]
+    # The axis spans the data (±5 points, within 0..maximum): a move of two points on a
+    # 100-point axis would look flat.
+    low = max(0.0, min(known, default=0) - 5)
+    high = min(maximum, max(known, default=maximum) + 5) if maximum else 1.0
+    span = max(high - low, 1e-9)
 
     def y(v: float) -> float:
-        return height - pad - (height - 2 * pad) * (v / maximum if maximum else 0)
+        return height - pad - (height - 2 * pad) * ((v - low) / span)
 
     pts = [(pad + i * step, y(v)) for i, v in enumerate(values) if v is not None]
     line = " ".join(f"{x:.1f},{yy:.1f}" for x, yy in pts)
@@ -117,6 +123,9 @@ def sparkline(values: Sequence[float | None], labels: Sequence[str], maximum: fl
         f"{escape(labels[i])}</text>"
         for i in range(n)
     )
+    axis = (f'<text x="0" y="{pad - 6}" class="axis">{fmt(high, 0)}</text>'
+            f'<text x="0" y="{height - pad + 10}" class="axis">{fmt(low, 0)}</text>')  # fmt: skip
+    ticks += axis
     desc = ", ".join(f"{labels[i]}: {fmt(v)}" for i, v in enumerate(values))
     return (
         f'<svg class="trend" viewBox="0 0 {width} {height}" role="img" '
