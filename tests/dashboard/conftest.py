@@ -82,6 +82,7 @@ class Province:
     name: str
     departments: list[str]
     communes: list[str]
+    neighbours: list[str]  # other provinces, with published official totals
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +100,8 @@ async def province(make_settings: Callable[..., Settings]) -> Province:
             await import_units(s, [
                 UnitIn(id=p, name="Tỉnh Duyên Hải", level="province", kind="tỉnh",
                        valid_from=date(2000, 1, 1)),
+                *[UnitIn(id=f"{p}N{i}", name=f"Tỉnh Láng Giềng {i}", level="province",
+                         kind="tỉnh", valid_from=date(2000, 1, 1)) for i in (1, 2, 3)],
                 *[UnitIn(id=u, name=n, level="department", kind="sở", parent_id=p,
                          valid_from=date(2000, 1, 1)) for u, n in zip(deps, dep_names, strict=True)],
                 *[UnitIn(id=u, name=f"Xã Đông Hòa {i + 1}", level="commune", kind="xã",
@@ -129,7 +132,7 @@ async def province(make_settings: Callable[..., Settings]) -> Province:
             )
     finally:
         await engine.dispose()
-    return Province(p, "Tỉnh Duyên Hải", deps, coms)
+    return Province(p, "Tỉnh Duyên Hải", deps, coms, [f"{p}N{i}" for i in (1, 2, 3)])
 
 
 @dataclass
@@ -164,6 +167,13 @@ async def stack(make_settings: Callable[..., Settings], province: Province,
             r = await http.post(f"{tasks_url}/api/v1/conclusions", json=body,
                                 headers=auth("inspector"))  # fmt: skip
             assert r.status_code in (200, 201), r.text
+            # Published totals of three neighbours: two above any score here, one below.
+            official = {"source": "dichvucong 2026-10-05", "scores": [
+                {"unit_id": u, "period": PERIODS[-1], "item": "total", "points": v}
+                for u, v in zip(province.neighbours, (92.5, 88.0, 1.5), strict=True)]}  # fmt: skip
+            r = await http.post(f"{scoring_url}/api/v1/official-scores", json=official,
+                                headers=auth("inspector"))  # fmt: skip
+            assert r.status_code == 200, r.text
         dash = dashboard_app(
             DashboardSettings(scoring_url=scoring_url, tasks_url=tasks_url,
                               province=province.id, period=PERIODS[-1], dev_login=True),

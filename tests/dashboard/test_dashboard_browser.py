@@ -99,6 +99,8 @@ async def test_leader_reads_the_province(browser: Browser, stack: Stack, auth: A
     delta = await page.inner_text("[data-testid=delta]")
     assert fmt(abs(card["total"] - prev["total"])) in delta or "không đổi" in delta
     assert "Số liệu tính đến" in await page.inner_text(".fresh")
+    # Ours is not published: our total ranks among the three neighbours' published totals.
+    assert await page.inner_text("[data-testid=national]") == "3/4"
     assert await page.locator("svg.trend circle").count() == 2, "two scored months in the trend"
     await page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
 

@@ -244,3 +244,30 @@ def test_workbook_strips_what_xml_cannot_hold() -> None:
 def test_office_present_in_ci() -> None:
     if os.environ.get("CI"):
         assert shutil.which("soffice"), ".ci/run installs LibreOffice"
+
+
+def test_recurrence_and_timeliness_in_words() -> None:
+    from services.tasks.api.reports import recurrence_words, timeliness_words
+
+    assert [recurrence_words(c) for c in ("quarterly", "monthly:days=1-5", "monthly:by=25",
+                                          "yearly:by=12-15", "reports:Q1,H1,M9,year", None)] == [
+        "Hằng quý", "Từ ngày 01 đến ngày 05 hằng tháng", "Trước ngày 25 hằng tháng",
+        "Trước ngày 15/12 hằng năm", "Báo cáo quý I, 6 tháng, 9 tháng, năm", "",
+    ]  # fmt: skip
+    today = date(2026, 10, 20)
+    # an item reopened after completion is not "done"; an accepted one is never "in progress"
+    assert timeliness_words("in_progress", "done_on_time", date(2026, 10, 1), today) == "Quá hạn"
+    assert timeliness_words("accepted", "overdue", date(2026, 10, 1), today) == (
+        "Hoàn thành quá hạn"
+    )
+    assert timeliness_words("accepted", "done_on_time", date(2026, 10, 1), today) == (
+        "Hoàn thành đúng hạn"
+    )
+
+
+def test_period_in_words() -> None:
+    from services.scoring.api.exports import period_words
+
+    assert [period_words(Period.parse(p)) for p in ("2026", "2026Q3", "202609", "2026YTD09")] == [
+        "Năm 2026", "Quý III năm 2026", "Tháng 09 năm 2026", "Từ tháng 01 đến tháng 09 năm 2026"
+    ]  # fmt: skip

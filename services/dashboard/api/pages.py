@@ -95,7 +95,7 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
     prof = await profile(request, client)
     prev = fig.previous_period(p)
     months = fig.previous_months(p, 6)
-    card, unit, prev_card, series, official, departments, communes = await client.gather(
+    card, unit, prev_card, series, official, departments, communes, provinces = await client.gather(
         client.get("scoring", f"/api/v1/units/{province}/scores/{p}", explain="false"),
         client.get("scoring", f"/api/v1/units/{province}"),
         client.get("scoring", f"/api/v1/units/{province}/scores/{prev}", explain="false")
@@ -104,6 +104,7 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
         client.get("scoring", "/api/v1/official-scores/differences", period=p),
         client.get("scoring", "/api/v1/rankings", period=p, level="department", under=province),
         client.get("scoring", "/api/v1/rankings", period=p, level="commune", under=province),
+        client.get("scoring", "/api/v1/units", level="province"),
     )  # fmt: skip
     groups = [
         {"id": g["id"], "name": g["name"], "max": g["max"],
@@ -113,14 +114,7 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
     ]  # fmt: skip
     total = (card or {}).get("total")
     prev_total = (prev_card or {}).get("total")
-    # Rank among provinces whose official totals are published (ours where theirs is missing).
-    totals = {r["unit_id"]: r["official"] for r in official or [] if r["item"] == "total"}
-    if totals:
-        mine = totals.get(province, total)
-        national = (1 + sum(1 for u, v in totals.items() if u != province and mine is not None
-                            and v > mine), len(totals | {province: mine}))  # fmt: skip
-    else:
-        national = None
+    national = national_rank(province, total, official or [], provinces or [])
     movement = {"up": 0, "down": 0, "same": 0}
     fell: list[dict[str, Any]] = []
     for r in (departments or []) + (communes or []):
@@ -154,6 +148,20 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
         departments=len(departments or []),
         communes=len(communes or []),
     )
+
+
+def national_rank(province: str, total: float | None, official: list[dict[str, Any]],
+                  provinces: list[dict[str, Any]]) -> tuple[int, int] | None:  # fmt: skip
+    """(rank, of how many) among the provinces whose official totals are published: ours is the
+    official total when published, else our own computation."""
+    ids = {u["id"] for u in provinces}
+    totals = {r["unit_id"]: r["official"] for r in official
+              if r.get("item") == "total" and r["unit_id"] in ids}  # fmt: skip
+    mine = totals.get(province, total)
+    if not totals or mine is None:
+        return None
+    others = [v for u, v in totals.items() if u != province]
+    return 1 + sum(1 for v in others if v > mine), len(others) + 1
 
 
 async def latest_scored(client: Api, unit_id: str, month: str) -> str:
