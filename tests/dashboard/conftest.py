@@ -175,7 +175,9 @@ async def stack(make_settings: Callable[..., Settings], province: Province,
                                 headers=auth("inspector"))  # fmt: skip
             assert r.status_code == 200, r.text
         dash = dashboard_app(
+            # no ingest here: its figure (last pull) is optional and left out
             DashboardSettings(scoring_url=scoring_url, tasks_url=tasks_url,
+                              ingest_url=f"http://127.0.0.1:{free_port()}",
                               province=province.id, period=PERIODS[-1], dev_login=True),
             make_settings(service_name="dashboard"),
         )  # fmt: skip

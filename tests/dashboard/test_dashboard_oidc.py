@@ -116,6 +116,7 @@ async def oidc_stack(
     ):
         dash = dashboard_app(
             DashboardSettings(scoring_url=scoring_url, tasks_url=tasks_url, province=province.id,
+                              ingest_url=f"http://127.0.0.1:{free_port()}",
                               period=PERIODS[-1], dev_login=False, oidc_issuer=issuer,
                               oidc_client_id=CLIENT_ID,
                               public_url=f"http://127.0.0.1:{dash_port}",

@@ -95,7 +95,8 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
     prof = await profile(request, client)
     prev = fig.previous_period(p)
     months = fig.previous_months(p, 6)
-    card, unit, prev_card, series, official, departments, communes, provinces = await client.gather(
+    (card, unit, prev_card, series, official, departments, communes, provinces,
+     runs) = await client.gather(
         client.get("scoring", f"/api/v1/units/{province}/scores/{p}", explain="false"),
         client.get("scoring", f"/api/v1/units/{province}"),
         client.get("scoring", f"/api/v1/units/{province}/scores/{prev}", explain="false")
@@ -105,6 +106,7 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
         client.get("scoring", "/api/v1/rankings", period=p, level="department", under=province),
         client.get("scoring", "/api/v1/rankings", period=p, level="commune", under=province),
         client.get("scoring", "/api/v1/units", level="province"),
+        client.get("ingest", "/api/v1/runs", status="succeeded", limit=1, optional=True),
     )  # fmt: skip
     groups = [
         {"id": g["id"], "name": g["name"], "max": g["max"],
@@ -145,6 +147,7 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
             trend, [fig.short_period(m) for m in months], prof.get("max_total", 100)
         ),
         as_of=freshness(card),
+        pulled_at=freshness({"as_of": runs[0].get("finished_at")} if runs else None),
         departments=len(departments or []),
         communes=len(communes or []),
     )
