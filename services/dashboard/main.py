@@ -74,6 +74,15 @@ def create_app(
         response.delete_cookie(auth.SESSION_COOKIE, path="/")
         return response
 
+    @app.exception_handler(httpx.HTTPError)
+    async def service_unreachable(request: Request, exc: httpx.HTTPError) -> Response:
+        # A service down or failing: say so in Vietnamese instead of a bare 500.
+        return app.state.templates.TemplateResponse(
+            request, "missing.html",
+            {"user": None, "what": "Chưa kết nối được dịch vụ dữ liệu, vui lòng thử lại sau."},
+            status_code=503,
+        )  # fmt: skip
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "service": "dashboard"})

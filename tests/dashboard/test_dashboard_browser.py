@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from services.dashboard.domain.figures import band, fmt
+from shared.settings import Settings
 from tests.dashboard.conftest import ARTIFACTS, CHROMIUM_ARGS, PERIODS, Stack, need_chromium
 
 PERIOD = PERIODS[-1]
@@ -223,3 +224,19 @@ async def test_service_docs_render_offline(browser: Browser, stack: Stack) -> No
     await page.goto(f"{stack.tasks}/")
     assert "Bảng điều hành" in await page.inner_text("body")
     await page.context.close()
+
+
+async def test_a_service_down_shows_a_vietnamese_page_not_a_500(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from services.dashboard.main import create_app
+    from services.dashboard.settings import DashboardSettings
+    from tests.dashboard.conftest import free_port, serving
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    app = create_app(DashboardSettings(scoring_url=dead, tasks_url=dead, ingest_url=dead,
+                                       period="202609"), make_settings(service_name="dashboard"))  # fmt: skip
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
+        await http.post("/signin/dev", data={"role": "viewer"})
+        r = await http.get("/rankings")
+        assert r.status_code == 503 and "Chưa kết nối được dịch vụ" in r.text
