@@ -100,6 +100,24 @@ async def test_leader_reads_the_province(browser: Browser, stack: Stack, auth: A
     delta = await page.inner_text("[data-testid=delta]")
     assert fmt(abs(card["total"] - prev["total"])) in delta or "không đổi" in delta
     assert "Số liệu tính đến" in await page.inner_text(".fresh")
+    # The three indicators that lost the most points, most first, as the API explains them.
+    full = await api(stack, auth, "scoring", f"/api/v1/units/{p.id}/scores/{PERIOD}")
+    worst = sorted(full["explanation"], key=lambda e: -e["lost"])[:3]
+    shown_issues = page.locator("ol.issues li")
+    assert await shown_issues.evaluate_all("l => l.map(x => x.dataset.indicator)") == [
+        e["indicator"] for e in worst
+    ]
+    assert (await shown_issues.first.inner_text()).startswith(f"Mất {fmt(worst[0]['lost'])}/")
+    assert p.id not in await page.inner_text("ol.issues"), "agencies by name"
+    deps = await api(stack, auth, "scoring", "/api/v1/rankings", period=PERIOD,
+                     level="department", under=p.id)  # fmt: skip
+    coms = await api(stack, auth, "scoring", "/api/v1/rankings", period=PERIOD,
+                     level="commune", under=p.id)  # fmt: skip
+    moves = [r["rank_change"] for r in deps + coms if r["rank_change"] is not None]
+    assert await page.inner_text("[data-testid=down]") == f"{sum(m < 0 for m in moves)}↓"
+    assert await page.inner_text("[data-testid=up]") == f"{sum(m > 0 for m in moves)}↑"
+    fell = await page.locator("ul.watch li").count()
+    assert fell == min(10, sum(m < 0 for m in moves)) > 0
     # Ours is not published: our total ranks among the three neighbours' published totals.
     assert await page.inner_text("[data-testid=national]") == "3/4"
     assert await page.locator("svg.trend circle").count() == 2, "two scored months in the trend"

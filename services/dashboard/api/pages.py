@@ -97,7 +97,7 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
     months = fig.previous_months(p, 6)
     (card, unit, prev_card, series, official, departments, communes, provinces,
      runs) = await client.gather(
-        client.get("scoring", f"/api/v1/units/{province}/scores/{p}", explain="false"),
+        client.get("scoring", f"/api/v1/units/{province}/scores/{p}"),
         client.get("scoring", f"/api/v1/units/{province}"),
         client.get("scoring", f"/api/v1/units/{province}/scores/{prev}", explain="false")
         if prev else _none(),
@@ -128,10 +128,17 @@ async def overview(request: Request, user: User, period: str | None = None) -> R
             fell.append(r)
     fell.sort(key=lambda r: r["rank_change"])
     trend = [s.get("total") for s in series or []]
+    # At most three issues, the leader's morning read: where the most points were lost.
+    indicators = {i["id"]: i for i in prof.get("indicators", [])}
+    worst = sorted((card or {}).get("explanation", []), key=lambda e: -float(e.get("lost") or 0))
+    names = {r["unit_id"]: r["name"] for r in (departments or []) + (communes or [])}
+    names[province] = (unit or {}).get("name", province)
+    issues = [explain_vi(e, indicators.get(e["indicator"]), names) for e in worst[:3]]
     return render(
         request,
         "overview.html",
         user,
+        issues=issues,
         period=p,
         prev=prev,
         card=card,
