@@ -128,13 +128,16 @@ async def report_header(
     )
 
 
-_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {XLSX_MEDIA_TYPE: {}, PDF_MEDIA_TYPE: {}, "text/csv": {}}},
-    **problem_responses(400, 401, 404, 503),
-}
+def _file(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {"description": what, "content": {media_type: binary}},
+        **problem_responses(400, 401, 404, 503),
+    }
 
 
-@router.get("/rankings.csv", responses=_FILE_RESPONSES)
+@router.get("/rankings.csv", response_class=Response,
+            responses=_file("text/csv", "Bảng xếp hạng (CSV, UTF-8 with BOM)"))  # fmt: skip
 async def rankings_csv(
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],
@@ -160,7 +163,8 @@ async def _printable(
     return headers, body, layout, f"xep-hang-766-{p.id}"
 
 
-@router.get("/rankings.xlsx", responses=_FILE_RESPONSES)
+@router.get("/rankings.xlsx", response_class=Response,
+            responses=_file(XLSX_MEDIA_TYPE, "Báo cáo xếp hạng in được (XLSX)"))  # fmt: skip
 async def rankings_xlsx(
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],
@@ -175,7 +179,8 @@ async def rankings_xlsx(
     return await xlsx_file(headers, body, f"{name}.xlsx", **layout)
 
 
-@router.get("/rankings.pdf", responses=_FILE_RESPONSES)
+@router.get("/rankings.pdf", response_class=Response,
+            responses=_file(PDF_MEDIA_TYPE, "Báo cáo xếp hạng (PDF, A4 ngang)"))  # fmt: skip
 async def rankings_pdf(
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],

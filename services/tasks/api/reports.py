@@ -260,10 +260,12 @@ def timeliness_words(status: str, timeliness: str, deadline: date | None, today:
     return TIMELINESS_VI.get(timeliness, timeliness)
 
 
-_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}, PDF_MEDIA_TYPE: {}}},
-    **problem_responses(401, 503),
-}
+def _files(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {"description": "The file (format=…)", "content": dict.fromkeys(media_types, binary)},
+        **problem_responses(401, 503),
+    }
 
 
 async def _unit_names(session: AsyncSession) -> dict[str, str]:
@@ -292,7 +294,8 @@ def _header(
 @router.get(
     "/exports/items",
     summary="Export items as CSV, XLSX or PDF (Vietnamese headers, printable)",
-    responses=_FILE_RESPONSES,
+    response_class=Response,
+    responses=_files("text/csv", XLSX_MEDIA_TYPE, PDF_MEDIA_TYPE),
 )
 async def export_items(
     session: SessionDep,
@@ -388,7 +391,8 @@ def province_table(report: ProvinceReport) -> list[list[Any]]:
 @router.get(
     "/exports/province-report",
     summary="The province report (per-agency progress) as XLSX or PDF, printable",
-    responses=_FILE_RESPONSES,
+    response_class=Response,
+    responses=_files(XLSX_MEDIA_TYPE, PDF_MEDIA_TYPE),
 )
 async def export_province_report(
     session: SessionDep,
