@@ -196,7 +196,7 @@ def spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
 
 
 def wait_ready(
-    urls: dict[str, str], children: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 90
+    urls: dict[str, str], children: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 180
 ) -> None:
     deadline = time.monotonic() + timeout
     pending = {n: u for n, u in urls.items() if n in SERVICES or n == "dashboard"}
