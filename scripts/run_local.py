@@ -71,6 +71,8 @@ def main() -> int:
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "JWT_SECRET": settings.jwt_secret or dev_secret(settings),
             "PYTHONPATH": str(ROOT),
+            # service roots link to the dashboard
+            "DASHBOARD_URL": f"http://127.0.0.1:{port('dashboard', 8004)}",
         }
         print("• migrations …", flush=True)
         subprocess.run(
@@ -125,6 +127,28 @@ def main() -> int:
                 )
             )
             urls[name] = f"http://127.0.0.1:{p}"
+        dash_port = port("dashboard", 8004)
+        if port_open("127.0.0.1", dash_port):
+            raise RuntimeError(f"port {dash_port} for the dashboard is taken; set DASHBOARD_PORT")
+        children.append(
+            (
+                "dashboard",
+                spawn(
+                    [sys.executable, "-m", "uvicorn", "services.dashboard.main:app",
+                     "--host", "127.0.0.1", "--port", str(dash_port), "--no-access-log"],
+                    {
+                        **env,
+                        "SERVICE_NAME": "dashboard",
+                        "DASHBOARD_SCORING_URL": urls["scoring"],
+                        "DASHBOARD_TASKS_URL": urls["tasks"],
+                        "DASHBOARD_INGEST_URL": urls["ingest"],
+                        "DASHBOARD_PUBLIC_URL": f"http://127.0.0.1:{dash_port}",
+                    },
+                    logs / "dashboard.log",
+                ),
+            )
+        )  # fmt: skip
+        urls["dashboard"] = f"http://127.0.0.1:{dash_port}"
         wait_ready(urls, children)
         admin = issue_token(Settings(jwt_secret=env["JWT_SECRET"]), "admin")
         ctx = DevContext(env, urls, admin)
@@ -133,8 +157,9 @@ def main() -> int:
                 module = importlib.import_module(f"services.{name}.devseed")
                 asyncio.run(module.seed(ctx))
         print("\nCCHC Monitor is up:")
+        print(f"  ▶ dashboard (bảng điều hành): {urls['dashboard']}  — sign in, pick a role")
         for name, url in urls.items():
-            extra = "" if name == "simulator" else f"   docs {url}/docs"
+            extra = "" if name in ("simulator", "dashboard") else f"   docs {url}/docs"
             print(f"  {name:<10} {url}{extra}")
         print(f"  broker     {broker.bootstrap}")
         print(f"  database   {database_url}")
@@ -171,17 +196,18 @@ def spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
 
 
 def wait_ready(
-    urls: dict[str, str], children: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 90
+    urls: dict[str, str], children: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 180
 ) -> None:
     deadline = time.monotonic() + timeout
-    pending = {n: u for n, u in urls.items() if n in SERVICES}
+    pending = {n: u for n, u in urls.items() if n in SERVICES or n == "dashboard"}
     while pending and time.monotonic() < deadline:
         for name, child in children:
             if child.poll() is not None:
                 raise RuntimeError(f"{name} exited during start-up; see .run/logs/{name}.log")
         for name, url in list(pending.items()):
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                probe = "/healthz" if name == "dashboard" else "/readyz"
+                if httpx.get(f"{url}{probe}", timeout=2).status_code == 200:
                     print(f"• {name} ready at {url}", flush=True)
                     del pending[name]
             except httpx.HTTPError:

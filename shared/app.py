@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.auth.principal import Principal
 from shared.auth.security import AuthConfig, current_principal, install_auth
 from shared.db import make_engine, make_sessionmaker
+from shared.docs import bilingual_description, bilingual_tags, install_docs
 from shared.events.consumer import IdempotentConsumer
 from shared.events.kafka import broker_reachable, ensure_topics, make_producer
 from shared.events.lag import ConsumerLagSampler, Group
@@ -138,14 +139,18 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
 
     app = FastAPI(
         title=spec.title,
-        description=spec.description,
+        description=bilingual_description(spec.name, spec.description),
         version=spec.version,
         lifespan=lifespan,
-        openapi_tags=[
-            *spec.openapi_tags,
-            {"name": "health", "description": "Liveness, readiness and metrics (no token)."},
-            {"name": "session", "description": "The caller's identity as the token states it."},
-        ],
+        docs_url=None,  # served from local assets by install_docs (no CDN)
+        redoc_url=None,
+        openapi_tags=bilingual_tags(
+            [
+                *spec.openapi_tags,
+                {"name": "health", "description": "Liveness, readiness and metrics (no token)."},
+                {"name": "session", "description": "The caller's identity as the token states it."},
+            ]
+        ),
         generate_unique_id_function=operation_id,
         responses={},
     )
@@ -155,6 +160,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     install_problem_handlers(app)
     install_request_id(app, settings.access_log_sample)
     install_metrics(app)
+    install_docs(app)
     app.include_router(_health_router(spec.name))
     app.include_router(_session_router())
     for router in spec.routers:

@@ -125,16 +125,18 @@ async def test_rankings_and_exports(app: Any, auth: Auth, tree: tuple[str, str, 
                              params={"period": "202609", "under": p}, headers=h)  # fmt: skip
         assert r.status_code == 200
         table = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
-        assert table[0][:3] == ["STT", "Mã đơn vị", "Tên cơ quan, đơn vị"]
-        assert "Tiến độ giải quyết (20)" in table[0] and table[0][-2] == "Xếp hạng"
-        assert {row[1] for row in table[1:]} == {p, c1, c2}
+        assert table[0][:3] == ["STT", "Tên cơ quan, đơn vị", "Nhóm xếp hạng"]
+        assert "Tiến độ giải quyết (tối đa 20)" in table[0]
+        assert table[0][-2] == "Xếp hạng trong nhóm"
+        assert {row[1] for row in table[1:]} == {"Tỉnh Thử", "Xã Một", "Xã Hai"}
         r = await client.get("/api/v1/exports/rankings.xlsx",
                              params={"period": "202609", "under": p}, headers=h)  # fmt: skip
         wb = openpyxl.load_workbook(io.BytesIO(r.content))
         ws = wb.active
         assert ws is not None
-        assert ws.cell(3, 3).value == "Tên cơ quan, đơn vị"
-        assert ws.max_row == 3 + 3
+        header = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == "STT")
+        assert ws.cell(header, 2).value == "Tên cơ quan, đơn vị"
+        assert [ws.cell(header + i, 2).value for i in (1, 2, 3)] == [row[1] for row in table[1:]]
 
 
 async def test_rankings_read_figures_of_the_latest_snapshots(

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from services.scoring.api import exports, par, scores, units
+from services.scoring.api import boundaries, exports, par, scores, units
 
 routers: list[APIRouter] = [
     units.router,
+    boundaries.router,
     scores.profiles_router,
     scores.router,
     par.router,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -18,7 +18,14 @@ from services.tasks.store.models import Conclusion, Item, UnitRow
 from shared.app import SessionDep
 from shared.auth.principal import Principal
 from shared.auth.security import current_principal
-from shared.exports import csv_response, xlsx_response
+from shared.exports import (
+    PDF_MEDIA_TYPE,
+    XLSX_MEDIA_TYPE,
+    ReportHeader,
+    csv_response,
+    pdf_file,
+    xlsx_file,
+)
 from shared.problems import NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -178,8 +185,8 @@ async def province_report(session: SessionDep, principal: Reader) -> ProvinceRep
 
 
 HEADERS = [
-    "Mã nhiệm vụ",
-    "Nội dung",
+    "STT",
+    "Nội dung nhiệm vụ",
     "Đơn vị chủ trì",
     "Đơn vị phối hợp",
     "Hạn xử lý",
@@ -188,7 +195,7 @@ HEADERS = [
     "Tình trạng thời hạn",
     "Tiêu chí thành phần",
     "Tiến độ (%)",
-    "Mã kết luận",
+    "Văn bản kết luận",
 ]
 STATUS_VI = {
     "not_started": "Chưa thực hiện",
@@ -206,25 +213,94 @@ TIMELINESS_VI = {
     "no_deadline": "Không có thời hạn",
     "cancelled": "Đã hủy",
 }
+ROMAN = {"Q1": "quý I", "Q2": "quý II", "Q3": "quý III", "Q4": "quý IV", "H1": "6 tháng",
+         "M9": "9 tháng", "year": "năm"}  # fmt: skip
+RECURRENCE_VI = {"weekly": "Hằng tuần", "monthly": "Hằng tháng", "quarterly": "Hằng quý",
+                 "half_yearly": "6 tháng một lần", "yearly": "Hằng năm"}  # fmt: skip
+
+
+def recurrence_words(code: str | None) -> str:
+    """The parser's recurrence code in the words of the dispatch ("hằng quý", not
+    `quarterly`); an unknown code is shown as "Định kỳ" rather than as the code."""
+    if not code:
+        return ""
+    kind, _, arg = code.partition(":")
+    if kind in RECURRENCE_VI and not arg:
+        return RECURRENCE_VI[kind]
+    key, _, value = arg.partition("=")
+    if kind == "monthly" and key == "days" and "-" in value:
+        a, b = value.split("-", 1)
+        return f"Từ ngày {int(a):02d} đến ngày {int(b):02d} hằng tháng"
+    if kind == "monthly" and key == "by":
+        return f"Trước ngày {int(value):02d} hằng tháng"
+    if kind == "yearly" and key == "by" and "-" in value:
+        month, day = value.split("-", 1)
+        return f"Trước ngày {int(day):02d}/{int(month):02d} hằng năm"
+    if kind == "reports":
+        names = [ROMAN.get(c, c) for c in arg.split(",") if c]
+        return "Báo cáo " + ", ".join(names) if names else "Báo cáo định kỳ"
+    return "Định kỳ"
+
+
+def timeliness_words(status: str, timeliness: str, deadline: date | None, today: date) -> str:
+    """Timeliness that agrees with the status beside it: an item not (or no longer) accepted is
+    not "done", however its completion stamp reads; an accepted one is never "in progress"."""
+    open_ = status in {"not_started", "in_progress", "reported"}
+    if open_ and timeliness in {"done_on_time", "done_late"}:
+        if deadline is None:
+            timeliness = "no_deadline"
+        elif deadline < today:
+            timeliness = "overdue"
+        else:
+            timeliness = "in_progress_within_time"
+    if status == "accepted" and timeliness in {"in_progress_within_time", "due_soon"}:
+        timeliness = "done_on_time"
+    if status == "accepted" and timeliness == "overdue":
+        timeliness = "done_late"
+    return TIMELINESS_VI.get(timeliness, timeliness)
+
+
+def _files(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {"description": "The file (format=…)", "content": dict.fromkeys(media_types, binary)},
+        **problem_responses(401, 503),
+    }
+
+
+async def _unit_names(session: AsyncSession) -> dict[str, str]:
+    return dict((await session.execute(select(UnitRow.id, UnitRow.name))).all())
+
+
+def _header(
+    title: str, today: date, names: dict[str, str], unit_ids: list[str], lines: list[str]
+) -> ReportHeader:
+    """The issuing province is the one most of the report's agencies belong to (unit ids are
+    paths under their province's id: `P21.SNV`)."""
+    provinces = Counter(u.split(".", 1)[0] for u in unit_ids)
+    top = provinces.most_common(1)[0][0] if provinces else None
+    province = names.get(top) if top else None
+    return ReportHeader(
+        title=title,
+        issuer="Sở Nội vụ",
+        parent_issuer=f"UBND {province}" if province else None,
+        place=province.removeprefix("Tỉnh ") if province else None,
+        issued_on=today,
+        lines=lines,
+        data_as_of=repo.utcnow(),
+    )
 
 
 @router.get(
     "/exports/items",
-    summary="Export items as CSV or XLSX (Vietnamese headers)",
-    responses={
-        200: {
-            "content": {
-                "text/csv": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
-            }
-        },
-        **problem_responses(401),
-    },
+    summary="Export items as CSV, XLSX or PDF (Vietnamese headers, printable)",
+    response_class=Response,
+    responses=_files("text/csv", XLSX_MEDIA_TYPE, PDF_MEDIA_TYPE),
 )
 async def export_items(
     session: SessionDep,
     principal: Reader,
-    format: Literal["csv", "xlsx"] = Query("csv"),
+    format: Literal["csv", "xlsx", "pdf"] = Query("csv"),
     conclusion_id: str | None = None,
     unit_id: str | None = None,
 ) -> Response:
@@ -238,29 +314,106 @@ async def export_items(
     tl_expr = repo.timeliness_expr(today)
     rows = (
         await session.execute(
-            select(Item, tl_expr.label("t"))
+            select(Item, tl_expr.label("t"), Conclusion.number, Conclusion.title)
+            .outerjoin(Conclusion, Conclusion.id == Item.conclusion_id)
             .where(*clauses)
             .order_by(Item.lead_unit_id, Item.deadline.nulls_last(), Item.id)
         )
     ).all()
-    names = dict((await session.execute(select(UnitRow.id, UnitRow.name))).all())
+    names = await _unit_names(session)
     table = [
         [
-            item.id,
+            n,
             item.title,
             names.get(item.lead_unit_id, item.lead_unit_id),
             "; ".join(names.get(u, u) for u in item.supporting_unit_ids or []),
             item.deadline.strftime("%d/%m/%Y") if item.deadline else "",
-            item.recurrence or "",
+            recurrence_words(item.recurrence),
             STATUS_VI.get(item.status, item.status),
-            TIMELINESS_VI.get(t, t),
+            timeliness_words(item.status, t, item.deadline, today),
             ", ".join(item.criteria or []),
             item.progress_percent,
-            item.conclusion_id or "",
+            number or c_title or ("Cảnh báo tự động" if item.origin == "alert" else ""),
         ]
-        for item, t in rows
+        for n, (item, t, number, c_title) in enumerate(rows, 1)
     ]
     stamp = today.strftime("%Y%m%d")
-    if format == "xlsx":
-        return xlsx_response(HEADERS, table, f"nhiem-vu-{stamp}.xlsx", sheet="Nhiệm vụ khắc phục")
-    return csv_response(HEADERS, table, f"nhiem-vu-{stamp}.csv")
+    if format == "csv":
+        return csv_response(HEADERS, table, f"nhiem-vu-{stamp}.csv")
+    layout: dict[str, Any] = {
+        "sheet": "Nhiệm vụ khắc phục",
+        "header": _header(
+            "Danh sách nhiệm vụ khắc phục sau kiểm tra cải cách hành chính",
+            today,
+            names,
+            [item.lead_unit_id for item, *_ in rows],
+            [f"Tổng số: {len(table)} nhiệm vụ"],
+        ),
+        "freeze_columns": 2,
+    }
+    if format == "pdf":
+        return await pdf_file(HEADERS, table, f"nhiem-vu-{stamp}.pdf", **layout)
+    return await xlsx_file(HEADERS, table, f"nhiem-vu-{stamp}.xlsx", **layout)
+
+
+PROVINCE_HEADERS = [
+    "STT",
+    "Đơn vị chủ trì",
+    "Tổng số nhiệm vụ",
+    "Chưa thực hiện",
+    "Đang thực hiện",
+    "Đã báo cáo, chờ xác nhận",
+    "Đã hoàn thành",
+    "Hoàn thành đúng hạn",
+    "Hoàn thành quá hạn",
+    "Đang quá hạn",
+    "Tỷ lệ đúng hạn (%)",
+]
+
+
+def province_table(report: ProvinceReport) -> list[list[Any]]:
+    def line(n: Any, name: str, total: int, st: dict[str, int], tm: dict[str, int],
+             rate: float | None) -> list[Any]:  # fmt: skip
+        return [n, name, total, st.get("not_started", 0), st.get("in_progress", 0),
+                st.get("reported", 0), st.get("accepted", 0), tm.get("done_on_time", 0),
+                tm.get("done_late", 0), tm.get("overdue", 0),
+                "" if rate is None else round(100 * rate, 1)]  # fmt: skip
+
+    body = [
+        line(i, a.unit_name or a.unit_id, a.total, a.by_status, a.by_timeliness, a.on_time_rate)
+        for i, a in enumerate(report.agencies, 1)
+    ]
+    body.append(line("", "Toàn tỉnh", report.total, report.by_status, report.by_timeliness,
+                     report.on_time_rate))  # fmt: skip
+    return body
+
+
+@router.get(
+    "/exports/province-report",
+    summary="The province report (per-agency progress) as XLSX or PDF, printable",
+    response_class=Response,
+    responses=_files(XLSX_MEDIA_TYPE, PDF_MEDIA_TYPE),
+)
+async def export_province_report(
+    session: SessionDep,
+    principal: Reader,
+    format: Literal["xlsx", "pdf"] = Query("xlsx"),
+) -> Response:
+    report = await province_report(session, principal)
+    names = await _unit_names(session)
+    table = province_table(report)
+    stamp = report.as_of.strftime("%Y%m%d")
+    layout: dict[str, Any] = {
+        "sheet": "Báo cáo tiến độ",
+        "header": _header(
+            "Báo cáo tiến độ thực hiện nhiệm vụ khắc phục sau kiểm tra cải cách hành chính",
+            report.as_of,
+            names,
+            [a.unit_id for a in report.agencies],
+            [f"Tính đến {report.as_of.strftime('%d/%m/%Y')}"],
+        ),
+        "freeze_columns": 2,
+    }
+    if format == "pdf":
+        return await pdf_file(PROVINCE_HEADERS, table, f"bao-cao-tien-do-{stamp}.pdf", **layout)
+    return await xlsx_file(PROVINCE_HEADERS, table, f"bao-cao-tien-do-{stamp}.xlsx", **layout)

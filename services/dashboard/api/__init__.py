@@ -1,0 +1,1 @@
+"""The dashboard's routes: sign-in (OIDC + PKCE, development) and the pages."""
