@@ -40,6 +40,6 @@ async def seed(ctx: Any) -> None:
             json={"number": "DEMO/UBND-NC", "title": "Công văn demo khắc phục tồn tại CCHC"},
             headers={"Idempotency-Key": "devseed-tasks-demo"},
         )
-        if confirm.status_code == 409:
-            return  # seeded before (same Idempotency-Key on an earlier draft)
+        if confirm.status_code in (409, 422):
+            return  # seeded before (the same Idempotency-Key on an earlier draft)
         confirm.raise_for_status()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import FastAPI
 
 from services.tasks import events
 from services.tasks.api import routers
+from services.tasks.config import TasksSettings
 from services.tasks.store.models import outbox_table, processed_events_table
-from shared.app import ServiceSpec, create_service_app
+from shared.app import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
 SPEC = ServiceSpec(
@@ -36,8 +39,16 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings)
+def create_app(settings: Settings | None = None, tasks: TasksSettings | None = None) -> FastAPI:
+    """The tasks app; `tasks` overrides the TASKS_* settings (tests)."""
+    tasks = tasks or TasksSettings()
+
+    def on_startup(runtime: Runtime) -> None:
+        runtime.extras["tasks_settings"] = tasks
+
+    app = create_service_app(dataclasses.replace(SPEC, on_startup=on_startup), settings)
+    app.state.tasks_settings = tasks
+    return app
 
 
 app = create_app()

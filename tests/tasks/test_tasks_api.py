@@ -8,7 +8,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import docx
@@ -154,7 +154,7 @@ async def test_idempotency_key_replays_and_detects_reuse(
         json=changed,
         headers={**auth("inspector"), "Idempotency-Key": key + "b"},
     )
-    assert c.status_code == 409
+    assert c.status_code == 422  # the same key for another request: refused
 
 
 # ----------------------------------------------------------------- access control
@@ -597,9 +597,8 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
         headers=auth("officer", unit),
     )
     scheduler = DeadlineScheduler(sessions, Outbox(outbox_table, SPEC.source), interval=60)
-    # A fixed clock, never today's: on the 10th the next child is due on the 5th of next month,
-    # outside the 7-day reminder window, so its only event is `created` whatever day CI runs.
-    now = datetime(2026, 6, 10, 9, 0, tzinfo=tl.VN_TZ)
+    # the deadlines above are counted from TODAY, so the scheduler's clock is 09:00 of TODAY
+    now = datetime.combine(TODAY, time(9, 0), tzinfo=tl.VN_TZ)
     await scheduler.run_once(now)
     await scheduler.run_once(now)  # a second pass sends nothing new
     async with sessions() as s:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import Request, Response
@@ -15,11 +15,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tasks.api.schemas import ItemOut
+from services.tasks.config import TasksSettings
 from services.tasks.domain import timeliness as tl
 from services.tasks.store import repo
 from services.tasks.store.models import IdempotencyKey, Item
 from shared.auth.principal import Principal
-from shared.problems import BadRequest, Conflict, PreconditionFailed
+from shared.problems import BadRequest, Conflict, PreconditionFailed, UnprocessableContent
 
 
 def item_out(item: Item, now: datetime) -> ItemOut:
@@ -122,7 +123,10 @@ def request_hash(body: Any) -> str:
 async def replay(
     session: AsyncSession, principal: Principal, endpoint: str, key: str | None, body: Any
 ) -> JSONResponse | None:
-    """The stored response for a repeated Idempotency-Key (409 if the body differs)."""
+    """The stored response for a repeated Idempotency-Key (422 if the body differs).
+
+    The older helpers of conclusions.py; item writes use `api.idempotency.idempotent`.
+    """
     if not key:
         return None
     row = (
@@ -131,15 +135,16 @@ async def replay(
                 IdempotencyKey.subject == principal.subject,
                 IdempotencyKey.endpoint == endpoint,
                 IdempotencyKey.key == key,
+                IdempotencyKey.expires_at > repo.utcnow(),
             )
         )
     ).scalar_one_or_none()
     if row is None:
         return None
     if row.request_hash != request_hash(body):
-        raise Conflict("Idempotency-Key reused with a different request body")
+        raise UnprocessableContent("Idempotency-Key reused with a different request body")
     return JSONResponse(
-        row.response, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
+        row.response, status_code=row.status_code or 200, headers={"Idempotent-Replayed": "true"}
     )
 
 
@@ -163,6 +168,7 @@ async def remember(
             request_hash=request_hash(body),
             status_code=status_code,
             response=json.loads(json.dumps(response, default=str)),
+            expires_at=repo.utcnow() + timedelta(hours=TasksSettings().idempotency_ttl_hours),
         )
         .on_conflict_do_nothing()
         .returning(IdempotencyKey.key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -17,10 +17,9 @@ from services.tasks.api.common import (
     item_etag,
     item_out,
     json_with_etag,
-    remember,
-    replay,
     today_vn,
 )
+from services.tasks.api.idempotency import idempotent
 from services.tasks.api.schemas import (
     ExtensionDecisionIn,
     ExtensionIn,
@@ -227,6 +226,7 @@ def _item_response(item: Item) -> Response:
     response_model=ItemOut,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
+@idempotent("transition_item")
 async def transition_item(
     item_id: str,
     body: TransitionIn,
@@ -252,6 +252,7 @@ async def transition_item(
     response_model=ItemOut,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
+@idempotent("update_item")
 async def update_item(
     item_id: str,
     body: ItemPatch,
@@ -302,6 +303,7 @@ async def update_item(
     status_code=201,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
+@idempotent("add_progress")
 async def add_progress(
     item_id: str,
     body: ProgressIn,
@@ -347,20 +349,14 @@ def _ext_out(e: ExtensionRequest) -> ExtensionOut:
     status_code=201,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent("request_extension")
 async def request_extension(
     item_id: str,
     body: ExtensionIn,
+    request: Request,
     session: SessionDep,
     principal: Worker,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="Retry-safe create."),
-    ] = None,
 ) -> Response:
-    raw = {"item_id": item_id, **body.model_dump(mode="json")}
-    replayed = await replay(session, principal, "request_extension", idempotency_key, raw)
-    if replayed is not None:
-        return replayed
     item = await load(session, principal, item_id, for_update=True)
     ensure_can_change(principal, item)
     ext = await repo.request_extension(
@@ -370,9 +366,7 @@ async def request_extension(
         requested=body.requested_deadline,
         reason=body.reason,
     )
-    out = _ext_out(ext).model_dump(mode="json")
-    await remember(session, principal, "request_extension", idempotency_key, raw, 201, out)
-    return JSONResponse(out, status_code=201)
+    return JSONResponse(_ext_out(ext).model_dump(mode="json"), status_code=201)
 
 
 @router.get(
@@ -405,14 +399,16 @@ async def list_extensions(
     response_model=ExtensionOut,
     responses=problem_responses(401, 403, 404, 422),
 )
+@idempotent("decide_extension")
 async def decide_extension(
     item_id: str,
     extension_id: str,
     body: ExtensionDecisionIn,
+    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     principal: Inspector,
-) -> ExtensionOut:
+) -> Response:
     item = await load(session, principal, item_id, for_update=True)
     ext = await repo.decide_extension(
         session,
@@ -423,4 +419,4 @@ async def decide_extension(
         approve=body.approve,
         reason=body.reason,
     )
-    return _ext_out(ext)
+    return JSONResponse(_ext_out(ext).model_dump(mode="json"))

@@ -44,6 +44,7 @@ class PassResult:
     overdue: int = 0
     escalated: int = 0
     recurring_created: int = 0
+    idempotency_keys_purged: int = 0
 
 
 _REMINDERS = text(
@@ -259,6 +260,7 @@ class DeadlineScheduler(PeriodicWorker):
                 return PassResult()
             result = await send_notifications(session, self.outbox, now)
             result.recurring_created = await create_recurring(session, self.outbox, now)
+            result.idempotency_keys_purged = await repo.purge_expired_keys(session, now)
         return result
 
     async def tick(self) -> PassResult:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     func,
     literal,
     or_,
@@ -31,6 +32,7 @@ from services.tasks.store.models import (
     DeadlineChange,
     ExtensionRequest,
     Finding,
+    IdempotencyKey,
     Item,
     ItemHistory,
     ProgressNote,
@@ -591,3 +593,11 @@ async def bump_items(session: AsyncSession, item_ids: Sequence[str]) -> None:
             .where(Item.id.in_(item_ids))
             .values(version=Item.version + 1, updated_at=func.now())
         )
+
+
+async def purge_expired_keys(session: AsyncSession, now: datetime) -> int:
+    """Drop Idempotency-Keys past their replay window (one statement)."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now).returning(IdempotencyKey.key)
+    )
+    return len(result.all())
