@@ -10,13 +10,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from services.tasks.api.common import (
+    caller_role,
     check_if_match,
     decode_cursor,
     encode_cursor,
     if_none_match,
+    item_detail,
     item_etag,
     item_out,
     json_with_etag,
+    note_out,
     today_vn,
 )
 from services.tasks.api.idempotency import idempotent
@@ -25,7 +28,7 @@ from services.tasks.api.schemas import (
     ExtensionIn,
     ExtensionOut,
     HistoryOut,
-    ItemOut,
+    ItemDetail,
     ItemPage,
     ItemPatch,
     ProgressIn,
@@ -33,6 +36,7 @@ from services.tasks.api.schemas import (
     TimelinessName,
     TransitionIn,
 )
+from services.tasks.domain import workflow as wf
 from services.tasks.domain.workflow import Action
 from services.tasks.store import repo
 from services.tasks.store.models import ExtensionRequest, Item, ItemHistory
@@ -50,19 +54,41 @@ Inspector = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspecto
 OFFICER_ACTIONS = {Action.start, Action.report}
 
 
+def role_on(principal: Principal, item: Item) -> wf.ItemRole | None:
+    return caller_role(item, principal)
+
+
 def ensure_can_read(principal: Principal, item: Item) -> None:
+    """Province-wide roles read every item; an officer reads the items their agency leads,
+    supports or monitors (404 for anyone else's, so their existence does not leak)."""
     if principal.sees_all_units:
         return
-    if principal.unit_id is None or not (
-        item.lead_unit_id == principal.unit_id
-        or principal.unit_id in (item.supporting_unit_ids or [])
-    ):
+    if role_on(principal, item) is None:
         raise NotFound("item not found")
 
 
 def ensure_can_change(principal: Principal, item: Item) -> None:
-    """Officers change only the items their own agency leads (404 for anyone else's)."""
-    principal.ensure_unit(item.lead_unit_id, "item")
+    """Only the lead agency's officers move an item (status, extensions); a supporting or
+    monitoring unit may read it, so it is told why (403), others get 404."""
+    if principal.sees_all_units:
+        return
+    ensure_can_read(principal, item)
+    if not wf.may_move_status(role_on(principal, item)):
+        raise Forbidden(
+            "only the lead unit moves this item; a supporting unit reports its own "
+            "contribution with POST …/progress"
+        )
+
+
+def ensure_can_report(principal: Principal, item: Item) -> wf.ItemRole | None:
+    """The lead and supporting units' officers report progress; monitoring units read."""
+    if principal.sees_all_units:
+        return None
+    ensure_can_read(principal, item)
+    role = role_on(principal, item)
+    if not wf.may_report_progress(role):
+        raise Forbidden("a monitoring unit follows this item but does not report on it")
+    return role
 
 
 async def load(
@@ -119,14 +145,22 @@ async def list_items(
     )
     if not principal.sees_all_units and principal.unit_id is None:
         rows = []
-    return _page(request, rows, limit, now)
+    return await _page(request, session, principal, rows, limit, now)
 
 
-def _page(request: Request, rows: list[Item], limit: int, now: datetime) -> Response:
+async def _page(
+    request: Request,
+    session: SessionDep,
+    principal: Principal,
+    rows: list[Item],
+    limit: int,
+    now: datetime,
+) -> Response:
     """One page of a keyset-paginated list (`rows` holds one extra row when more follow)."""
     page = rows[:limit]
+    ctx = await repo.item_context(session, page)
     body = ItemPage(
-        items=[item_out(i, now) for i in page],
+        items=[item_out(i, now, ctx, principal) for i in page],
         next_cursor=encode_cursor(page[-1]) if len(rows) > limit else None,
     )
     return json_with_etag(request, body.model_dump(mode="json"))
@@ -158,13 +192,13 @@ async def my_items(
         after=decode_cursor(cursor),
         limit=limit + 1,
     )
-    return _page(request, rows, limit, now)
+    return await _page(request, session, principal, rows, limit, now)
 
 
 @router.get(
     "/items/{item_id}",
-    summary="One item (ETag; If-None-Match → 304)",
-    response_model=ItemOut,
+    summary="One item with its notes, evidence and units (ETag; If-None-Match → 304)",
+    response_model=ItemDetail,
     responses={304: {"description": "Not modified"}, **problem_responses(401, 404)},
 )
 async def get_item(
@@ -174,11 +208,7 @@ async def get_item(
     etag = item_etag(item)
     if if_none_match(request, etag):
         return Response(status_code=304, headers={"ETag": etag})
-    return Response(
-        item_out(item, _now()).model_dump_json(),
-        media_type="application/json",
-        headers={"ETag": etag},
-    )
+    return await _item_response(session, principal, item)
 
 
 @router.get(
@@ -198,6 +228,7 @@ async def item_history(item_id: str, session: SessionDep, principal: Reader) -> 
         .scalars()
         .all()
     )
+    notes = {n.id: note_out(n, files) for n, files in await repo.item_notes(session, item_id)}
     return [
         HistoryOut(
             at=r.at,
@@ -207,14 +238,24 @@ async def item_history(item_id: str, session: SessionDep, principal: Reader) -> 
             to_status=r.to_status,
             reason=r.reason,
             details=r.details,
+            note=notes.get(int(r.details["note_id"]))
+            if r.details and r.details.get("note_id") is not None
+            else None,
         )
         for r in rows
     ]
 
 
-def _item_response(item: Item) -> Response:
+async def _item_response(
+    session: SessionDep, principal: Principal, item: Item, status_code: int = 200
+) -> Response:
+    """The item's detail (notes and evidence included) with its ETag."""
+    await session.flush()
+    ctx = await repo.item_context(session, [item])
+    notes = await repo.item_notes(session, item.id)
     return Response(
-        item_out(item, _now()).model_dump_json(),
+        item_detail(item, _now(), ctx, principal, notes).model_dump_json(),
+        status_code=status_code,
         media_type="application/json",
         headers={"ETag": item_etag(item)},
     )
@@ -223,7 +264,7 @@ def _item_response(item: Item) -> Response:
 @router.post(
     "/items/{item_id}/transitions",
     summary="Move an item through its workflow (If-Match → 412 when stale)",
-    response_model=ItemOut,
+    response_model=ItemDetail,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
 @idempotent("transition_item")
@@ -243,13 +284,13 @@ async def transition_item(
     await repo.transition(
         session, runtime.outbox, item, body.action, actor=principal.subject, reason=body.reason
     )
-    return _item_response(item)
+    return await _item_response(session, principal, item)
 
 
 @router.patch(
     "/items/{item_id}",
     summary="Edit an item (inspector); deadline changes are recorded with their reason",
-    response_model=ItemOut,
+    response_model=ItemDetail,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
 @idempotent("update_item")
@@ -276,6 +317,10 @@ async def update_item(
         await repo.ensure_units_exist(session, body.supporting_unit_ids)
         item.supporting_unit_ids = [u for u in body.supporting_unit_ids if u != item.lead_unit_id]
         changed["supporting_unit_ids"] = item.supporting_unit_ids
+    if body.monitoring_unit_ids is not None:
+        await repo.ensure_units_exist(session, body.monitoring_unit_ids)
+        item.monitoring_unit_ids = [u for u in body.monitoring_unit_ids if u != item.lead_unit_id]
+        changed["monitoring_unit_ids"] = item.monitoring_unit_ids
     if changed:
         item.version += 1
         item.updated_at = repo.utcnow()
@@ -293,13 +338,13 @@ async def update_item(
             actor=principal.subject,
             reason=body.reason,
         )
-    return _item_response(item)
+    return await _item_response(session, principal, item)
 
 
 @router.post(
     "/items/{item_id}/progress",
-    summary="Add a progress note with evidence metadata",
-    response_model=ItemOut,
+    summary="Add a progress note with evidence (a supporting unit: its own contribution)",
+    response_model=ItemDetail,
     status_code=201,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
@@ -313,7 +358,7 @@ async def add_progress(
     principal: Worker,
 ) -> Response:
     item = await load(session, principal, item_id, for_update=True)
-    ensure_can_change(principal, item)
+    role = ensure_can_report(principal, item)
     check_if_match(request, item)
     await repo.add_progress(
         session,
@@ -323,10 +368,10 @@ async def add_progress(
         note=body.note,
         percent=body.percent,
         evidence=[e.model_dump() for e in body.evidence],
+        unit_id=principal.unit_id,
+        role=role.value if role else principal.role.value,
     )
-    resp = _item_response(item)
-    resp.status_code = 201
-    return resp
+    return await _item_response(session, principal, item, status_code=201)
 
 
 def _ext_out(e: ExtensionRequest) -> ExtensionOut:

@@ -196,6 +196,7 @@ async def create_recurring(session: AsyncSession, outbox: Outbox, now: datetime)
                     "criteria": t.criteria,
                     "priority": t.priority,
                     "deadline": inst.due_on,
+                    "original_deadline": inst.due_on,
                     "parent_item_id": t.id,
                     "period_key": inst.key,
                     "status": "not_started",
