@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from services.tasks.api import conclusions, items, reports
+from services.tasks.api import conclusions, evidence, items, reports
 
-routers: list[APIRouter] = [conclusions.router, items.router, reports.router]
+routers: list[APIRouter] = [conclusions.router, items.router, evidence.router, reports.router]

@@ -28,7 +28,14 @@ from services.tasks.domain import workflow as wf
 from services.tasks.store import repo
 from services.tasks.store.models import EvidenceFile, IdempotencyKey, Item, ProgressNote
 from shared.auth.principal import Principal
-from shared.problems import BadRequest, Conflict, PreconditionFailed, UnprocessableContent
+from shared.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    UnprocessableContent,
+)
 
 TIMELINESS_EN = {
     "done_on_time": "done on time",
@@ -49,6 +56,43 @@ def caller_role(item: Item, principal: Principal | None) -> wf.ItemRole | None:
         supporting=list(item.supporting_unit_ids or []),
         monitoring=list(item.monitoring_unit_ids or []),
     )
+
+
+def role_on(principal: Principal, item: Item) -> wf.ItemRole | None:
+    return caller_role(item, principal)
+
+
+def ensure_can_read(principal: Principal, item: Item) -> None:
+    """Province-wide roles read every item; an officer reads the items their agency leads,
+    supports or monitors (404 for anyone else's, so their existence does not leak)."""
+    if principal.sees_all_units:
+        return
+    if role_on(principal, item) is None:
+        raise NotFound("item not found")
+
+
+def ensure_can_change(principal: Principal, item: Item) -> None:
+    """Only the lead agency's officers move an item (status, extensions); a supporting or
+    monitoring unit may read it, so it is told why (403), others get 404."""
+    if principal.sees_all_units:
+        return
+    ensure_can_read(principal, item)
+    if not wf.may_move_status(role_on(principal, item)):
+        raise Forbidden(
+            "only the lead unit moves this item; a supporting unit reports its own "
+            "contribution with POST …/progress"
+        )
+
+
+def ensure_can_report(principal: Principal, item: Item) -> wf.ItemRole | None:
+    """The lead and supporting units' officers report progress; monitoring units read."""
+    if principal.sees_all_units:
+        return None
+    ensure_can_read(principal, item)
+    role = role_on(principal, item)
+    if not wf.may_report_progress(role):
+        raise Forbidden("a monitoring unit follows this item but does not report on it")
+    return role
 
 
 def item_fields(

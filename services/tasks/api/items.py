@@ -14,6 +14,9 @@ from services.tasks.api.common import (
     check_if_match,
     decode_cursor,
     encode_cursor,
+    ensure_can_change,
+    ensure_can_read,
+    ensure_can_report,
     if_none_match,
     item_detail,
     item_etag,
@@ -21,6 +24,13 @@ from services.tasks.api.common import (
     json_with_etag,
     note_out,
     today_vn,
+)
+from services.tasks.api.evidence import (
+    TasksConfig,
+    UploadGuard,
+    read_submission,
+    request_body,
+    store_uploads,
 )
 from services.tasks.api.idempotency import idempotent
 from services.tasks.api.schemas import (
@@ -32,18 +42,18 @@ from services.tasks.api.schemas import (
     ItemPage,
     ItemPatch,
     ProgressIn,
+    ReportIn,
     StatusName,
     TimelinessName,
     TransitionIn,
 )
-from services.tasks.domain import workflow as wf
 from services.tasks.domain.workflow import Action
 from services.tasks.store import repo
 from services.tasks.store.models import ExtensionRequest, Item, ItemHistory
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import current_principal, require_roles
-from shared.problems import Forbidden, NotFound, UnprocessableContent, problem_responses
+from shared.problems import Forbidden, UnprocessableContent, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["items"])
 
@@ -52,43 +62,6 @@ Worker = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector, 
 Inspector = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector))]
 
 OFFICER_ACTIONS = {Action.start, Action.report}
-
-
-def role_on(principal: Principal, item: Item) -> wf.ItemRole | None:
-    return caller_role(item, principal)
-
-
-def ensure_can_read(principal: Principal, item: Item) -> None:
-    """Province-wide roles read every item; an officer reads the items their agency leads,
-    supports or monitors (404 for anyone else's, so their existence does not leak)."""
-    if principal.sees_all_units:
-        return
-    if role_on(principal, item) is None:
-        raise NotFound("item not found")
-
-
-def ensure_can_change(principal: Principal, item: Item) -> None:
-    """Only the lead agency's officers move an item (status, extensions); a supporting or
-    monitoring unit may read it, so it is told why (403), others get 404."""
-    if principal.sees_all_units:
-        return
-    ensure_can_read(principal, item)
-    if not wf.may_move_status(role_on(principal, item)):
-        raise Forbidden(
-            "only the lead unit moves this item; a supporting unit reports its own "
-            "contribution with POST …/progress"
-        )
-
-
-def ensure_can_report(principal: Principal, item: Item) -> wf.ItemRole | None:
-    """The lead and supporting units' officers report progress; monitoring units read."""
-    if principal.sees_all_units:
-        return None
-    ensure_can_read(principal, item)
-    role = role_on(principal, item)
-    if not wf.may_report_progress(role):
-        raise Forbidden("a monitoring unit follows this item but does not report on it")
-    return role
 
 
 async def load(
@@ -343,23 +316,30 @@ async def update_item(
 
 @router.post(
     "/items/{item_id}/progress",
-    summary="Add a progress note with evidence (a supporting unit: its own contribution)",
+    summary="Add a progress note with evidence: links (JSON) or files (multipart); a "
+    "supporting unit reports its own contribution",
     response_model=ItemDetail,
     status_code=201,
-    responses=problem_responses(401, 403, 404, 412, 422),
+    responses=problem_responses(401, 403, 404, 412, 413, 415, 422),
+    openapi_extra=request_body(ProgressIn, required=["note"]),
+    dependencies=[UploadGuard],
 )
 @idempotent("add_progress")
 async def add_progress(
     item_id: str,
-    body: ProgressIn,
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     principal: Worker,
+    settings: TasksConfig,
 ) -> Response:
+    submission = await read_submission(request, ProgressIn, settings)
+    body = submission.fields
+    assert isinstance(body, ProgressIn)
     item = await load(session, principal, item_id, for_update=True)
     role = ensure_can_report(principal, item)
     check_if_match(request, item)
+    files = await store_uploads(session, runtime, settings, item, principal, submission.uploads)
     await repo.add_progress(
         session,
         runtime.outbox,
@@ -370,8 +350,62 @@ async def add_progress(
         evidence=[e.model_dump() for e in body.evidence],
         unit_id=principal.unit_id,
         role=role.value if role else principal.role.value,
+        files=files,
     )
     return await _item_response(session, principal, item, status_code=201)
+
+
+@router.post(
+    "/items/{item_id}/report",
+    summary="Submit the remediation report (báo cáo kết quả khắc phục) with its evidence "
+    "and move the item to reported (lead unit)",
+    response_model=ItemDetail,
+    responses=problem_responses(401, 403, 404, 412, 413, 415, 422),
+    openapi_extra=request_body(ReportIn, required=[]),
+    dependencies=[UploadGuard],
+)
+@idempotent("submit_report")
+async def submit_report(
+    item_id: str,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Worker,
+    settings: TasksConfig,
+) -> Response:
+    submission = await read_submission(request, ReportIn, settings)
+    body = submission.fields
+    assert isinstance(body, ReportIn)
+    item = await load(session, principal, item_id, for_update=True)
+    ensure_can_change(principal, item)
+    check_if_match(request, item)
+    if item.status not in ("not_started", "in_progress"):
+        raise UnprocessableContent(f"cannot report an item that is {item.status}")
+    files = await store_uploads(session, runtime, settings, item, principal, submission.uploads)
+    role = caller_role(item, principal)
+    note = await repo.add_progress(
+        session,
+        runtime.outbox,
+        item,
+        actor=principal.subject,
+        note=body.note or "Báo cáo kết quả khắc phục",
+        percent=100,
+        evidence=[e.model_dump() for e in body.evidence],
+        unit_id=principal.unit_id,
+        role=role.value if role else principal.role.value,
+        kind="report",
+        files=files,
+    )
+    await repo.transition(
+        session,
+        runtime.outbox,
+        item,
+        Action.report,
+        actor=principal.subject,
+        reason=body.note,
+        details={"note_id": note.id, "evidence": len(files) + len(body.evidence)},
+    )
+    return await _item_response(session, principal, item)
 
 
 def _ext_out(e: ExtensionRequest) -> ExtensionOut:

@@ -210,6 +210,13 @@ class ProgressIn(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
 
 
+class ReportIn(BaseModel):
+    note: str | None = Field(
+        default=None, examples=["Đã hoàn thành việc niêm yết công khai 415/415 TTHC"]
+    )
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
 class ExtensionIn(BaseModel):
     requested_deadline: date = Field(examples=["2022-09-30"])
     reason: str = Field(min_length=1, examples=["Chờ hướng dẫn của Bộ Nội vụ"])
