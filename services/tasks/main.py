@@ -31,6 +31,12 @@ SPEC = ServiceSpec(
             "see their own agency's items only (404 for others).",
         },
         {"name": "reports", "description": "Progress reports and CSV/XLSX exports."},
+        {
+            "name": "notifications",
+            "description": "The caller's notification feed (reminders, overdue, escalations, "
+            "decisions, new items, the leaders' digest) and the channels that deliver them: "
+            "Web Push, e-mail, webhooks.",
+        },
     ],
     outbox_table=outbox_table,
     processed_table=processed_events_table,

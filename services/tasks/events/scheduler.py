@@ -18,8 +18,10 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.tasks.domain import notifications as dn
 from services.tasks.domain import recurrence as rec
 from services.tasks.domain import timeliness as tl
+from services.tasks.store import notifications as notes_store
 from services.tasks.store import repo
 from services.tasks.store.models import Item, ItemHistory
 from shared.events.outbox import Outbox
@@ -134,6 +136,20 @@ async def send_notifications(
         )
         result.overdue += 1
         result.escalated += int(bool(escalated))
+    notes: list[dn.NewNotification] = []
+    for item_id, threshold in due:
+        item = items[item_id]
+        left = (item.deadline - today).days if item.deadline else None
+        notes.append(dn.reminder(notes_store.facts(item), threshold, left))
+    for item_id, escalated in late:
+        item = items[item_id]
+        assert item.deadline is not None
+        days = (today - item.deadline).days
+        notes.append(dn.overdue(notes_store.facts(item), days))
+        if escalated:
+            notes.extend(dn.escalation(notes_store.facts(item), days))
+    # the people hear it in the same transaction as the event (outbox-style)
+    await notes_store.add(session, notes)
     escalated_ids = [item_id for item_id, escalated in late if escalated]
     if escalated_ids:
         # long overdue: raise to urgent (one statement) and record why
@@ -234,6 +250,9 @@ async def create_recurring(session: AsyncSession, outbox: Outbox, now: datetime)
     await outbox.add_many(
         session,
         [(RemediationCreated(**repo.event_fields(i)), i.lead_unit_id, i.id) for i in created],
+    )
+    await notes_store.add(
+        session, [n for i in created for n in dn.item_assigned(notes_store.facts(i))]
     )
     return len(created)
 

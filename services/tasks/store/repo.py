@@ -24,9 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.tasks.domain import notifications as dn
 from services.tasks.domain import recurrence, workflow
 from services.tasks.domain import timeliness as tl
 from services.tasks.domain.units import UnitDirectory
+from services.tasks.store import notifications as notes_store
 from services.tasks.store.models import (
     Conclusion,
     DeadlineChange,
@@ -282,6 +284,7 @@ async def create_item(
     await session.flush()
     session.add(history(item, actor, "created", to_status="not_started"))
     await emit(session, outbox, RemediationCreated(**event_fields(item)))
+    await notes_store.add(session, dn.item_assigned(notes_store.facts(item)))
     return item
 
 
@@ -361,6 +364,11 @@ async def transition(
             else not tl.is_late(item.completed_at, judged)
         )
         await emit(session, outbox, RemediationAccepted(**fields, on_time=on_time))
+        await notes_store.add(session, [dn.report_accepted(notes_store.facts(item), on_time)])
+    elif action is workflow.Action.reopen:
+        await notes_store.add(
+            session, [dn.report_reopened(notes_store.facts(item), item.version, reason)]
+        )
     return item
 
 
@@ -593,6 +601,18 @@ async def decide_extension(
         item.version += 1
         item.updated_at = utcnow()
         await session.flush()
+    await notes_store.add(
+        session,
+        [
+            dn.extension_decided(
+                notes_store.facts(item),
+                ext.id,
+                approved=approve,
+                new_deadline=ext.requested_deadline,
+                reason=reason,
+            )
+        ],
+    )
     return ext
 
 
