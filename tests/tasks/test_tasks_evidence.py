@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import docx
@@ -259,3 +263,82 @@ def test_sniffing_tells_office_files_apart() -> None:
     assert ev.sniff(io.BytesIO(ole), "bao-cao.doc") == ev.DOC
     assert ev.sniff(io.BytesIO(ole), "bao-cao.exe") is None
     assert ev.sniff(io.BytesIO(b"\xff\xd8\xff\xe0" + b"\x00" * 20), "anh.jpg") == ev.JPEG
+
+
+# ----------------------------------------------------------------- S3-compatible store
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    """moto's S3-compatible server, as a real process on a free port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(url, timeout=0.5).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the S3 stand-in did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_files_go_to_the_s3_store_when_configured(
+    make_settings: Callable[..., Settings],
+    auth: Auth,
+    sessions: async_sessionmaker[AsyncSession],
+    s3_server: str,
+) -> None:
+    import boto3
+
+    creds = {"aws_access_key_id": "cchc", "aws_secret_access_key": "cchc-secret"}
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **creds)
+    s3.create_bucket(Bucket="cchc-evidence")
+    tasks = TasksSettings(
+        evidence_max_bytes=MAX_BYTES,
+        evidence_chunk_bytes=CHUNK,
+        s3_endpoint_url=s3_server,
+        s3_bucket="cchc-evidence",
+        s3_access_key="cchc",
+        s3_secret_key="cchc-secret",
+    )
+    app = create_app(make_settings(service_name="tasks", workers_enabled=False), tasks)
+    async with running(app) as c:
+        item_id = await new_item(c, auth, "P21.SYT")
+        pdf = pdf_bytes(b"%" + b"s" * (CHUNK * 2))
+        res = await c.post(
+            f"/api/v1/items/{item_id}/progress",
+            data={"note": "Minh chứng lưu trên S3"},
+            files={"files": ("bien-ban.pdf", pdf, "application/pdf")},
+            headers=auth("officer", "P21.SYT"),
+        )
+        assert res.status_code == 201, res.text
+        evidence = res.json()["notes"][-1]["evidence"][0]
+        async with sessions() as s:
+            row = await s.get(EvidenceFile, evidence["id"])
+            assert row is not None and row.storage == "s3"
+            chunks = await s.scalar(
+                select(func.count())
+                .select_from(EvidenceChunk)
+                .where(EvidenceChunk.storage_key == row.storage_key)
+            )
+        assert chunks == 0
+        stored = s3.get_object(Bucket="cchc-evidence", Key=row.storage_key)
+        assert stored["Body"].read() == pdf and stored["ContentType"] == ev.PDF
+        down = await c.get(evidence["download_url"], headers=auth("inspector"))
+        assert down.status_code == 200 and down.content == pdf
+        assert (
+            await c.get(evidence["download_url"], headers=auth("officer", "P21.SNV"))
+        ).status_code == 404

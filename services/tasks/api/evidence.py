@@ -254,8 +254,11 @@ async def download_evidence(
     ).scalar_one_or_none()
     if f is None:
         raise NotFound("evidence not found")
-    store = blob_store(runtime)
-    if store.name != f.storage and f.storage == "postgres":
+    store: blobs.PostgresBlobStore | blobs.S3BlobStore = blob_store(runtime)
+    if store.name != f.storage:
+        if f.storage != "postgres":
+            raise ServiceUnavailable("the evidence store holding this file is not configured")
+        # kept in PostgreSQL before an S3 store was configured: still readable
         store = blobs.PostgresBlobStore(runtime.sessions, 1 << 20)
     ascii_name = f.name.encode("ascii", "replace").decode().replace('"', "")
     return StreamingResponse(
