@@ -44,9 +44,11 @@ class TasksSettings(BaseSettings):
     vapid_subject: str = "mailto:cchc-monitor@localhost"
     public_base_url: str = "http://127.0.0.1:8003"
 
-    # the leaders' morning digest: local time (Asia/Ho_Chi_Minh) and the audience it goes to
+    # the leaders' morning digest: local time (Asia/Ho_Chi_Minh), the audience it goes to
+    # (leaders read with the viewer role) and the province it summarises
     digest_time: str = "07:00"
     digest_audience: str = "role:viewer"
+    province_id: str = "P21"
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ import os
 from services.tasks.config import TasksSettings
 from services.tasks.events.handlers import make_handlers
 from services.tasks.events.scheduler import DeadlineScheduler
+from services.tasks.events.scores import make_score_handlers
 from services.tasks.notify.worker import DeliveryWorker
 from services.tasks.store.models import processed_events_table
 from shared.app import Runtime, Worker
@@ -20,7 +21,7 @@ def consumers(runtime: Runtime) -> list[IdempotentConsumer]:
         IdempotentConsumer(
             name="tasks.alerts",
             topics=["scoring.snapshots"],
-            handlers=make_handlers(runtime.outbox),
+            handlers={**make_handlers(runtime.outbox), **make_score_handlers()},
             sessions=runtime.sessions,
             processed_table=processed_events_table,
             producer=runtime.producer,
@@ -32,6 +33,6 @@ def consumers(runtime: Runtime) -> list[IdempotentConsumer]:
 def workers(runtime: Runtime) -> list[Worker]:
     settings = runtime.extras.get("tasks_settings") or TasksSettings()
     return [
-        DeadlineScheduler(runtime.sessions, runtime.outbox, SCHEDULER_INTERVAL_S),
+        DeadlineScheduler(runtime.sessions, runtime.outbox, SCHEDULER_INTERVAL_S, settings),
         DeliveryWorker(runtime.sessions, settings),
     ]
