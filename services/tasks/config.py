@@ -5,9 +5,13 @@ Secrets (SMTP password, VAPID private key, S3 keys) come only from the environme
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.settings import RUN_DIR
 
 
 class TasksSettings(BaseSettings):
@@ -54,3 +58,20 @@ class TasksSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def tasks_settings() -> TasksSettings:
     return TasksSettings()
+
+
+def dev_vapid_key(path: Path = RUN_DIR / "dev-vapid.pem") -> str:
+    """A per-checkout development VAPID key (PEM), created on first use, never committed:
+    Web Push works under `make run` without configuration."""
+    if path.exists():
+        return path.read_text()
+    from py_vapid import Vapid02
+
+    key = Vapid02()
+    key.generate_keys()
+    pem = key.private_pem().decode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(pem)
+    return pem

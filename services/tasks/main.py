@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from fastapi import FastAPI
 
 from services.tasks import events
 from services.tasks.api import routers
-from services.tasks.config import TasksSettings
+from services.tasks.config import TasksSettings, dev_vapid_key
 from services.tasks.store.models import outbox_table, processed_events_table
 from shared.app import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
@@ -48,6 +49,9 @@ SPEC = ServiceSpec(
 def create_app(settings: Settings | None = None, tasks: TasksSettings | None = None) -> FastAPI:
     """The tasks app; `tasks` overrides the TASKS_* settings (tests)."""
     tasks = tasks or TasksSettings()
+    env = settings.env if settings else os.environ.get("ENV", "development")
+    if not tasks.vapid_private_key and env != "production":
+        tasks = tasks.model_copy(update={"vapid_private_key": dev_vapid_key()})
 
     def on_startup(runtime: Runtime) -> None:
         runtime.extras["tasks_settings"] = tasks

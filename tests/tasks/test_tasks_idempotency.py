@@ -263,9 +263,44 @@ def test_every_write_documents_the_header(make_settings: Callable[..., Settings]
         (path, method, op)
         for path, ops in schema["paths"].items()
         for method, op in ops.items()
-        if method in ("post", "patch", "put", "delete") and path.startswith("/api/v1/items")
+        if method in ("post", "patch", "put") and path.startswith(("/api/v1/items", "/api/v1/me"))
     ]
-    assert len(writes) >= 5
+    assert len(writes) >= 8
     for path, method, op in writes:
         names = [p["name"] for p in op.get("parameters", []) if p["in"] == "header"]
         assert "Idempotency-Key" in names, (method, path)
+
+
+async def test_notification_writes_replay_and_refuse_a_reused_key(
+    client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    inspector, officer = auth("inspector"), auth("officer", "P21.SNV")
+    cases = [
+        (
+            "/api/v1/notification-targets",
+            inspector,
+            {"audience": "unit:P21.SNV", "channel": "email", "address": f"{uuid.uuid4().hex}@x.vn"},
+            {"audience": "unit:P21.SNV", "channel": "email", "address": "khac@x.vn"},
+            201,
+        ),
+        (
+            "/api/v1/me/push-subscriptions",
+            officer,
+            {
+                "endpoint": f"https://push.example/{uuid.uuid4().hex}",
+                "keys": {"p256dh": "a", "auth": "b"},
+            },
+            {"endpoint": "https://push.example/other", "keys": {"p256dh": "a", "auth": "b"}},
+            201,
+        ),
+        ("/api/v1/me/notifications/read", officer, {"ids": None}, {"ids": [1]}, 200),
+    ]
+    for url, who, body, other, status in cases:
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        first = await client.post(url, json=body, headers={**who, **key})
+        assert first.status_code == status, (url, first.text)
+        again = await client.post(url, json=body, headers={**who, **key})
+        assert again.status_code == status and again.json() == first.json(), url
+        assert again.headers.get("idempotent-replayed") == "true"
+        mismatch = await client.post(url, json=other, headers={**who, **key})
+        assert mismatch.status_code == 422, url
