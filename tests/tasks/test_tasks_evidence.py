@@ -342,3 +342,49 @@ async def test_files_go_to_the_s3_store_when_configured(
         assert (
             await c.get(evidence["download_url"], headers=auth("officer", "P21.SNV"))
         ).status_code == 404
+
+
+async def test_supporting_unit_uploads_evidence_of_its_part(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    body = {
+        "title": "Thông báo kết luận kiểm tra CCHC",
+        "findings": [
+            {
+                "unit_id": "P21.SNV",
+                "text": "Tồn tại",
+                "items": [
+                    {
+                        "title": f"Nhiệm vụ {uuid.uuid4().hex[:6]}",
+                        "lead_unit_id": "P21.SNV",
+                        "supporting_unit_ids": ["P21.VP"],
+                    }
+                ],
+            }
+        ],
+    }
+    res = await client.post("/api/v1/conclusions", json=body, headers=auth("inspector"))
+    item_id = res.json()["items"][0]["id"]
+    part = await client.post(
+        f"/api/v1/items/{item_id}/progress",
+        data={"note": "Phần phối hợp của Văn phòng", "percent": "100"},
+        files={"files": ("../../etc/anh-chup.png", PNG, "image/png")},
+        headers=auth("officer", "P21.VP"),
+    )
+    assert part.status_code == 201, part.text
+    assert part.json()["status"] == "not_started"  # a contribution never moves the item
+    evidence = part.json()["notes"][-1]["evidence"][0]
+    assert evidence["name"] == "anh-chup.png" and evidence["content_type"] == ev.PNG
+    for who in (auth("officer", "P21.SNV"), auth("officer", "P21.VP"), auth("inspector")):
+        down = await client.get(evidence["download_url"], headers=who)
+        assert down.status_code == 200 and down.content == PNG
+    other = await client.get(evidence["download_url"], headers=auth("officer", "P21.SCT"))
+    assert other.status_code == 404
+
+
+def test_names_lose_paths_and_control_characters() -> None:
+    from services.tasks.api.evidence import safe_name
+
+    assert safe_name("bao\r\ncao.pdf", "evd_1") == "baocao.pdf"
+    assert safe_name("C:\\Users\\can bo\\bien ban.pdf", "evd_1") == "bien ban.pdf"
+    assert safe_name("\x00\x07", "evd_1") == "evd_1"

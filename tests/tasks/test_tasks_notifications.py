@@ -393,3 +393,35 @@ async def test_a_webhook_that_is_down_is_retried_then_failed_never_blocking(
     (note,) = [n for n in feed.json()["items"] if n["item_id"] == item_id]
     assert note["kind"] == "item_assigned"
     assert {d["status"] for d in note["deliveries"]} == {"failed"}
+
+
+async def test_an_item_from_a_scoring_alert_is_announced_to_its_agency(
+    client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from services.tasks.events.handlers import make_handlers
+    from shared.events.envelope import CloudEvent
+    from shared.events.payloads import AlertRaised
+
+    alert_id = f"alert-{uuid.uuid4().hex[:8]}"
+    payload = AlertRaised(
+        alert_id=alert_id,
+        rule="ontime_below",
+        unit_id=UNIT,
+        indicator="progress.ontime",
+        period="2026Q3",
+        message="Tỉ lệ hồ sơ đúng hạn dưới 90%",
+        value=0.8,
+        threshold=0.9,
+    )
+    handler = make_handlers(Outbox(outbox_table, SPEC.source))[AlertRaised.event_type]
+    async with sessions() as s, s.begin():
+        await handler(s, CloudEvent.of(payload, source="/cchc-monitor/scoring"), payload)
+    feed = await client.get(
+        "/api/v1/me/notifications", params={"limit": 500}, headers=auth("officer", UNIT)
+    )
+    assigned = [
+        n
+        for n in feed.json()["items"]
+        if n["kind"] == "item_assigned" and "progress.ontime" in n["body"]
+    ]
+    assert len(assigned) >= 1 and assigned[-1]["data"]["role"] == "lead"

@@ -155,7 +155,7 @@ async def store_uploads(
                 id=evidence_id,
                 item_id=item.id,
                 unit_id=principal.unit_id,
-                name=(up.filename or evidence_id)[:255],
+                name=safe_name(up.filename, evidence_id),
                 content_type=content_type,
                 size=size,
                 sha256=digest,
@@ -166,6 +166,13 @@ async def store_uploads(
             )
         )
     return rows
+
+
+def safe_name(filename: str | None, fallback: str) -> str:
+    """The file's name as shown and sent back: no path, no control characters, bounded."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:200] or fallback
 
 
 def _size_of(up: UploadFile) -> int:
@@ -260,7 +267,7 @@ async def download_evidence(
             raise ServiceUnavailable("the evidence store holding this file is not configured")
         # kept in PostgreSQL before an S3 store was configured: still readable
         store = blobs.PostgresBlobStore(runtime.sessions, 1 << 20)
-    ascii_name = f.name.encode("ascii", "replace").decode().replace('"', "")
+    ascii_name = safe_name(f.name, f.id).encode("ascii", "replace").decode().replace('"', "")
     return StreamingResponse(
         store.open(f.storage_key),
         media_type=f.content_type,

@@ -160,3 +160,9 @@ class DeliveryWorker(PeriodicWorker):
 
     async def tick(self) -> DeliveryResult:
         return await self.run_once()
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            closer = getattr(channel, "close", None)
+            if closer is not None:
+                await closer()
