@@ -304,3 +304,25 @@ async def test_notification_writes_replay_and_refuse_a_reused_key(
         assert again.headers.get("idempotent-replayed") == "true"
         mismatch = await client.post(url, json=other, headers={**who, **key})
         assert mismatch.status_code == 422, url
+
+
+async def test_concurrent_retries_with_one_key_write_once(
+    client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    import asyncio
+
+    item_id = await new_item(client, auth, "P21.SVHTTDL")
+    officer = {**auth("officer", "P21.SVHTTDL"), "Idempotency-Key": uuid.uuid4().hex}
+    body = {"note": "Gửi lại khi mạng chập chờn", "percent": 10}
+    url = f"/api/v1/items/{item_id}/progress"
+    answers = await asyncio.gather(
+        *(client.post(url, json=body, headers=officer) for _ in range(4))
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.content for a in answers}) == 1  # every retry got the first answer
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 3
+    async with sessions() as s:
+        notes = await s.scalar(
+            select(func.count()).select_from(ProgressNote).where(ProgressNote.item_id == item_id)
+        )
+    assert notes == 1

@@ -185,7 +185,13 @@ class TransitionIn(BaseModel):
 
 class Evidence(BaseModel):
     name: str = Field(examples=["bao-cao-khac-phuc.pdf"])
-    url: str | None = Field(default=None, examples=["https://files.example/bc.pdf"])
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=2000,
+        examples=["https://files.example/bc.pdf"],
+        description="A link to evidence kept elsewhere (http or https only).",
+    )
     sha256: str | None = None
     size: int | None = None
     content_type: str | None = Field(default=None, examples=["application/pdf"])
