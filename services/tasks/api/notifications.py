@@ -38,6 +38,8 @@ KindName = Literal[
     "report_reopened",
     "report_accepted",
     "item_assigned",
+    "report_submitted",
+    "extension_requested",
     "digest",
 ]
 

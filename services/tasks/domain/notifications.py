@@ -26,6 +26,8 @@ class Kind(StrEnum):
     report_reopened = "report_reopened"
     report_accepted = "report_accepted"
     item_assigned = "item_assigned"
+    report_submitted = "report_submitted"
+    extension_requested = "extension_requested"
     digest = "digest"
 
 
@@ -199,6 +201,35 @@ def item_assigned(item: ItemFacts) -> list[NewNotification]:
             )
         )
     return out
+
+
+def report_submitted(item: ItemFacts, version: int) -> NewNotification:
+    """The inspectors hear that a report (with its evidence) waits for them."""
+    return NewNotification(
+        audience=role_audience("inspector"),
+        kind=Kind.report_submitted,
+        title="Báo cáo chờ xác nhận / Report awaiting review",
+        body=f"{item.lead_unit_id} đã báo cáo hoàn thành “{_short(item.title)}”. "
+        "/ The agency reported the item done.",
+        dedup_key=f"report_submitted:{item.item_id}:{version}",
+        item_id=item.item_id,
+        data={"unit_id": item.lead_unit_id},
+    )
+
+
+def extension_requested(
+    item: ItemFacts, extension_id: str, requested: date, reason: str
+) -> NewNotification:
+    return NewNotification(
+        audience=role_audience("inspector"),
+        kind=Kind.extension_requested,
+        title=f"Đề nghị gia hạn đến {_d(requested)} / Extension requested",
+        body=f"{item.lead_unit_id} đề nghị gia hạn “{_short(item.title)}” (hạn hiện tại "
+        f"{_d(item.deadline)}): {reason}",
+        dedup_key=f"extension_requested:{extension_id}",
+        item_id=item.item_id,
+        data={"extension_id": extension_id, "requested_deadline": str(requested)},
+    )
 
 
 # ----------------------------------------------------------------- delivery

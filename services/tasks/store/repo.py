@@ -365,6 +365,8 @@ async def transition(
         )
         await emit(session, outbox, RemediationAccepted(**fields, on_time=on_time))
         await notes_store.add(session, [dn.report_accepted(notes_store.facts(item), on_time)])
+    elif target is workflow.Status.reported:
+        await notes_store.add(session, [dn.report_submitted(notes_store.facts(item), item.version)])
     elif action is workflow.Action.reopen:
         await notes_store.add(
             session, [dn.report_reopened(notes_store.facts(item), item.version, reason)]
@@ -542,6 +544,9 @@ async def request_extension(
         )
     )
     await session.flush()
+    await notes_store.add(
+        session, [dn.extension_requested(notes_store.facts(item), ext.id, requested, reason)]
+    )
     return ext
 
 
