@@ -1,10 +1,17 @@
-"""`make run` seed: parse a small demo dispatch and confirm its drafts into items."""
+"""`make run` seed: parse a small demo dispatch and confirm its drafts into items, and give
+the demo officer (`make token ROLE=officer UNIT=P21.STC`) an item due in three days, so the
+scheduler's first pass puts a due-soon reminder in that officer's notification feed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+
+from services.tasks.domain import timeliness as tl
+
+DUE_SOON_UNIT = "P21.STC"
 
 DEMO_DISPATCH = """Hưng Yên, ngày 05 tháng 10 năm 2024
 
@@ -40,6 +47,36 @@ async def seed(ctx: Any) -> None:
             json={"number": "DEMO/UBND-NC", "title": "Công văn demo khắc phục tồn tại CCHC"},
             headers={"Idempotency-Key": "devseed-tasks-demo"},
         )
-        if confirm.status_code == 409:
-            return  # seeded before (same Idempotency-Key on an earlier draft)
-        confirm.raise_for_status()
+        if confirm.status_code not in (409, 422):  # 409/422: seeded before (same key)
+            confirm.raise_for_status()
+        await seed_due_soon(client, datetime.now(UTC))
+
+
+async def seed_due_soon(client: httpx.AsyncClient, now: datetime) -> None:
+    """One item due in 3 days for the demo officer's agency, once per day (Idempotency-Key)."""
+    today = tl.local_date(now)
+    res = await client.post(
+        "/api/v1/conclusions",
+        json={
+            "number": f"DEMO-{today:%d%m%Y}/TB-ĐKT",
+            "title": "Thông báo kết luận kiểm tra CCHC (demo)",
+            "issued_on": str(today),
+            "findings": [
+                {
+                    "unit_id": DUE_SOON_UNIT,
+                    "text": "Chưa cập nhật đầy đủ minh chứng kết quả giải quyết TTHC",
+                    "items": [
+                        {
+                            "title": "Bổ sung minh chứng kết quả giải quyết TTHC quý này",
+                            "lead_unit_id": DUE_SOON_UNIT,
+                            "supporting_unit_ids": ["P21.VP"],
+                            "deadline": str(today + timedelta(days=3)),
+                        }
+                    ],
+                }
+            ],
+        },
+        headers={"Idempotency-Key": f"devseed-tasks-due-soon-{today}"},
+    )
+    if res.status_code != 422:  # 422: the same key with an older body — seeded before
+        res.raise_for_status()

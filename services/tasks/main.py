@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 from fastapi import FastAPI
 
 from services.tasks import events
 from services.tasks.api import routers
+from services.tasks.config import TasksSettings, dev_vapid_key
 from services.tasks.store.models import outbox_table, processed_events_table
-from shared.app import ServiceSpec, create_service_app
+from shared.app import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
 SPEC = ServiceSpec(
@@ -28,6 +32,12 @@ SPEC = ServiceSpec(
             "see their own agency's items only (404 for others).",
         },
         {"name": "reports", "description": "Progress reports and CSV/XLSX exports."},
+        {
+            "name": "notifications",
+            "description": "The caller's notification feed (reminders, overdue, escalations, "
+            "decisions, new items, the leaders' digest) and the channels that deliver them: "
+            "Web Push, e-mail, webhooks.",
+        },
     ],
     outbox_table=outbox_table,
     processed_table=processed_events_table,
@@ -36,8 +46,19 @@ SPEC = ServiceSpec(
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(SPEC, settings)
+def create_app(settings: Settings | None = None, tasks: TasksSettings | None = None) -> FastAPI:
+    """The tasks app; `tasks` overrides the TASKS_* settings (tests)."""
+    tasks = tasks or TasksSettings()
+    env = settings.env if settings else os.environ.get("ENV", "development")
+    if not tasks.vapid_private_key and env != "production":
+        tasks = tasks.model_copy(update={"vapid_private_key": dev_vapid_key()})
+
+    def on_startup(runtime: Runtime) -> None:
+        runtime.extras["tasks_settings"] = tasks
+
+    app = create_service_app(dataclasses.replace(SPEC, on_startup=on_startup), settings)
+    app.state.tasks_settings = tasks
+    return app
 
 
 app = create_app()

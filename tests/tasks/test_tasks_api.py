@@ -154,7 +154,7 @@ async def test_idempotency_key_replays_and_detects_reuse(
         json=changed,
         headers={**auth("inspector"), "Idempotency-Key": key + "b"},
     )
-    assert c.status_code == 409
+    assert c.status_code == 422  # the same key for another request: refused
 
 
 # ----------------------------------------------------------------- access control
@@ -754,6 +754,27 @@ async def test_devseed_creates_the_demo_items(
         )
         demo = [i for i in listed.json()["items"] if "TCTP: 3.2.5; 3.4.1" in i["title"]]
         assert len(demo) == 1 and demo[0]["deadline"] == "2024-12-31"
+        # the demo officer's agency has one item due soon (seeded once, whatever the runs)
+        officer = {"Authorization": f"Bearer {token('officer', devseed.DUE_SOON_UNIT)}"}
+        mine = await c.get("/api/v1/me/items", params={"limit": 500}, headers=officer)
+        due = [
+            i
+            for i in mine.json()["items"]
+            if i["title"] == "Bổ sung minh chứng kết quả giải quyết TTHC quý này"
+        ]
+        assert len(due) == 1 and due[0]["timeliness"] == "due_soon"
+        # the scheduler's pass turns it into a reminder in that officer's feed
+        engine = make_engine(app.state.settings.async_database_url, schema="tasks")
+        try:
+            scheduler = DeadlineScheduler(
+                make_sessionmaker(engine), Outbox(outbox_table, SPEC.source), interval=60
+            )
+            await scheduler.run_once(datetime.now(tl.VN_TZ))
+        finally:
+            await engine.dispose()
+        feed = await c.get("/api/v1/me/notifications", params={"limit": 500}, headers=officer)
+        kinds = {(n["item_id"], n["kind"]) for n in feed.json()["items"]}
+        assert (due[0]["id"], "reminder") in kinds and (due[0]["id"], "item_assigned") in kinds
 
 
 async def test_sql_and_python_timeliness_agree_at_the_local_midnight_boundary(

@@ -2,6 +2,12 @@
 
 from fastapi import APIRouter
 
-from services.tasks.api import conclusions, items, reports
+from services.tasks.api import conclusions, evidence, items, notifications, reports
 
-routers: list[APIRouter] = [conclusions.router, items.router, reports.router]
+routers: list[APIRouter] = [
+    conclusions.router,
+    items.router,
+    evidence.router,
+    notifications.router,
+    reports.router,
+]

@@ -5,31 +5,44 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from services.tasks.api.common import (
+    caller_role,
     check_if_match,
     decode_cursor,
     encode_cursor,
+    ensure_can_change,
+    ensure_can_read,
+    ensure_can_report,
     if_none_match,
+    item_detail,
     item_etag,
     item_out,
     json_with_etag,
-    remember,
-    replay,
+    note_out,
     today_vn,
 )
+from services.tasks.api.evidence import (
+    TasksConfig,
+    UploadGuard,
+    read_submission,
+    request_body,
+    store_uploads,
+)
+from services.tasks.api.idempotency import idempotent
 from services.tasks.api.schemas import (
     ExtensionDecisionIn,
     ExtensionIn,
     ExtensionOut,
     HistoryOut,
-    ItemOut,
+    ItemDetail,
     ItemPage,
     ItemPatch,
     ProgressIn,
+    ReportIn,
     StatusName,
     TimelinessName,
     TransitionIn,
@@ -40,7 +53,7 @@ from services.tasks.store.models import ExtensionRequest, Item, ItemHistory
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import current_principal, require_roles
-from shared.problems import Forbidden, NotFound, UnprocessableContent, problem_responses
+from shared.problems import Forbidden, UnprocessableContent, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["items"])
 
@@ -49,21 +62,6 @@ Worker = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector, 
 Inspector = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector))]
 
 OFFICER_ACTIONS = {Action.start, Action.report}
-
-
-def ensure_can_read(principal: Principal, item: Item) -> None:
-    if principal.sees_all_units:
-        return
-    if principal.unit_id is None or not (
-        item.lead_unit_id == principal.unit_id
-        or principal.unit_id in (item.supporting_unit_ids or [])
-    ):
-        raise NotFound("item not found")
-
-
-def ensure_can_change(principal: Principal, item: Item) -> None:
-    """Officers change only the items their own agency leads (404 for anyone else's)."""
-    principal.ensure_unit(item.lead_unit_id, "item")
 
 
 async def load(
@@ -120,14 +118,22 @@ async def list_items(
     )
     if not principal.sees_all_units and principal.unit_id is None:
         rows = []
-    return _page(request, rows, limit, now)
+    return await _page(request, session, principal, rows, limit, now)
 
 
-def _page(request: Request, rows: list[Item], limit: int, now: datetime) -> Response:
+async def _page(
+    request: Request,
+    session: SessionDep,
+    principal: Principal,
+    rows: list[Item],
+    limit: int,
+    now: datetime,
+) -> Response:
     """One page of a keyset-paginated list (`rows` holds one extra row when more follow)."""
     page = rows[:limit]
+    ctx = await repo.item_context(session, page)
     body = ItemPage(
-        items=[item_out(i, now) for i in page],
+        items=[item_out(i, now, ctx, principal) for i in page],
         next_cursor=encode_cursor(page[-1]) if len(rows) > limit else None,
     )
     return json_with_etag(request, body.model_dump(mode="json"))
@@ -159,13 +165,13 @@ async def my_items(
         after=decode_cursor(cursor),
         limit=limit + 1,
     )
-    return _page(request, rows, limit, now)
+    return await _page(request, session, principal, rows, limit, now)
 
 
 @router.get(
     "/items/{item_id}",
-    summary="One item (ETag; If-None-Match → 304)",
-    response_model=ItemOut,
+    summary="One item with its notes, evidence and units (ETag; If-None-Match → 304)",
+    response_model=ItemDetail,
     responses={304: {"description": "Not modified"}, **problem_responses(401, 404)},
 )
 async def get_item(
@@ -175,11 +181,7 @@ async def get_item(
     etag = item_etag(item)
     if if_none_match(request, etag):
         return Response(status_code=304, headers={"ETag": etag})
-    return Response(
-        item_out(item, _now()).model_dump_json(),
-        media_type="application/json",
-        headers={"ETag": etag},
-    )
+    return await _item_response(session, principal, item)
 
 
 @router.get(
@@ -199,6 +201,7 @@ async def item_history(item_id: str, session: SessionDep, principal: Reader) -> 
         .scalars()
         .all()
     )
+    notes = {n.id: note_out(n, files) for n, files in await repo.item_notes(session, item_id)}
     return [
         HistoryOut(
             at=r.at,
@@ -208,14 +211,24 @@ async def item_history(item_id: str, session: SessionDep, principal: Reader) -> 
             to_status=r.to_status,
             reason=r.reason,
             details=r.details,
+            note=notes.get(int(r.details["note_id"]))
+            if r.details and r.details.get("note_id") is not None
+            else None,
         )
         for r in rows
     ]
 
 
-def _item_response(item: Item) -> Response:
+async def _item_response(
+    session: SessionDep, principal: Principal, item: Item, status_code: int = 200
+) -> Response:
+    """The item's detail (notes and evidence included) with its ETag."""
+    await session.flush()
+    ctx = await repo.item_context(session, [item])
+    notes = await repo.item_notes(session, item.id)
     return Response(
-        item_out(item, _now()).model_dump_json(),
+        item_detail(item, _now(), ctx, principal, notes).model_dump_json(),
+        status_code=status_code,
         media_type="application/json",
         headers={"ETag": item_etag(item)},
     )
@@ -224,9 +237,10 @@ def _item_response(item: Item) -> Response:
 @router.post(
     "/items/{item_id}/transitions",
     summary="Move an item through its workflow (If-Match → 412 when stale)",
-    response_model=ItemOut,
+    response_model=ItemDetail,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
+@idempotent("transition_item")
 async def transition_item(
     item_id: str,
     body: TransitionIn,
@@ -243,15 +257,16 @@ async def transition_item(
     await repo.transition(
         session, runtime.outbox, item, body.action, actor=principal.subject, reason=body.reason
     )
-    return _item_response(item)
+    return await _item_response(session, principal, item)
 
 
 @router.patch(
     "/items/{item_id}",
     summary="Edit an item (inspector); deadline changes are recorded with their reason",
-    response_model=ItemOut,
+    response_model=ItemDetail,
     responses=problem_responses(401, 403, 404, 412, 422),
 )
+@idempotent("update_item")
 async def update_item(
     item_id: str,
     body: ItemPatch,
@@ -275,6 +290,10 @@ async def update_item(
         await repo.ensure_units_exist(session, body.supporting_unit_ids)
         item.supporting_unit_ids = [u for u in body.supporting_unit_ids if u != item.lead_unit_id]
         changed["supporting_unit_ids"] = item.supporting_unit_ids
+    if body.monitoring_unit_ids is not None:
+        await repo.ensure_units_exist(session, body.monitoring_unit_ids)
+        item.monitoring_unit_ids = [u for u in body.monitoring_unit_ids if u != item.lead_unit_id]
+        changed["monitoring_unit_ids"] = item.monitoring_unit_ids
     if changed:
         item.version += 1
         item.updated_at = repo.utcnow()
@@ -292,27 +311,35 @@ async def update_item(
             actor=principal.subject,
             reason=body.reason,
         )
-    return _item_response(item)
+    return await _item_response(session, principal, item)
 
 
 @router.post(
     "/items/{item_id}/progress",
-    summary="Add a progress note with evidence metadata",
-    response_model=ItemOut,
+    summary="Add a progress note with evidence: links (JSON) or files (multipart); a "
+    "supporting unit reports its own contribution",
+    response_model=ItemDetail,
     status_code=201,
-    responses=problem_responses(401, 403, 404, 412, 422),
+    responses=problem_responses(401, 403, 404, 412, 413, 415, 422),
+    openapi_extra=request_body(ProgressIn, required=["note"]),
+    dependencies=[UploadGuard],
 )
+@idempotent("add_progress")
 async def add_progress(
     item_id: str,
-    body: ProgressIn,
     request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     principal: Worker,
+    settings: TasksConfig,
 ) -> Response:
+    submission = await read_submission(request, ProgressIn, settings)
+    body = submission.fields
+    assert isinstance(body, ProgressIn)
     item = await load(session, principal, item_id, for_update=True)
-    ensure_can_change(principal, item)
+    role = ensure_can_report(principal, item)
     check_if_match(request, item)
+    files = await store_uploads(session, runtime, settings, item, principal, submission.uploads)
     await repo.add_progress(
         session,
         runtime.outbox,
@@ -321,10 +348,64 @@ async def add_progress(
         note=body.note,
         percent=body.percent,
         evidence=[e.model_dump() for e in body.evidence],
+        unit_id=principal.unit_id,
+        role=role.value if role else principal.role.value,
+        files=files,
     )
-    resp = _item_response(item)
-    resp.status_code = 201
-    return resp
+    return await _item_response(session, principal, item, status_code=201)
+
+
+@router.post(
+    "/items/{item_id}/report",
+    summary="Submit the remediation report (báo cáo kết quả khắc phục) with its evidence "
+    "and move the item to reported (lead unit)",
+    response_model=ItemDetail,
+    responses=problem_responses(401, 403, 404, 412, 413, 415, 422),
+    openapi_extra=request_body(ReportIn, required=[]),
+    dependencies=[UploadGuard],
+)
+@idempotent("submit_report")
+async def submit_report(
+    item_id: str,
+    request: Request,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    principal: Worker,
+    settings: TasksConfig,
+) -> Response:
+    submission = await read_submission(request, ReportIn, settings)
+    body = submission.fields
+    assert isinstance(body, ReportIn)
+    item = await load(session, principal, item_id, for_update=True)
+    ensure_can_change(principal, item)
+    check_if_match(request, item)
+    if item.status not in ("not_started", "in_progress"):
+        raise UnprocessableContent(f"cannot report an item that is {item.status}")
+    files = await store_uploads(session, runtime, settings, item, principal, submission.uploads)
+    role = caller_role(item, principal)
+    note = await repo.add_progress(
+        session,
+        runtime.outbox,
+        item,
+        actor=principal.subject,
+        note=body.note or "Báo cáo kết quả khắc phục",
+        percent=100,
+        evidence=[e.model_dump() for e in body.evidence],
+        unit_id=principal.unit_id,
+        role=role.value if role else principal.role.value,
+        kind="report",
+        files=files,
+    )
+    await repo.transition(
+        session,
+        runtime.outbox,
+        item,
+        Action.report,
+        actor=principal.subject,
+        reason=body.note,
+        details={"note_id": note.id, "evidence": len(files) + len(body.evidence)},
+    )
+    return await _item_response(session, principal, item)
 
 
 def _ext_out(e: ExtensionRequest) -> ExtensionOut:
@@ -347,20 +428,14 @@ def _ext_out(e: ExtensionRequest) -> ExtensionOut:
     status_code=201,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent("request_extension")
 async def request_extension(
     item_id: str,
     body: ExtensionIn,
+    request: Request,
     session: SessionDep,
     principal: Worker,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="Retry-safe create."),
-    ] = None,
 ) -> Response:
-    raw = {"item_id": item_id, **body.model_dump(mode="json")}
-    replayed = await replay(session, principal, "request_extension", idempotency_key, raw)
-    if replayed is not None:
-        return replayed
     item = await load(session, principal, item_id, for_update=True)
     ensure_can_change(principal, item)
     ext = await repo.request_extension(
@@ -370,9 +445,7 @@ async def request_extension(
         requested=body.requested_deadline,
         reason=body.reason,
     )
-    out = _ext_out(ext).model_dump(mode="json")
-    await remember(session, principal, "request_extension", idempotency_key, raw, 201, out)
-    return JSONResponse(out, status_code=201)
+    return JSONResponse(_ext_out(ext).model_dump(mode="json"), status_code=201)
 
 
 @router.get(
@@ -405,14 +478,16 @@ async def list_extensions(
     response_model=ExtensionOut,
     responses=problem_responses(401, 403, 404, 422),
 )
+@idempotent("decide_extension")
 async def decide_extension(
     item_id: str,
     extension_id: str,
     body: ExtensionDecisionIn,
+    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     principal: Inspector,
-) -> ExtensionOut:
+) -> Response:
     item = await load(session, principal, item_id, for_update=True)
     ext = await repo.decide_extension(
         session,
@@ -423,4 +498,4 @@ async def decide_extension(
         approve=body.approve,
         reason=body.reason,
     )
-    return _ext_out(ext)
+    return JSONResponse(_ext_out(ext).model_dump(mode="json"))

@@ -32,9 +32,15 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 Reader = Annotated[Principal, Depends(current_principal)]
 
 
-def _rate(t: dict[str, int]) -> float | None:
-    due = t.get("done_on_time", 0) + t.get("done_late", 0) + t.get("overdue", 0)
-    return round(t.get("done_on_time", 0) / due, 4) if due else None
+_DUE = ("done_on_time", "done_late_extended", "done_late", "overdue")
+
+
+def _rate(t: dict[str, int], *, extended: bool = False) -> float | None:
+    """Share on time among the items that are due; `extended` judges by current deadlines
+    (a late extension then counts), otherwise by the original ones."""
+    due = sum(t.get(k, 0) for k in _DUE)
+    on_time = t.get("done_on_time", 0) + (t.get("done_late_extended", 0) if extended else 0)
+    return round(on_time / due, 4) if due else None
 
 
 async def _agency_reports(
@@ -92,6 +98,7 @@ async def _agency_reports(
                 by_status=dict(st),
                 by_timeliness=dict(tm),
                 on_time_rate=_rate(tm),
+                on_time_rate_extended=_rate(tm, extended=True),
                 overdue=overdue.get(unit_id, []),
             )
         )
@@ -180,6 +187,7 @@ async def province_report(session: SessionDep, principal: Reader) -> ProvinceRep
         by_status=by_s,
         by_timeliness=by_t,
         on_time_rate=_rate(by_t),
+        on_time_rate_extended=_rate(by_t, extended=True),
         agencies=agencies,
     )
 
@@ -207,6 +215,7 @@ STATUS_VI = {
 TIMELINESS_VI = {
     "done_on_time": "Hoàn thành đúng hạn",
     "done_late": "Hoàn thành quá hạn",
+    "done_late_extended": "Hoàn thành muộn (đã gia hạn)",
     "in_progress_within_time": "Đang thực hiện trong hạn",
     "due_soon": "Sắp đến hạn",
     "overdue": "Quá hạn",

@@ -10,10 +10,12 @@ from pydantic import BaseModel, Field
 from services.tasks.domain.workflow import Action
 
 Priority = Literal["low", "normal", "high", "urgent"]
+ItemRoleName = Literal["lead", "supporting", "monitoring"]
 StatusName = Literal["not_started", "in_progress", "reported", "accepted", "cancelled"]
 TimelinessName = Literal[
     "done_on_time",
     "done_late",
+    "done_late_extended",
     "in_progress_within_time",
     "due_soon",
     "overdue",
@@ -54,30 +56,102 @@ class ConclusionIn(BaseModel):
     findings: list[FindingIn] = Field(min_length=1)
 
 
+class UnitRef(BaseModel):
+    id: str = Field(examples=["P21.VP"])
+    name: str | None = Field(examples=["Văn phòng UBND tỉnh"])
+    role: ItemRoleName
+
+
 class ItemOut(BaseModel):
     id: str
     conclusion_id: str | None
+    conclusion_number: str | None = Field(default=None, examples=["05/TB-ĐKT"])
+    conclusion_title: str | None = Field(
+        default=None, examples=["Thông báo kết luận kiểm tra CCHC tại Sở Nội vụ"]
+    )
     finding_id: str | None
     origin: str
     alert_id: str | None
     indicator: str | None
     title: str
     lead_unit_id: str
+    lead_unit_name: str | None = Field(default=None, examples=["Sở Nội vụ"])
     supporting_unit_ids: list[str]
+    monitoring_unit_ids: list[str] = Field(default_factory=list)
+    units: list[UnitRef] = Field(
+        default_factory=list, description="Lead, supporting and monitoring units with names."
+    )
+    caller_role: ItemRoleName | None = Field(
+        default=None,
+        description="The caller's agency's role on the item: lead (moves it), supporting "
+        "(reports its own contribution), monitoring (reads); null for province-wide roles.",
+    )
     responsible_person: str | None
     criteria: list[str]
     priority: str
-    deadline: date | None
+    deadline: date | None = Field(description="The current deadline (after extensions).")
+    original_deadline: date | None = Field(
+        default=None,
+        description="The deadline on-time is judged by: moved only by changes made before "
+        "it passed, so a late extension does not erase lateness.",
+    )
+    past_original_deadline: bool = Field(
+        default=False, description="Finished (or still open) after the original deadline."
+    )
     recurrence: str | None
     parent_item_id: str | None
     period_key: str | None
     status: StatusName
     timeliness: TimelinessName
+    timeliness_label: str = Field(
+        default="", examples=["Hoàn thành muộn (đã gia hạn) / done late (extended)"]
+    )
     progress_percent: int
     completed_at: datetime | None
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class EvidenceOut(BaseModel):
+    id: str | None = Field(default=None, description="Set for an uploaded file.")
+    name: str = Field(examples=["bao-cao-khac-phuc.pdf"])
+    url: str | None = Field(default=None, description="A link given as evidence.")
+    download_url: str | None = Field(default=None, examples=["/api/v1/items/itm_1/evidence/evd_1"])
+    content_type: str | None = Field(default=None, examples=["application/pdf"])
+    size: int | None = None
+    sha256: str | None = None
+    uploaded_by: str | None = None
+    created_at: datetime | None = None
+
+
+class NoteOut(BaseModel):
+    id: int
+    at: datetime
+    author: str
+    unit_id: str | None
+    role: str | None = Field(description="lead | supporting | inspector | system")
+    kind: Literal["progress", "report"] = "progress"
+    note: str
+    percent: int | None
+    evidence: list[EvidenceOut]
+
+
+class ContributionOut(BaseModel):
+    unit_id: str
+    unit_name: str | None
+    percent: int | None = Field(description="The unit's latest reported percent of its part.")
+    notes: int
+    last_at: datetime
+
+
+class ItemDetail(ItemOut):
+    """One item with what the inspector needs to judge it: every note and its evidence."""
+
+    notes: list[NoteOut] = Field(default_factory=list)
+    contributions: list[ContributionOut] = Field(
+        default_factory=list, description="Supporting units' own reports, one line per unit."
+    )
 
 
 class ConclusionOut(BaseModel):
@@ -111,7 +185,13 @@ class TransitionIn(BaseModel):
 
 class Evidence(BaseModel):
     name: str = Field(examples=["bao-cao-khac-phuc.pdf"])
-    url: str | None = Field(default=None, examples=["https://files.example/bc.pdf"])
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=2000,
+        examples=["https://files.example/bc.pdf"],
+        description="A link to evidence kept elsewhere (http or https only).",
+    )
     sha256: str | None = None
     size: int | None = None
     content_type: str | None = Field(default=None, examples=["application/pdf"])
@@ -126,12 +206,20 @@ class ItemPatch(BaseModel):
     responsible_person: str | None = None
     priority: Priority | None = None
     supporting_unit_ids: list[str] | None = None
+    monitoring_unit_ids: list[str] | None = None
     title: str | None = Field(default=None, min_length=1)
 
 
 class ProgressIn(BaseModel):
     note: str = Field(min_length=1, examples=["Đã rà soát 120/415 TTHC"])
     percent: int | None = Field(default=None, ge=0, le=100, examples=[30])
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class ReportIn(BaseModel):
+    note: str | None = Field(
+        default=None, examples=["Đã hoàn thành việc niêm yết công khai 415/415 TTHC"]
+    )
     evidence: list[Evidence] = Field(default_factory=list)
 
 
@@ -164,6 +252,9 @@ class HistoryOut(BaseModel):
     to_status: str | None
     reason: str | None
     details: dict[str, Any]
+    note: NoteOut | None = Field(
+        default=None, description="The progress note (with evidence) this entry recorded."
+    )
 
 
 class ParseIn(BaseModel):
@@ -234,7 +325,13 @@ class AgencyReport(BaseModel):
     by_status: dict[str, int]
     by_timeliness: dict[str, int]
     on_time_rate: float | None = Field(
-        description="done_on_time ÷ (done_on_time + done_late + overdue); null when none is due."
+        description="Against the original deadlines: done_on_time ÷ (done_on_time + "
+        "done_late_extended + done_late + overdue); null when none is due."
+    )
+    on_time_rate_extended: float | None = Field(
+        default=None,
+        description="Against the current (extended) deadlines: (done_on_time + "
+        "done_late_extended) ÷ the same; null when none is due.",
     )
     overdue: list[dict[str, Any]]
 
@@ -254,4 +351,5 @@ class ProvinceReport(BaseModel):
     by_status: dict[str, int]
     by_timeliness: dict[str, int]
     on_time_rate: float | None
+    on_time_rate_extended: float | None = None
     agencies: list[AgencyReport]

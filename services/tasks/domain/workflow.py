@@ -121,3 +121,37 @@ def decide_extension(ext: Extension, *, approve: bool, reason: str | None = None
         ext.reason,
         ExtensionStatus.approved if approve else ExtensionStatus.rejected,
     )
+
+
+# ---------------------------------------------------------------- roles on an item
+
+
+class ItemRole(StrEnum):
+    """A unit's part in an item: the lead moves it through the workflow; a supporting unit
+    (đơn vị phối hợp) reports its own contribution; a monitoring unit (đơn vị theo dõi) reads."""
+
+    lead = "lead"
+    supporting = "supporting"
+    monitoring = "monitoring"
+
+
+def role_of(
+    unit_id: str | None, *, lead: str, supporting: list[str], monitoring: list[str]
+) -> ItemRole | None:
+    if unit_id is None:
+        return None
+    if unit_id == lead:
+        return ItemRole.lead
+    if unit_id in supporting:
+        return ItemRole.supporting
+    if unit_id in monitoring:
+        return ItemRole.monitoring
+    return None
+
+
+def may_report_progress(role: ItemRole | None) -> bool:
+    return role in (ItemRole.lead, ItemRole.supporting)
+
+
+def may_move_status(role: ItemRole | None) -> bool:
+    return role is ItemRole.lead

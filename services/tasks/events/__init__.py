@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 
+from services.tasks.config import TasksSettings
 from services.tasks.events.handlers import make_handlers
 from services.tasks.events.scheduler import DeadlineScheduler
+from services.tasks.events.scores import make_score_handlers
+from services.tasks.notify.worker import DeliveryWorker
 from services.tasks.store.models import processed_events_table
 from shared.app import Runtime, Worker
 from shared.events.consumer import IdempotentConsumer
@@ -18,7 +21,7 @@ def consumers(runtime: Runtime) -> list[IdempotentConsumer]:
         IdempotentConsumer(
             name="tasks.alerts",
             topics=["scoring.snapshots"],
-            handlers=make_handlers(runtime.outbox),
+            handlers={**make_handlers(runtime.outbox), **make_score_handlers()},
             sessions=runtime.sessions,
             processed_table=processed_events_table,
             producer=runtime.producer,
@@ -28,4 +31,8 @@ def consumers(runtime: Runtime) -> list[IdempotentConsumer]:
 
 
 def workers(runtime: Runtime) -> list[Worker]:
-    return [DeadlineScheduler(runtime.sessions, runtime.outbox, SCHEDULER_INTERVAL_S)]
+    settings = runtime.extras.get("tasks_settings") or TasksSettings()
+    return [
+        DeadlineScheduler(runtime.sessions, runtime.outbox, SCHEDULER_INTERVAL_S, settings),
+        DeliveryWorker(runtime.sessions, settings),
+    ]

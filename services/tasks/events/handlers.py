@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.tasks.domain import notifications as dn
 from services.tasks.domain import timeliness as tl
+from services.tasks.store import notifications as notes_store
 from services.tasks.store import repo
 from services.tasks.store.models import Item, ItemHistory, ProgressNote, UnitRow
 from shared.events.consumer import Handler
@@ -74,6 +76,7 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
             )
         )
         await repo.emit(session, outbox, RemediationCreated(**repo.event_fields(inserted)))
+        await notes_store.add(session, dn.item_assigned(notes_store.facts(inserted)))
 
     async def on_alert_cleared(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
         assert isinstance(payload, AlertCleared)

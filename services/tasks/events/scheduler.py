@@ -18,10 +18,15 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.tasks.config import TasksSettings
+from services.tasks.domain import digest as dg
+from services.tasks.domain import notifications as dn
 from services.tasks.domain import recurrence as rec
 from services.tasks.domain import timeliness as tl
+from services.tasks.store import digest as digest_store
+from services.tasks.store import notifications as notes_store
 from services.tasks.store import repo
-from services.tasks.store.models import Item, ItemHistory
+from services.tasks.store.models import Item, ItemHistory, Notification
 from shared.events.outbox import Outbox
 from shared.events.payloads import (
     Payload,
@@ -44,6 +49,8 @@ class PassResult:
     overdue: int = 0
     escalated: int = 0
     recurring_created: int = 0
+    idempotency_keys_purged: int = 0
+    digests: int = 0
 
 
 _REMINDERS = text(
@@ -133,6 +140,20 @@ async def send_notifications(
         )
         result.overdue += 1
         result.escalated += int(bool(escalated))
+    notes: list[dn.NewNotification] = []
+    for item_id, threshold in due:
+        item = items[item_id]
+        left = (item.deadline - today).days if item.deadline else None
+        notes.append(dn.reminder(notes_store.facts(item), threshold, left))
+    for item_id, escalated in late:
+        item = items[item_id]
+        assert item.deadline is not None
+        days = (today - item.deadline).days
+        notes.append(dn.overdue(notes_store.facts(item), days))
+        if escalated:
+            notes.extend(dn.escalation(notes_store.facts(item), days))
+    # the people hear it in the same transaction as the event (outbox-style)
+    await notes_store.add(session, notes)
     escalated_ids = [item_id for item_id, escalated in late if escalated]
     if escalated_ids:
         # long overdue: raise to urgent (one statement) and record why
@@ -195,6 +216,7 @@ async def create_recurring(session: AsyncSession, outbox: Outbox, now: datetime)
                     "criteria": t.criteria,
                     "priority": t.priority,
                     "deadline": inst.due_on,
+                    "original_deadline": inst.due_on,
                     "parent_item_id": t.id,
                     "period_key": inst.key,
                     "status": "not_started",
@@ -233,7 +255,23 @@ async def create_recurring(session: AsyncSession, outbox: Outbox, now: datetime)
         session,
         [(RemediationCreated(**repo.event_fields(i)), i.lead_unit_id, i.id) for i in created],
     )
+    await notes_store.add(
+        session, [n for i in created for n in dn.item_assigned(notes_store.facts(i))]
+    )
     return len(created)
+
+
+async def send_digest(session: AsyncSession, now: datetime, settings: TasksSettings) -> int:
+    """The leaders' morning digest, once a day from `TASKS_DIGEST_TIME` (local): a
+    notification to `TASKS_DIGEST_AUDIENCE`, delivered through its targets' channels."""
+    today = tl.local_date(now)
+    if now < dg.due_at(today, settings.digest_time):
+        return 0
+    key = dg.dedup_key(today, settings.digest_audience)
+    if await session.scalar(select(Notification.id).where(Notification.dedup_key == key)):
+        return 0  # sent today already: don't gather the facts again every pass
+    facts = await digest_store.digest_facts(session, province_id=settings.province_id, today=today)
+    return len(await notes_store.add(session, [dg.compose(facts, settings.digest_audience)]))
 
 
 class DeadlineScheduler(PeriodicWorker):
@@ -242,11 +280,16 @@ class DeadlineScheduler(PeriodicWorker):
     name = "tasks deadline scheduler"
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, interval: float
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        interval: float,
+        settings: TasksSettings | None = None,
     ) -> None:
         super().__init__(interval)
         self.sessions = sessions
         self.outbox = outbox
+        self.settings = settings or TasksSettings()
 
     async def run_once(self, now: datetime | None = None) -> PassResult:
         now = now or repo.utcnow()
@@ -259,6 +302,8 @@ class DeadlineScheduler(PeriodicWorker):
                 return PassResult()
             result = await send_notifications(session, self.outbox, now)
             result.recurring_created = await create_recurring(session, self.outbox, now)
+            result.idempotency_keys_purged = await repo.purge_expired_keys(session, now)
+            result.digests = await send_digest(session, now, self.settings)
         return result
 
     async def tick(self) -> PassResult:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
@@ -92,10 +93,17 @@ class Item(Base):
     supporting_unit_ids: Mapped[list[str]] = mapped_column(
         JSONB, server_default=sql_text("'[]'::jsonb")
     )
+    # units that follow the item (read only): e.g. the inspecting agency, a supervising office
+    monitoring_unit_ids: Mapped[list[str]] = mapped_column(
+        JSONB, server_default=sql_text("'[]'::jsonb")
+    )
     responsible_person: Mapped[str | None] = mapped_column(Text)
     criteria: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
     priority: Mapped[str] = mapped_column(Text, server_default="normal")
     deadline: Mapped[date | None] = mapped_column(Date)
+    # the deadline on-time is judged by: the first one, moved only by changes made before it
+    # passed (an extension granted after the deadline does not erase the lateness)
+    original_deadline: Mapped[date | None] = mapped_column(Date)
     recurrence: Mapped[str | None] = mapped_column(Text)
     parent_item_id: Mapped[str | None] = mapped_column(ForeignKey("items.id"))
     period_key: Mapped[str | None] = mapped_column(Text)
@@ -150,6 +158,41 @@ class ProgressNote(Base):
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(
         JSONB, server_default=sql_text("'[]'::jsonb")
     )
+    # who wrote it: the author's unit and its role on the item (lead | supporting | inspector
+    # | system); `kind` is progress or report (the remediation report that moves it to reported)
+    unit_id: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text, server_default="progress")
+
+
+class EvidenceFile(Base):
+    """An uploaded evidence file (minh chứng); its bytes are in `evidence_chunks` or S3."""
+
+    __tablename__ = "evidence_files"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    note_id: Mapped[int | None] = mapped_column(
+        ForeignKey("progress_notes.id", ondelete="CASCADE"), index=True
+    )
+    unit_id: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Text)
+    storage: Mapped[str] = mapped_column(Text)  # postgres | s3
+    storage_key: Mapped[str] = mapped_column(Text)
+    scan: Mapped[str] = mapped_column(Text, server_default="not_scanned")
+    uploaded_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class EvidenceChunk(Base):
+    """The bytes of a file kept in PostgreSQL, in chunks so neither side holds it whole."""
+
+    __tablename__ = "evidence_chunks"
+    storage_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(BYTEA)
 
 
 class DeadlineChange(Base):
@@ -215,13 +258,116 @@ class Draft(Base):
 
 
 class IdempotencyKey(Base):
-    """Responses of creates made with an Idempotency-Key, replayed on retry."""
+    """Responses of writes made with an Idempotency-Key, replayed on retry until `expires_at`.
+
+    Written in the same transaction as the write's effects: claimed (status NULL) first, so a
+    concurrent retry waits on the row lock, then filled with the response.
+    """
 
     __tablename__ = "idempotency_keys"
     subject: Mapped[str] = mapped_column(Text, primary_key=True)
     endpoint: Mapped[str] = mapped_column(Text, primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     request_hash: Mapped[str] = mapped_column(Text)
-    status_code: Mapped[int] = mapped_column(Integer)
-    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    body: Mapped[bytes | None] = mapped_column(BYTEA)
+    headers: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(
+        server_default=sql_text("now() + interval '24 hours'"), index=True
+    )
+
+
+# ----------------------------------------------------------------- notifications
+
+
+class Notification(Base):
+    """A message for people: a unit (`unit:P21.SNV`), a role (`role:inspector`) or one user
+    (`user:<sub>`). `dedup_key` makes each fact notified once (replays, several schedulers)."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    audience: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    item_id: Mapped[str | None] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+    dedup_key: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (Index("ix_notifications_audience", "audience", "created_at", "id"),)
+
+
+class NotificationRead(Base):
+    __tablename__ = "notification_reads"
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class NotificationTarget(Base):
+    """Where an audience's notifications go: a Web Push subscription, an e-mail address or a
+    webhook (a province's SMART app, a chat bot). The webhook secret is write-only."""
+
+    __tablename__ = "notification_targets"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    audience: Mapped[str] = mapped_column(Text, index=True)
+    channel: Mapped[str] = mapped_column(Text)  # webpush | email | webhook
+    address: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)
+    keys: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=sql_text("true"))
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("audience", "channel", "address", name="uq_target"),)
+
+
+class NotificationDelivery(Base):
+    """One notification through one target: pending → delivered | failed (after retries)."""
+
+    __tablename__ = "notification_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    target_id: Mapped[str] = mapped_column(
+        ForeignKey("notification_targets.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "target_id", name="uq_delivery_once"),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+    )
+
+
+class UnitScore(Base):
+    """The latest total and rank per (unit, period, profile), from scoring.snapshots events
+    (tasks never calls scoring's API), with the previous value for the digest's change."""
+
+    __tablename__ = "unit_scores"
+    unit_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    period: Mapped[str] = mapped_column(Text, primary_key=True)
+    profile: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float | None] = mapped_column()
+    max_total: Mapped[float] = mapped_column()
+    rank: Mapped[int | None] = mapped_column(Integer)
+    previous_total: Mapped[float | None] = mapped_column()
+    previous_rank: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

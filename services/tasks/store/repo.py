@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     func,
     literal,
     or_,
@@ -23,14 +24,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.tasks.domain import notifications as dn
 from services.tasks.domain import recurrence, workflow
 from services.tasks.domain import timeliness as tl
 from services.tasks.domain.units import UnitDirectory
+from services.tasks.store import notifications as notes_store
 from services.tasks.store.models import (
     Conclusion,
     DeadlineChange,
+    EvidenceFile,
     ExtensionRequest,
     Finding,
+    IdempotencyKey,
     Item,
     ItemHistory,
     ProgressNote,
@@ -67,7 +72,14 @@ def timeliness_expr(today: date) -> ColumnElement[str]:
         (Item.deadline.is_(None), literal("no_deadline")),
         (
             Item.completed_at.is_not(None),
-            case((done_day <= Item.deadline, "done_on_time"), else_="done_late"),
+            case(
+                (done_day > Item.deadline, "done_late"),
+                (
+                    and_(Item.original_deadline.is_not(None), done_day > Item.original_deadline),
+                    "done_late_extended",
+                ),
+                else_="done_on_time",
+            ),
         ),
         (Item.deadline < today_lit, literal("overdue")),
         (Item.deadline - today_lit <= tl.DUE_SOON_DAYS, literal("due_soon")),
@@ -78,7 +90,17 @@ def timeliness_expr(today: date) -> ColumnElement[str]:
 def item_timeliness(item: Item, now: datetime) -> str:
     if item.status == "cancelled":
         return "cancelled"
-    return tl.classify(deadline=item.deadline, now=now, completed_at=item.completed_at).value
+    return tl.classify(
+        deadline=item.deadline,
+        now=now,
+        completed_at=item.completed_at,
+        original_deadline=item.original_deadline,
+    ).value
+
+
+def judged_deadline(item: Item) -> date | None:
+    """The deadline on-time is judged by (items from before tasks_0007 may lack it)."""
+    return item.original_deadline if item.original_deadline is not None else item.deadline
 
 
 # ----------------------------------------------------------------- events
@@ -172,6 +194,7 @@ class NewItem:
     priority: str = "normal"
     responsible_person: str | None = None
     finding_id: str | None = None
+    monitoring_unit_ids: list[str] = field(default_factory=list)
 
 
 async def create_conclusion(
@@ -225,7 +248,9 @@ async def create_item(
     conclusion_id: str | None = None,
     origin: str = "conclusion",
 ) -> Item:
-    await ensure_units_exist(session, [new.lead_unit_id, *new.supporting_unit_ids])
+    await ensure_units_exist(
+        session, [new.lead_unit_id, *new.supporting_unit_ids, *new.monitoring_unit_ids]
+    )
     if new.recurrence:
         try:
             recurrence.expand(new.recurrence, date(2000, 1, 1), date(2000, 1, 1))
@@ -241,10 +266,12 @@ async def create_item(
         title=new.title,
         lead_unit_id=new.lead_unit_id,
         supporting_unit_ids=[u for u in new.supporting_unit_ids if u != new.lead_unit_id],
+        monitoring_unit_ids=[u for u in new.monitoring_unit_ids if u != new.lead_unit_id],
         responsible_person=new.responsible_person,
         criteria=list(new.criteria or []),
         priority=new.priority,
         deadline=new.deadline,
+        original_deadline=new.deadline,
         recurrence=new.recurrence,
         status="not_started",
         progress_percent=0,
@@ -257,6 +284,7 @@ async def create_item(
     await session.flush()
     session.add(history(item, actor, "created", to_status="not_started"))
     await emit(session, outbox, RemediationCreated(**event_fields(item)))
+    await notes_store.add(session, dn.item_assigned(notes_store.facts(item)))
     return item
 
 
@@ -277,6 +305,7 @@ def visible_to_unit(unit_id: str) -> ColumnElement[bool]:
     return or_(
         Item.lead_unit_id == unit_id,
         Item.supporting_unit_ids.contains([unit_id]),
+        Item.monitoring_unit_ids.contains([unit_id]),
     )
 
 
@@ -292,6 +321,7 @@ async def transition(
     actor: str,
     reason: str | None,
     now: datetime | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Item:
     now = now or utcnow()
     previous = item.status
@@ -309,7 +339,13 @@ async def transition(
     item.updated_at = now
     session.add(
         history(
-            item, actor, action.value, from_status=previous, to_status=target.value, reason=reason
+            item,
+            actor,
+            action.value,
+            from_status=previous,
+            to_status=target.value,
+            reason=reason,
+            details=details,
         )
     )
     await session.flush()
@@ -320,12 +356,21 @@ async def transition(
         RemediationStatusChanged(**fields, previous_status=previous, reason=reason),
     )
     if target is workflow.Status.accepted:
+        # judged by the original deadline: an extension granted late does not make it on time
+        judged = judged_deadline(item)
         on_time = (
             None
-            if item.deadline is None or item.completed_at is None
-            else not tl.is_late(item.completed_at, item.deadline)
+            if judged is None or item.completed_at is None
+            else not tl.is_late(item.completed_at, judged)
         )
         await emit(session, outbox, RemediationAccepted(**fields, on_time=on_time))
+        await notes_store.add(session, [dn.report_accepted(notes_store.facts(item), on_time)])
+    elif target is workflow.Status.reported:
+        await notes_store.add(session, [dn.report_submitted(notes_store.facts(item), item.version)])
+    elif action is workflow.Action.reopen:
+        await notes_store.add(
+            session, [dn.report_reopened(notes_store.facts(item), item.version, reason)]
+        )
     return item
 
 
@@ -338,26 +383,57 @@ async def add_progress(
     note: str,
     percent: int | None,
     evidence: list[dict[str, Any]],
+    unit_id: str | None = None,
+    role: str | None = None,
+    kind: str = "progress",
+    files: Sequence[EvidenceFile] = (),
 ) -> ProgressNote:
+    """A progress note with its evidence (links and stored files). The lead's (or an
+    inspector's) moves the item's percent and starts it; a supporting unit's is its own
+    contribution: recorded and shown, never moving the status. A `report` note goes with the
+    report transition, which writes the history row and the event."""
     if item.status in ("accepted", "cancelled"):
         raise UnprocessableContent(f"the item is {item.status}")
-    row = ProgressNote(item_id=item.id, author=actor, note=note, percent=percent, evidence=evidence)
+    contribution = role == workflow.ItemRole.supporting.value
+    row = ProgressNote(
+        item_id=item.id,
+        author=actor,
+        note=note,
+        percent=percent,
+        evidence=evidence,
+        unit_id=unit_id,
+        role=role,
+        kind=kind,
+    )
     session.add(row)
-    if percent is not None:
-        item.progress_percent = percent
+    await session.flush()
+    for f in files:
+        f.note_id = row.id
+        session.add(f)
+    if kind == "report":
+        await session.flush()
+        return row
     previous = item.status
-    if item.status == "not_started":
-        item.status = "in_progress"
+    if not contribution:
+        if percent is not None:
+            item.progress_percent = percent
+        if item.status == "not_started":
+            item.status = "in_progress"
     item.version += 1
     item.updated_at = utcnow()
     session.add(
         history(
             item,
             actor,
-            "progress",
+            "contribution" if contribution else "progress",
             from_status=previous,
             to_status=item.status,
-            details={"percent": percent, "evidence": len(evidence)},
+            details={
+                "note_id": row.id,
+                "unit_id": unit_id,
+                "percent": percent,
+                "evidence": len(evidence) + len(files),
+            },
         )
     )
     await session.flush()
@@ -381,9 +457,13 @@ async def change_deadline(
     extension_id: str | None = None,
 ) -> Item:
     previous = item.deadline
+    now = utcnow()
+    item.original_deadline = tl.on_time_deadline_after_change(
+        on_time=judged_deadline(item), new_deadline=new_deadline, at=now
+    )
     item.deadline = new_deadline
     item.version += 1
-    item.updated_at = utcnow()
+    item.updated_at = now
     session.add(
         DeadlineChange(
             item_id=item.id,
@@ -403,6 +483,7 @@ async def change_deadline(
             details={
                 "previous": previous.isoformat() if previous else None,
                 "new": new_deadline.isoformat() if new_deadline else None,
+                "original": item.original_deadline.isoformat() if item.original_deadline else None,
             },
         )
     )
@@ -463,6 +544,9 @@ async def request_extension(
         )
     )
     await session.flush()
+    await notes_store.add(
+        session, [dn.extension_requested(notes_store.facts(item), ext.id, requested, reason)]
+    )
     return ext
 
 
@@ -522,6 +606,18 @@ async def decide_extension(
         item.version += 1
         item.updated_at = utcnow()
         await session.flush()
+    await notes_store.add(
+        session,
+        [
+            dn.extension_decided(
+                notes_store.facts(item),
+                ext.id,
+                approved=approve,
+                new_deadline=ext.requested_deadline,
+                reason=reason,
+            )
+        ],
+    )
     return ext
 
 
@@ -591,3 +687,78 @@ async def bump_items(session: AsyncSession, item_ids: Sequence[str]) -> None:
             .where(Item.id.in_(item_ids))
             .values(version=Item.version + 1, updated_at=func.now())
         )
+
+
+async def purge_expired_keys(session: AsyncSession, now: datetime) -> int:
+    """Drop Idempotency-Keys past their replay window (one statement)."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now).returning(IdempotencyKey.key)
+    )
+    return len(result.all())
+
+
+# ----------------------------------------------------------------- item detail
+
+
+@dataclass
+class ItemContext:
+    """What an item's answer names besides the item: its conclusion and units (set-based)."""
+
+    conclusions: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    unit_names: dict[str, str] = field(default_factory=dict)
+
+
+async def item_context(session: AsyncSession, items: Sequence[Item]) -> ItemContext:
+    """Conclusion numbers/titles and unit names for a page of items: two queries in all."""
+    conclusion_ids = {i.conclusion_id for i in items if i.conclusion_id}
+    unit_ids: set[str] = set()
+    for i in items:
+        unit_ids.add(i.lead_unit_id)
+        unit_ids.update(i.supporting_unit_ids or [])
+        unit_ids.update(i.monitoring_unit_ids or [])
+    ctx = ItemContext()
+    if conclusion_ids:
+        rows = await session.execute(
+            select(Conclusion.id, Conclusion.number, Conclusion.title).where(
+                Conclusion.id.in_(conclusion_ids)
+            )
+        )
+        ctx.conclusions = {cid: (number, title) for cid, number, title in rows}
+    if unit_ids:
+        rows2 = await session.execute(
+            select(UnitRow.id, UnitRow.name).where(UnitRow.id.in_(unit_ids))
+        )
+        ctx.unit_names = {uid: name for uid, name in rows2}
+    return ctx
+
+
+async def item_notes(
+    session: AsyncSession, item_id: str
+) -> list[tuple[ProgressNote, list[EvidenceFile]]]:
+    """The item's progress notes in order, each with its stored evidence files."""
+    notes = (
+        (
+            await session.execute(
+                select(ProgressNote)
+                .where(ProgressNote.item_id == item_id)
+                .order_by(ProgressNote.at, ProgressNote.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    files = (
+        (
+            await session.execute(
+                select(EvidenceFile)
+                .where(EvidenceFile.item_id == item_id)
+                .order_by(EvidenceFile.created_at, EvidenceFile.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_note: dict[int | None, list[EvidenceFile]] = {}
+    for f in files:
+        by_note.setdefault(f.note_id, []).append(f)
+    return [(n, by_note.get(n.id, [])) for n in notes]
