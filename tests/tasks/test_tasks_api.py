@@ -15,11 +15,12 @@ import docx
 import httpx
 import openpyxl
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.tasks.domain import timeliness as tl
-from services.tasks.events.scheduler import DeadlineScheduler
+from services.tasks.events.scheduler import DeadlineScheduler, sample_items
 from services.tasks.main import SPEC, create_app
 from services.tasks.store.models import Item, NotificationSent, outbox_table
 from shared.db import make_engine, make_sessionmaker
@@ -602,6 +603,11 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
         json={"action": "report"},
         headers=auth("officer", unit),
     )
+
+    def notices(kind: str) -> float:
+        return REGISTRY.get_sample_value("tasks_deadline_notices_total", {"kind": kind}) or 0
+
+    before = {k: notices(k) for k in ("reminder", "overdue", "escalation")}
     scheduler = DeadlineScheduler(sessions, Outbox(outbox_table, SPEC.source), interval=60)
     await scheduler.run_once(now)
     await scheduler.run_once(now)  # a second pass sends nothing new
@@ -663,6 +669,18 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
             )
         ).all()
     assert rearmed == [(3, today + timedelta(days=2))]
+    # /metrics counted what was sent: 4 reminders + 1 re-armed, 2 overdue, 1 escalation (other
+    # tests' items share the database, so at least these)
+    sent_now = {k: notices(k) - before[k] for k in before}
+    assert sent_now["reminder"] >= 5 and sent_now["overdue"] >= 2 and sent_now["escalation"] >= 1
+    async with sessions() as s:
+        counts = await sample_items(s, now)
+    # the reported item was reported (in real time) after its deadline on the fixed clock
+    assert counts.get(("reported", "done_late"), 0) >= 1, sorted(counts)
+    assert (
+        REGISTRY.get_sample_value("tasks_items", {"status": "reported", "timeliness": "done_late"})
+        == counts[("reported", "done_late")]
+    )
 
 
 async def test_patch_item_deadline_needs_reason_and_is_recorded(

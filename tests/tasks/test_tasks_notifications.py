@@ -22,6 +22,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from prometheus_client import REGISTRY
 from py_vapid import Vapid02
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -210,10 +211,21 @@ async def test_every_kind_reaches_the_feed_and_each_channel_once(
     await scheduler.run_once(NOW)
     await scheduler.run_once(NOW)  # noticed again: notified once
 
+    def delivered(channel: str) -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "tasks_notification_deliveries_total", {"channel": channel, "outcome": "delivered"}
+            )
+            or 0
+        )
+
+    before = {c: delivered(c) for c in ("webhook", "email", "webpush")}
     worker = DeliveryWorker(sessions, tasks_settings)
     first = await worker.run_once(NOW)
     second = await worker.run_once(NOW + timedelta(hours=1))
     assert first.failed == first.retried == 0 and second.delivered == 0
+    # /metrics counts each delivery by channel
+    assert sum(delivered(c) - before[c] for c in before) == first.delivered
 
     ours = {due3, late1, late20, extend, reopen, accept}
     async with sessions() as s:

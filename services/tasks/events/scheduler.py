@@ -23,6 +23,7 @@ from services.tasks.domain import digest as dg
 from services.tasks.domain import notifications as dn
 from services.tasks.domain import recurrence as rec
 from services.tasks.domain import timeliness as tl
+from services.tasks.metrics import DEADLINE_NOTICES, ITEMS
 from services.tasks.store import digest as digest_store
 from services.tasks.store import notifications as notes_store
 from services.tasks.store import repo
@@ -304,7 +305,34 @@ class DeadlineScheduler(PeriodicWorker):
             result.recurring_created = await create_recurring(session, self.outbox, now)
             result.idempotency_keys_purged = await repo.purge_expired_keys(session, now)
             result.digests = await send_digest(session, now, self.settings)
+        # counted once committed (a rolled-back pass sent nothing)
+        for kind, count in (
+            ("reminder", result.reminders),
+            ("overdue", result.overdue),
+            ("escalation", result.escalated),
+        ):
+            if count:
+                DEADLINE_NOTICES.labels(kind).inc(count)
         return result
 
     async def tick(self) -> PassResult:
-        return await self.run_once()
+        result = await self.run_once()
+        async with self.sessions() as session:
+            await sample_items(session, repo.utcnow())
+        return result
+
+
+async def sample_items(session: AsyncSession, now: datetime) -> dict[tuple[str, str], int]:
+    """Items by status and timeliness for `/metrics` (one GROUP BY, the SQL twin of the
+    timeliness the API reports)."""
+    timeliness = repo.timeliness_expr(tl.local_date(now))
+    rows = (
+        await session.execute(
+            select(Item.status, timeliness, func.count()).group_by(Item.status, timeliness)
+        )
+    ).all()
+    counts = {(status, str(t)): int(n) for status, t, n in rows}
+    ITEMS.clear()
+    for (status, t), n in counts.items():
+        ITEMS.labels(status, t).set(n)
+    return counts

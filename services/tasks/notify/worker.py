@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.tasks.config import TasksSettings
 from services.tasks.domain import notifications as dn
+from services.tasks.metrics import DELIVERIES
 from services.tasks.notify.channels import Channel, DeliveryFailed, Outgoing, default_channels
 from services.tasks.store.repo import utcnow
 from shared.workers import PeriodicWorker
@@ -148,13 +149,18 @@ class DeliveryWorker(PeriodicWorker):
                     },
                 )
                 if attempts >= self.settings.delivery_max_attempts:
+                    DELIVERIES.labels(o.channel, "failed").inc()
                     result.failed += 1
                     log.warning(
                         "delivery failed for good",
                         extra={"delivery_id": o.delivery_id, "channel": o.channel, "error": err},
                     )
                 else:
+                    DELIVERIES.labels(o.channel, "retried").inc()
                     result.retried += 1
+        for (_, o), err in zip(outs, errors, strict=True):
+            if err is None:
+                DELIVERIES.labels(o.channel, "delivered").inc()
         result.delivered = len(done)
         return result
 
