@@ -63,6 +63,14 @@ class DossierRecord(BaseModel):
     has_e_result: bool = Field(default=False, description="Result issued electronically.")
     synced_national: bool = Field(default=False, description="Synced to DVCQG.")
     vneid_verified: bool = Field(default=False, description="TaiKhoanDuocXacThucVoiVNeID.")
+    # added for the portal's 2026 metrics (additive, defaults keep older producers valid)
+    pds_synced: bool = Field(
+        default=False,
+        description="Digitised data synced to the applicant's DVCQG personal data store.",
+    )
+    citizen_data_used: bool = Field(
+        default=False, description="Filled from the national population database."
+    )
     source_updated_at: datetime = Field(description="Version at the source; newer wins.")
 
 
@@ -95,6 +103,19 @@ class ProcedureRecord(BaseModel):
     public_on: date | None = None
     public_due_on: date | None = None
     content_complete: bool = True
+    # added for the portal's 2026 metrics (additive, defaults keep older producers valid)
+    full_online_eligible: bool = Field(
+        default=False, description="Eligible to be offered as a full-process online service."
+    )
+    citizen_data_connected: bool = Field(
+        default=False, description="Connected to the national population database."
+    )
+    certification: bool = Field(
+        default=False, description="A certification procedure (chứng thực bản sao từ bản chính)."
+    )
+    e_certified_copy: bool = Field(
+        default=False, description="Offers electronic certified copies (bản sao điện tử)."
+    )
     source_updated_at: datetime
 
 
@@ -118,6 +139,10 @@ class PetitionRecord(BaseModel):
     due_at: datetime | None = None
     handled_at: datetime | None = None
     satisfied: bool | None = Field(default=None, description="Citizen's rating, if given.")
+    category: Literal["tthc", "staff", "other"] | None = Field(
+        default=None,
+        description="What the petition is about: procedures (TTHC), staff conduct, other.",
+    )
     source_updated_at: datetime
 
 
@@ -171,9 +196,18 @@ class AlertRaised(Payload):
     unit_id: str
     indicator: str
     period: str
-    message: str
+    message: str = Field(description="Vietnamese, naming the agency, indicator and period.")
     value: float | None = None
     threshold: float | None = None
+    # added with scoring's alert words (additive, defaults keep older producers valid)
+    title: str = Field(default="", description="Vietnamese title, e.g. for the item it raises.")
+    title_en: str = ""
+    message_en: str = ""
+    period_kind: Literal["month", "quarter", "year", "ytd"] = "month"
+    in_progress: bool = Field(
+        default=False, description="The period was still running: judged on the data so far."
+    )
+    judged_on: date | None = Field(default=None, description="Last day the data covers.")
 
 
 class AlertCleared(Payload):
@@ -185,6 +219,13 @@ class AlertCleared(Payload):
     indicator: str
     period: str
     value: float | None = None
+    # added with scoring's alert words (additive, defaults keep older producers valid)
+    reason: str = Field(
+        default="chỉ số đã đạt",
+        description="Why it cleared; the remediation item it raised is closed with it.",
+    )
+    message: str = ""
+    message_en: str = ""
 
 
 # ---------------------------------------------------------------------------------------------

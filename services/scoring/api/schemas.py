@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,15 @@ class IndicatorFigure(BaseModel):
     lost: float | None
     empty: bool
     terms: dict[str, float | None] = Field(default_factory=dict)
+    external_code: str | None = Field(
+        default=None, description="The national portal's metric code.", examples=["ON_TIME"]
+    )
+    informational: bool = Field(
+        default=False, description="Shown, never scored: points null, in no sum."
+    )
+    value: float | None = Field(
+        default=None, description="Informational counts and means (hồ sơ, ngày)."
+    )
 
 
 class GroupFigure(BaseModel):
@@ -51,8 +60,14 @@ class Explanation(BaseModel):
     by_unit: list[tuple[str, float]]
     by_procedure: list[tuple[str, float]]
     text: str = Field(examples=[
-        "lost 0.8 of 20 points: 312 late dossiers, 60% of them in procedure 1.004 at Sở Xây dựng"
+        "Tỷ lệ hồ sơ giải quyết đúng hạn, trong hạn: mất 0,8/20 điểm: 312 hồ sơ trễ hạn, 60% "
+        "trong số đó thuộc thủ tục «Cấp giấy phép xây dựng» (1.004) tại Sở Xây dựng"
     ])  # fmt: skip
+    text_en: str = Field(default="", examples=[
+        "Dossiers on time or within time: lost 0.8 of 20 points: 312 late dossiers, 60% of them "
+        "in procedure «Cấp giấy phép xây dựng» (1.004) at Sở Xây dựng"
+    ])  # fmt: skip
+    name: str = Field(default="", description="The indicator's Vietnamese name.")
 
 
 class Snapshot(BaseModel):
@@ -108,6 +123,15 @@ class Alert(BaseModel):
     threshold: float | None
     raised_at: datetime
     cleared_at: datetime | None
+    title: str = Field(default="", description="Vietnamese: what, whose, which period.")
+    title_en: str = ""
+    message_en: str = Field(default="", description="The message in English.")
+    period_kind: str = Field(default="month", description="One open alert per kind.")
+    in_progress: bool = Field(
+        default=False, description="The period was running: judged on the data so far."
+    )
+    judged_on: date | None = Field(default=None, description="Last day the data covered.")
+    cleared_reason: str | None = Field(default=None, examples=["chỉ số đã đạt"])
 
 
 class OfficialDifference(BaseModel):

@@ -109,6 +109,21 @@ async def unit_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     return {i: n for i, n in rows.all()}
 
 
+async def procedure_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    """TenTTHC of procedure codes (MaTTHC), from the procedure facts (one name per code)."""
+    if not codes:
+        return {}
+    rows = await session.execute(
+        text("""
+        SELECT DISTINCT ON (procedure) procedure, doc ->> 'name'
+        FROM scoring.facts WHERE kind = 'procedure' AND procedure = ANY(CAST(:c AS text[]))
+        ORDER BY procedure, source_updated_at DESC
+        """),
+        {"c": sorted(codes)},
+    )
+    return {c: n for c, n in rows.all() if n}
+
+
 @router.get(
     "/units/{unit_id}/scores/{period}",
     response_model=Snapshot,
@@ -152,9 +167,12 @@ async def get_unit_score(
                                              ind.shortfall_counter)  # fmt: skip
             breakdowns[res.indicator] = [BreakdownRow(*r) for r in rows]
         names = await unit_names(session, {r.unit for rs in breakdowns.values() for r in rs})
+        procs = await procedure_names(
+            session, {r.procedure for rs in breakdowns.values() for r in rs if r.procedure}
+        )
         out["explanation"] = [
             {**e.__dict__, "contributors": [c.__dict__ for c in e.contributors]}
-            for e in explain(prof, card, breakdowns, unit_names=names)
+            for e in explain(prof, card, breakdowns, unit_names=names, procedure_names=procs)
         ]
     return out
 
@@ -274,7 +292,8 @@ async def list_alerts(
     rows = await session.execute(
         text("""
         SELECT alert_id, rule, unit_id, indicator, period, status, message, value, threshold,
-               raised_at, cleared_at
+               raised_at, cleared_at, title, title_en, message_en, period_kind, in_progress,
+               judged_on, cleared_reason
         FROM scoring.alerts
         WHERE (CAST(:u AS text) IS NULL OR unit_id = :u)
           AND (CAST(:p AS text) IS NULL OR period = :p)

@@ -14,6 +14,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.domain.alerts import OpenAlert, OpenKey
 from services.scoring.domain.engine import Scorecard, score
 from services.scoring.domain.periods import Period
 from services.scoring.domain.profile import Profile
@@ -259,39 +260,61 @@ async def ranks_of(
     return {u: (r, p) for u, r, p in rows.all()}
 
 
-async def open_alert_ids(
-    session: AsyncSession, units: Sequence[str], periods: Sequence[str]
-) -> set[str]:
+async def open_alerts(session: AsyncSession, units: Sequence[str]) -> dict[OpenKey, OpenAlert]:
+    """The open alert of every (unit, indicator, period kind) of `units`; where older data has
+    several open for one kind, the one of the newest period stands for them."""
     rows = await session.execute(
         text("""
-        SELECT alert_id FROM scoring.alerts
-        WHERE status = 'open' AND period = ANY(CAST(:periods AS text[]))
-          AND unit_id = ANY(CAST(:units AS text[]))
+        SELECT DISTINCT ON (unit_id, indicator, period_kind)
+               unit_id, indicator, period_kind, alert_id, period
+        FROM scoring.alerts
+        WHERE status = 'open' AND unit_id = ANY(CAST(:units AS text[]))
+        ORDER BY unit_id, indicator, period_kind, period DESC, raised_at DESC
         """),
-        {"periods": list(periods), "units": list(units)},
+        {"units": list(units)},
     )
-    return set(rows.scalars().all())
+    return {(u, i, k): OpenAlert(a, p) for u, i, k, a, p in rows.all()}
 
 
-RAISE_MANY = text("""
+_ALERT_COLUMNS = """alert_id text, rule text, unit_id text, indicator text, period text,
+     message text, value float8, threshold float8, title text, title_en text, message_en text,
+     period_kind text, in_progress boolean, judged_on date"""
+
+RAISE_MANY = text(f"""
 INSERT INTO scoring.alerts AS a (alert_id, rule, unit_id, indicator, period, status, message,
-                                 value, threshold)
-SELECT alert_id, rule, unit_id, indicator, period, 'open', message, value, threshold
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(alert_id text, rule text, unit_id text,
-     indicator text, period text, message text, value float8, threshold float8)
+                                 value, threshold, title, title_en, message_en, period_kind,
+                                 in_progress, judged_on)
+SELECT alert_id, rule, unit_id, indicator, period, 'open', message, value, threshold, title,
+       title_en, message_en, period_kind, in_progress, judged_on
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_ALERT_COLUMNS})
 ON CONFLICT (alert_id) DO UPDATE SET status = 'open', message = excluded.message,
-    value = excluded.value, threshold = excluded.threshold, raised_at = now(), cleared_at = NULL
+    value = excluded.value, threshold = excluded.threshold, raised_at = now(), cleared_at = NULL,
+    title = excluded.title, title_en = excluded.title_en, message_en = excluded.message_en,
+    in_progress = excluded.in_progress, judged_on = excluded.judged_on, cleared_reason = NULL
 WHERE a.status = 'cleared'
 RETURNING a.alert_id
 """)
 """Raise alerts not open yet; returns the ids that were actually raised (race-proof once)."""
 
+UPDATE_MANY = text(f"""
+UPDATE scoring.alerts a SET period = r.period, rule = r.rule, message = r.message,
+    value = r.value, threshold = r.threshold, title = r.title, title_en = r.title_en,
+    message_en = r.message_en, in_progress = r.in_progress, judged_on = r.judged_on
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_ALERT_COLUMNS})
+WHERE a.alert_id = r.alert_id AND a.status = 'open'
+""")
+"""An open alert continues in a newer period of its kind: its figures and words follow."""
+
 CLEAR_MANY = text("""
-UPDATE scoring.alerts a SET status = 'cleared', cleared_at = now(), value = r.value
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(alert_id text, value float8)
+UPDATE scoring.alerts a SET status = 'cleared', cleared_at = now(), value = r.value,
+    cleared_reason = r.reason, in_progress = r.in_progress, judged_on = r.judged_on
+FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+    AS r(alert_id text, value float8, reason text, in_progress boolean, judged_on date)
 WHERE a.alert_id = r.alert_id AND a.status = 'open'
 RETURNING a.alert_id
 """)
+CLEARED_REASON = "chỉ số đã đạt"
+"""Why an alert is cleared (and the remediation item it raised is closed)."""
 
 
 # typed: points are floats (an integral JSON number too), as the ranking response declares
