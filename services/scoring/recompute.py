@@ -118,7 +118,7 @@ async def recompute(
     stats.pairs = sum(len(c) for c in cards.values())
     stats.versions = sum(len(w) for w in written.values())
     for period in todo:
-        await snap.rank_period(session, period, profile.key)
+        await snap.rank_period(session, period, profile.key, profile.peer_class_rows())
     pids = [p.id for p in todo]
     ranks = await snap.ranks_many(session, pids, profile.key, units)
     opened = await snap.open_alerts(session, units)

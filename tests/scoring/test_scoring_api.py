@@ -95,6 +95,8 @@ async def test_snapshot_with_explanation(app: Any, auth: Auth, tree: tuple[str, 
         )
         assert "chỉ số" not in ex["prog_on_time"]["text"]
         assert body["rank"] == 2
+        assert set(body["freshness"]) >= {"last_event_at", "recompute_pending"}
+        assert "publicity" not in body["not_applicable"]  # dossiers synced: 1.4 applies
         r = await client.get(f"/api/v1/units/{p}/scores/2026Q9", headers=auth("viewer"))
         assert r.status_code == 400
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -130,6 +132,10 @@ async def test_rankings_and_exports(app: Any, auth: Auth, tree: tuple[str, str, 
                              headers=h)  # fmt: skip
         rows = r.json()
         assert [(x["unit_id"], x["rank"]) for x in rows] == [(c2, 1), (c1, 2)]
+        # out of 100, with its peers, and how fresh the figures are
+        assert rows[0]["max_total"] == 100 and rows[0]["peers"] == 2
+        assert isinstance(rows[0]["recompute_pending"], bool)
+        assert r.headers["X-Recompute-Pending"] in ("true", "false")
         r = await client.get("/api/v1/rankings",
                              params={"period": "202609", "under": p, "level": "commune",
                                      "indicator": "onl_dossiers"}, headers=h)  # fmt: skip

@@ -70,6 +70,13 @@ class Explanation(BaseModel):
     name: str = Field(default="", description="The indicator's Vietnamese name.")
 
 
+class Freshness(BaseModel):
+    last_event_at: datetime | None = Field(description="When the last event was applied.")
+    recompute_pending: bool = Field(description="Newer facts are queued for recomputation.")
+    stale_pairs: int = Field(description="Unit-months queued (counted up to 10,000).")
+    oldest_stale_at: datetime | None
+
+
 class Snapshot(BaseModel):
     unit_id: str
     period: str = Field(examples=["2026Q3"])
@@ -86,6 +93,11 @@ class Snapshot(BaseModel):
     indicators: dict[str, IndicatorFigure]
     counters: dict[str, float]
     explanation: list[Explanation]
+    not_applicable: list[str] = Field(
+        default_factory=list, description="Groups with nothing to score (null, not zero)."
+    )
+    not_applicable_indicators: list[str] = Field(default_factory=list)
+    freshness: Freshness | None = None
 
 
 class RankingRow(BaseModel):
@@ -102,6 +114,21 @@ class RankingRow(BaseModel):
     )
     total: float | None
     groups: dict[str, float | None]
+    peers: int | None = Field(default=None, description="Units ranked in the peer group.")
+    max_total: float = Field(default=100, description="The total is out of this (100).")
+    applicable_max: float | None = Field(
+        default=None, description="What the applicable indicators could give."
+    )
+    not_applicable: list[str] = Field(
+        default_factory=list, description="Groups with nothing to score (null, not zero)."
+    )
+    computed_at: datetime | None = None
+    data_as_of: datetime | None = Field(
+        default=None, description="When the last event (facts) was applied."
+    )
+    recompute_pending: bool = Field(
+        default=False, description="Figures are being recomputed: newer facts are queued."
+    )
 
 
 class SeriesPoint(BaseModel):

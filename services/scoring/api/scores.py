@@ -155,6 +155,11 @@ async def get_unit_score(
                            "decision_groups": None, "explanation": []}  # fmt: skip
     card = card_from_doc(prof, doc)
     out["decision_groups"] = card.decision_group_points(prof)
+    out["not_applicable"] = sorted(g for g, r in card.groups.items() if r.points is None)
+    out["not_applicable_indicators"] = sorted(
+        i for i, r in card.indicators.items() if r.points is None and not r.informational
+    )
+    out["freshness"] = await snap.freshness(session)
     if explain_points:
         now = datetime.now(UTC)
         breakdowns: dict[str, list[BreakdownRow]] = {}
@@ -252,6 +257,9 @@ async def get_rankings(
                 prev_v, prev_rank = r["value"], r["rank"]
         rows.sort(key=lambda r: (r["peer_group"] or "", r["rank"] or 10**9, r["unit_id"]))
     scope = principal.unit_scope()
+    fresh = await snap.freshness(session)
+    as_of = fresh["last_event_at"].isoformat() if fresh["last_event_at"] else None
+    pending = fresh["recompute_pending"]
     out = []
     for r in rows:
         if scope and r["unit_id"] != scope:
@@ -263,11 +271,18 @@ async def get_rankings(
             if r["rank"] is not None and r["previous_rank"] is not None else None,
             "value": r["value"], "total": r["total"],
             "groups": r["group_points"],
+            "peers": r["peers"], "max_total": r["max_total"],
+            "applicable_max": r["applicable_max"], "not_applicable": r["not_applicable"],
+            "computed_at": r["computed_at"].isoformat() if r["computed_at"] else None,
+            "data_as_of": as_of, "recompute_pending": pending,
         })  # fmt: skip
     # Rows built here already have RankingRow's shape (the response_model keeps the OpenAPI
     # contract); validating thousands of them again through pydantic and then `json.dumps`
     # cost more than the query, so they are encoded once by msgspec.
-    return Response(content=_JSON.encode(out), media_type="application/json")
+    headers = {"X-Recompute-Pending": "true" if pending else "false"}
+    if as_of:
+        headers["X-Data-As-Of"] = as_of
+    return Response(content=_JSON.encode(out), media_type="application/json", headers=headers)
 
 
 _JSON = msgspec.json.Encoder()

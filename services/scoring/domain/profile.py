@@ -194,6 +194,11 @@ class Profile(_Model):
     groups: tuple[Group, ...]
     indicators: tuple[Indicator, ...]
     targets: dict[str, dict[str, float]] = Field(default_factory=dict)
+    peer_classes: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Who is ranked with whom: {level: {unit kind or '*': peer class}}. Units of "
+        "one class and province are peers; a level not listed ranks by level and kind.",
+    )
     extends: ProfileRef | None = None
 
     @model_validator(mode="after")
@@ -254,6 +259,14 @@ class Profile(_Model):
     def rule_id(self, indicator_id: str) -> str:
         """The id every figure of this indicator cites, e.g. `766@1:prog_on_time`."""
         return f"{self.key}:{indicator_id}"
+
+    def peer_class_rows(self) -> list[dict[str, str]]:
+        """`peer_classes` as (level, kind, class) rows for the ranking statement."""
+        return [
+            {"level": level, "kind": kind, "class": cls}
+            for level, kinds in sorted(self.peer_classes.items())
+            for kind, cls in sorted(kinds.items())
+        ]
 
     def target(self, level: str, indicator_id: str) -> float | None:
         return self.targets.get(level, {}).get(indicator_id)

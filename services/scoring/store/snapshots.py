@@ -190,9 +190,16 @@ WITH latest AS (
     FROM scoring.snapshots WHERE period = :period AND profile = :profile
     ORDER BY unit_id, version DESC
 ),
+classes AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:classes AS jsonb)) AS c(level text, kind text,
+                                                                   class text)
+),
 peers AS (
     SELECT l.unit_id, l.total,
-           u.level || '|' || u.kind || '|' ||
+           coalesce(
+               (SELECT c.class FROM classes c WHERE c.level = u.level AND c.kind = u.kind),
+               (SELECT c.class FROM classes c WHERE c.level = u.level AND c.kind = '*'),
+               u.level || '|' || u.kind) || '|' ||
            CASE WHEN u.parent_id IS NULL THEN '' ELSE split_part(u.path, '/', 2) END AS peer_group
     FROM latest l JOIN scoring.units u ON u.id = l.unit_id
     WHERE u.valid_from < :end AND (u.valid_to IS NULL OR u.valid_to >= :start)
@@ -217,12 +224,19 @@ ON CONFLICT (unit_id, period, profile) DO UPDATE SET peer_group = excluded.peer_
 """)
 
 
-async def rank_period(session: AsyncSession, period: Period, profile: str) -> None:
-    """Ranks of every unit of a period among its peers (same level and kind, within the same
-    province below province level), with the rank of the previous period, in one statement."""
+async def rank_period(
+    session: AsyncSession,
+    period: Period,
+    profile: str,
+    peer_classes: Sequence[dict[str, str]] = (),
+) -> None:
+    """Ranks of every unit of a period among its peers (the same peer class — by default the
+    same level and kind — within the same province below province level), with the rank of
+    the previous period, in one statement. Equal totals share a rank (1, 2, 2, 4)."""
     await session.execute(
         RANK,
         {
+            "classes": json.dumps(list(peer_classes)),
             "period": period.id,
             "profile": profile,
             "previous": period.previous().id,
@@ -345,8 +359,8 @@ async def list_rankings(
     rows = await session.execute(
         text("""
         WITH latest AS (
-            SELECT DISTINCT ON (unit_id) unit_id, version, total,
-                   CAST(points -> 'groups' AS text) AS group_points,
+            SELECT DISTINCT ON (unit_id) unit_id, version, total, max_total, applicable_max,
+                   computed_at, CAST(points -> 'groups' AS text) AS group_points,
                    CASE WHEN CAST(:indicator AS text) IS NOT NULL
                         THEN CAST(points -> 'indicators' ->> CAST(:indicator AS text) AS float8)
                         WHEN CAST(:group AS text) IS NOT NULL
@@ -356,7 +370,8 @@ async def list_rankings(
             ORDER BY unit_id, version DESC
         )
         SELECT u.id, u.name, u.level, u.kind, k.peer_group, k.rank, k.previous_rank, k.peers,
-               l.total, l.version, l.group_points, l.value
+               l.total, l.version, l.group_points, l.value, l.max_total, l.applicable_max,
+               l.computed_at
         FROM latest l
         JOIN scoring.units u ON u.id = l.unit_id
         LEFT JOIN scoring.rankings k ON k.unit_id = l.unit_id AND k.period = :period
@@ -372,15 +387,38 @@ async def list_rankings(
     points_of = _GROUP_POINTS.decode
     out = []
     for r in rows.all():
-        uid, name, lvl, kind, peer_group, rank, prev, peers, total, version, pts, value = r
+        (uid, name, lvl, kind, peer_group, rank, prev, peers, total, version, pts, value,
+         max_total, applicable_max, computed_at) = r  # fmt: skip
         points = points_of(pts)
         row = {"unit_id": uid, "name": name, "level": lvl, "kind": kind,
                "peer_group": peer_group, "rank": rank, "previous_rank": prev, "peers": peers,
-               "total": total, "version": version, "value": value, "group_points": points}  # fmt: skip
+               "total": total, "version": version, "value": value, "group_points": points,
+               "max_total": max_total, "applicable_max": applicable_max,
+               "not_applicable": sorted(g for g, p in points.items() if p is None),
+               "computed_at": computed_at}  # fmt: skip
         if group_docs:
             row["groups"] = {g: {"points": p} for g, p in points.items()}
         out.append(row)
     return out
+
+
+FRESHNESS = text("""
+SELECT (SELECT max(processed_at) FROM scoring.processed_events) AS last_event_at,
+       (SELECT count(*) FROM (SELECT 1 FROM scoring.stale LIMIT 10000) s) AS stale_pairs,
+       (SELECT min(enqueued_at) FROM scoring.stale) AS oldest_stale_at
+""")
+
+
+async def freshness(session: AsyncSession) -> dict[str, Any]:
+    """How fresh the figures are: when the last event was applied (facts in), and whether a
+    recomputation is still due (unit-months queued and not yet recomputed)."""
+    row = (await session.execute(FRESHNESS)).one()
+    return {
+        "last_event_at": row.last_event_at,
+        "recompute_pending": row.stale_pairs > 0,
+        "stale_pairs": row.stale_pairs,
+        "oldest_stale_at": row.oldest_stale_at,
+    }
 
 
 async def import_official(

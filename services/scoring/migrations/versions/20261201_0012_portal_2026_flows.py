@@ -8,7 +8,8 @@ rebuild reads newer facts. The narrow `leaf_counters` view is recreated with the
 Alerts get their words beside the message (title, English title and message), the period kind
 they belong to (one open alert per unit, indicator and kind), whether the period was still
 running when judged and up to which day, and why an alert was cleared. Existing rows get their
-kind from the period id.
+kind from the period id. Processed events are indexed by time: rankings and scorecards say
+when the last event was applied.
 
 Column lists are frozen here (a migration must not import the domain).
 
@@ -64,8 +65,11 @@ ALERTS_UP = (
     "ALTER TABLE scoring.alerts ALTER COLUMN period_kind SET NOT NULL",
     """CREATE INDEX ix_alerts_open_kind ON scoring.alerts (unit_id, indicator, period_kind)
     WHERE status = 'open'""",
+    # rankings and scorecards say when the last event was applied: max(processed_at)
+    "CREATE INDEX ix_processed_events_at ON scoring.processed_events (processed_at)",
 )
 ALERTS_DOWN = (
+    "DROP INDEX scoring.ix_processed_events_at",
     "DROP INDEX scoring.ix_alerts_open_kind",
     """ALTER TABLE scoring.alerts DROP COLUMN title, DROP COLUMN title_en,
     DROP COLUMN message_en, DROP COLUMN period_kind, DROP COLUMN in_progress,
