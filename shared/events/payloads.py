@@ -168,6 +168,47 @@ class IngestRunCompleted(Payload):
     error: str | None = None
 
 
+class OfficialMetric(BaseModel):
+    """One metric as the national portal publishes it (ratio in percent)."""
+
+    code: str = Field(description="The portal's metric code, e.g. ON_TIME.")
+    numerator: float | None = None
+    denominator: float | None = None
+    ratio: float | None = None
+    score: float | None = None
+    max: float | None = None
+    value: float | None = Field(default=None, description="Counts and durations (AVG_DAYS).")
+
+
+class OfficialGroup(BaseModel):
+    code: str = Field(description="The portal's group code, e.g. TDGQ.")
+    score: float | None = None
+    max: float | None = None
+
+
+class OfficialUnitScores(BaseModel):
+    unit_id: str = Field(description="Our unit id (mapped from the portal's unit code).")
+    external_code: str = Field(description="The portal's unit code.")
+    name: str = ""
+    total: float | None = None
+    total_max: float | None = None
+    groups: list[OfficialGroup] = Field(default_factory=list)
+    metrics: list[OfficialMetric] = Field(default_factory=list)
+
+
+class OfficialScoresPublished(Payload):
+    """The 766 index the national portal published for a province's units and one period,
+    read by ingest's portal connector; scoring stores it beside its own scores."""
+
+    event_type: ClassVar[str] = "vn.cchc.ingest.official_scores.published.v1"
+    topic: ClassVar[str] = "ingest.dossiers"
+    source_id: str
+    source: str = Field(description="Where and when, e.g. 'Cổng DVCQG 2026-10-08'.")
+    period: str = Field(description="Period id: 2026, 2026Q3, 202609.")
+    fetched_at: datetime
+    units: list[OfficialUnitScores]
+
+
 # ---------------------------------------------------------------------------------------------
 # scoring.snapshots
 
@@ -287,6 +328,7 @@ ALL_PAYLOADS: tuple[type[Payload], ...] = (
     ProceduresChanged,
     PetitionsChanged,
     IngestRunCompleted,
+    OfficialScoresPublished,
     SnapshotUpdated,
     AlertRaised,
     AlertCleared,

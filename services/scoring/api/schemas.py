@@ -164,7 +164,23 @@ class Alert(BaseModel):
 class OfficialDifference(BaseModel):
     unit_id: str
     item: str
-    official: float
+    official: float | None = Field(description="null: published without points.")
     source: str
     ours: float | None
     difference: float | None
+    kind: str = Field(default="indicator", description="total, group or indicator.")
+    external_code: str | None = Field(default=None, examples=["ON_TIME"])
+    name: str | None = Field(default=None, description="The indicator's Vietnamese name.")
+    official_max: float | None = None
+    official_numerator: float | None = None
+    official_denominator: float | None = None
+    official_ratio: float | None = None
+    our_numerator: float | None = None
+    our_denominator: float | None = None
+    our_ratio: float | None = None
+    differs: str | None = Field(
+        default=None,
+        description="Which input explains the gap: numerator, denominator, both (a data gap), "
+        "method (same inputs), none (agree), unknown (no published counts).",
+    )
+    note: str = Field(default="", description="The same in Vietnamese words.")

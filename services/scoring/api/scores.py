@@ -357,32 +357,87 @@ async def official_differences(
     principal: PrincipalDep,
     period: str,
     profile: str = DEFAULT_PROFILE,
+    unit_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Official vs computed points per unit and item (total, group or indicator)."""
+    """Official vs computed points per unit and item (total, group or indicator); for an
+    indicator, the published numerator and denominator beside ours and which input differs,
+    so an official can tell a data gap (numerator / denominator) from a method gap."""
     p = parse_period(period)
+    prof = resolve_profile(profile)
+    scope = principal.unit_scope()
+    if scope:
+        unit_id = scope
     rows = (await session.execute(
         text("""
         WITH latest AS (
-            SELECT DISTINCT ON (unit_id) unit_id, total, points
+            SELECT DISTINCT ON (unit_id) unit_id, total, points, indicators
             FROM scoring.snapshots WHERE period = :p AND profile = :profile
+              AND (CAST(:unit AS text) IS NULL OR unit_id = :unit)
             ORDER BY unit_id, version DESC
         )
-        SELECT o.unit_id, o.item, o.points AS official, o.source,
+        SELECT o.unit_id, o.item, o.points AS official, o.source, o.external_code,
+               o.numerator AS official_numerator, o.denominator AS official_denominator,
+               o.ratio AS official_ratio, o.max_points AS official_max,
                CASE WHEN o.item = 'total' THEN l.total
                     ELSE COALESCE((l.points -> 'groups' ->> o.item)::float8,
-                                  (l.points -> 'indicators' ->> o.item)::float8) END AS ours
+                                  (l.points -> 'indicators' ->> o.item)::float8) END AS ours,
+               (l.indicators -> o.item ->> 'numerator')::float8 AS our_numerator,
+               (l.indicators -> o.item ->> 'denominator')::float8 AS our_denominator,
+               (l.indicators -> o.item ->> 'ratio')::float8 AS our_ratio
         FROM scoring.official_scores o
         LEFT JOIN latest l ON l.unit_id = o.unit_id
         WHERE o.period = :p AND o.profile = :profile
-          AND (CAST(:scope AS text) IS NULL OR o.unit_id = :scope)
+          AND (CAST(:unit AS text) IS NULL OR o.unit_id = :unit)
         ORDER BY o.unit_id, o.item
         """),
-        {"p": p.id, "profile": profile, "scope": principal.unit_scope()},
+        {"p": p.id, "profile": prof.key, "unit": unit_id},
     )).mappings().all()  # fmt: skip
-    return [
-        {**r, "difference": round(r["ours"] - r["official"], 4) if r["ours"] is not None else None}
-        for r in rows
-    ]
+    groups = {g.id for g in prof.groups}
+    inds = {i.id: i for i in prof.indicators}
+    out = []
+    for r in rows:
+        row = dict(r)
+        item = row["item"]
+        kind = "total" if item == "total" else "group" if item in groups else "indicator"
+        diff = (
+            round(row["ours"] - row["official"], 4)
+            if row["ours"] is not None and row["official"] is not None
+            else None
+        )
+        differs = input_difference(row, diff) if kind == "indicator" else None
+        ind = inds.get(item)
+        out.append({
+            **row, "difference": diff, "kind": kind, "differs": differs,
+            "name": ind.name if ind else None,
+            "note": DIFFERS_NOTE.get(differs or "", ""),
+        })  # fmt: skip
+    return out
+
+
+DIFFERS_NOTE = {
+    "numerator": "Tử số khác: thiếu hoặc thừa dữ liệu hồ sơ (data gap)",
+    "denominator": "Mẫu số khác: phạm vi hồ sơ, TTHC khác nhau (data gap)",
+    "both": "Cả tử số và mẫu số khác (data gap)",
+    "method": "Cùng tử số, mẫu số mà điểm khác: khác cách tính (method gap)",
+    "none": "Khớp",
+    "unknown": "Cổng không công bố tử số, mẫu số",
+}
+
+
+def input_difference(row: dict[str, Any], diff: float | None) -> str:
+    """Which input explains a points difference of one indicator: the published numerator or
+    denominator differing from ours (a data gap), neither (a method gap), or none at all."""
+    on, od = row["official_numerator"], row["official_denominator"]
+    un, ud = row["our_numerator"], row["our_denominator"]
+    if on is None or od is None:
+        return "none" if diff is not None and abs(diff) <= 0.01 else "unknown"
+    num = un is None or abs(on - un) > 1e-6
+    den = ud is None or abs(od - ud) > 1e-6
+    if num and den:
+        return "both"
+    if num or den:
+        return "numerator" if num else "denominator"
+    return "none" if diff is None or abs(diff) <= 0.01 else "method"
 
 
 @router.get("/units/{unit_id}/remediation", responses=problem_responses(401, 404))

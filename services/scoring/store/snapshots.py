@@ -430,12 +430,19 @@ async def import_official(
     await session.execute(
         text("""
         INSERT INTO scoring.official_scores AS o (unit_id, period, profile, item, points, source,
-                                                 imported_by)
-        SELECT unit_id, period, profile, item, points, source, imported_by
+                                                 imported_by, external_code, numerator,
+                                                 denominator, ratio, max_points)
+        SELECT unit_id, period, profile, item, points, source, imported_by, external_code,
+               numerator, denominator, ratio, max_points
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, period text,
-             profile text, item text, points float8, source text, imported_by text)
+             profile text, item text, points float8, source text, imported_by text,
+             external_code text, numerator float8, denominator float8, ratio float8,
+             max_points float8)
         ON CONFLICT (unit_id, period, profile, item) DO UPDATE SET points = excluded.points,
-            source = excluded.source, imported_by = excluded.imported_by, imported_at = now()
+            source = excluded.source, imported_by = excluded.imported_by, imported_at = now(),
+            external_code = excluded.external_code, numerator = excluded.numerator,
+            denominator = excluded.denominator, ratio = excluded.ratio,
+            max_points = excluded.max_points
         """),
         {"rows": json.dumps(payload)},
     )

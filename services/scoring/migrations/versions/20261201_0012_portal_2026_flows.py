@@ -9,7 +9,8 @@ Alerts get their words beside the message (title, English title and message), th
 they belong to (one open alert per unit, indicator and kind), whether the period was still
 running when judged and up to which day, and why an alert was cleared. Existing rows get their
 kind from the period id. Processed events are indexed by time: rankings and scorecards say
-when the last event was applied.
+when the last event was applied. Official scores keep the portal's published numerator,
+denominator, ratio and max beside the points, which may be null (published without points).
 
 Column lists are frozen here (a migration must not import the domain).
 
@@ -67,8 +68,18 @@ ALERTS_UP = (
     WHERE status = 'open'""",
     # rankings and scorecards say when the last event was applied: max(processed_at)
     "CREATE INDEX ix_processed_events_at ON scoring.processed_events (processed_at)",
+    # official scores keep the published counts beside the points (the portal publishes
+    # some metrics without points: null)
+    """ALTER TABLE scoring.official_scores ALTER COLUMN points DROP NOT NULL,
+    ADD COLUMN external_code text, ADD COLUMN numerator double precision,
+    ADD COLUMN denominator double precision, ADD COLUMN ratio double precision,
+    ADD COLUMN max_points double precision""",
 )
 ALERTS_DOWN = (
+    "DELETE FROM scoring.official_scores WHERE points IS NULL",
+    """ALTER TABLE scoring.official_scores ALTER COLUMN points SET NOT NULL,
+    DROP COLUMN external_code, DROP COLUMN numerator, DROP COLUMN denominator,
+    DROP COLUMN ratio, DROP COLUMN max_points""",
     "DROP INDEX scoring.ix_processed_events_at",
     "DROP INDEX scoring.ix_alerts_open_kind",
     """ALTER TABLE scoring.alerts DROP COLUMN title, DROP COLUMN title_en,
