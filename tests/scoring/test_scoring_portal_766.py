@@ -174,6 +174,16 @@ def test_online_payment_is_capped_at_its_max(v2: Profile) -> None:
     assert card.groups["online_payment"].applicable_max == 10
 
 
+def test_version_1_ids_frameworks_still_name_have_a_stand_in(v2: Profile) -> None:
+    """The PAR INDEX 2019 leaves name 766@1 indicators; each has one in 766@2."""
+    from services.scoring.domain.par_index import load_par_framework
+
+    v1_ids = {i.id for i in load_profile("766", 1).indicators}
+    named = {n.metric for n in load_par_framework(2019).leaves() if n.metric in v1_ids}
+    v2_ids = {i.id for i in v2.indicators}
+    assert named and all(m in v2_ids or v2.aliases.get(m) in v2_ids for m in named)
+
+
 def test_version_1_still_scores_as_before() -> None:
     v1 = load_profile("766", 1)
     card = score(v1, {"on_time_or_within": 24, "processed_or_open": 30})

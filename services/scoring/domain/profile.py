@@ -199,6 +199,11 @@ class Profile(_Model):
         description="Who is ranked with whom: {level: {unit kind or '*': peer class}}. Units of "
         "one class and province are peers; a level not listed ranks by level and kind.",
     )
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Indicator ids of earlier versions → the indicator of this one that stands "
+        "for each (what other frameworks, e.g. PAR INDEX leaves, may still name).",
+    )
     extends: ProfileRef | None = None
 
     @model_validator(mode="after")
@@ -223,6 +228,9 @@ class Profile(_Model):
                 raise ValueError(f"decision group {d.id}: groups sum to {s}, not {d.max}")
         if abs(sum(g.max for g in self.groups) - self.max_total) > EPS:
             raise ValueError("group maxima do not sum to max_total")
+        for old, new in self.aliases.items():
+            if new not in ids or old in ids:
+                raise ValueError(f"alias {old} → {new}: must name an indicator, not be one")
         for level, targets in self.targets.items():
             for ind, t in targets.items():
                 if ind not in ids:
