@@ -332,3 +332,14 @@ async def test_series_and_alerts(app: Any, auth: Auth, tree: tuple[str, str, str
         mine = alerts.json()
         assert mine and {a["unit_id"] for a in mine} == {c1}
         assert any(a["rule"] == "below_target" and a["indicator"] == "prog_on_time" for a in mine)
+        # Vietnamese first, with the agency's name; English beside or by Accept-Language
+        on_time = next(a for a in mine if a["indicator"] == "prog_on_time")
+        assert on_time["message"].startswith("Xã Một, tháng 9/2026 — Tỷ lệ hồ sơ giải quyết")
+        assert on_time["message_en"].startswith("Xã Một, September 2026 — Dossiers on time")
+        assert on_time["period_kind"] == "month" and not on_time["in_progress"]
+        english = await client.get("/api/v1/alerts",
+                                   params={"period": "202609", "status": "open"},
+                                   headers={**auth("officer", c1),
+                                            "Accept-Language": "en-GB,en;q=0.9,vi;q=0.5"})  # fmt: skip
+        en = next(a for a in english.json() if a["alert_id"] == on_time["alert_id"])
+        assert en["message"] == on_time["message_en"] and en["message_vi"] == on_time["message"]

@@ -159,6 +159,8 @@ class Alert(BaseModel):
     )
     judged_on: date | None = Field(default=None, description="Last day the data covered.")
     cleared_reason: str | None = Field(default=None, examples=["chỉ số đã đạt"])
+    title_vi: str | None = Field(default=None, description="With Accept-Language: en.")
+    message_vi: str | None = Field(default=None, description="With Accept-Language: en.")
 
 
 class OfficialDifference(BaseModel):

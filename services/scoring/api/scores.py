@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -300,7 +300,11 @@ async def list_alerts(
     period: str | None = None,
     status: str | None = Query(default=None, pattern="^(open|cleared)$"),
     limit: int = Query(default=200, le=1000),
+    accept_language: str | None = Header(default=None),
 ) -> list[dict[str, Any]]:
+    """Alerts, newest first. Titles and messages are Vietnamese, with English beside
+    (`title_en`, `message_en`); `Accept-Language: en` puts the English in `title` and
+    `message` (the Vietnamese then beside, in `title_vi` / `message_vi`)."""
     scope = principal.unit_scope()
     if scope:
         unit_id = scope
@@ -317,7 +321,30 @@ async def list_alerts(
         """),
         {"u": unit_id, "p": period, "s": status, "limit": limit},
     )
-    return [dict(r) for r in rows.mappings().all()]
+    out = [dict(r) for r in rows.mappings().all()]
+    if prefers_english(accept_language):
+        for a in out:
+            a["title_vi"], a["message_vi"] = a["title"], a["message"]
+            a["title"] = a["title_en"] or a["title"]
+            a["message"] = a["message_en"] or a["message"]
+    return out
+
+
+def prefers_english(accept_language: str | None) -> bool:
+    """Whether English is ranked above Vietnamese (Vietnamese is the default)."""
+    best: dict[str, float] = {}
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        lang = tag.strip().lower().split("-")[0]
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if lang in ("en", "vi"):
+            best[lang] = max(best.get(lang, 0.0), q)
+    return best.get("en", 0.0) > best.get("vi", 0.0)
 
 
 class OfficialScore(BaseModel):
