@@ -94,6 +94,10 @@ async def test_snapshot_with_explanation(app: Any, auth: Auth, tree: tuple[str, 
             "67% of them in procedure 2.002 at Xã Một"
         )
         assert "chỉ số" not in ex["prog_on_time"]["text"]
+        # 766@2's sync base is the portal's counter (ours: every dossier received): its
+        # breakdown still names the dossiers not synced
+        assert ex["pub_synced"]["shortfall"] == 4
+        assert "4 hồ sơ chưa đồng bộ lên Cổng DVCQG" in ex["pub_synced"]["text"]
         assert body["rank"] == 2
         assert set(body["freshness"]) >= {"last_event_at", "recompute_pending"}
         assert "publicity" not in body["not_applicable"]  # dossiers synced: 1.4 applies

@@ -443,6 +443,15 @@ WHERE (f.listed_from IS NULL OR f.listed_from < :at) AND f.is_online
 )
 
 
+def _plain(counter: str) -> str:
+    """A derived counter that is just another counter (766@2's `sync_due`, `online_base`: the
+    portal's bases, ours `received`) reads as that counter."""
+    d = COUNTERS[counter]
+    if d.kind == "derived" and len(d.terms) == 1 and not d.terms[0].startswith("-"):
+        return d.terms[0]
+    return counter
+
+
 async def shortfall_breakdown(
     session: AsyncSession,
     unit: str,
@@ -459,6 +468,7 @@ async def shortfall_breakdown(
     months = list(period.months)
     acc: dict[tuple[str, str], float] = defaultdict(float)
     at = stock_instant(period, as_of)
+    numerator, denominator = _plain(numerator), _plain(denominator)
     if (numerator, denominator) == ("proc_online", "proc_total"):
         rows = await session.execute(PROCEDURES_NOT_ONLINE, {"units": [unit], "at": at})
         return sorted(((p, u, v) for p, u, v in rows.all()), key=lambda r: (r[1], r[0]))
