@@ -1,13 +1,18 @@
-"""`make run` seed: register the simulator as the demo source and start pulling from it.
+"""`make run` seed: register the simulator as the demo source, start pulling from it, and
+announce the official 766 scores its portal API publishes.
 
 Re-runnable: an existing source is left as it is, and a sync already running is not doubled.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 DEMO_SOURCE_ID = "demo-igate"
 
@@ -44,3 +49,10 @@ async def seed(ctx: Any) -> None:
             )
             if started.status_code not in (200, 201, 202, 409):
                 started.raise_for_status()
+        # The simulator also serves the national portal's 766 reporting API: announce what it
+        # "published" so scoring shows official scores beside its own (differences endpoint).
+        # Not essential to the demo: a failure is left to the logs.
+        await client.post(
+            f"/api/v1/sources/{DEMO_SOURCE_ID}/official-scores",
+            json={"root_department_id": "demo", "year": datetime.now(VN).year},
+        )

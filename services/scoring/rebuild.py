@@ -43,6 +43,12 @@ DOSSIER_FACT_FLAGS = {
     "vneid": "(f.doc ->> 'vneid_verified')::boolean",
     "on_time": "NOT f.late_by_rule AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at)",
     "needs": "(f.doc ->> 'status') IN ('9', '10')",
+    "pds": "(f.doc ->> 'pds_synced')::boolean",
+    "citizen": "(f.doc ->> 'citizen_data_used')::boolean",
+    # on time as last known (`is_on_time_at(d, d.source_updated_at)`)
+    "known_on_time": "NOT f.late_by_rule AND (f.eff_due_at IS NULL"
+    " OR least(f.end_at, f.source_updated_at) <= f.eff_due_at)",
+    "hours": "greatest(0, floor(extract(epoch FROM f.end_at - f.reception_at) / 3600))",
 }
 # counter: (dated by reception (true) or by the end of processing, condition over the flags)
 DOSSIER_FLOWS = {
@@ -60,18 +66,29 @@ DOSSIER_FLOWS = {
     "finished_late": (False, "NOT on_time"),
     "needs_result": (False, "needs"),
     "e_result": (False, "needs AND e_res"),
+    "received_e_result": (True, "e_res"),
+    "pds_synced": (True, "pds"),
+    "citizen_data_dossiers": (True, "citizen"),
+    "received_online_on_time": (True, "online AND known_on_time"),
+    "finished_hours": (False, "true"),
 }
+DOSSIER_SUMS = {"finished_hours": "hours"}
+"""Flows that sum a value of each dossier (the flag named here) instead of counting them."""
 assert set(DOSSIER_FLOWS) <= set(FLOW_COUNTERS)
+
+
+def _scan_column(name: str, cond: str) -> str:
+    if name in DOSSIER_SUMS:
+        return f"    CAST(coalesce(sum({DOSSIER_SUMS[name]}) FILTER (WHERE {cond}), 0) AS int) AS {name}"
+    return f"    CAST(count(*) FILTER (WHERE {cond}) AS int) AS {name}"
+
 
 DOSSIER_SCAN = text(
     """
 CREATE TEMP TABLE rebuild_dossiers ON COMMIT DROP AS
 SELECT unit_id, procedure, rm, em, paused, lo, hi, hw, CAST(count(*) AS int) AS n,
 """
-    + ",\n".join(
-        f"    CAST(count(*) FILTER (WHERE {cond}) AS int) AS {name}"
-        for name, (_, cond) in DOSSIER_FLOWS.items()
-    )
+    + ",\n".join(_scan_column(name, cond) for name, (_, cond) in DOSSIER_FLOWS.items())
     + """
 FROM (
     SELECT f.unit_id, f.procedure, f.paused,
@@ -124,6 +141,8 @@ PETITION_FLOWS = {
     "pakn_handled_on_time": "d.due IS NULL OR d.handled <= d.due",
     "pakn_rated": "d.satisfied IS NOT NULL",
     "pakn_satisfied": "d.satisfied IS TRUE",
+    "pakn_about_tthc": "d.category = 'tthc'",
+    "pakn_about_staff": "d.category = 'staff'",
 }
 assert set(DOSSIER_FLOWS) | set(PROCEDURE_FLOWS) | set(PETITION_FLOWS) == set(FLOW_COUNTERS)
 _DATES = ("pub", "pu_due", "pu")
@@ -189,7 +208,8 @@ petitions AS (
     CROSS JOIN LATERAL (
         SELECT CAST(f.doc ->> 'handled_at' AS timestamptz) AS handled,
                CAST(f.doc ->> 'due_at' AS timestamptz) AS due,
-               (f.doc ->> 'satisfied')::boolean AS satisfied
+               (f.doc ->> 'satisfied')::boolean AS satisfied,
+               f.doc ->> 'category' AS category
     ) AS d
     WHERE f.kind = 'petition' AND f.unit_id = ANY(CAST(:u AS text[])) AND d.handled IS NOT NULL
       AND d.handled >= CAST(:first_at AS timestamptz) AND d.handled < CAST(:last_at AS timestamptz)

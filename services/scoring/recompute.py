@@ -17,6 +17,7 @@ from services.scoring.domain.alerts import (
     AlertDecision,
     AlertRule,
     Observation,
+    apply_to_open,
     evaluate,
     load_alert_rules,
 )
@@ -55,11 +56,18 @@ class RecomputeStats:
 
 
 async def unit_levels(session: AsyncSession, units: Sequence[str]) -> dict[str, str]:
+    return {u: lv for u, (lv, _) in (await unit_levels_names(session, units)).items()}
+
+
+async def unit_levels_names(
+    session: AsyncSession, units: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """(level, name) of each unit: what alert rules select by and their messages name."""
     rows = await session.execute(
-        text("SELECT id, level FROM scoring.units WHERE id = ANY(CAST(:u AS text[]))"),
+        text("SELECT id, level, name FROM scoring.units WHERE id = ANY(CAST(:u AS text[]))"),
         {"u": list(units)},
     )
-    return {u: lv for u, lv in rows.all()}
+    return {u: (lv, name) for u, lv, name in rows.all()}
 
 
 async def recompute(
@@ -99,7 +107,7 @@ async def recompute(
     ]
     if not todo:
         return stats
-    levels = await unit_levels(session, units)
+    levels = await unit_levels_names(session, units)
     profile = ctx.profile
     counters = await period_counters_many(
         session, units, todo, as_of, changed=changed, spans_instants=spans_instants
@@ -110,19 +118,23 @@ async def recompute(
     stats.pairs = sum(len(c) for c in cards.values())
     stats.versions = sum(len(w) for w in written.values())
     for period in todo:
-        await snap.rank_period(session, period, profile.key)
+        await snap.rank_period(session, period, profile.key, profile.peer_class_rows())
     pids = [p.id for p in todo]
     ranks = await snap.ranks_many(session, pids, profile.key, units)
-    open_ids = await snap.open_alert_ids(session, units, pids)
+    opened = await snap.open_alerts(session, units)
     decisions: dict[str, list[AlertDecision]] = {}
+    # periods in order, each seeing the alerts the earlier ones raised, continued or cleared
     for period in todo:
         out = decisions[period.id] = []
         for u, card in cards[period.id].items():
             if u not in levels:
                 continue
             rank, prev = ranks.get((period.id, u), (None, None))
-            obs = Observation(u, levels[u], period.id, card, rank, prev)
-            out += evaluate(ctx.alert_rules, profile, obs, open_ids, today=today)
+            level, name = levels[u]
+            obs = Observation(u, level, period.id, card, rank, prev, unit_name=name)
+            found = evaluate(ctx.alert_rules, profile, obs, opened, today=today)
+            apply_to_open(opened, found)
+            out += found
     alert_events = await alert_decision_events(session, [d for p in todo for d in decisions[p.id]])
     events: list[tuple[Payload, str, str | None]] = []
     for period in todo:
@@ -153,36 +165,58 @@ async def alert_decision_events(
     """Apply raise / clear decisions in two statements; returns, per period, the events of the
     rows that actually changed state (raises first, then clears, each by alert id), so an alert
     is raised once until cleared."""
+    # within one batch an alert may be raised, continued and cleared (a rebuild judges a year's
+    # months in order): the raise is applied first, the last update after it, then the clear
     raises = {d.alert_id: d for d in decisions if d.action == "raise"}
+    updates = {d.alert_id: d for d in decisions if d.action == "update"}
     clears = {d.alert_id: d for d in decisions if d.action == "clear"}
     out: dict[str, list[tuple[str, tuple[Payload, str, str | None]]]] = {}
     if raises:
-        rows = [
-            {"alert_id": d.alert_id, "rule": d.rule, "unit_id": d.unit_id,
-             "indicator": d.indicator, "period": d.period, "message": d.message,
-             "value": d.value, "threshold": d.threshold}
-            for d in raises.values()
-        ]  # fmt: skip
+        rows = [_alert_row(d) for d in raises.values()]
         done = (await session.execute(snap.RAISE_MANY, {"rows": json.dumps(rows)})).scalars()
         for aid in sorted(done):
             d = raises[aid]
             out.setdefault(d.period, []).append(("raise", (
                 AlertRaised(alert_id=aid, rule=d.rule, unit_id=d.unit_id, indicator=d.indicator,
                             period=d.period, message=d.message, value=d.value,
-                            threshold=d.threshold),
+                            threshold=d.threshold, title=d.title, title_en=d.title_en,
+                            message_en=d.message_en, period_kind=d.period_kind,
+                            in_progress=d.in_progress, judged_on=d.judged_on),
                 d.unit_id, aid,
             )))  # fmt: skip
+    if updates:
+        rows = [_alert_row(d) for d in updates.values()]
+        await session.execute(snap.UPDATE_MANY, {"rows": json.dumps(rows)})
     if clears:
-        rows = [{"alert_id": d.alert_id, "value": d.value} for d in clears.values()]
+        rows = [
+            {"alert_id": d.alert_id, "value": d.value, "reason": snap.CLEARED_REASON,
+             "in_progress": d.in_progress, "judged_on": _iso(d.judged_on)}
+            for d in clears.values()
+        ]  # fmt: skip
         done = (await session.execute(snap.CLEAR_MANY, {"rows": json.dumps(rows)})).scalars()
         for aid in sorted(done):
             d = clears[aid]
             out.setdefault(d.period, []).append(("clear", (
                 AlertCleared(alert_id=aid, rule=d.rule, unit_id=d.unit_id, indicator=d.indicator,
-                             period=d.period, value=d.value),
+                             period=d.period, value=d.value, reason=snap.CLEARED_REASON,
+                             message=d.message, message_en=d.message_en),
                 d.unit_id, aid,
             )))  # fmt: skip
     return out
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def _alert_row(d: AlertDecision) -> dict[str, object]:
+    return {
+        "alert_id": d.alert_id, "rule": d.rule, "unit_id": d.unit_id, "indicator": d.indicator,
+        "period": d.period, "message": d.message, "value": d.value, "threshold": d.threshold,
+        "title": d.title, "title_en": d.title_en, "message_en": d.message_en,
+        "period_kind": d.period_kind, "in_progress": d.in_progress,
+        "judged_on": _iso(d.judged_on),
+    }  # fmt: skip
 
 
 async def apply_alert_decisions(

@@ -63,6 +63,14 @@ class DossierRecord(BaseModel):
     has_e_result: bool = Field(default=False, description="Result issued electronically.")
     synced_national: bool = Field(default=False, description="Synced to DVCQG.")
     vneid_verified: bool = Field(default=False, description="TaiKhoanDuocXacThucVoiVNeID.")
+    # added for the portal's 2026 metrics (additive, defaults keep older producers valid)
+    pds_synced: bool = Field(
+        default=False,
+        description="Digitised data synced to the applicant's DVCQG personal data store.",
+    )
+    citizen_data_used: bool = Field(
+        default=False, description="Filled from the national population database."
+    )
     source_updated_at: datetime = Field(description="Version at the source; newer wins.")
 
 
@@ -95,6 +103,19 @@ class ProcedureRecord(BaseModel):
     public_on: date | None = None
     public_due_on: date | None = None
     content_complete: bool = True
+    # added for the portal's 2026 metrics (additive, defaults keep older producers valid)
+    full_online_eligible: bool = Field(
+        default=False, description="Eligible to be offered as a full-process online service."
+    )
+    citizen_data_connected: bool = Field(
+        default=False, description="Connected to the national population database."
+    )
+    certification: bool = Field(
+        default=False, description="A certification procedure (chứng thực bản sao từ bản chính)."
+    )
+    e_certified_copy: bool = Field(
+        default=False, description="Offers electronic certified copies (bản sao điện tử)."
+    )
     source_updated_at: datetime
 
 
@@ -118,6 +139,10 @@ class PetitionRecord(BaseModel):
     due_at: datetime | None = None
     handled_at: datetime | None = None
     satisfied: bool | None = Field(default=None, description="Citizen's rating, if given.")
+    category: Literal["tthc", "staff", "other"] | None = Field(
+        default=None,
+        description="What the petition is about: procedures (TTHC), staff conduct, other.",
+    )
     source_updated_at: datetime
 
 
@@ -141,6 +166,47 @@ class IngestRunCompleted(Payload):
     unchanged: int
     quarantined: int
     error: str | None = None
+
+
+class OfficialMetric(BaseModel):
+    """One metric as the national portal publishes it (ratio in percent)."""
+
+    code: str = Field(description="The portal's metric code, e.g. ON_TIME.")
+    numerator: float | None = None
+    denominator: float | None = None
+    ratio: float | None = None
+    score: float | None = None
+    max: float | None = None
+    value: float | None = Field(default=None, description="Counts and durations (AVG_DAYS).")
+
+
+class OfficialGroup(BaseModel):
+    code: str = Field(description="The portal's group code, e.g. TDGQ.")
+    score: float | None = None
+    max: float | None = None
+
+
+class OfficialUnitScores(BaseModel):
+    unit_id: str = Field(description="Our unit id (mapped from the portal's unit code).")
+    external_code: str = Field(description="The portal's unit code.")
+    name: str = ""
+    total: float | None = None
+    total_max: float | None = None
+    groups: list[OfficialGroup] = Field(default_factory=list)
+    metrics: list[OfficialMetric] = Field(default_factory=list)
+
+
+class OfficialScoresPublished(Payload):
+    """The 766 index the national portal published for a province's units and one period,
+    read by ingest's portal connector; scoring stores it beside its own scores."""
+
+    event_type: ClassVar[str] = "vn.cchc.ingest.official_scores.published.v1"
+    topic: ClassVar[str] = "ingest.dossiers"
+    source_id: str
+    source: str = Field(description="Where and when, e.g. 'Cổng DVCQG 2026-10-08'.")
+    period: str = Field(description="Period id: 2026, 2026Q3, 202609.")
+    fetched_at: datetime
+    units: list[OfficialUnitScores]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,9 +237,18 @@ class AlertRaised(Payload):
     unit_id: str
     indicator: str
     period: str
-    message: str
+    message: str = Field(description="Vietnamese, naming the agency, indicator and period.")
     value: float | None = None
     threshold: float | None = None
+    # added with scoring's alert words (additive, defaults keep older producers valid)
+    title: str = Field(default="", description="Vietnamese title, e.g. for the item it raises.")
+    title_en: str = ""
+    message_en: str = ""
+    period_kind: Literal["month", "quarter", "year", "ytd"] = "month"
+    in_progress: bool = Field(
+        default=False, description="The period was still running: judged on the data so far."
+    )
+    judged_on: date | None = Field(default=None, description="Last day the data covers.")
 
 
 class AlertCleared(Payload):
@@ -185,6 +260,13 @@ class AlertCleared(Payload):
     indicator: str
     period: str
     value: float | None = None
+    # added with scoring's alert words (additive, defaults keep older producers valid)
+    reason: str = Field(
+        default="chỉ số đã đạt",
+        description="Why it cleared; the remediation item it raised is closed with it.",
+    )
+    message: str = ""
+    message_en: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +328,7 @@ ALL_PAYLOADS: tuple[type[Payload], ...] = (
     ProceduresChanged,
     PetitionsChanged,
     IngestRunCompleted,
+    OfficialScoresPublished,
     SnapshotUpdated,
     AlertRaised,
     AlertCleared,

@@ -120,17 +120,25 @@ def test_explanation_ranks_what_cost_points(p766: Profile) -> None:
         ],
         "pub_synced": [BreakdownRow("1.001", "P21.C001", 5)],
     }
-    ex = explain(p766, card, rows, unit_names={"P21.SXD": "Sở Xây dựng"})
+    ex = explain(p766, card, rows, unit_names={"P21.SXD": "Sở Xây dựng"},
+                 procedure_names={"1.004": "Cấp giấy phép xây dựng"})  # fmt: skip
     losses = [e.lost for e in ex]
     assert losses == sorted(losses, reverse=True)
     assert ex[0].indicator == "pay_online" and ex[0].shortfall == 0  # empty → 0: lost 10
-    assert ex[0].text == "lost 10 of 10 points"
+    assert ex[0].text == "Thanh toán trực tuyến: mất 10/10 điểm"
+    assert ex[0].text_en == "Online payment: lost 10 of 10 points"
     top = next(e for e in ex if e.indicator == "prog_on_time")
     assert top.lost == pytest.approx(6.24) and top.shortfall == pytest.approx(312)
     assert top.contributors[0].share == pytest.approx(0.6)
     assert top.contributors[0].points == pytest.approx(6.24 * 0.6)
+    # Vietnamese first, with the procedure's name (TenTTHC) and the agency's; English beside
     assert top.text == (
-        "lost 6.24 of 20 points: 312 late dossiers, 60% of them in procedure 1.004 at Sở Xây dựng"
+        "Hồ sơ giải quyết đúng hạn: mất 6,24/20 điểm: 312 hồ sơ trễ hạn, 60% trong số đó thuộc "
+        "thủ tục «Cấp giấy phép xây dựng» (1.004) tại Sở Xây dựng"
+    )
+    assert top.text_en == (
+        "Dossiers on time: lost 6.24 of 20 points: 312 late dossiers, 60% of them in procedure "
+        "«Cấp giấy phép xây dựng» (1.004) at Sở Xây dựng"
     )
     assert ex[-1].indicator == "pub_synced" and ex[-1].lost == pytest.approx(0.3)
 

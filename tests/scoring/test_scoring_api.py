@@ -14,7 +14,9 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
+from services.scoring.domain.alerts import load_alert_rules
 from services.scoring.domain.periods import Period
+from services.scoring.domain.profile import load_profile
 from services.scoring.main import create_app
 from services.scoring.recompute import Scoring, recompute, refresh_stale
 from services.scoring.store.facts_store import upsert_facts
@@ -56,7 +58,9 @@ async def tree(make_settings: Callable[..., Settings]) -> tuple[str, str, str]:
                 dossier(c2, 2, channel=2),
             ]
             await upsert_facts(s, facts, now=AS_OF)
-            ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
+            # the bundled rules on a handful of dossiers (their minimum volume has its own tests)
+            rules = tuple(r.model_copy(update={"min_volume": 1}) for r in load_alert_rules().rules)
+            ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"), alert_rules=rules)
             await recompute(s, ctx, [p, c1, c2], [Period.parse("202609")], AS_OF, today=TODAY)
     finally:
         await engine.dispose()
@@ -76,12 +80,27 @@ async def test_snapshot_with_explanation(app: Any, auth: Auth, tree: tuple[str, 
         body = r.json()
         on_time = body["indicators"]["prog_on_time"]
         assert on_time["ratio"] == 0.25 and on_time["points"] == 5.0
-        assert on_time["rule"] == "766@1:prog_on_time"
+        assert on_time["rule"] == "766@2:prog_on_time"
+        assert on_time["external_code"] == "ON_TIME"
         ex = {e["indicator"]: e for e in body["explanation"]}
+        # Vietnamese first, English beside, with the agency's name; a procedure without a
+        # procedure fact (no TenTTHC known) is named by its code
         assert ex["prog_on_time"]["text"] == (
-            "lost 15 of 20 points: 3 late dossiers, 67% of them in procedure 2.002 at Xã Một"
+            "Tỷ lệ hồ sơ giải quyết đúng hạn, trong hạn: mất 15/20 điểm: 3 hồ sơ trễ hạn, "
+            "67% trong số đó thuộc thủ tục 2.002 tại Xã Một"
         )
+        assert ex["prog_on_time"]["text_en"] == (
+            "Dossiers on time or within time: lost 15 of 20 points: 3 late dossiers, "
+            "67% of them in procedure 2.002 at Xã Một"
+        )
+        assert "chỉ số" not in ex["prog_on_time"]["text"]
+        # 766@2's sync base is the portal's counter (ours: every dossier received): its
+        # breakdown still names the dossiers not synced
+        assert ex["pub_synced"]["shortfall"] == 4
+        assert "4 hồ sơ chưa đồng bộ lên Cổng DVCQG" in ex["pub_synced"]["text"]
         assert body["rank"] == 2
+        assert set(body["freshness"]) >= {"last_event_at", "recompute_pending"}
+        assert "publicity" not in body["not_applicable"]  # dossiers synced: 1.4 applies
         r = await client.get(f"/api/v1/units/{p}/scores/2026Q9", headers=auth("viewer"))
         assert r.status_code == 400
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -117,6 +136,10 @@ async def test_rankings_and_exports(app: Any, auth: Auth, tree: tuple[str, str, 
                              headers=h)  # fmt: skip
         rows = r.json()
         assert [(x["unit_id"], x["rank"]) for x in rows] == [(c2, 1), (c1, 2)]
+        # out of 100, with its peers, and how fresh the figures are
+        assert rows[0]["max_total"] == 100 and rows[0]["peers"] == 2
+        assert isinstance(rows[0]["recompute_pending"], bool)
+        assert r.headers["X-Recompute-Pending"] in ("true", "false")
         r = await client.get("/api/v1/rankings",
                              params={"period": "202609", "under": p, "level": "commune",
                                      "indicator": "onl_dossiers"}, headers=h)  # fmt: skip
@@ -288,12 +311,15 @@ async def test_manual_counter_entry(
         engine = make_engine(make_settings().async_database_url, schema="scoring", pool_size=2)
         try:
             async with transaction(make_sessionmaker(engine)) as s:
-                ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
+                # the personal data store's manual counters are the base of 766@1's indicator
+                ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"),
+                              profile=load_profile("766", 1))  # fmt: skip
                 await refresh_stale(s, ctx, as_of=AS_OF)
         finally:
             await engine.dispose()
         for u in (c1, p):
             snap = (await client.get(f"/api/v1/units/{u}/scores/202609",
+                                     params={"profile": "766@1"},
                                      headers=auth("viewer"))).json()  # fmt: skip
             assert snap["indicators"]["dig_personal_store"]["points"] == 3.0, u
 
@@ -312,3 +338,14 @@ async def test_series_and_alerts(app: Any, auth: Auth, tree: tuple[str, str, str
         mine = alerts.json()
         assert mine and {a["unit_id"] for a in mine} == {c1}
         assert any(a["rule"] == "below_target" and a["indicator"] == "prog_on_time" for a in mine)
+        # Vietnamese first, with the agency's name; English beside or by Accept-Language
+        on_time = next(a for a in mine if a["indicator"] == "prog_on_time")
+        assert on_time["message"].startswith("Xã Một, tháng 9/2026 — Tỷ lệ hồ sơ giải quyết")
+        assert on_time["message_en"].startswith("Xã Một, September 2026 — Dossiers on time")
+        assert on_time["period_kind"] == "month" and not on_time["in_progress"]
+        english = await client.get("/api/v1/alerts",
+                                   params={"period": "202609", "status": "open"},
+                                   headers={**auth("officer", c1),
+                                            "Accept-Language": "en-GB,en;q=0.9,vi;q=0.5"})  # fmt: skip
+        en = next(a for a in english.json() if a["alert_id"] == on_time["alert_id"])
+        assert en["message"] == on_time["message_en"] and en["message_vi"] == on_time["message"]

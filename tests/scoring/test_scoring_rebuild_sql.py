@@ -47,7 +47,8 @@ def mix(
             paid_online=rnd.choice([0, 1, 2]), digitised=rnd.random() < 0.6,
             reused_data=rnd.random() < 0.3, has_e_result=rnd.random() < 0.5,
             synced_national=rnd.random() < 0.8, vneid_verified=rnd.random() < 0.4,
-            source_updated_at=end + timedelta(days=1),
+            pds_synced=rnd.random() < 0.2, citizen_data_used=rnd.random() < 0.3,
+            source_updated_at=end + timedelta(days=rnd.choice([-3, 1])),
         ))  # fmt: skip
     ps = [
         ProcedureRecord(
@@ -57,6 +58,8 @@ def mix(
             publish_due_on=date(2025, 1 + i * 2, 5 + 5 * (i % 2)),
             public_on=None if i == 3 else date(2025, 2 + i, 1),
             public_due_on=date(2025, 2 + i, 3 - 2 * (i % 2)), content_complete=i != 1,
+            full_online_eligible=i != 0, citizen_data_connected=i % 2 == 1,
+            certification=i >= 3, e_certified_copy=i == 4,
             source_updated_at=vn(2025, 1, 1),
         )
         for u in (c1, c2) for i in range(5)
@@ -67,6 +70,7 @@ def mix(
             due_at=None if i % 5 == 0 else vn(2025, 1 + i % 12, 12),
             handled_at=None if i % 7 == 0 else vn(2025, 1 + i % 12, 2 + i % 20),
             satisfied=[None, True, False][i % 3], source_updated_at=vn(2025, 12, 31),
+            category=[None, "tthc", "staff", "other"][i % 4],
         )
         for u in (c1, c2) for i in range(40)
     ]  # fmt: skip

@@ -1,5 +1,6 @@
 """Scoring alerts through the real broker: AlertRaised → one item (idempotent on replay),
-AlertCleared → noted on the item; the item's creation is published on tasks.remediation."""
+AlertCleared → noted on the item, which is closed ("chỉ số đã đạt"); the item's creation is
+published on tasks.remediation."""
 
 from __future__ import annotations
 
@@ -92,7 +93,15 @@ async def test_alert_raised_creates_one_item_and_cleared_is_noted(
                     .scalars()
                     .all()
                 )
-                assert actions == ["created", "alert_cleared"]
+                # the indicator recovered: the item is closed with the reason, through events
+                assert actions == ["created", "alert_cleared", "cancel"]
+                assert it.status == "cancelled"
+                reason = await s.scalar(
+                    select(ItemHistory.reason).where(
+                        ItemHistory.item_id == it.id, ItemHistory.action == "cancel"
+                    )
+                )
+                assert reason == "chỉ số đã đạt"
                 created = (
                     await s.execute(
                         select(outbox_table.c.event_id).where(

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from services.ingest.api.official import router as official
 from services.ingest.api.routes import dossiers, quarantine, runs, sources
 
-routers: list[APIRouter] = [sources, runs, quarantine, dossiers]
+routers: list[APIRouter] = [sources, runs, quarantine, dossiers, official]

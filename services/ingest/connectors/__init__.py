@@ -14,6 +14,7 @@ from services.ingest.connectors.base import (
     SourceError,
 )
 from services.ingest.connectors.national import NationalJsonConnector
+from services.ingest.connectors.portal766 import Portal766Connector
 
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
 _REGISTRY: dict[str, ConnectorFactory] = {}
@@ -38,6 +39,7 @@ def create_connector(config: ConnectorConfig) -> Connector:
 
 
 register(NationalJsonConnector.kind, NationalJsonConnector)
+register(Portal766Connector.kind, Portal766Connector)
 
 __all__ = [
     "ApiKeyAuth",

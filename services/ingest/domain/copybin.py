@@ -29,16 +29,17 @@ length = struct.Struct(">i").pack
 channel_status = struct.Struct(">ihih").pack
 # supplement_count … source_updated_at, status_since: fixed-width and never NULL, so one pack
 # per row.
-tail = struct.Struct(">ih id ih i? ih i? i? i? i? i? iq iq".replace(" ", "")).pack
-_COUNT = struct.pack(">h", 26)  # fields per row (`pages.COPY_COLUMNS`)
+tail = struct.Struct(">ih id ih i? ih i? i? i? i? i? i? i? iq iq".replace(" ", "")).pack
+_COUNT = struct.pack(">h", 28)  # fields per row (`pages.COPY_COLUMNS`)
 
 # Column kinds of `pages.DOSSIER_COLUMNS`, in order.
 DOSSIER_KINDS = (
     "text", "text", "text", "text", "text", "int2", "int2",
     "ts", "ts", "ts", "ts", "ts", "ts",
-    "int2", "float8", "int2", "bool", "int2", "bool", "bool", "bool", "bool", "bool", "ts",
+    "int2", "float8", "int2", "bool", "int2", "bool", "bool", "bool", "bool", "bool", "bool",
+    "bool", "ts",
 )  # fmt: skip
-assert len(DOSSIER_KINDS) == 24
+assert len(DOSSIER_KINDS) == 26
 
 # Encoded text fields that repeat from row to row (unit ids, procedure and field codes);
 # the fast path reads it inline (`TEXTS.get(value) or text_field(value)`).
@@ -84,7 +85,7 @@ def encode_dossier_row(
     """One row of `pages.DOSSIER_COLUMNS` values (timestamps as aware datetimes), followed by
     `status_since` and `run_id` (`suffix`: `row_suffix(run_id)`)."""
     (source_id, code, unit_id, procedure, field, channel, status, t1, t2, t3, t4, t5, t6,
-     supplements, supplement_days, apologies, has_fee, paid, b1, b2, b3, b4, b5,
+     supplements, supplement_days, apologies, has_fee, paid, b1, b2, b3, b4, b5, b6, b7,
      updated) = row  # fmt: skip
     c = code.encode()
     at = micros(updated)
@@ -94,7 +95,7 @@ def encode_dossier_row(
         channel_status(2, channel, 2, status),
         *(NULL if t is None else i64(8, micros(t)) for t in (t1, t2, t3, t4, t5, t6)),
         tail(2, supplements, 8, supplement_days, 2, apologies, 1, has_fee, 2, paid,
-             1, b1, 1, b2, 1, b3, 1, b4, 1, b5, 8, at, 8, at),
+             1, b1, 1, b2, 1, b3, 1, b4, 1, b5, 1, b6, 1, b7, 8, at, 8, at),
         suffix,
     ))  # fmt: skip
 

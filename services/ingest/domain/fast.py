@@ -84,6 +84,8 @@ class RawDossier(msgspec.Struct, gc=False):
     HoSoCoThanhPhanSoHoa: Any = None
     TaiKhoanDuocXacThucVoiVNeID: Any = None
     DaDongBoDVCQG: Any = None
+    DongBoKhoDuLieuCaNhan: Any = None
+    SuDungDuLieuDanCu: Any = None
     DanhSachHoSoBoSung: list[Supplement] | str | None = None
     DanhSachLePhi: list[Fee] | str | None = None
     DanhSachThanhPhanHoSo: list[Component] | str | None = None
@@ -124,6 +126,8 @@ class DossierOut(msgspec.Struct):
     has_e_result: bool
     synced_national: bool
     vneid_verified: bool
+    pds_synced: bool
+    citizen_data_used: bool
     source_updated_at: str
 
 
@@ -316,6 +320,8 @@ def fast_dossier(
         digitised = _FLAGS[r.HoSoCoThanhPhanSoHoa]
         vneid = _FLAGS[r.TaiKhoanDuocXacThucVoiVNeID]
         synced = _FLAGS[r.DaDongBoDVCQG]
+        pds = _FLAGS[r.DongBoKhoDuLieuCaNhan]
+        citizen = _FLAGS[r.SuDungDuLieuDanCu]
     except (KeyError, TypeError):  # TypeError: unhashable (a list or an object)
         raise _DEFER from None
     has_fee = False
@@ -342,7 +348,7 @@ def fast_dossier(
             submitted and submitted[1], received and received[1], due and due[1],
             finished and finished[1], returned and returned[1], rejected and rejected[1],
             n_supplements, supplement_days, n_apologies, has_fee, paid, digitised, reused,
-            e_result, synced, vneid, updated[1],
+            e_result, synced, vneid, pds, citizen, updated[1],
         )
     ).decode()  # fmt: skip
     code_bytes = code.encode()
@@ -359,8 +365,8 @@ def fast_dossier(
         _NULL if returned is None else _i64(8, returned[0]),
         _NULL if rejected is None else _i64(8, rejected[0]),
         _tail(2, n_supplements, 8, supplement_days, 2, n_apologies, 1, has_fee, 2, paid,
-              1, digitised, 1, reused, 1, e_result, 1, synced, 1, vneid, 8, updated[0],
-              8, updated[0]),
+              1, digitised, 1, reused, 1, e_result, 1, synced, 1, vneid, 1, pds, 1, citizen,
+              8, updated[0], 8, updated[0]),
         suffix,
     ))  # fmt: skip
     return code, unit_id, updated[0], text, row

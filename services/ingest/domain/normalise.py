@@ -264,6 +264,8 @@ def normalise_dossier(
     digitised = r.flag("HoSoCoThanhPhanSoHoa")
     vneid = r.flag("TaiKhoanDuocXacThucVoiVNeID")
     synced = r.flag("DaDongBoDVCQG")
+    pds = r.flag("DongBoKhoDuLieuCaNhan")
+    citizen = r.flag("SuDungDuLieuDanCu")
     if (
         r.reasons
         or code is None
@@ -298,11 +300,22 @@ def normalise_dossier(
         has_e_result=any(bool(d.get("DuongDanTepTinKetQua")) for d in results),
         synced_national=synced,
         vneid_verified=vneid,
+        pds_synced=pds,
+        citizen_data_used=citizen,
         source_updated_at=updated,
     )
 
 
 _ONLINE_BY_LEVEL = {4: "full", 3: "partial", 2: "none", 1: "none"}
+# ProcedureRecord flags of the portal's 2026 metrics and the national-style fields they read
+_PROCEDURE_FLAGS = {
+    "full_online_eligible": "DuDieuKienToanTrinh",
+    "citizen_data_connected": "KetNoiDuLieuDanCu",
+    "certification": "LaThuTucChungThuc",
+    "e_certified_copy": "ChungThucBanSaoDienTu",
+}
+# PhanLoai of a petition: about procedures (TTHC), about staff (CBCCVC), other; else unknown
+_PETITION_CATEGORY = {"TTHC": "tthc", "CBCCVC": "staff", "KHAC": "other"}
 _ONLINE_BY_TEXT = {"toàn trình": "full", "một phần": "partial"}
 
 
@@ -329,6 +342,7 @@ def normalise_procedure(
     public = r.day("NgayCongKhai")
     public_due = r.day("HanCongKhai")
     complete = raw.get("NoiDungDayDu")
+    flags = {f: r.flag(name) for f, name in _PROCEDURE_FLAGS.items()}
     updated = r.ts("NgayCapNhat", required=True)
     if r.reasons or code is None or unit_id is None or name is None or updated is None:
         return Rejection("procedures", code, tuple(r.reasons), raw)
@@ -346,6 +360,7 @@ def normalise_procedure(
         public_on=public,
         public_due_on=public_due,
         content_complete=complete not in (0, "0", False),
+        **flags,
         source_updated_at=updated,
     )
 
@@ -373,6 +388,7 @@ def normalise_petition(
         r.reasons.append("invalid_rating")
     if received and handled and handled < received:
         r.reasons.append("handled_before_received")
+    category = _PETITION_CATEGORY.get((r.text("PhanLoai") or "").upper())
     if r.reasons or code is None or unit_id is None or received is None or updated is None:
         return Rejection("petitions", code, tuple(r.reasons), raw)
     return PetitionRecord(
@@ -383,6 +399,7 @@ def normalise_petition(
         due_at=due,
         handled_at=handled,
         satisfied=satisfied,
+        category=cast(Any, category),
         source_updated_at=updated,
     )
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from services.ingest.simulator import portal
 from services.ingest.simulator.data import FEEDS, Feed, fmt
 from services.ingest.simulator.faults import Faults
 from services.ingest.simulator.state import DEFAULT_LIMIT, MAX_LIMIT, BadRequest, Simulator
@@ -124,6 +125,25 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
             ]
         }
 
+    @app.post(
+        "/api/v1/reporting/evaluation/{report}",
+        dependencies=[Depends(authenticate), Depends(inject_faults)],
+    )
+    def portal_evaluation(report: str, body: dict[str, Any]) -> JSONResponse:
+        """The national portal's 766 reporting API (see `simulator.portal`)."""
+        if report not in portal.REPORT_GROUPS:
+            raise HTTPException(404, f"unknown report {report}")
+        try:
+            year = int(body["year"])
+            if body.get("timeType", "year") not in ("year", "quarter", "month"):
+                raise ValueError("timeType")
+            portal.window(body)
+        except (KeyError, TypeError, ValueError) as e:
+            raise HTTPException(400, f"bad request body: {e}") from e
+        if not 2000 <= year <= 2100:
+            raise HTTPException(400, "bad year")
+        return JSONResponse(portal.evaluation(sim.data, sim.clock, report, body))
+
     @app.get("/api/v1/{feed}", dependencies=[Depends(authenticate)])
     def feed_page(
         feed: Feed,
@@ -146,7 +166,11 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
         except BadRequest as exc:
             raise HTTPException(400, str(exc)) from exc
         if request.state.garble:
-            body = body[: max(1, len(body) // 2)]
+            # cut at a character boundary: a truncated body, still UTF-8 (the JSON is broken)
+            cut = max(1, len(body) // 2)
+            while cut > 1 and body[cut] & 0xC0 == 0x80:
+                cut -= 1
+            body = body[:cut]
         return Response(body, media_type="application/json")
 
     def admin(x_api_key: Annotated[str | None, Header()] = None) -> None:

@@ -435,6 +435,8 @@ class Dataset:
             "DuocThanhToanTrucTuyen": d.paid_online if 0 < d.fee_paid_at <= clock else 0,
             "TaiKhoanDuocXacThucVoiVNeID": int(d.vneid),
             "DaDongBoDVCQG": synced,
+            "DongBoKhoDuLieuCaNhan": int(self.pds_synced(d)),
+            "SuDungDuLieuDanCu": int(self.citizen_data_used(d)),
             "DanhSachLePhi": fees,
             "DanhSachThanhPhanHoSo": [
                 {
@@ -518,6 +520,7 @@ class Dataset:
             "NgayXuLy": fmt(handled) if handled else "",
             "TrangThai": state,
             "DanhGiaHaiLong": (1 if p.satisfied else 0) if rated else None,
+            "PhanLoai": {"tthc": "TTHC", "staff": "CBCCVC"}.get(self.petition_category(p), "KHAC"),
             "NgayCapNhat": fmt(self.petition_updated(p, clock)),
         }
 
@@ -546,8 +549,46 @@ class Dataset:
             "NgayCongKhai": p.public_on.strftime("%Y%m%d"),
             "HanCongKhai": p.public_due_on.strftime("%Y%m%d"),
             "NoiDungDayDu": int(p.content_complete),
+            **{
+                k: int(v)
+                for k, v in zip(
+                    _PROCEDURE_FLAG_FIELDS, self.procedure_flags(i).values(), strict=True
+                )
+            },
             "NgayCapNhat": fmt(self.procedure_updated[i]),
         }
+
+    # ------------------------------------------------- facts of the portal's 2026 metrics
+    # Derived from the item's index and the seed (no draw from the generators' RNGs), so every
+    # other field stays as it was for a given seed.
+
+    def _share(self, tag: int, i: int) -> float:
+        return ((i * 2654435761 + self.seed * 40503 + tag * 9973) % 4294967296) / 4294967296
+
+    def pds_synced(self, d: Dossier) -> bool:
+        """Digitised data shared to the applicant's DVCQG personal data store."""
+        return d.digitised and self._share(1, d.index) < 0.1
+
+    def citizen_data_used(self, d: Dossier) -> bool:
+        """Filled from the national population database (mostly VNeID accounts)."""
+        return self._share(2, d.index) < (0.6 if d.vneid else 0.15)
+
+    def procedure_flags(self, i: int) -> dict[str, bool]:
+        p = self.procedures[i]
+        cert = "chứng thực" in p.name.lower()
+        return {
+            "full_eligible": p.online_level != "none",
+            "citizen": self._share(3, i) < 0.4,
+            "certification": cert,
+            "e_cert": cert and self._share(4, i) < 0.5,
+        }
+
+    def petition_category(self, p: Petition) -> str:
+        """What a petition is about, from its title: staff conduct, procedures, or other."""
+        t = p.title.lower()
+        if "thái độ" in t or "công chức" in t:
+            return "staff"
+        return "tthc" if ("thủ tục" in t or "hồ sơ" in t) else "other"
 
     # ------------------------------------------------------------------------------ generic
 
@@ -583,6 +624,12 @@ class Dataset:
         if feed == "procedures":
             return self.procedures[item].agency_code
         return self.agencies[item.agency].code
+
+
+_PROCEDURE_FLAG_FIELDS = (
+    "DuDieuKienToanTrinh", "KetNoiDuLieuDanCu", "LaThuTucChungThuc", "ChungThucBanSaoDienTu",
+)  # fmt: skip
+"""National-style fields of `Dataset.procedure_flags`, in its order."""
 
 
 def _malform(rec: dict[str, Any], kind: str, clock: int) -> None:

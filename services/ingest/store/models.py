@@ -162,6 +162,8 @@ class Dossier(Base):
     has_e_result: Mapped[bool] = mapped_column(Boolean)
     synced_national: Mapped[bool] = mapped_column(Boolean)
     vneid_verified: Mapped[bool] = mapped_column(Boolean)
+    pds_synced: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    citizen_data_used: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source_updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     run_id: Mapped[str | None] = mapped_column(Text)
@@ -202,6 +204,10 @@ class Procedure(Base):
     public_on: Mapped[date | None] = mapped_column(Date)
     public_due_on: Mapped[date | None] = mapped_column(Date)
     content_complete: Mapped[bool] = mapped_column(Boolean)
+    full_online_eligible: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    citizen_data_connected: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    certification: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    e_certified_copy: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     source_updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     run_id: Mapped[str | None] = mapped_column(Text)
@@ -218,6 +224,7 @@ class Petition(Base):
     due_at: Mapped[datetime | None]
     handled_at: Mapped[datetime | None]
     satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    category: Mapped[str | None] = mapped_column(Text)
     source_updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     run_id: Mapped[str | None] = mapped_column(Text)

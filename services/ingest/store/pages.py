@@ -65,19 +65,20 @@ DOSSIER_COLUMNS = (
     "submitted_at", "received_at", "due_at", "finished_at", "returned_at", "rejected_at",
     "supplement_count", "supplement_days", "apology_count", "has_fee", "paid_online",
     "digitised", "reused_data", "has_e_result", "synced_national", "vneid_verified",
-    "source_updated_at",
+    "pds_synced", "citizen_data_used", "source_updated_at",
 )  # fmt: skip
 PROCEDURE_COLUMNS = (
     "source_id", "code", "name", "field_code", "unit_id", "online_level", "has_fee",
     "result_type", "published_on", "publish_due_on", "public_on", "public_due_on",
-    "content_complete", "source_updated_at",
+    "content_complete", "full_online_eligible", "citizen_data_connected", "certification",
+    "e_certified_copy", "source_updated_at",
 )  # fmt: skip
 # A dossier COPY stream's columns (`copybin`): the record's, then what a new row stores beyond
 # them, so the stream can also go straight into `ingest.dossiers`.
 COPY_COLUMNS = (*DOSSIER_COLUMNS, "status_since", "run_id")
 PETITION_COLUMNS = (
     "source_id", "code", "unit_id", "received_at", "due_at", "handled_at", "satisfied",
-    "source_updated_at",
+    "category", "source_updated_at",
 )  # fmt: skip
 
 TABLES: dict[str, FeedTable] = {
@@ -275,7 +276,7 @@ _ROW_ENCODER = msgspec.msgpack.Encoder()
 _TS = datetime | None
 DossierRow = tuple[
     str, str, str, str, str | None, int, int, _TS, _TS, _TS, _TS, _TS, _TS,
-    int, float, int, bool, int, bool, bool, bool, bool, bool, datetime,
+    int, float, int, bool, int, bool, bool, bool, bool, bool, bool, bool, datetime,
 ]  # fmt: skip
 _DOSSIER_ROWS = msgspec.msgpack.Decoder(list[DossierRow])
 

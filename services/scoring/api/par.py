@@ -12,6 +12,7 @@ from sqlalchemy import text
 from services.scoring.api.scores import DEFAULT_PROFILE
 from services.scoring.domain.par_index import InspectorEntry, framework_for, score_par
 from services.scoring.domain.periods import vn_today
+from services.scoring.recompute import default_profile
 from services.scoring.store import snapshots as snap
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
@@ -77,6 +78,10 @@ async def get_par(
     metrics: dict[str, float | None] = {}
     if doc:
         metrics.update({k: v["ratio"] for k, v in doc["indicators"].items()})
+        # frameworks name indicators of earlier profile versions: the profile says which of
+        # its own stands for each (766@2: pay_online → pay_dossiers)
+        for old, new in default_profile().aliases.items():
+            metrics.setdefault(old, metrics.get(new))
     rem = (await snap.remediation_share(session, [unit_id], vn_today())).get(unit_id, {})
     metrics["remediation_handled"] = rem.get("handled_share")
     metrics["inspection_coverage"] = await snap.inspection_coverage(session, unit_id, year)

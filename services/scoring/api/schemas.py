@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,15 @@ class IndicatorFigure(BaseModel):
     lost: float | None
     empty: bool
     terms: dict[str, float | None] = Field(default_factory=dict)
+    external_code: str | None = Field(
+        default=None, description="The national portal's metric code.", examples=["ON_TIME"]
+    )
+    informational: bool = Field(
+        default=False, description="Shown, never scored: points null, in no sum."
+    )
+    value: float | None = Field(
+        default=None, description="Informational counts and means (hồ sơ, ngày)."
+    )
 
 
 class GroupFigure(BaseModel):
@@ -51,8 +60,21 @@ class Explanation(BaseModel):
     by_unit: list[tuple[str, float]]
     by_procedure: list[tuple[str, float]]
     text: str = Field(examples=[
-        "lost 0.8 of 20 points: 312 late dossiers, 60% of them in procedure 1.004 at Sở Xây dựng"
+        "Tỷ lệ hồ sơ giải quyết đúng hạn, trong hạn: mất 0,8/20 điểm: 312 hồ sơ trễ hạn, 60% "
+        "trong số đó thuộc thủ tục «Cấp giấy phép xây dựng» (1.004) tại Sở Xây dựng"
     ])  # fmt: skip
+    text_en: str = Field(default="", examples=[
+        "Dossiers on time or within time: lost 0.8 of 20 points: 312 late dossiers, 60% of them "
+        "in procedure «Cấp giấy phép xây dựng» (1.004) at Sở Xây dựng"
+    ])  # fmt: skip
+    name: str = Field(default="", description="The indicator's Vietnamese name.")
+
+
+class Freshness(BaseModel):
+    last_event_at: datetime | None = Field(description="When the last event was applied.")
+    recompute_pending: bool = Field(description="Newer facts are queued for recomputation.")
+    stale_pairs: int = Field(description="Unit-months queued (counted up to 10,000).")
+    oldest_stale_at: datetime | None
 
 
 class Snapshot(BaseModel):
@@ -71,6 +93,11 @@ class Snapshot(BaseModel):
     indicators: dict[str, IndicatorFigure]
     counters: dict[str, float]
     explanation: list[Explanation]
+    not_applicable: list[str] = Field(
+        default_factory=list, description="Groups with nothing to score (null, not zero)."
+    )
+    not_applicable_indicators: list[str] = Field(default_factory=list)
+    freshness: Freshness | None = None
 
 
 class RankingRow(BaseModel):
@@ -87,6 +114,21 @@ class RankingRow(BaseModel):
     )
     total: float | None
     groups: dict[str, float | None]
+    peers: int | None = Field(default=None, description="Units ranked in the peer group.")
+    max_total: float = Field(default=100, description="The total is out of this (100).")
+    applicable_max: float | None = Field(
+        default=None, description="What the applicable indicators could give."
+    )
+    not_applicable: list[str] = Field(
+        default_factory=list, description="Groups with nothing to score (null, not zero)."
+    )
+    computed_at: datetime | None = None
+    data_as_of: datetime | None = Field(
+        default=None, description="When the last event (facts) was applied."
+    )
+    recompute_pending: bool = Field(
+        default=False, description="Figures are being recomputed: newer facts are queued."
+    )
 
 
 class SeriesPoint(BaseModel):
@@ -108,12 +150,39 @@ class Alert(BaseModel):
     threshold: float | None
     raised_at: datetime
     cleared_at: datetime | None
+    title: str = Field(default="", description="Vietnamese: what, whose, which period.")
+    title_en: str = ""
+    message_en: str = Field(default="", description="The message in English.")
+    period_kind: str = Field(default="month", description="One open alert per kind.")
+    in_progress: bool = Field(
+        default=False, description="The period was running: judged on the data so far."
+    )
+    judged_on: date | None = Field(default=None, description="Last day the data covered.")
+    cleared_reason: str | None = Field(default=None, examples=["chỉ số đã đạt"])
+    title_vi: str | None = Field(default=None, description="With Accept-Language: en.")
+    message_vi: str | None = Field(default=None, description="With Accept-Language: en.")
 
 
 class OfficialDifference(BaseModel):
     unit_id: str
     item: str
-    official: float
+    official: float | None = Field(description="null: published without points.")
     source: str
     ours: float | None
     difference: float | None
+    kind: str = Field(default="indicator", description="total, group or indicator.")
+    external_code: str | None = Field(default=None, examples=["ON_TIME"])
+    name: str | None = Field(default=None, description="The indicator's Vietnamese name.")
+    official_max: float | None = None
+    official_numerator: float | None = None
+    official_denominator: float | None = None
+    official_ratio: float | None = None
+    our_numerator: float | None = None
+    our_denominator: float | None = None
+    our_ratio: float | None = None
+    differs: str | None = Field(
+        default=None,
+        description="Which input explains the gap: numerator, denominator, both (a data gap), "
+        "method (same inputs), none (agree), unknown (no published counts).",
+    )
+    note: str = Field(default="", description="The same in Vietnamese words.")

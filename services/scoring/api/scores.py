@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +109,21 @@ async def unit_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     return {i: n for i, n in rows.all()}
 
 
+async def procedure_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    """TenTTHC of procedure codes (MaTTHC), from the procedure facts (one name per code)."""
+    if not codes:
+        return {}
+    rows = await session.execute(
+        text("""
+        SELECT DISTINCT ON (procedure) procedure, doc ->> 'name'
+        FROM scoring.facts WHERE kind = 'procedure' AND procedure = ANY(CAST(:c AS text[]))
+        ORDER BY procedure, source_updated_at DESC
+        """),
+        {"c": sorted(codes)},
+    )
+    return {c: n for c, n in rows.all() if n}
+
+
 @router.get(
     "/units/{unit_id}/scores/{period}",
     response_model=Snapshot,
@@ -140,6 +155,11 @@ async def get_unit_score(
                            "decision_groups": None, "explanation": []}  # fmt: skip
     card = card_from_doc(prof, doc)
     out["decision_groups"] = card.decision_group_points(prof)
+    out["not_applicable"] = sorted(g for g, r in card.groups.items() if r.points is None)
+    out["not_applicable_indicators"] = sorted(
+        i for i, r in card.indicators.items() if r.points is None and not r.informational
+    )
+    out["freshness"] = await snap.freshness(session)
     if explain_points:
         now = datetime.now(UTC)
         breakdowns: dict[str, list[BreakdownRow]] = {}
@@ -152,9 +172,12 @@ async def get_unit_score(
                                              ind.shortfall_counter)  # fmt: skip
             breakdowns[res.indicator] = [BreakdownRow(*r) for r in rows]
         names = await unit_names(session, {r.unit for rs in breakdowns.values() for r in rs})
+        procs = await procedure_names(
+            session, {r.procedure for rs in breakdowns.values() for r in rs if r.procedure}
+        )
         out["explanation"] = [
             {**e.__dict__, "contributors": [c.__dict__ for c in e.contributors]}
-            for e in explain(prof, card, breakdowns, unit_names=names)
+            for e in explain(prof, card, breakdowns, unit_names=names, procedure_names=procs)
         ]
     return out
 
@@ -234,6 +257,9 @@ async def get_rankings(
                 prev_v, prev_rank = r["value"], r["rank"]
         rows.sort(key=lambda r: (r["peer_group"] or "", r["rank"] or 10**9, r["unit_id"]))
     scope = principal.unit_scope()
+    fresh = await snap.freshness(session)
+    as_of = fresh["last_event_at"].isoformat() if fresh["last_event_at"] else None
+    pending = fresh["recompute_pending"]
     out = []
     for r in rows:
         if scope and r["unit_id"] != scope:
@@ -245,11 +271,18 @@ async def get_rankings(
             if r["rank"] is not None and r["previous_rank"] is not None else None,
             "value": r["value"], "total": r["total"],
             "groups": r["group_points"],
+            "peers": r["peers"], "max_total": r["max_total"],
+            "applicable_max": r["applicable_max"], "not_applicable": r["not_applicable"],
+            "computed_at": r["computed_at"].isoformat() if r["computed_at"] else None,
+            "data_as_of": as_of, "recompute_pending": pending,
         })  # fmt: skip
     # Rows built here already have RankingRow's shape (the response_model keeps the OpenAPI
     # contract); validating thousands of them again through pydantic and then `json.dumps`
     # cost more than the query, so they are encoded once by msgspec.
-    return Response(content=_JSON.encode(out), media_type="application/json")
+    headers = {"X-Recompute-Pending": "true" if pending else "false"}
+    if as_of:
+        headers["X-Data-As-Of"] = as_of
+    return Response(content=_JSON.encode(out), media_type="application/json", headers=headers)
 
 
 _JSON = msgspec.json.Encoder()
@@ -267,14 +300,19 @@ async def list_alerts(
     period: str | None = None,
     status: str | None = Query(default=None, pattern="^(open|cleared)$"),
     limit: int = Query(default=200, le=1000),
+    accept_language: str | None = Header(default=None),
 ) -> list[dict[str, Any]]:
+    """Alerts, newest first. Titles and messages are Vietnamese, with English beside
+    (`title_en`, `message_en`); `Accept-Language: en` puts the English in `title` and
+    `message` (the Vietnamese then beside, in `title_vi` / `message_vi`)."""
     scope = principal.unit_scope()
     if scope:
         unit_id = scope
     rows = await session.execute(
         text("""
         SELECT alert_id, rule, unit_id, indicator, period, status, message, value, threshold,
-               raised_at, cleared_at
+               raised_at, cleared_at, title, title_en, message_en, period_kind, in_progress,
+               judged_on, cleared_reason
         FROM scoring.alerts
         WHERE (CAST(:u AS text) IS NULL OR unit_id = :u)
           AND (CAST(:p AS text) IS NULL OR period = :p)
@@ -283,7 +321,30 @@ async def list_alerts(
         """),
         {"u": unit_id, "p": period, "s": status, "limit": limit},
     )
-    return [dict(r) for r in rows.mappings().all()]
+    out = [dict(r) for r in rows.mappings().all()]
+    if prefers_english(accept_language):
+        for a in out:
+            a["title_vi"], a["message_vi"] = a["title"], a["message"]
+            a["title"] = a["title_en"] or a["title"]
+            a["message"] = a["message_en"] or a["message"]
+    return out
+
+
+def prefers_english(accept_language: str | None) -> bool:
+    """Whether English is ranked above Vietnamese (Vietnamese is the default)."""
+    best: dict[str, float] = {}
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        lang = tag.strip().lower().split("-")[0]
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if lang in ("en", "vi"):
+            best[lang] = max(best.get(lang, 0.0), q)
+    return best.get("en", 0.0) > best.get("vi", 0.0)
 
 
 class OfficialScore(BaseModel):
@@ -323,32 +384,87 @@ async def official_differences(
     principal: PrincipalDep,
     period: str,
     profile: str = DEFAULT_PROFILE,
+    unit_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Official vs computed points per unit and item (total, group or indicator)."""
+    """Official vs computed points per unit and item (total, group or indicator); for an
+    indicator, the published numerator and denominator beside ours and which input differs,
+    so an official can tell a data gap (numerator / denominator) from a method gap."""
     p = parse_period(period)
+    prof = resolve_profile(profile)
+    scope = principal.unit_scope()
+    if scope:
+        unit_id = scope
     rows = (await session.execute(
         text("""
         WITH latest AS (
-            SELECT DISTINCT ON (unit_id) unit_id, total, points
+            SELECT DISTINCT ON (unit_id) unit_id, total, points, indicators
             FROM scoring.snapshots WHERE period = :p AND profile = :profile
+              AND (CAST(:unit AS text) IS NULL OR unit_id = :unit)
             ORDER BY unit_id, version DESC
         )
-        SELECT o.unit_id, o.item, o.points AS official, o.source,
+        SELECT o.unit_id, o.item, o.points AS official, o.source, o.external_code,
+               o.numerator AS official_numerator, o.denominator AS official_denominator,
+               o.ratio AS official_ratio, o.max_points AS official_max,
                CASE WHEN o.item = 'total' THEN l.total
                     ELSE COALESCE((l.points -> 'groups' ->> o.item)::float8,
-                                  (l.points -> 'indicators' ->> o.item)::float8) END AS ours
+                                  (l.points -> 'indicators' ->> o.item)::float8) END AS ours,
+               (l.indicators -> o.item ->> 'numerator')::float8 AS our_numerator,
+               (l.indicators -> o.item ->> 'denominator')::float8 AS our_denominator,
+               (l.indicators -> o.item ->> 'ratio')::float8 AS our_ratio
         FROM scoring.official_scores o
         LEFT JOIN latest l ON l.unit_id = o.unit_id
         WHERE o.period = :p AND o.profile = :profile
-          AND (CAST(:scope AS text) IS NULL OR o.unit_id = :scope)
+          AND (CAST(:unit AS text) IS NULL OR o.unit_id = :unit)
         ORDER BY o.unit_id, o.item
         """),
-        {"p": p.id, "profile": profile, "scope": principal.unit_scope()},
+        {"p": p.id, "profile": prof.key, "unit": unit_id},
     )).mappings().all()  # fmt: skip
-    return [
-        {**r, "difference": round(r["ours"] - r["official"], 4) if r["ours"] is not None else None}
-        for r in rows
-    ]
+    groups = {g.id for g in prof.groups}
+    inds = {i.id: i for i in prof.indicators}
+    out = []
+    for r in rows:
+        row = dict(r)
+        item = row["item"]
+        kind = "total" if item == "total" else "group" if item in groups else "indicator"
+        diff = (
+            round(row["ours"] - row["official"], 4)
+            if row["ours"] is not None and row["official"] is not None
+            else None
+        )
+        differs = input_difference(row, diff) if kind == "indicator" else None
+        ind = inds.get(item)
+        out.append({
+            **row, "difference": diff, "kind": kind, "differs": differs,
+            "name": ind.name if ind else None,
+            "note": DIFFERS_NOTE.get(differs or "", ""),
+        })  # fmt: skip
+    return out
+
+
+DIFFERS_NOTE = {
+    "numerator": "Tử số khác: thiếu hoặc thừa dữ liệu hồ sơ (data gap)",
+    "denominator": "Mẫu số khác: phạm vi hồ sơ, TTHC khác nhau (data gap)",
+    "both": "Cả tử số và mẫu số khác (data gap)",
+    "method": "Cùng tử số, mẫu số mà điểm khác: khác cách tính (method gap)",
+    "none": "Khớp",
+    "unknown": "Cổng không công bố tử số, mẫu số",
+}
+
+
+def input_difference(row: dict[str, Any], diff: float | None) -> str:
+    """Which input explains a points difference of one indicator: the published numerator or
+    denominator differing from ours (a data gap), neither (a method gap), or none at all."""
+    on, od = row["official_numerator"], row["official_denominator"]
+    un, ud = row["our_numerator"], row["our_denominator"]
+    if on is None or od is None:
+        return "none" if diff is not None and abs(diff) <= 0.01 else "unknown"
+    num = un is None or abs(on - un) > 1e-6
+    den = ud is None or abs(od - ud) > 1e-6
+    if num and den:
+        return "both"
+    if num or den:
+        return "numerator" if num else "denominator"
+    return "none" if diff is None or abs(diff) <= 0.01 else "method"
 
 
 @router.get("/units/{unit_id}/remediation", responses=problem_responses(401, 404))

@@ -10,16 +10,30 @@ Alerts are for what is happening now: a rule raises only for a period inside its
 period is watched from its start until one month after its end — the running month / quarter /
 year and the month / quarter just closed. An alert that is open when its period leaves the window
 stays open; it is still cleared when every rule has recovered.
+
+Alerts only where something is really wrong:
+* **Volume.** A rule judges an indicator only when its denominator reaches the rule's
+  `min_volume` (and `total` / rank rules only when the unit has `min_volume` dossiers in the
+  period): no alert on 2 dossiers, none for a period without data. An empty indicator (null, or
+  the 0 an empty denominator gives) is never judged.
+* **One alert per (unit, indicator, period kind) at a time.** The open alert of a kind follows
+  the newest period of that kind that can be judged: the running month continues September's
+  alert if it still breaches, and clears it once it recovers; an older period never overrides a
+  newer one. A new alert after a clear is a new alert (its id names the period that raised it).
+* **In progress.** A period not over on `today` is judged on what has happened so far, and the
+  message says so ("kỳ đang diễn ra, số liệu đến ngày …").
+* **Words.** Titles and messages are Vietnamese, with the agency's and the indicator's names
+  (never an indicator id); English beside (`title_en`, `message_en`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,6 +91,11 @@ class AlertRule(BaseModel):
     """Kinds of period the rule watches (year-to-date figures repeat the months by default)."""
     watch: WatchWindow | None = None
     """When the rule raises for a period (relative to today); None = the rule set's window."""
+    min_volume: float = Field(default=10, ge=0)
+    """The least denominator (dossiers, procedures, petitions) an indicator is judged on; for
+    `total` and rank rules, the least `volume_counter` of the unit in the period."""
+    volume_counter: str = "processed_or_open"
+    """What a unit's volume is for `total` and rank rules."""
 
     @property
     def window(self) -> WatchWindow:
@@ -103,15 +122,52 @@ class AlertRuleSet(BaseModel):
 
 
 def load_alert_rules(path: Path | None = None) -> AlertRuleSet:
-    raw = yaml.safe_load(
-        (path or PROFILES_DIR / "alerts" / "rules_v1.yaml").read_text(encoding="utf-8")
-    )
+    """A rule set; by default the newest `alerts/rules_v*.yaml`."""
+    if path is None:
+        path = max(
+            (PROFILES_DIR / "alerts").glob("rules_v*.yaml"),
+            key=lambda p: int(p.stem.removeprefix("rules_v")),
+        )
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return AlertRuleSet.model_validate(raw)
 
 
 def alert_id(unit_id: str, indicator: str, period: str) -> str:
-    """One alert per (unit, indicator, period), whichever rules breach it."""
+    """The id of the alert raised for (unit, indicator) by `period`, whichever rules breach it
+    (one open per period kind: a later period of the kind continues it)."""
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{unit_id}|{indicator}|{period}"))
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """An open alert: its id and the period it currently stands for."""
+
+    alert_id: str
+    period: str
+
+
+OpenKey = tuple[str, str, str]
+"""(unit, indicator, period kind)"""
+
+
+LEVEL_VI = {"province": "cấp tỉnh", "department": "cấp sở, ban, ngành", "commune": "cấp xã"}
+LEVEL_EN = {"province": "province level", "department": "department level",
+            "commune": "commune level"}  # fmt: skip
+_ROMAN = ("I", "II", "III", "IV")
+
+
+def period_label(period: Period) -> tuple[str, str]:
+    """A period in words, Vietnamese and English: tháng 9/2026, quý III/2026, năm 2026."""
+    y = period.year
+    if period.kind == "month":
+        return f"tháng {period.first_month}/{y}", f"{period.start_date:%B} {y}"
+    if period.kind == "quarter":
+        q = (period.first_month - 1) // 3
+        return f"quý {_ROMAN[q]}/{y}", f"Q{q + 1} {y}"
+    if period.kind == "ytd":
+        return (f"từ đầu năm đến hết tháng {period.last_month}/{y}",
+                f"{y} to the end of month {period.last_month}")  # fmt: skip
+    return f"năm {y}", f"year {y}"
 
 
 @dataclass(frozen=True)
@@ -124,11 +180,14 @@ class Observation:
     card: Scorecard
     rank: int | None = None
     previous_rank: int | None = None
+    unit_name: str = ""
 
 
 @dataclass(frozen=True)
 class AlertDecision:
-    action: Literal["raise", "clear"]
+    action: Literal["raise", "clear", "update"]
+    """raise a new alert; clear the open one; update: the open alert continues in this (newer)
+    period (its figures and words change, no event)."""
     alert_id: str
     rule: str
     unit_id: str
@@ -137,14 +196,38 @@ class AlertDecision:
     value: float | None
     threshold: float | None
     message: str
+    title: str = ""
+    title_en: str = ""
+    message_en: str = ""
+    period_kind: str = "month"
+    in_progress: bool = False
+    judged_on: date | None = None
+    """The last day whose data the judgement covers (today − 1 in a running period)."""
 
 
-# (breached, recovered, value, threshold, message); breached=recovered=False → cannot judge / hold
-_Check = tuple[bool, bool, float | None, float | None, str]
+# (breached, recovered, value, threshold, message vi, message en); breached=recovered=False →
+# cannot judge / hold
+_Check = tuple[bool, bool, float | None, float | None, str, str]
+_NO = (False, False)
 
 
 def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
+
+
+def _pct_vi(x: float) -> str:
+    return f"{x * 100:.1f}".replace(".", ",") + "%"
+
+
+def _num_vi(x: float) -> str:
+    return f"{x:g}".replace(".", ",")
+
+
+def _volume_ok(rule: AlertRule, obs: Observation, ind: str) -> bool:
+    if ind == TOTAL:
+        return obs.card.counters.get(rule.volume_counter, 0.0) >= max(rule.min_volume, 1)
+    res = obs.card.indicators[ind]
+    return not res.empty and res.denominator >= max(rule.min_volume, 1)
 
 
 def _check_target(rule: AlertRule, profile: Profile, obs: Observation, ind: str) -> _Check | None:
@@ -154,39 +237,75 @@ def _check_target(rule: AlertRule, profile: Profile, obs: Observation, ind: str)
     if target is None:
         return None
     res = obs.card.indicators[ind]
-    if res.ratio is None:
-        return (False, False, None, target, "")
-    name = profile.indicator(ind).name
-    msg = f"{name}: {_pct(res.ratio)} < chỉ tiêu {_pct(target)} ({obs.level})"
-    return (res.ratio < target, res.ratio >= target + rule.clear_margin, res.ratio, target, msg)
+    if res.ratio is None or not _volume_ok(rule, obs, ind):
+        return (*_NO, None, target, "", "")
+    i = profile.indicator(ind)
+    vi = (f"{i.name}: {_pct_vi(res.ratio)}, dưới chỉ tiêu {_pct_vi(target)} "
+          f"({LEVEL_VI.get(obs.level, obs.level)})")  # fmt: skip
+    en = (f"{i.name_en}: {_pct(res.ratio)}, below the target of {_pct(target)} "
+          f"({LEVEL_EN.get(obs.level, obs.level)})")  # fmt: skip
+    return (res.ratio < target, res.ratio >= target + rule.clear_margin, res.ratio, target, vi, en)
 
 
 def _check_loss(rule: AlertRule, profile: Profile, obs: Observation, ind: str) -> _Check:
     if ind == TOTAL:
-        lost, mx, name = obs.card.lost, obs.card.applicable_max, "Tổng điểm"
+        lost, mx = obs.card.lost, obs.card.applicable_max
+        name, name_en = "Tổng điểm", "Total score"
     else:
         res = obs.card.indicators[ind]
-        lost, mx, name = res.lost, res.max, profile.indicator(ind).name
-    if lost is None or mx <= 0:
-        return (False, False, None, rule.share, "")
+        i = profile.indicator(ind)
+        lost, mx, name, name_en = res.lost, res.max, i.name, i.name_en
+    if lost is None or mx <= 0 or not _volume_ok(rule, obs, ind):
+        return (*_NO, None, rule.share, "", "")
     share = lost / mx
-    msg = f"{name}: mất {lost:g}/{mx:g} điểm ({_pct(share)} > {_pct(rule.share)})"
-    return (share > rule.share, share <= rule.share, share, rule.share, msg)
+    vi = (f"{name}: mất {_num_vi(lost)}/{_num_vi(mx)} điểm ({_pct_vi(share)}, "
+          f"ngưỡng {_pct_vi(rule.share)})")  # fmt: skip
+    en = f"{name_en}: lost {lost:g} of {mx:g} points ({_pct(share)}, threshold {_pct(rule.share)})"
+    return (share > rule.share, share <= rule.share, share, rule.share, vi, en)
 
 
 def _check_rank(rule: AlertRule, obs: Observation) -> _Check:
-    if obs.rank is None or obs.previous_rank is None:
-        return (False, False, None, float(rule.places), "")
+    if obs.rank is None or obs.previous_rank is None or not _volume_ok(rule, obs, TOTAL):
+        return (*_NO, None, float(rule.places), "", "")
     drop = obs.rank - obs.previous_rank
-    msg = f"Tụt {drop} bậc xếp hạng (từ {obs.previous_rank} xuống {obs.rank})"
-    return (drop >= rule.places, drop < rule.places, float(drop), float(rule.places), msg)
+    vi = f"Xếp hạng tụt {drop} bậc (từ hạng {obs.previous_rank} xuống hạng {obs.rank})"
+    en = f"Fell {drop} places in the ranking (from {obs.previous_rank} to {obs.rank})"
+    return (drop >= rule.places, drop < rule.places, float(drop), float(rule.places), vi, en)
+
+
+def _words(
+    profile: Profile, obs: Observation, period: Period, ind: str, vi: str, en: str, today: date
+) -> dict[str, Any]:
+    """Title and message of a decision, Vietnamese and English, saying whose, which period and
+    whether the period is still running."""
+    pvi, pen = period_label(period)
+    who = obs.unit_name or obs.unit_id
+    if ind == TOTAL:
+        what_vi, what_en = "Tổng điểm Bộ chỉ số 766", "766 index total"
+    else:
+        what_vi, what_en = profile.indicator(ind).name, profile.indicator(ind).name_en
+    in_progress = today < period.end_date
+    judged_on = min(today, period.end_date) - timedelta(days=1)
+    msg_vi, msg_en = f"{who}, {pvi} — {vi}", f"{who}, {pen} — {en}"
+    if in_progress:
+        msg_vi += f" (kỳ đang diễn ra, số liệu đến ngày {judged_on:%d/%m/%Y})"
+        msg_en += f" (period in progress, data up to {judged_on:%d/%m/%Y})"
+    return {
+        "title": f"{what_vi} cần khắc phục — {who} ({pvi})",
+        "title_en": f"{what_en} needs remediation — {who} ({pen})",
+        "message": msg_vi,
+        "message_en": msg_en,
+        "period_kind": period.kind,
+        "in_progress": in_progress,
+        "judged_on": judged_on,
+    }
 
 
 def evaluate(
     rules: Iterable[AlertRule],
     profile: Profile,
     obs: Observation,
-    open_alert_ids: Set[str],
+    open_alerts: Mapping[OpenKey, OpenAlert] | Set[str],
     *,
     today: date,
 ) -> list[AlertDecision]:
@@ -194,10 +313,12 @@ def evaluate(
     today's Vietnam date.
 
     Checks of every rule are grouped by indicator (`total` for the whole score): the alert of
-    (unit, indicator, period) is raised when any rule whose watch window holds the period on
-    `today` breaches and it is not open (the first such rule, in rule order, names it), and
-    cleared when it is open and every rule that can judge has recovered — in or out of the
-    window, so an alert is never cleared just because its period is no longer current.
+    (unit, indicator, period kind) is raised when any rule whose watch window holds the period
+    on `today` breaches and none is open (the first such rule, in rule order, names it),
+    continued (`update`) when one is open for an older period of the kind, and cleared when one
+    is open and every rule that can judge has recovered — in or out of the window, so an alert
+    is never cleared just because its period is no longer current. `open_alerts` maps (unit,
+    indicator, kind) to the open alert; a set of ids is read as alerts of `obs.period` itself.
     """
     period = Period.parse(obs.period)
     checks: dict[str, list[tuple[AlertRule, _Check, bool]]] = {}
@@ -221,18 +342,45 @@ def evaluate(
                 check = _check_rank(rule, obs)
             if check is not None:
                 checks.setdefault(ind, []).append((rule, check, watched))
+    if isinstance(open_alerts, Mapping):
+        opened: Mapping[OpenKey, OpenAlert] = open_alerts
+    else:  # a set of open ids: alerts of the observed period itself
+        opened = {
+            (obs.unit_id, ind, period.kind): OpenAlert(aid, obs.period)
+            for ind in checks
+            if (aid := alert_id(obs.unit_id, ind, obs.period)) in open_alerts
+        }
     out: list[AlertDecision] = []
     for ind, found in checks.items():
-        aid = alert_id(obs.unit_id, ind, obs.period)
-        is_open = aid in open_alert_ids
+        current = opened.get((obs.unit_id, ind, period.kind))
+        if current is not None and Period.parse(current.period) > period:
+            continue  # a newer period of this kind stands for the alert
         breaching = [(r, c) for r, c, watched in found if c[0] and watched]
         judged = [(r, c) for r, c, _ in found if c[0] or c[1]]
-        if breaching and not is_open:
-            rule, (_, _, value, threshold, msg) = breaching[0]
-            out.append(AlertDecision("raise", aid, rule.id, obs.unit_id, ind, obs.period,
-                                     value, threshold, msg))  # fmt: skip
-        elif is_open and judged and all(c[1] for _, c in judged):
-            rule, (_, _, value, threshold, msg) = judged[0]
-            out.append(AlertDecision("clear", aid, rule.id, obs.unit_id, ind, obs.period,
-                                     value, threshold, msg))  # fmt: skip
+        if breaching:
+            if current is not None and current.period == obs.period:
+                continue  # open for this very period: raised once
+            rule, (_, _, value, threshold, vi, en) = breaching[0]
+            words = _words(profile, obs, period, ind, vi, en, today)
+            action: Literal["raise", "update"] = "raise" if current is None else "update"
+            aid = alert_id(obs.unit_id, ind, obs.period) if current is None else current.alert_id
+            out.append(AlertDecision(action, aid, rule.id, obs.unit_id, ind, obs.period,
+                                     value, threshold, **words))  # fmt: skip
+        elif current is not None and judged and all(c[1] for _, c in judged):
+            rule, (_, _, value, threshold, vi, en) = judged[0]
+            words = _words(profile, obs, period, ind, vi, en, today)
+            out.append(AlertDecision("clear", current.alert_id, rule.id, obs.unit_id, ind,
+                                     obs.period, value, threshold, **words))  # fmt: skip
     return out
+
+
+def apply_to_open(
+    open_alerts: dict[OpenKey, OpenAlert], decisions: Iterable[AlertDecision]
+) -> None:
+    """Keep the open-alert map current while later periods of the same batch are judged."""
+    for d in decisions:
+        key = (d.unit_id, d.indicator, d.period_kind)
+        if d.action == "clear":
+            open_alerts.pop(key, None)
+        else:
+            open_alerts[key] = OpenAlert(d.alert_id, d.period)

@@ -7,7 +7,8 @@ and total are sums of those rounded points, so the same counters always give the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from services.scoring.domain.profile import Indicator, Profile
@@ -18,6 +19,23 @@ DP = 4
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x + 0.0, DP)
+
+
+def rounder(profile: Profile) -> Callable[[float | None], float | None]:
+    """The profile's rounding of points: Python's `round` to `points_dp` (v1: 4 decimals), or
+    half up on the decimal value as the portal shows its points (0.125 → 0.13); the 1e-9 absorbs
+    binary noise such as 6·0.9275 = 5.564999…"""
+    dp = profile.points_dp
+    if profile.rounding == "even":
+        return lambda x: None if x is None else round(x + 0.0, dp)
+    f = 10.0**dp
+
+    def half_up(x: float | None) -> float | None:
+        if x is None:
+            return None
+        return math.copysign(math.floor(abs(x) * f + 0.5 + 1e-9) / f, x) + 0.0
+
+    return half_up
 
 
 @dataclass(slots=True)
@@ -36,6 +54,12 @@ class IndicatorResult:
     empty: bool
     terms: dict[str, float | None] = field(default_factory=dict)
     """Ratios of composite terms, by term id."""
+    external_code: str | None = None
+    """The portal's metric code (profiles from 766@2)."""
+    informational: bool = False
+    """Shown, never scored: points stay None and count in no sum."""
+    value: float | None = None
+    """Informational counts and means (received, average days); None otherwise."""
     lost: float | None = field(init=False)
     """max − points (None when null): a field, so the stored document is the dataclass."""
 
@@ -89,7 +113,8 @@ class _Plan:
     is composite; per group the positions of its indicators."""
 
     indicators: tuple[tuple[Indicator, str, bool], ...]
-    groups: tuple[tuple[str, float, tuple[int, ...]], ...]
+    groups: tuple[tuple[str, float, tuple[int, ...], bool], ...]
+    round: Callable[[float | None], float | None]
 
 
 _PLANS: dict[int, tuple[Profile, _Plan]] = {}
@@ -107,9 +132,10 @@ def _plan(profile: Profile) -> _Plan:
             (ind, profile.rule_id(ind.id), ind.rule.kind == "composite") for ind in inds
         ),
         groups=tuple(
-            (g.id, g.max, tuple(n for n, ind in enumerate(inds) if ind.group == g.id))
+            (g.id, g.max, tuple(n for n, ind in enumerate(inds) if ind.group == g.id), g.cap)
             for g in profile.groups
         ),
+        round=rounder(profile),
     )
     if len(_PLANS) > 64:
         _PLANS.clear()
@@ -117,13 +143,30 @@ def _plan(profile: Profile) -> _Plan:
     return plan
 
 
+def _informational(ind: Indicator, c: Mapping[str, float]) -> tuple[float | None, float | None]:
+    """(ratio, value) of an informational indicator."""
+    num, den = c.get(ind.numerator, 0.0), c.get(ind.denominator, 0.0)
+    if ind.display == "count":
+        return None, num
+    if ind.display == "mean":
+        return None, (num / den * ind.scale if den > 0 else None)
+    return ratio(num, den), None
+
+
 def score(profile: Profile, counters: Mapping[str, float]) -> Scorecard:
     plan = _plan(profile)
+    rnd = plan.round
     c = {k: float(v) for k, v in counters.items()}
     get = c.get
     results: list[IndicatorResult] = []
     for ind, rule_id, composite in plan.indicators:
-        r, pts, empty = points_for(ind, c)
+        value: float | None = None
+        if ind.informational:
+            r, value = _informational(ind, c)
+            pts: float | None = None
+            empty = get(ind.denominator, 0.0) <= 0 and ind.display != "count"
+        else:
+            r, pts, empty = points_for(ind, c)
         terms: dict[str, float | None] = {}
         if composite:
             terms = {
@@ -139,24 +182,33 @@ def score(profile: Profile, counters: Mapping[str, float]) -> Scorecard:
                 numerator=get(ind.numerator, 0.0),
                 denominator=get(ind.denominator, 0.0),
                 ratio=_r(r),
-                points=_r(pts),
+                points=rnd(pts),
                 max=ind.max,
                 empty=empty,
                 terms=terms,
+                external_code=ind.external_code,
+                informational=ind.informational,
+                value=_r(value),
             )
         )
     groups: dict[str, GroupResult] = {}
-    for group_id, group_max, members in plan.groups:
-        scored = [results[n] for n in members if results[n].points is not None]
+    for group_id, group_max, members, cap in plan.groups:
+        scored = [
+            results[n]
+            for n in members
+            if results[n].points is not None and not results[n].informational
+        ]
+        points = rnd(sum(i.points for i in scored if i.points is not None)) if scored else None
+        applicable = _r(sum(i.max for i in scored)) or 0.0
+        if cap:
+            points = None if points is None else min(group_max, points)
+            applicable = min(group_max, applicable)
         groups[group_id] = GroupResult(
-            group=group_id,
-            points=_r(sum(i.points for i in scored if i.points is not None)) if scored else None,
-            max=group_max,
-            applicable_max=_r(sum(i.max for i in scored)) or 0.0,
+            group=group_id, points=points, max=group_max, applicable_max=applicable
         )
     scored_groups = [g for g in groups.values() if g.points is not None]
     total = (
-        _r(sum(g.points for g in scored_groups if g.points is not None)) if scored_groups else None
+        rnd(sum(g.points for g in scored_groups if g.points is not None)) if scored_groups else None
     )
     return Scorecard(
         profile=profile.key,

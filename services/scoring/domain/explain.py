@@ -44,10 +44,30 @@ class IndicatorExplanation:
     by_unit: list[tuple[str, float]] = field(default_factory=list)
     by_procedure: list[tuple[str, float]] = field(default_factory=list)
     text: str = ""
+    """Vietnamese, with the indicator's, procedure's (TenTTHC) and agency's names."""
+    text_en: str = ""
+    """The same in English."""
+    name: str = ""
+    """The indicator's Vietnamese name."""
 
 
 def _fmt(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def _fmt_vi(x: float) -> str:
+    """A number as Vietnamese writes it (decimal comma)."""
+    return _fmt(x).replace(".", ",")
+
+
+def _procedure(code: str, names: Mapping[str, str]) -> tuple[str, str]:
+    """How a procedure is named in Vietnamese and English: its name (TenTTHC) with its code."""
+    if not code:
+        return "không gắn thủ tục", "no procedure"
+    name = names.get(code)
+    if name:
+        return f"thủ tục «{name}» ({code})", f"procedure «{name}» ({code})"
+    return f"thủ tục {code}", f"procedure {code}"
 
 
 def explain(
@@ -83,14 +103,19 @@ def explain(
             per_proc[r.procedure] += r.count
         by_unit = sorted(per_unit.items(), key=lambda kv: (-kv[1], kv[0]))
         by_proc = sorted(per_proc.items(), key=lambda kv: (-kv[1], kv[0]))
-        text = f"lost {_fmt(lost)} of {_fmt(res.max)} points"
+        text = f"{ind.name}: mất {_fmt_vi(lost)}/{_fmt_vi(res.max)} điểm"
+        text_en = f"{ind.name_en}: lost {_fmt(lost)} of {_fmt(res.max)} points"
         if shortfall > 0:
-            text += f": {_fmt(shortfall)} {ind.shortfall_label}"
             head = contributors[0]
+            proc = _procedure(head.procedure, procedure_names)
+            unit = unit_names.get(head.unit, head.unit)
+            pct = round(head.share * 100)
             text += (
-                f", {round(head.share * 100)}% of them in procedure "
-                f"{procedure_names.get(head.procedure, head.procedure) or '(none)'} at "
-                f"{unit_names.get(head.unit, head.unit)}"
+                f": {_fmt_vi(shortfall)} {ind.shortfall_label_vi or ind.shortfall_label}, "
+                f"{pct}% trong số đó thuộc {proc[0]} tại {unit}"
+            )
+            text_en += (
+                f": {_fmt(shortfall)} {ind.shortfall_label}, {pct}% of them in {proc[1]} at {unit}"
             )
         out.append(
             IndicatorExplanation(
@@ -104,6 +129,8 @@ def explain(
                 by_unit=by_unit[:top],
                 by_procedure=by_proc[:top],
                 text=text,
+                text_en=text_en,
+                name=ind.name,
             )
         )
     code = {i.id: i.code for i in profile.indicators}

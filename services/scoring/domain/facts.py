@@ -23,7 +23,7 @@ indicators name their counters, so every figure can say which rule produced it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -47,7 +47,7 @@ class CounterDef(BaseModel):
     kind: CounterKind
     description: str
     terms: tuple[str, ...] = ()
-    """derived: the counters summed."""
+    """derived: the counters summed; a term written `-name` is subtracted."""
     flow: str | None = None
     """distinct: the flow counter that must be > 0 over the period."""
     require_stock: str | None = None
@@ -147,8 +147,49 @@ COUNTERS: dict[str, CounterDef] = {
         _c("citizen_data_base", "manual", "dossiers eligible for national population data"),
         _c("citizen_data_used", "manual", "dossiers filled from national population data"),
         _c("complaints", "manual", "complaints about dossier handling"),
+        # ---- counters of the portal's 2026 metrics (profile 766@2) where the portal keeps a
+        # denominator or a numerator apart from the ones above
+        _c(
+            "sync_due",
+            "derived",
+            "dossiers that must be synced to DVCQG (the portal uses a national-report figure; "
+            "ours is every dossier received)",
+            terms=("received",),
+        ),
+        _c(
+            "online_base",
+            "derived",
+            "dossiers the online share is taken of (the portal's is a few below received)",
+            terms=("received",),
+        ),
+        _c(
+            "dossier_satisfied",
+            "derived",
+            "received, neither late nor complained about: received − late − complaints",
+            terms=("received", "-late_total", "-complaints"),
+        ),
+        _c("finished_hours", "flow", "hours from reception to the end, summed over finished"),
+        _c("received_e_result", "flow", "received with an electronic result"),
+        _c("received_online_on_time", "flow", "received online and, as last known, not late"),
+        _c("pds_synced", "flow", "received, digitised data synced to the DVCQG personal store"),
+        _c("citizen_data_dossiers", "flow", "received using national population data"),
+        _c("pakn_about_tthc", "flow", "petitions handled about procedures (TTHC)"),
+        _c("pakn_about_staff", "flow", "petitions handled about staff conduct"),
+        _c("proc_full_eligible", "stock", "TTHC eligible for a full-process online service"),
+        _c("proc_online_full", "stock", "eligible TTHC offered as a full-process online service"),
+        _c("proc_citizen_data", "stock", "TTHC connected to national population data"),
+        _c("proc_e_cert", "stock", "certification TTHC (chứng thực bản sao từ bản chính)"),
+        _c("proc_e_cert_online", "stock", "certification TTHC offering e-certified copies"),
     )
 }
+
+
+def derived_value(cdef: CounterDef, get: Callable[[str, float], float]) -> float:
+    """A derived counter from its terms (`-name` subtracts)."""
+    total = 0.0
+    for t in cdef.terms:
+        total += -get(t[1:], 0.0) if t.startswith("-") else get(t, 0.0)
+    return total
 
 
 FLOW_COUNTERS: tuple[str, ...] = tuple(n for n, d in COUNTERS.items() if d.kind == "flow")
@@ -275,10 +316,22 @@ def dossier_flows(d: DossierRecord, rule: OnTimeRule = DEFAULT_ON_TIME) -> list[
         add(m, "reused")
     if d.vneid_verified:
         add(m, "vneid")
+    if d.has_e_result:
+        add(m, "received_e_result")
+    if d.pds_synced:
+        add(m, "pds_synced")
+    if d.citizen_data_used:
+        add(m, "citizen_data_dossiers")
+    # the portal's online-on-time share is of the dossiers received online, judged as last known
+    if d.channel == 2 and is_on_time_at(d, d.source_updated_at, rule):
+        add(m, "received_online_on_time")
     end = end_instant(d, rule)
     if end is not None:
         em = month_of(end)
         add(em, "finished")
+        hours = max(0, (end - rec) // timedelta(hours=1))
+        if hours:
+            out.append(Contribution(u, p, em, "finished_hours", hours))
         add(em, "finished_on_time" if is_on_time_at(d, end, rule) else "finished_late")
         if d.status in rule.result_statuses:
             add(em, "needs_result")
@@ -356,6 +409,16 @@ def procedure_stock_at(p: ProcedureRecord, at: datetime) -> list[str]:
         out.append("proc_online")
     if p.has_fee:
         out.append("proc_fee")
+    if p.full_online_eligible:
+        out.append("proc_full_eligible")
+        if p.online_level == "full":
+            out.append("proc_online_full")
+    if p.citizen_data_connected:
+        out.append("proc_citizen_data")
+    if p.certification:
+        out.append("proc_e_cert")
+        if p.e_certified_copy:
+            out.append("proc_e_cert_online")
     return out
 
 
@@ -370,6 +433,10 @@ def petition_flows(p: PetitionRecord) -> list[Contribution]:
         out.append(Contribution(u, NO_PROCEDURE, m, "pakn_rated"))
         if p.satisfied:
             out.append(Contribution(u, NO_PROCEDURE, m, "pakn_satisfied"))
+    if p.category == "tthc":
+        out.append(Contribution(u, NO_PROCEDURE, m, "pakn_about_tthc"))
+    elif p.category == "staff":
+        out.append(Contribution(u, NO_PROCEDURE, m, "pakn_about_staff"))
     return out
 
 
@@ -454,7 +521,7 @@ def aggregate(
             totals[c.name] = n
     for c in COUNTERS.values():
         if c.kind == "derived":
-            totals[c.name] = sum(totals.get(t, 0) for t in c.terms)
+            totals[c.name] = derived_value(c, totals.get)
     return dict(totals)
 
 
@@ -464,7 +531,7 @@ def breakdown(
     """(procedure, unit, count) rows of one counter in a period — the input of explanations.
     Derived counters expand to their terms."""
     cdef = COUNTERS[counter]
-    names = set(cdef.terms) if cdef.kind == "derived" else {counter}
+    names = {t.lstrip("-") for t in cdef.terms} if cdef.kind == "derived" else {counter}
     unit_set, months = set(units), set(period.months)
     acc: dict[tuple[str, str], float] = defaultdict(float)
     for (unit, proc, month, name), value in leaves.items():

@@ -92,13 +92,28 @@ class RateTerm(_Model):
         return self
 
 
+Display = Literal["ratio", "count", "mean"]
+"""What an informational indicator shows: a share (numerator ÷ denominator), a count (the
+numerator), or a mean (numerator ÷ denominator × `scale`, e.g. hours → days)."""
+
+
 class Indicator(_Model):
     id: str
     code: str
+    external_code: str | None = Field(
+        default=None, description="The national portal's metric code, e.g. ON_TIME."
+    )
     group: str
     name: str
     name_en: str
-    max: float = Field(gt=0)
+    max: float = Field(ge=0)
+    informational: bool = Field(
+        default=False,
+        description="Computed and shown, never scored nor summed (max 0 on the portal).",
+    )
+    display: Display = "ratio"
+    scale: float = Field(default=1.0, gt=0)
+    unit_label: str | None = Field(default=None, description="e.g. %, ngày, hồ sơ.")
     numerator: str
     denominator: str
     ratio: Literal["simple", "one_minus_rates"] = "simple"
@@ -106,6 +121,9 @@ class Indicator(_Model):
     rule: Rule
     empty: EmptyRule
     shortfall_label: str
+    shortfall_label_vi: str | None = Field(
+        default=None, description="The shortfall in Vietnamese, shown first in explanations."
+    )
     shortfall_counter: str | None = Field(
         default=None,
         description="Counter whose breakdown explains lost points; default denominator−numerator.",
@@ -115,6 +133,10 @@ class Indicator(_Model):
     def _valid(self) -> Indicator:
         _check_counter(self.numerator)
         _check_counter(self.denominator)
+        if self.informational != (self.max == 0):
+            raise ValueError(f"{self.id}: an indicator has max 0 exactly when informational")
+        if self.display != "ratio" and not self.informational:
+            raise ValueError(f"{self.id}: only informational indicators show counts or means")
         if self.shortfall_counter:
             _check_counter(self.shortfall_counter)
         if self.ratio == "one_minus_rates" and not self.rates:
@@ -129,11 +151,17 @@ class Indicator(_Model):
 
 class Group(_Model):
     id: str
+    external_code: str | None = Field(default=None, description="The portal's group code.")
     decision_group: str
     name: str
     name_en: str
     max: float = Field(gt=0)
     fit: str | None = None
+    cap: bool = Field(
+        default=False,
+        description="The group's points are capped at its max; its indicators' maxima may "
+        "sum to more (the portal's online-payment fit 6·A + min(2, 2.5·B) + 2.5·C ≤ 10).",
+    )
 
 
 class DecisionGroup(_Model):
@@ -154,10 +182,28 @@ class Profile(_Model):
     source: str | None = None
     fact_rule: str
     max_total: float
+    points_dp: int = Field(
+        default=4, ge=0, le=6, description="Decimals indicator points are rounded to."
+    )
+    rounding: Literal["even", "half_up"] = Field(
+        default="even",
+        description="How points are rounded: Python's round (ties to even, on the binary "
+        "value) or half up on the decimal value, as the portal shows them.",
+    )
     decision_groups: tuple[DecisionGroup, ...]
     groups: tuple[Group, ...]
     indicators: tuple[Indicator, ...]
     targets: dict[str, dict[str, float]] = Field(default_factory=dict)
+    peer_classes: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Who is ranked with whom: {level: {unit kind or '*': peer class}}. Units of "
+        "one class and province are peers; a level not listed ranks by level and kind.",
+    )
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Indicator ids of earlier versions → the indicator of this one that stands "
+        "for each (what other frameworks, e.g. PAR INDEX leaves, may still name).",
+    )
     extends: ProfileRef | None = None
 
     @model_validator(mode="after")
@@ -174,7 +220,7 @@ class Profile(_Model):
             if g.decision_group not in dgroups:
                 raise ValueError(f"group {g.id}: unknown decision group {g.decision_group}")
             s = sum(i.max for i in self.indicators if i.group == g.id)
-            if abs(s - g.max) > EPS:
+            if (s < g.max - EPS) if g.cap else (abs(s - g.max) > EPS):
                 raise ValueError(f"group {g.id}: indicator maxima sum to {s}, not {g.max}")
         for d in self.decision_groups:
             s = sum(g.max for g in self.groups if g.decision_group == d.id)
@@ -182,10 +228,15 @@ class Profile(_Model):
                 raise ValueError(f"decision group {d.id}: groups sum to {s}, not {d.max}")
         if abs(sum(g.max for g in self.groups) - self.max_total) > EPS:
             raise ValueError("group maxima do not sum to max_total")
+        for old, new in self.aliases.items():
+            if new not in ids or old in ids:
+                raise ValueError(f"alias {old} → {new}: must name an indicator, not be one")
         for level, targets in self.targets.items():
             for ind, t in targets.items():
                 if ind not in ids:
                     raise ValueError(f"target for unknown indicator {ind} at level {level}")
+                if self.indicator(ind).informational:
+                    raise ValueError(f"target for informational indicator {ind}")
                 if not 0 <= t <= 1:
                     raise ValueError(f"target {ind}@{level} must be a ratio in [0, 1]")
         return self
@@ -200,6 +251,13 @@ class Profile(_Model):
                 return i
         raise KeyError(indicator_id)
 
+    def by_external_code(self, code: str) -> Indicator | None:
+        """The indicator the portal publishes as metric `code`, if any."""
+        for i in self.indicators:
+            if i.external_code == code:
+                return i
+        return None
+
     def group(self, group_id: str) -> Group:
         for g in self.groups:
             if g.id == group_id:
@@ -209,6 +267,14 @@ class Profile(_Model):
     def rule_id(self, indicator_id: str) -> str:
         """The id every figure of this indicator cites, e.g. `766@1:prog_on_time`."""
         return f"{self.key}:{indicator_id}"
+
+    def peer_class_rows(self) -> list[dict[str, str]]:
+        """`peer_classes` as (level, kind, class) rows for the ranking statement."""
+        return [
+            {"level": level, "kind": kind, "class": cls}
+            for level, kinds in sorted(self.peer_classes.items())
+            for kind, cls in sorted(kinds.items())
+        ]
 
     def target(self, level: str, indicator_id: str) -> float | None:
         return self.targets.get(level, {}).get(indicator_id)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from services.scoring.events.handlers import handle_facts, handle_remediation
-from services.scoring.recompute import Scoring, StaleWorker
+from services.scoring.events.handlers import (
+    handle_facts,
+    handle_remediation,
+    make_official_handler,
+)
+from services.scoring.recompute import Scoring, StaleWorker, default_profile
 from services.scoring.store.models import processed_events_table
 from shared.app import Runtime, Worker
 from shared.events.consumer import IdempotentConsumer
 from shared.events.payloads import (
     DossiersChanged,
+    OfficialScoresPublished,
     PetitionsChanged,
     ProceduresChanged,
     RemediationAccepted,
@@ -37,6 +42,7 @@ def consumers(runtime: Runtime) -> list[IdempotentConsumer]:
                 DossiersChanged.event_type: handle_facts,
                 ProceduresChanged.event_type: handle_facts,
                 PetitionsChanged.event_type: handle_facts,
+                OfficialScoresPublished.event_type: make_official_handler(default_profile()),
             },
             **common,
         ),

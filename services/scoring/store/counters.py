@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.scoring.domain.facts import COUNTERS, FLOW_COUNTERS
+from services.scoring.domain.facts import COUNTERS, FLOW_COUNTERS, derived_value
 from services.scoring.domain.periods import Period
 from services.scoring.store.registry import MEMBERS_CTE
 
@@ -59,14 +59,24 @@ manual AS (
     GROUP BY s.unit_id, k.k
 ),
 procs AS (
-    SELECT f.unit_id, f.procedure, f.listed_from, f.is_online, f.has_fee
+    SELECT f.unit_id, f.procedure, f.listed_from, f.is_online, f.has_fee,
+           coalesce((f.doc ->> 'full_online_eligible')::boolean, false) AS full_eligible,
+           (f.doc ->> 'online_level') = 'full' AS full_online,
+           coalesce((f.doc ->> 'citizen_data_connected')::boolean, false) AS citizen_data,
+           coalesce((f.doc ->> 'certification')::boolean, false) AS cert,
+           coalesce((f.doc ->> 'e_certified_copy')::boolean, false) AS e_cert
     FROM scoring.facts f
     WHERE f.kind = 'procedure' AND f.unit_id = ANY(CAST(:mem AS text[]))
 ),
 pstock AS (
     SELECT f.unit_id, p.pid, count(*) AS proc_total,
            count(*) FILTER (WHERE f.is_online) AS proc_online,
-           count(*) FILTER (WHERE f.has_fee) AS proc_fee
+           count(*) FILTER (WHERE f.has_fee) AS proc_fee,
+           count(*) FILTER (WHERE f.full_eligible) AS proc_full_eligible,
+           count(*) FILTER (WHERE f.full_eligible AND f.full_online) AS proc_online_full,
+           count(*) FILTER (WHERE f.citizen_data) AS proc_citizen_data,
+           count(*) FILTER (WHERE f.cert) AS proc_e_cert,
+           count(*) FILTER (WHERE f.cert AND f.e_cert) AS proc_e_cert_online
     FROM procs f JOIN per p ON f.listed_from IS NULL OR f.listed_from < p.at
     GROUP BY f.unit_id, p.pid
 ),
@@ -128,15 +138,17 @@ dist AS (
 wide AS (
     SELECT unit_id, pid, {wide_flows}, {no_stocks} FROM period_flows
     UNION ALL
-    SELECT d.unit_id, p.pid, {no_flows}, d.open_at_end, d.open_within_time, {no_procs}, {no_dist}
+    SELECT d.unit_id, p.pid, {no_flows}, d.open_at_end, d.open_within_time, {no_procs}, {no_dist},
+           {no_procs2}
     FROM dstock d JOIN per p ON p.k = d.k
     UNION ALL
     SELECT s.unit_id, s.pid, {no_flows}, {no_open}, s.proc_total, s.proc_online, s.proc_fee,
-           {no_dist}
+           {no_dist}, s.proc_full_eligible, s.proc_online_full, s.proc_citizen_data,
+           s.proc_e_cert, s.proc_e_cert_online
     FROM pstock s
     UNION ALL
     SELECT s.unit_id, s.pid, {no_flows}, {no_open}, {no_procs}, s.proc_online_with_dossiers,
-           s.proc_fee_with_dossiers, s.proc_fee_paid_online
+           s.proc_fee_with_dossiers, s.proc_fee_paid_online, {no_procs2}
     FROM dist s
 ),
 unit_rows AS (
@@ -178,6 +190,8 @@ _MONTH_BIT = "(CAST(1 AS bigint) << (array_position(CAST(:months AS text[]), l.m
 _STOCKS = (
     "open_at_end", "open_within_time", "proc_total", "proc_online", "proc_fee",
     "proc_online_with_dossiers", "proc_fee_with_dossiers", "proc_fee_paid_online",
+    "proc_full_eligible", "proc_online_full", "proc_citizen_data", "proc_e_cert",
+    "proc_e_cert_online",
 )  # fmt: skip
 """The counters of a `wide` row after the flows, in its column order."""
 _VALUE = {"open_overdue": "open_at_end - open_within_time"}
@@ -191,6 +205,7 @@ _FILL = {
     "no_open": "NULL, NULL",
     "no_procs": "NULL, NULL, NULL",
     "no_dist": "NULL, NULL, NULL",
+    "no_procs2": "NULL, NULL, NULL, NULL, NULL",
     "json_pairs": ", ".join(
         f"'{c}', nullif({_VALUE.get(c, c)}, 0)" for c in (*FLOW_COUNTERS, *_STOCKS, "open_overdue")
     ),
@@ -371,7 +386,7 @@ async def period_counters_many(
         for u, c in by_unit.items():
             for d in COUNTERS.values():
                 if d.kind == "derived":
-                    c[d.name] = sum(c.get(t, 0.0) for t in d.terms)
+                    c[d.name] = derived_value(d, c.get)
             result[pid][u] = {k: v for k, v in sorted(c.items()) if v != 0}
     return result
 
@@ -428,6 +443,15 @@ WHERE (f.listed_from IS NULL OR f.listed_from < :at) AND f.is_online
 )
 
 
+def _plain(counter: str) -> str:
+    """A derived counter that is just another counter (766@2's `sync_due`, `online_base`: the
+    portal's bases, ours `received`) reads as that counter."""
+    d = COUNTERS[counter]
+    if d.kind == "derived" and len(d.terms) == 1 and not d.terms[0].startswith("-"):
+        return d.terms[0]
+    return counter
+
+
 async def shortfall_breakdown(
     session: AsyncSession,
     unit: str,
@@ -444,6 +468,7 @@ async def shortfall_breakdown(
     months = list(period.months)
     acc: dict[tuple[str, str], float] = defaultdict(float)
     at = stock_instant(period, as_of)
+    numerator, denominator = _plain(numerator), _plain(denominator)
     if (numerator, denominator) == ("proc_online", "proc_total"):
         rows = await session.execute(PROCEDURES_NOT_ONLINE, {"units": [unit], "at": at})
         return sorted(((p, u, v) for p, u, v in rows.all()), key=lambda r: (r[1], r[0]))

@@ -14,6 +14,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.scoring.domain.alerts import OpenAlert, OpenKey
 from services.scoring.domain.engine import Scorecard, score
 from services.scoring.domain.periods import Period
 from services.scoring.domain.profile import Profile
@@ -189,9 +190,16 @@ WITH latest AS (
     FROM scoring.snapshots WHERE period = :period AND profile = :profile
     ORDER BY unit_id, version DESC
 ),
+classes AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:classes AS jsonb)) AS c(level text, kind text,
+                                                                   class text)
+),
 peers AS (
     SELECT l.unit_id, l.total,
-           u.level || '|' || u.kind || '|' ||
+           coalesce(
+               (SELECT c.class FROM classes c WHERE c.level = u.level AND c.kind = u.kind),
+               (SELECT c.class FROM classes c WHERE c.level = u.level AND c.kind = '*'),
+               u.level || '|' || u.kind) || '|' ||
            CASE WHEN u.parent_id IS NULL THEN '' ELSE split_part(u.path, '/', 2) END AS peer_group
     FROM latest l JOIN scoring.units u ON u.id = l.unit_id
     WHERE u.valid_from < :end AND (u.valid_to IS NULL OR u.valid_to >= :start)
@@ -216,12 +224,19 @@ ON CONFLICT (unit_id, period, profile) DO UPDATE SET peer_group = excluded.peer_
 """)
 
 
-async def rank_period(session: AsyncSession, period: Period, profile: str) -> None:
-    """Ranks of every unit of a period among its peers (same level and kind, within the same
-    province below province level), with the rank of the previous period, in one statement."""
+async def rank_period(
+    session: AsyncSession,
+    period: Period,
+    profile: str,
+    peer_classes: Sequence[dict[str, str]] = (),
+) -> None:
+    """Ranks of every unit of a period among its peers (the same peer class — by default the
+    same level and kind — within the same province below province level), with the rank of
+    the previous period, in one statement. Equal totals share a rank (1, 2, 2, 4)."""
     await session.execute(
         RANK,
         {
+            "classes": json.dumps(list(peer_classes)),
             "period": period.id,
             "profile": profile,
             "previous": period.previous().id,
@@ -259,39 +274,61 @@ async def ranks_of(
     return {u: (r, p) for u, r, p in rows.all()}
 
 
-async def open_alert_ids(
-    session: AsyncSession, units: Sequence[str], periods: Sequence[str]
-) -> set[str]:
+async def open_alerts(session: AsyncSession, units: Sequence[str]) -> dict[OpenKey, OpenAlert]:
+    """The open alert of every (unit, indicator, period kind) of `units`; where older data has
+    several open for one kind, the one of the newest period stands for them."""
     rows = await session.execute(
         text("""
-        SELECT alert_id FROM scoring.alerts
-        WHERE status = 'open' AND period = ANY(CAST(:periods AS text[]))
-          AND unit_id = ANY(CAST(:units AS text[]))
+        SELECT DISTINCT ON (unit_id, indicator, period_kind)
+               unit_id, indicator, period_kind, alert_id, period
+        FROM scoring.alerts
+        WHERE status = 'open' AND unit_id = ANY(CAST(:units AS text[]))
+        ORDER BY unit_id, indicator, period_kind, period DESC, raised_at DESC
         """),
-        {"periods": list(periods), "units": list(units)},
+        {"units": list(units)},
     )
-    return set(rows.scalars().all())
+    return {(u, i, k): OpenAlert(a, p) for u, i, k, a, p in rows.all()}
 
 
-RAISE_MANY = text("""
+_ALERT_COLUMNS = """alert_id text, rule text, unit_id text, indicator text, period text,
+     message text, value float8, threshold float8, title text, title_en text, message_en text,
+     period_kind text, in_progress boolean, judged_on date"""
+
+RAISE_MANY = text(f"""
 INSERT INTO scoring.alerts AS a (alert_id, rule, unit_id, indicator, period, status, message,
-                                 value, threshold)
-SELECT alert_id, rule, unit_id, indicator, period, 'open', message, value, threshold
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(alert_id text, rule text, unit_id text,
-     indicator text, period text, message text, value float8, threshold float8)
+                                 value, threshold, title, title_en, message_en, period_kind,
+                                 in_progress, judged_on)
+SELECT alert_id, rule, unit_id, indicator, period, 'open', message, value, threshold, title,
+       title_en, message_en, period_kind, in_progress, judged_on
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_ALERT_COLUMNS})
 ON CONFLICT (alert_id) DO UPDATE SET status = 'open', message = excluded.message,
-    value = excluded.value, threshold = excluded.threshold, raised_at = now(), cleared_at = NULL
+    value = excluded.value, threshold = excluded.threshold, raised_at = now(), cleared_at = NULL,
+    title = excluded.title, title_en = excluded.title_en, message_en = excluded.message_en,
+    in_progress = excluded.in_progress, judged_on = excluded.judged_on, cleared_reason = NULL
 WHERE a.status = 'cleared'
 RETURNING a.alert_id
 """)
 """Raise alerts not open yet; returns the ids that were actually raised (race-proof once)."""
 
+UPDATE_MANY = text(f"""
+UPDATE scoring.alerts a SET period = r.period, rule = r.rule, message = r.message,
+    value = r.value, threshold = r.threshold, title = r.title, title_en = r.title_en,
+    message_en = r.message_en, in_progress = r.in_progress, judged_on = r.judged_on
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_ALERT_COLUMNS})
+WHERE a.alert_id = r.alert_id AND a.status = 'open'
+""")
+"""An open alert continues in a newer period of its kind: its figures and words follow."""
+
 CLEAR_MANY = text("""
-UPDATE scoring.alerts a SET status = 'cleared', cleared_at = now(), value = r.value
-FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(alert_id text, value float8)
+UPDATE scoring.alerts a SET status = 'cleared', cleared_at = now(), value = r.value,
+    cleared_reason = r.reason, in_progress = r.in_progress, judged_on = r.judged_on
+FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+    AS r(alert_id text, value float8, reason text, in_progress boolean, judged_on date)
 WHERE a.alert_id = r.alert_id AND a.status = 'open'
 RETURNING a.alert_id
 """)
+CLEARED_REASON = "chỉ số đã đạt"
+"""Why an alert is cleared (and the remediation item it raised is closed)."""
 
 
 # typed: points are floats (an integral JSON number too), as the ranking response declares
@@ -322,8 +359,8 @@ async def list_rankings(
     rows = await session.execute(
         text("""
         WITH latest AS (
-            SELECT DISTINCT ON (unit_id) unit_id, version, total,
-                   CAST(points -> 'groups' AS text) AS group_points,
+            SELECT DISTINCT ON (unit_id) unit_id, version, total, max_total, applicable_max,
+                   computed_at, CAST(points -> 'groups' AS text) AS group_points,
                    CASE WHEN CAST(:indicator AS text) IS NOT NULL
                         THEN CAST(points -> 'indicators' ->> CAST(:indicator AS text) AS float8)
                         WHEN CAST(:group AS text) IS NOT NULL
@@ -333,7 +370,8 @@ async def list_rankings(
             ORDER BY unit_id, version DESC
         )
         SELECT u.id, u.name, u.level, u.kind, k.peer_group, k.rank, k.previous_rank, k.peers,
-               l.total, l.version, l.group_points, l.value
+               l.total, l.version, l.group_points, l.value, l.max_total, l.applicable_max,
+               l.computed_at
         FROM latest l
         JOIN scoring.units u ON u.id = l.unit_id
         LEFT JOIN scoring.rankings k ON k.unit_id = l.unit_id AND k.period = :period
@@ -349,15 +387,38 @@ async def list_rankings(
     points_of = _GROUP_POINTS.decode
     out = []
     for r in rows.all():
-        uid, name, lvl, kind, peer_group, rank, prev, peers, total, version, pts, value = r
+        (uid, name, lvl, kind, peer_group, rank, prev, peers, total, version, pts, value,
+         max_total, applicable_max, computed_at) = r  # fmt: skip
         points = points_of(pts)
         row = {"unit_id": uid, "name": name, "level": lvl, "kind": kind,
                "peer_group": peer_group, "rank": rank, "previous_rank": prev, "peers": peers,
-               "total": total, "version": version, "value": value, "group_points": points}  # fmt: skip
+               "total": total, "version": version, "value": value, "group_points": points,
+               "max_total": max_total, "applicable_max": applicable_max,
+               "not_applicable": sorted(g for g, p in points.items() if p is None),
+               "computed_at": computed_at}  # fmt: skip
         if group_docs:
             row["groups"] = {g: {"points": p} for g, p in points.items()}
         out.append(row)
     return out
+
+
+FRESHNESS = text("""
+SELECT (SELECT max(processed_at) FROM scoring.processed_events) AS last_event_at,
+       (SELECT count(*) FROM (SELECT 1 FROM scoring.stale LIMIT 10000) s) AS stale_pairs,
+       (SELECT min(enqueued_at) FROM scoring.stale) AS oldest_stale_at
+""")
+
+
+async def freshness(session: AsyncSession) -> dict[str, Any]:
+    """How fresh the figures are: when the last event was applied (facts in), and whether a
+    recomputation is still due (unit-months queued and not yet recomputed)."""
+    row = (await session.execute(FRESHNESS)).one()
+    return {
+        "last_event_at": row.last_event_at,
+        "recompute_pending": row.stale_pairs > 0,
+        "stale_pairs": row.stale_pairs,
+        "oldest_stale_at": row.oldest_stale_at,
+    }
 
 
 async def import_official(
@@ -369,12 +430,19 @@ async def import_official(
     await session.execute(
         text("""
         INSERT INTO scoring.official_scores AS o (unit_id, period, profile, item, points, source,
-                                                 imported_by)
-        SELECT unit_id, period, profile, item, points, source, imported_by
+                                                 imported_by, external_code, numerator,
+                                                 denominator, ratio, max_points)
+        SELECT unit_id, period, profile, item, points, source, imported_by, external_code,
+               numerator, denominator, ratio, max_points
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, period text,
-             profile text, item text, points float8, source text, imported_by text)
+             profile text, item text, points float8, source text, imported_by text,
+             external_code text, numerator float8, denominator float8, ratio float8,
+             max_points float8)
         ON CONFLICT (unit_id, period, profile, item) DO UPDATE SET points = excluded.points,
-            source = excluded.source, imported_by = excluded.imported_by, imported_at = now()
+            source = excluded.source, imported_by = excluded.imported_by, imported_at = now(),
+            external_code = excluded.external_code, numerator = excluded.numerator,
+            denominator = excluded.denominator, ratio = excluded.ratio,
+            max_points = excluded.max_points
         """),
         {"rows": json.dumps(payload)},
     )

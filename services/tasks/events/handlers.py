@@ -1,5 +1,6 @@
 """Consumer of `scoring.snapshots`: an AlertRaised becomes one remediation item for the unit,
-linked to the indicator; AlertCleared is noted on that item. Replays change nothing: the
+linked to the indicator; AlertCleared is noted on that item and closes it if still open
+(cancelled with the event's reason, "chỉ số đã đạt"). Replays change nothing: the
 consumer deduplicates event ids, and the item is unique per alert id."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tasks.domain import notifications as dn
 from services.tasks.domain import timeliness as tl
+from services.tasks.domain import workflow
 from services.tasks.store import notifications as notes_store
 from services.tasks.store import repo
 from services.tasks.store.models import Item, ItemHistory, ProgressNote, UnitRow
@@ -37,7 +39,9 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
             "alert_id": payload.alert_id,
             "indicator": payload.indicator,
             "period": payload.period,
-            "title": f"Khắc phục chỉ số {payload.indicator} ({payload.period}): {payload.message}",
+            # scoring names the agency, indicator and period in Vietnamese (older events: not)
+            "title": payload.title
+            or f"Khắc phục chỉ số {payload.indicator} ({payload.period}): {payload.message}",
             "lead_unit_id": payload.unit_id,
             "supporting_unit_ids": [],
             "criteria": [],
@@ -87,7 +91,7 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
         ).scalar_one_or_none()
         if item is None:
             return
-        note = f"Cảnh báo đã được gỡ ({payload.rule}, giá trị {payload.value})"
+        note = f"Cảnh báo đã được gỡ: {payload.message or payload.rule} ({payload.reason})"
         session.add(ProgressNote(item_id=item.id, author=SYSTEM_ACTOR, note=note, evidence=[]))
         session.add(
             ItemHistory(
@@ -97,8 +101,13 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
                 details={"alert_id": payload.alert_id, "value": payload.value},
             )
         )
-        item.version += 1
-        item.updated_at = repo.utcnow()
+        if workflow.Status(item.status) in workflow.OPEN_STATES:
+            # the indicator recovered: the item it raised is closed, with the reason
+            await repo.transition(session, outbox, item, workflow.Action.cancel,
+                                  actor=SYSTEM_ACTOR, reason=payload.reason)  # fmt: skip
+        else:
+            item.version += 1
+            item.updated_at = repo.utcnow()
 
     return {
         AlertRaised.event_type: on_alert_raised,

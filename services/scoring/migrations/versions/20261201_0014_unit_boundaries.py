@@ -3,7 +3,7 @@ for the dashboard's commune map. Stored with the unit registry they belong to; f
 keyed by unit id.
 
 Revision ID: scoring_0014
-Revises: scoring_0010
+Revises: scoring_0012
 Create Date: 2026-12-01
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "scoring_0014"
-down_revision: str | None = "scoring_0010"
+down_revision: str | None = "scoring_0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,192 @@
+"""Profile 766@2 reproduces the national portal's published 766 index.
+
+The portal's published numerators and denominators for Hà Nội and its communes
+(`../shared/data/hanoi-766-2026-10-08.json`) are fed, metric by metric, into the counters the
+profile names for that metric (the portal's metric code is each indicator's external code), and
+the real engine (`engine.score`) must give every published metric score, group score and total
+within 0.01. Nothing here re-implements a rule: the only inputs are the published counts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.scoring.domain.engine import Scorecard, score
+from services.scoring.domain.profile import Profile, load_profile
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hanoi-766-2026-10-08.json"
+TOLERANCE = 0.01
+
+# Metrics fed otherwise than by their published numerator and denominator, and why.
+FED_FROM_RATIO = {
+    ("H26", "ON_TIME"): "the province record publishes only the ratio (no counts, no score); "
+    "fed as ratio/100 of 100 so the group score is still checked"
+}
+# Metrics not compared, and why.
+NOT_COMPARED = {
+    "AVG_DAYS": "published as a value in days without counts or score; informational",
+}
+
+
+def _units() -> list[dict[str, Any]]:
+    if not DATA.exists():
+        pytest.skip(f"reference data not available at {DATA}")
+    return json.loads(DATA.read_text(encoding="utf-8"))["units"]
+
+
+@pytest.fixture(scope="module")
+def v2() -> Profile:
+    return load_profile("766", 2)
+
+
+def _metrics(unit: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for g in unit["groups"] for m in g["metrics"]]
+
+
+def counters_of(profile: Profile, unit: dict[str, Any]) -> dict[str, float]:
+    """The counters the profile names, filled from one unit's published counts. A counter two
+    metrics share must get the same count from both (else the profile shares a counter the
+    portal keeps apart)."""
+    out: dict[str, float] = {}
+    where: dict[str, str] = {}
+
+    def put(counter: str, value: float, metric: str) -> None:
+        if counter in out and out[counter] != value:
+            raise AssertionError(
+                f"{unit['code']}: counter {counter} is {out[counter]} for {where[counter]} "
+                f"but {value} for {metric}"
+            )
+        out[counter], where[counter] = value, metric
+
+    for m in _metrics(unit):
+        ind = profile.by_external_code(m["code"])
+        assert ind is not None, f"metric {m['code']} has no indicator"
+        if (unit["code"], m["code"]) in FED_FROM_RATIO:
+            put(ind.numerator, round(m["ratio"] * 100), m["code"])
+            put(ind.denominator, 10000, m["code"])
+        elif ind.display == "count":
+            put(ind.numerator, m["value"], m["code"])
+        elif m.get("numerator") is not None and m.get("denominator") is not None:
+            put(ind.numerator, m["numerator"], m["code"])
+            put(ind.denominator, m["denominator"], m["code"])
+    return out
+
+
+def _card(profile: Profile, unit: dict[str, Any]) -> Scorecard:
+    return score(profile, counters_of(profile, unit))
+
+
+def test_the_profile_has_the_portals_groups_and_metrics(v2: Profile) -> None:
+    unit = _units()[0]
+    assert [(g.external_code, g.max) for g in v2.groups] == [
+        (g["code"], g["max"]) for g in unit["groups"]
+    ]
+    codes = {m["code"] for m in _metrics(unit)}
+    assert {i.external_code for i in v2.indicators} == codes and len(codes) == 27
+    for g in unit["groups"]:
+        for m in g["metrics"]:
+            ind = v2.by_external_code(m["code"])
+            assert ind is not None and ind.group == v2.groups[unit["groups"].index(g)].id
+            if m.get("max") is not None:
+                assert ind.max == m["max"], m["code"]
+            if m.get("max") == 0 or "score" not in m:
+                assert ind.informational or m.get("max") is None, m["code"]
+
+
+@pytest.mark.parametrize("index", range(19))
+def test_every_published_score_is_reproduced(v2: Profile, index: int) -> None:
+    units = _units()
+    if index >= len(units):
+        pytest.skip("fewer units in the extract")
+    unit = units[index]
+    card = _card(v2, unit)
+    misses: list[str] = []
+    for g in unit["groups"]:
+        gid = next(x.id for x in v2.groups if x.external_code == g["code"])
+        ours_g = card.groups[gid].points
+        if ours_g is None or abs(ours_g - g["score"]) > TOLERANCE:
+            misses.append(f"group {g['code']}: ours {ours_g}, published {g['score']}")
+        for m in g["metrics"]:
+            if m["code"] in NOT_COMPARED:
+                continue
+            ind = v2.by_external_code(m["code"])
+            assert ind is not None
+            res = card.indicators[ind.id]
+            published = m.get("score")
+            if published is not None and (
+                res.points is None or abs(res.points - published) > TOLERANCE
+            ):
+                misses.append(f"{m['code']}: ours {res.points}, published {m['score']}")
+            if ind.informational:
+                assert res.points is None, m["code"]
+            if ind.display == "count":
+                assert res.value == m["value"], m["code"]
+            elif m.get("denominator") and res.ratio is not None:
+                # the published ratio is in percent with 2 decimals, ours a ratio with 4
+                assert abs(res.ratio * 100 - m["ratio"]) <= TOLERANCE + 1e-9, m["code"]
+    if abs((card.total or 0) - unit["total_score"]) > TOLERANCE:
+        misses.append(f"total: ours {card.total}, published {unit['total_score']}")
+    assert not misses, f"{unit['code']}: " + "; ".join(misses)
+
+
+def test_informational_metrics_are_shown_never_summed(v2: Profile) -> None:
+    unit = _units()[0]
+    card = _card(v2, unit)
+    for g in v2.groups:
+        members = [i for i in card.indicators.values() if i.group == g.id]
+        scored = [i.points for i in members if not i.informational and i.points is not None]
+        pts = card.groups[g.id].points
+        assert pts is not None
+        assert abs(min(g.max, sum(scored)) - pts) < 1e-6
+    info = {i.external_code for i in card.indicators.values() if i.informational}
+    assert info == {
+        "AVG_DAYS", "RECEIVED", "COMPLETED", "ONLINE_ON_TIME",
+        "PETITION_CLASSIFICATION_TTHC", "PETITION_CLASSIFICATION_STAFF",
+    }  # fmt: skip
+    assert card.indicators["prog_received"].value == 1041852
+    assert card.indicators["sat_pakn_staff"].ratio == pytest.approx(915 / 4407, abs=1e-4)
+    assert card.total == sum(g.points for g in card.groups.values() if g.points is not None)
+
+
+def test_empty_denominator_rules_follow_the_portal(v2: Profile) -> None:
+    """No petitions → both scored PAKN metrics full; no e-certified-copy counts → full; no
+    eligible full-process services → 0; no dossiers → on time 0, digitisation null."""
+    card = score(v2, {})
+    ind = card.indicators
+    assert ind["sat_pakn_on_time"].points == 6 and ind["sat_pakn_satisfied"].points == 6
+    assert ind["dig_e_certified"].points == 2
+    assert ind["onl_full"].points == 0 and ind["prog_on_time"].points == 0
+    assert ind["dig_e_result"].points is None and ind["pub_synced"].points is None
+    assert card.groups["publicity"].points is None
+
+
+def test_online_payment_is_capped_at_its_max(v2: Profile) -> None:
+    c = {"paid_online": 10, "fee_dossiers": 10, "proc_fee_paid_online": 5, "proc_fee": 5,
+         "proc_fee_with_dossiers": 5}  # fmt: skip
+    card = score(v2, c)
+    assert sum(card.indicators[i].points or 0 for i in ("pay_dossiers", "pay_formalities",
+               "pay_provision")) == 10.5  # fmt: skip
+    assert card.groups["online_payment"].points == 10
+    assert card.groups["online_payment"].applicable_max == 10
+
+
+def test_version_1_ids_frameworks_still_name_have_a_stand_in(v2: Profile) -> None:
+    """The PAR INDEX 2019 leaves name 766@1 indicators; each has one in 766@2."""
+    from services.scoring.domain.par_index import load_par_framework
+
+    v1_ids = {i.id for i in load_profile("766", 1).indicators}
+    named = {n.metric for n in load_par_framework(2019).leaves() if n.metric in v1_ids}
+    v2_ids = {i.id for i in v2.indicators}
+    assert named and all(m in v2_ids or v2.aliases.get(m) in v2_ids for m in named)
+
+
+def test_version_1_still_scores_as_before() -> None:
+    v1 = load_profile("766", 1)
+    card = score(v1, {"on_time_or_within": 24, "processed_or_open": 30})
+    assert card.profile == "766@1"
+    assert card.indicators["prog_on_time"].points == 16.0
+    assert len(v1.groups) == 6 and len(v1.indicators) == 19
