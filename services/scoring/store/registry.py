@@ -1,10 +1,14 @@
-"""Effective-dated unit registry with materialised paths, lineage edges and external codes.
+"""Effective-dated unit registry with materialised paths, weighted lineage and external codes.
 
 `path` is `/root/…/id/`, so a subtree is one `path LIKE '/P21/%'`. Aggregation of a unit also
-takes in the subtrees of units `merged_into` it (transitively), so a merged unit's pre-merger
-periods are sums of its predecessors. `split_into` edges are many-to-many and carry no weights:
-they are kept for lineage display but never summed (a commune does not inherit part of a
-district's history).
+takes in its predecessors through lineage edges (transitively), each with the edge's `weight`:
+a figure of a period before 1 July 2025 for a new commune is the weighted sum of the old wards
+(and the old district's own facts) it was built from, so a period reads under the units valid
+then (the old ward's own figure) and under today's units (the new commune's). An edge `carries`
+its predecessor's whole subtree (a merged province or department) or only the predecessor's own
+facts (an old district or ward, whose wards carry their own edges); a unit reached by two routes
+counts once, with the larger weight. Weights come from the shipped data (`weight_source`
+'derived', re-seeded freely) or from an official (`official`, never overwritten by a seed).
 """
 
 from __future__ import annotations
@@ -39,10 +43,14 @@ class UnitIn(BaseModel):
 
 
 class LineageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
     from_id: str
     to_id: str
     kind: str
     effective_on: date
+    weight: float = Field(default=1.0, ge=0, le=1)
+    carries: str = Field(default="subtree", pattern="^(subtree|self)$")
 
 
 def compute_paths(units: Sequence[UnitIn]) -> dict[str, str]:
@@ -127,11 +135,16 @@ async def import_units(
     if lineage:
         await session.execute(
             text("""
-            INSERT INTO scoring.unit_lineage (from_id, to_id, kind, effective_on)
-            SELECT from_id, to_id, kind, effective_on
+            INSERT INTO scoring.unit_lineage (from_id, to_id, kind, effective_on, weight, carries)
+            SELECT from_id, to_id, kind, effective_on, weight, carries
             FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-                 AS r(from_id text, to_id text, kind text, effective_on date)
-            ON CONFLICT (from_id, to_id, kind) DO UPDATE SET effective_on = excluded.effective_on
+                 AS r(from_id text, to_id text, kind text, effective_on date, weight float8,
+                      carries text)
+            ON CONFLICT (from_id, to_id, kind) DO UPDATE SET effective_on = excluded.effective_on,
+                carries = excluded.carries,
+                -- an official's weight stands until an official changes it
+                weight = CASE WHEN scoring.unit_lineage.weight_source = 'official'
+                              THEN scoring.unit_lineage.weight ELSE excluded.weight END
             """),
             {"rows": json.dumps([e.model_dump(mode="json") for e in lineage])},
         )
@@ -139,16 +152,39 @@ async def import_units(
 
 
 def load_seed(path: Path = SEED_PATH) -> tuple[list[UnitIn], list[LineageIn]]:
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw = read_seed(path)
     return (
         [UnitIn.model_validate(u) for u in raw["units"]],
         [LineageIn.model_validate(e) for e in raw.get("lineage", [])],
     )
 
 
+def read_seed(path: Path = SEED_PATH) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_bytes())
+    return data
+
+
 async def seed_units(session: AsyncSession, path: Path = SEED_PATH) -> int:
-    units, lineage = load_seed(path)
-    return await import_units(session, units, lineage)
+    """Load the shipped registry (≈15,000 units, ≈14,000 edges) in a few set-based statements,
+    and record its data versions (`registry_meta`), so what is loaded can be read back."""
+    raw = read_seed(path)
+    units = [UnitIn.model_validate(u) for u in raw["units"]]
+    lineage = [LineageIn.model_validate(e) for e in raw.get("lineage", [])]
+    n = await import_units(session, units, lineage)
+    meta = {k: v for k, v in raw.items() if k not in ("units", "lineage")}
+    await session.execute(
+        text("""
+        INSERT INTO scoring.registry_meta (key, value) VALUES ('seed', CAST(:v AS jsonb))
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
+        """),
+        {"v": json.dumps(meta, ensure_ascii=False)},
+    )
+    return n
+
+
+async def registry_meta(session: AsyncSession) -> dict[str, Any]:
+    row = await session.scalar(text("SELECT value FROM scoring.registry_meta WHERE key = 'seed'"))
+    return dict(row or {})
 
 
 CSV_FIELDS = ("id", "name", "level", "kind", "parent_id", "valid_from", "valid_to", "aliases",
@@ -226,26 +262,34 @@ def units_csv(units: Sequence[Mapping[str, Any]]) -> str:
 
 
 MEMBERS_CTE = """
-WITH RECURSIVE roots(agg, root) AS (
-    SELECT id, id FROM scoring.units WHERE id = ANY(CAST(:units AS text[]))
+WITH RECURSIVE roots(agg, root, weight, carries) AS (
+    SELECT id, id, 1.0::float8, 'subtree' FROM scoring.units
+    WHERE id = ANY(CAST(:units AS text[]))
     UNION
-    SELECT r.agg, l.from_id FROM roots r
-    JOIN scoring.unit_lineage l ON l.to_id = r.root AND l.kind = 'merged_into'
+    SELECT r.agg, l.from_id, r.weight * l.weight, l.carries FROM roots r
+    JOIN scoring.unit_lineage l ON l.to_id = r.root AND l.weight > 0
 ),
 members AS (
-    SELECT DISTINCT r.agg, d.id AS member
-    FROM roots r
-    JOIN scoring.units ru ON ru.id = r.root
-    JOIN scoring.units d ON d.path LIKE ru.path || '%'
+    SELECT x.agg, x.member, max(x.weight) AS weight FROM (
+        SELECT r.agg, d.id AS member, r.weight
+        FROM roots r
+        JOIN scoring.units ru ON ru.id = r.root
+        JOIN scoring.units d ON d.path LIKE ru.path || '%'
+        WHERE r.carries = 'subtree'
+        UNION ALL
+        SELECT r.agg, r.root, r.weight FROM roots r WHERE r.carries = 'self'
+    ) x
+    GROUP BY x.agg, x.member
 )
 """
-"""(agg, member): every unit whose facts count toward `agg` — its subtree and, transitively, the
-subtrees of units merged into it."""
+"""(agg, member, weight): every unit whose facts count toward `agg`, with the share they count
+for — its subtree (1) and, transitively through lineage, its predecessors (the edges' weights,
+multiplied along a chain)."""
 
 
 async def aggregation_targets(session: AsyncSession, units: Sequence[str]) -> list[str]:
     """Every unit whose figures include facts of `units`: ancestors by path, and (transitively)
-    the units they were merged into, with those units' ancestors."""
+    their successors through weighted lineage, with those units' ancestors."""
     rows = (await session.execute(
         text("""
         WITH RECURSIVE up(id) AS (
@@ -257,7 +301,7 @@ async def aggregation_targets(session: AsyncSession, units: Sequence[str]) -> li
                 SELECT a.id FROM scoring.units a WHERE u.path LIKE a.path || '%'
                 UNION ALL
                 SELECT l.to_id FROM scoring.unit_lineage l
-                WHERE l.from_id = u.id AND l.kind = 'merged_into'
+                WHERE l.from_id = u.id AND l.weight > 0
             ) x ON true
         )
         SELECT id FROM up ORDER BY id

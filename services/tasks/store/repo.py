@@ -139,7 +139,8 @@ async def unit_directory(session: AsyncSession) -> UnitDirectory:
             "valid_from": r.valid_from,
             "valid_to": r.valid_to,
             "aliases": r.aliases,
-            "external_codes": {},
+            "external_codes": r.external_codes,
+            "successors": r.successors,
         }
         for r in rows
     )
