@@ -485,7 +485,7 @@ def main() -> None:
             "vietnam-provinces": {
                 "package": vietnam_provinces.__version__,
                 "data_retrieved": vietnam_provinces.__data_version__,
-                "licence": "GPL-3.0 (per its repository; the data: GSO lists, public)",
+                "licence": "GPL-3.0-or-later (a dev dependency: only this generator and the tests import it)",
             },
             "vietnam-address-converter": {
                 "package": vietnam_address_converter.__version__,

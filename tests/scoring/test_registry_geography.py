@@ -1,0 +1,199 @@
+"""The shipped registry is the real administrative geography (issue 12).
+
+Checked against the pinned packages it is generated from (vietnam-provinces: the 34 provinces
+and 3,321 communes in force since 1 July 2025; vietnam-address-converter: the old→new mapping),
+and on the real PostgreSQL: a 2024 figure of a merged commune is the weighted sum of its
+predecessors', and the weights an official sets stand.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from vietnam_address_converter.data import DEFAULT_DATA
+from vietnam_provinces import Province, Ward
+
+from services.scoring.domain.periods import VN_TZ, Period
+from services.scoring.store.counters import period_counters
+from services.scoring.store.facts_store import upsert_facts
+from services.scoring.store.registry import SEED_PATH, seed_units
+from services.tasks.domain.units import UnitDirectory
+from shared.db import make_engine, make_sessionmaker
+from shared.events.payloads import DossierRecord
+from shared.settings import Settings
+
+AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+ON = date(2026, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def registry() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SEED_PATH.read_bytes())
+    return data
+
+
+def valid_on(u: dict[str, Any], on: date) -> bool:
+    return date.fromisoformat(u["valid_from"]) <= on and (
+        u["valid_to"] is None or on <= date.fromisoformat(u["valid_to"])
+    )
+
+
+def test_provinces_and_communes_on_2026_01_01_are_the_published_ones(
+    registry: dict[str, Any],
+) -> None:
+    units = [u for u in registry["units"] if valid_on(u, ON)]
+    provinces = {u["external_codes"]["gso"]: u for u in units if u["level"] == "province"}
+    communes = {u["external_codes"]["gso"]: u for u in units if u["level"] == "commune"}
+    assert len(provinces) == 34 and len(communes) == 3321
+    for p in Province.iter_all():
+        u = provinces[f"{int(p.code):02d}"]
+        # the package names a tỉnh without its type word ("Hưng Yên"), a city with it
+        assert u["name"] in (p.name, f"Tỉnh {p.name}")
+    by_id = {u["id"]: u for u in units}
+    for w in Ward.iter_all():
+        u = communes[f"{int(w.code):05d}"]
+        # as published, NFC, with runs of spaces made one ("Xã  Bắc Đông Quan" in 2025.10.1)
+        assert u["name"] == " ".join(w.name.split()) and u["kind"] == w.division_type.value
+        assert by_id[u["parent_id"]]["external_codes"]["gso"] == f"{int(w.province_code):02d}"
+    assert by_id["P21"]["name"] == "Tỉnh Hưng Yên"
+    assert sum(1 for u in communes.values() if u["parent_id"] == "P21") == 104
+    versions = registry["data_versions"]
+    assert versions["vietnam-provinces"]["package"] == "2025.10.1"
+    assert (
+        versions["vietnam-address-converter"]["mapping"]
+        == DEFAULT_DATA["mapping"]["meta"]["version"]
+    )
+
+
+def test_every_old_ward_of_the_mapping_has_a_successor_and_weights_sum_to_one(
+    registry: dict[str, Any],
+) -> None:
+    by_code = {
+        u["external_codes"]["vnac-old"]: u
+        for u in registry["units"]
+        if "vnac-old" in u["external_codes"]
+    }
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in registry["lineage"]:
+        out[e["from_id"]].append(e)
+    wards = {
+        r["old"]["ward_code"] for r in DEFAULT_DATA["mapping"]["rows"] if r["old"]["ward_code"]
+    }
+    assert len(wards) > 10_000
+    units = {u["id"]: u for u in registry["units"]}
+    for code in wards:
+        ward = by_code[f"W{code}"]
+        assert ward["valid_to"] == "2025-06-30"
+        edges = out[ward["id"]]
+        assert edges, ward
+        assert all(valid_on(units[e["to_id"]], ON) for e in edges)
+    for old, edges in out.items():
+        if units[old]["level"] == "department":
+            continue  # a department's split edge of weight 0 routes functions, not figures
+        assert sum(e["weight"] for e in edges) == pytest.approx(1.0, abs=1e-9), old
+    # one old ward split between two new communes gives each half of it
+    split = next(e for e in registry["lineage"] if e["kind"] == "split_into")
+    assert 0 < split["weight"] < 1
+
+
+def test_a_department_merged_in_march_2025_resolves_to_its_successor(
+    registry: dict[str, Any],
+) -> None:
+    d = UnitDirectory(registry)
+    after = date(2025, 5, 20)
+    assert d.resolve("Sở Thông tin và Truyền thông", on=after) is None
+    old = d.resolve("Sở Thông tin và Truyền thông", on=date(2025, 2, 1))
+    assert old is not None and old.id == "P21.STTTT"
+    assert [(u.id, w) for u, w in d.successors_on(old.id, after)] == [("P21.SKHCN", 1.0)]
+    assert d.successors_on("P21.SKHDT", after)[0][0].name == "Sở Tài chính"
+    assert d.successors_on("P21.SGTVT", after)[0][0].id == "P21.SXD"
+    assert {u.id for u, _ in d.successors_on("P21.STNMT", after)} == {"P21.SNNMT"}
+    assert d.successors_on("P21.BDT", after)[0][0].name == "Sở Dân tộc và Tôn giáo"
+    # every province has the standard set and its centre
+    assert d.get("P05.TTPVHCC") is not None and d.get("P05.SNNMT") is not None
+    # an old ward resolves to the commune(s) that replaced it, for a document of 2026
+    ward = next(u for u in d.units.values() if u.parent_id == "HYC.D02")
+    successors = d.successors_on(ward.id, date(2026, 3, 1))
+    assert successors and all(u.parent_id == "P21" for u, _ in successors)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(settings.async_database_url, schema="scoring", pool_size=2)
+    async with make_sessionmaker(engine)() as session:
+        await session.begin()
+        try:
+            yield session
+        finally:
+            await session.rollback()
+    await engine.dispose()
+
+
+def dossier(unit_id: str, n: int, month: int) -> DossierRecord:
+    return DossierRecord(
+        source_id="geo-test",
+        code=f"{uuid.uuid4().hex[:8]}-{n}",
+        unit_id=unit_id,
+        procedure_code="1.001",
+        channel=1,
+        status=10,
+        received_at=datetime(2024, month, 2, 9, tzinfo=VN_TZ),
+        due_at=datetime(2024, month, 10, 9, tzinfo=VN_TZ),
+        finished_at=datetime(2024, month, 5 if n % 3 else 20, 9, tzinfo=VN_TZ),
+        source_updated_at=datetime(2024, month, 21, 9, tzinfo=VN_TZ),
+    )
+
+
+async def test_a_2024_figure_of_a_merged_commune_is_the_weighted_sum_of_its_predecessors(
+    db: AsyncSession, registry: dict[str, Any]
+) -> None:
+    await seed_units(db)
+    edges: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in registry["lineage"]:
+        edges[e["to_id"]].append(e)
+    # a new commune built from several old wards, one of them split with another commune (no
+    # ward of the demo province was split: the first such commune, in Cà Mau)
+    commune = next(
+        cid
+        for cid, es in sorted(edges.items())
+        if sum(1 for e in es if e["from_id"].startswith("OW")) >= 2
+        and any(e["weight"] < 1 for e in es if e["from_id"].startswith("OW"))
+    )
+    preds = {e["from_id"]: e["weight"] for e in edges[commune] if e["from_id"].startswith("OW")}
+    facts = [
+        dossier(ward, n, month)
+        for i, ward in enumerate(sorted(preds))
+        for n in range(1, 3 + i)
+        for month in (3, 9)
+    ]
+    await upsert_facts(db, facts, now=AS_OF)
+    y2024 = Period.parse("2024")
+    got = await period_counters(db, [commune, *preds], y2024, AS_OF)
+    for counter in ("received", "finished", "finished_late"):
+        expected = sum(w * got[ward].get(counter, 0.0) for ward, w in preds.items())
+        assert got[commune].get(counter, 0.0) == pytest.approx(expected), counter
+    assert got[commune]["received"] < sum(got[w]["received"] for w in preds)  # a share only
+    # the province counts each old ward whole, once
+    pid = commune.split(".")[0]
+    province = await period_counters(db, [pid], y2024, AS_OF)
+    assert province[pid]["received"] == sum(got[w]["received"] for w in preds)
+    # an official's weight overrides the derived one, and a re-seed keeps it
+    split = next(w for w, weight in preds.items() if weight < 1)
+    await db.execute(
+        text("""UPDATE scoring.unit_lineage SET weight = 1, weight_source = 'official'
+                WHERE from_id = :f AND to_id = :t"""),
+        {"f": split, "t": commune},
+    )
+    await seed_units(db)
+    after = await period_counters(db, [commune, *preds], y2024, AS_OF)
+    weights = {**preds, split: 1.0}
+    expected = sum(w * after[ward]["received"] for ward, w in weights.items())
+    assert after[commune]["received"] == pytest.approx(expected)
