@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from vietnam_address_converter.data import DEFAULT_DATA
 from vietnam_provinces import Province, Ward
 
 from services.scoring.domain.periods import VN_TZ, Period
+from services.scoring.main import create_app
 from services.scoring.store.counters import period_counters
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.registry import SEED_PATH, seed_units
@@ -29,6 +30,7 @@ from services.tasks.domain.units import UnitDirectory
 from shared.db import make_engine, make_sessionmaker
 from shared.events.payloads import DossierRecord
 from shared.settings import Settings
+from tests.conftest import running
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
 ON = date(2026, 1, 1)
@@ -197,3 +199,46 @@ async def test_a_2024_figure_of_a_merged_commune_is_the_weighted_sum_of_its_pred
     weights = {**preds, split: 1.0}
     expected = sum(w * after[ward]["received"] for ward, w in weights.items())
     assert after[commune]["received"] == pytest.approx(expected)
+
+
+async def test_units_api_searches_by_name_code_and_date_and_takes_official_weights(
+    make_settings: Callable[..., Settings], auth: Callable[..., dict[str, str]]
+) -> None:
+    app = create_app(make_settings(service_name="scoring", workers_enabled=False))
+    async with running(app) as client:
+        h = auth("viewer")
+        found = (await client.get(
+            "/api/v1/units", params={"q": "phuong hoan kiem", "on": "2026-01-01"}, headers=h
+        )).json()  # fmt: skip
+        assert [u["name"] for u in found] == ["Phường Hoàn Kiếm"]
+        assert found[0]["external_codes"]["gso"] == "00070"
+        by_code = (await client.get("/api/v1/units", params={"code": "H26.131"}, headers=h)).json()
+        assert [u["name"] for u in by_code] == ["Phường Yên Hòa"]
+        # the same name before the reorganisation is an old ward (abolished 2025-06-30)
+        old = (await client.get(
+            "/api/v1/units", params={"q": "Hoàn Kiếm", "on": "2024-06-01", "level": "district"},
+            headers=h,
+        )).json()  # fmt: skip
+        assert [u["name"] for u in old] == ["Quận Hoàn Kiếm"]
+        ward = (await client.get("/api/v1/units/P21.STTTT", headers=h)).json()
+        assert [(e["to_id"], e["weight"]) for e in ward["successors"]] == [("P21.SKHCN", 1.0)]
+        p21 = (await client.get("/api/v1/units/P21.SKHCN", headers=h)).json()
+        assert {e["from_id"] for e in p21["predecessors"]} == {"P21.STTTT"}
+        # an official's weights: they must be successors and sum to 1
+        split = "P21.SLDTBXH"
+        bad = await client.put(f"/api/v1/units/{split}/successor-weights",
+                               json={"weights": {"P21.SYT": 0.5}}, headers=auth("admin"))  # fmt: skip
+        assert bad.status_code == 400 and "sum to 1" in bad.json()["detail"]
+        assert (await client.put(f"/api/v1/units/{split}/successor-weights",
+                                 json={"weights": {"P21.SNV": 1.0}},
+                                 headers=auth("viewer"))).status_code == 403  # fmt: skip
+        ok = await client.put(
+            f"/api/v1/units/{split}/successor-weights",
+            json={"weights": {"P21.SNV": 0.6, "P21.SYT": 0.4}, "note": "Theo chức năng"},
+            headers=auth("admin"),
+        )
+        assert ok.status_code == 200
+        assert {(e["to_id"], e["weight"], e["weight_source"]) for e in ok.json()} == {
+            ("P21.SNV", 0.6, "official"),
+            ("P21.SYT", 0.4, "official"),
+        }

@@ -16,11 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +53,12 @@ class LineageIn(BaseModel):
     effective_on: date
     weight: float = Field(default=1.0, ge=0, le=1)
     carries: str = Field(default="subtree", pattern="^(subtree|self)$")
+
+
+def fold(name: str) -> str:
+    """Accent- and case-insensitive form of a name: NFD without combining marks, đ → d."""
+    decomposed = unicodedata.normalize("NFD", name.replace("đ", "d").replace("Đ", "D"))
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
 
 
 def compute_paths(units: Sequence[UnitIn]) -> dict[str, str]:
@@ -105,6 +113,13 @@ async def import_units(
             kind = excluded.kind, parent_id = excluded.parent_id,
             valid_from = excluded.valid_from, valid_to = excluded.valid_to,
             aliases = excluded.aliases, path = excluded.path
+        -- a re-seed of the same data writes nothing
+        WHERE (scoring.units.name, scoring.units.level, scoring.units.kind,
+               scoring.units.parent_id, scoring.units.valid_from, scoring.units.valid_to,
+               scoring.units.aliases, scoring.units.path)
+              IS DISTINCT FROM (excluded.name, excluded.level, excluded.kind, excluded.parent_id,
+                                excluded.valid_from, excluded.valid_to, excluded.aliases,
+                                excluded.path)
         """),
         {"rows": json.dumps(rows)},
     )
@@ -129,6 +144,7 @@ async def import_units(
             SELECT source, code, unit_id
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(source text, code text, unit_id text)
             ON CONFLICT (source, code) DO UPDATE SET unit_id = excluded.unit_id
+            WHERE scoring.unit_external_codes.unit_id <> excluded.unit_id
             """),
             {"rows": json.dumps(codes)},
         )
@@ -145,6 +161,9 @@ async def import_units(
                 -- an official's weight stands until an official changes it
                 weight = CASE WHEN scoring.unit_lineage.weight_source = 'official'
                               THEN scoring.unit_lineage.weight ELSE excluded.weight END
+            WHERE (scoring.unit_lineage.effective_on, scoring.unit_lineage.carries,
+                   scoring.unit_lineage.weight)
+                  IS DISTINCT FROM (excluded.effective_on, excluded.carries, excluded.weight)
             """),
             {"rows": json.dumps([e.model_dump(mode="json") for e in lineage])},
         )
@@ -160,8 +179,21 @@ def load_seed(path: Path = SEED_PATH) -> tuple[list[UnitIn], list[LineageIn]]:
 
 
 def read_seed(path: Path = SEED_PATH) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_bytes())
+    data: dict[str, Any] = orjson.loads(path.read_bytes())
     return data
+
+
+def seed_data_versions(path: Path = SEED_PATH) -> dict[str, Any]:
+    """The data versions of the shipped file, read from its head (the file writes them before
+    the units, one key a line), without parsing the ~5 MB of units."""
+    with path.open("rb") as f:
+        for line in f:
+            if line.startswith(b'"data_versions":'):
+                value: dict[str, Any] = orjson.loads(line.split(b":", 1)[1].rstrip(b",\n"))
+                return value
+            if line.startswith(b'"units"'):
+                break
+    return dict(read_seed(path).get("data_versions") or {})
 
 
 async def seed_units(session: AsyncSession, path: Path = SEED_PATH) -> int:
@@ -225,6 +257,7 @@ async def list_units(
     level: str | None = None,
     on: date | None = None,
     ids: Iterable[str] | None = None,
+    code: str | None = None,
 ) -> list[dict[str, Any]]:
     rows = (await session.execute(
         text("""
@@ -240,9 +273,12 @@ async def list_units(
           AND (CAST(:on AS date) IS NULL OR (u.valid_from <= :on
                AND (u.valid_to IS NULL OR u.valid_to >= :on)))
           AND (CAST(:ids AS text[]) IS NULL OR u.id = ANY(CAST(:ids AS text[])))
+          AND (CAST(:code AS text) IS NULL OR u.id IN (
+                  SELECT c.unit_id FROM scoring.unit_external_codes c WHERE c.code = :code))
         ORDER BY u.path
         """),
-        {"under": under, "level": level, "on": on, "ids": list(ids) if ids is not None else None},
+        {"under": under, "level": level, "on": on, "ids": list(ids) if ids is not None else None,
+         "code": code},
     )).mappings().all()  # fmt: skip
     return [dict(r) for r in rows]
 
