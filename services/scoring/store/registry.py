@@ -62,7 +62,11 @@ def fold(name: str) -> str:
 
 
 def compute_paths(units: Sequence[UnitIn]) -> dict[str, str]:
-    by_id = {u.id: u for u in units}
+    return paths_of({u.id: u.parent_id for u in units})
+
+
+def paths_of(parents: Mapping[str, str | None]) -> dict[str, str]:
+    """`/root/…/id/` of every unit, from {id: parent id}."""
     paths: dict[str, str] = {}
 
     def path(uid: str, seen: frozenset[str] = frozenset()) -> str:
@@ -70,35 +74,49 @@ def compute_paths(units: Sequence[UnitIn]) -> dict[str, str]:
             return paths[uid]
         if uid in seen:
             raise ValueError(f"cycle in the unit tree at {uid}")
-        u = by_id[uid]
-        if u.parent_id is None:
+        parent = parents[uid]
+        if parent is None:
             p = f"/{uid}/"
-        elif u.parent_id not in by_id:
-            raise ValueError(f"{uid}: unknown parent {u.parent_id}")
+        elif parent not in parents:
+            raise ValueError(f"{uid}: unknown parent {parent}")
         else:
-            p = f"{path(u.parent_id, seen | {uid})}{uid}/"
+            p = f"{path(parent, seen | {uid})}{uid}/"
         paths[uid] = p
         return p
 
-    for u in units:
-        path(u.id)
+    for uid in parents:
+        path(uid)
     return paths
+
+
+UNIT_COLUMNS = ("id", "name", "level", "kind", "parent_id", "valid_from", "valid_to", "aliases")
 
 
 async def import_units(
     session: AsyncSession, units: Sequence[UnitIn], lineage: Sequence[LineageIn] = ()
 ) -> int:
     """Upsert units (paths recomputed), their external codes and lineage: one statement each."""
-    existing = (await session.execute(text(
-        "SELECT id, name, level, kind, parent_id, valid_from, valid_to FROM scoring.units"
-    ))).mappings().all()  # fmt: skip
-    merged = {r["id"]: UnitIn(**r) for r in existing}
-    merged.update({u.id: u for u in units})
-    paths = compute_paths(list(merged.values()))
+    return await write_units(
+        session,
+        [u.model_dump(mode="json") for u in units],
+        [e.model_dump(mode="json") for e in lineage],
+    )
+
+
+async def write_units(
+    session: AsyncSession, units: Sequence[Mapping[str, Any]], lineage: Sequence[Mapping[str, Any]]
+) -> int:
+    """`import_units` on rows shaped like units.json (dates as ISO strings), so the shipped
+    file (≈15,000 units) is written without building a model per row."""
+    existing = await session.execute(text("SELECT id, parent_id FROM scoring.units"))
+    parents: dict[str, str | None] = {uid: parent for uid, parent in existing.all()}
+    parents.update({u["id"]: u.get("parent_id") for u in units})
+    paths = paths_of(parents)
     rows = [
-        {**u.model_dump(mode="json", exclude={"external_codes"}), "path": paths[u.id]}
+        {k: u.get(k) for k in UNIT_COLUMNS} | {"aliases": u.get("aliases") or [],
+                                               "path": paths[u["id"]]}
         for u in units
-    ]
+    ]  # fmt: skip
     # parents first so the foreign key holds inside the statement
     rows.sort(key=lambda r: r["path"].count("/"))
     await session.execute(
@@ -121,7 +139,7 @@ async def import_units(
                                 excluded.valid_from, excluded.valid_to, excluded.aliases,
                                 excluded.path)
         """),
-        {"rows": json.dumps(rows)},
+        {"rows": _json(rows)},
     )
     # a moved unit moves its subtree: refresh every path (cheap: thousands of rows)
     await session.execute(
@@ -130,12 +148,12 @@ async def import_units(
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id text, path text)
         WHERE u.id = r.id AND u.path <> r.path
         """),
-        {"rows": json.dumps([{"id": k, "path": v} for k, v in paths.items()])},
+        {"rows": _json([{"id": k, "path": v} for k, v in paths.items()])},
     )
     codes = [
-        {"source": s, "code": c, "unit_id": u.id}
+        {"source": s, "code": c, "unit_id": u["id"]}
         for u in units
-        for s, c in u.external_codes.items()
+        for s, c in (u.get("external_codes") or {}).items()
     ]
     if codes:
         await session.execute(
@@ -146,7 +164,7 @@ async def import_units(
             ON CONFLICT (source, code) DO UPDATE SET unit_id = excluded.unit_id
             WHERE scoring.unit_external_codes.unit_id <> excluded.unit_id
             """),
-            {"rows": json.dumps(codes)},
+            {"rows": _json(codes)},
         )
     if lineage:
         await session.execute(
@@ -165,7 +183,7 @@ async def import_units(
                    scoring.unit_lineage.weight)
                   IS DISTINCT FROM (excluded.effective_on, excluded.carries, excluded.weight)
             """),
-            {"rows": json.dumps([e.model_dump(mode="json") for e in lineage])},
+            {"rows": _json([{"weight": 1.0, "carries": "subtree"} | dict(e) for e in lineage])},
         )
     return len(rows)
 
@@ -176,6 +194,10 @@ def load_seed(path: Path = SEED_PATH) -> tuple[list[UnitIn], list[LineageIn]]:
         [UnitIn.model_validate(u) for u in raw["units"]],
         [LineageIn.model_validate(e) for e in raw.get("lineage", [])],
     )
+
+
+def _json(rows: Any) -> str:
+    return orjson.dumps(rows).decode()
 
 
 def read_seed(path: Path = SEED_PATH) -> dict[str, Any]:
@@ -198,11 +220,11 @@ def seed_data_versions(path: Path = SEED_PATH) -> dict[str, Any]:
 
 async def seed_units(session: AsyncSession, path: Path = SEED_PATH) -> int:
     """Load the shipped registry (≈15,000 units, ≈14,000 edges) in a few set-based statements,
-    and record its data versions (`registry_meta`), so what is loaded can be read back."""
+    and record its data versions (`registry_meta`), so what is loaded can be read back. The
+    file is generated and tested (tests/scoring/test_registry_geography.py): its rows go to
+    PostgreSQL as they are, without a model per row."""
     raw = read_seed(path)
-    units = [UnitIn.model_validate(u) for u in raw["units"]]
-    lineage = [LineageIn.model_validate(e) for e in raw.get("lineage", [])]
-    n = await import_units(session, units, lineage)
+    n = await write_units(session, raw["units"], raw.get("lineage", []))
     meta = {k: v for k, v in raw.items() if k not in ("units", "lineage")}
     await session.execute(
         text("""
