@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from services.scoring.store import registry
+from services.scoring.store.facts_store import enqueue_stale
 from services.scoring.store.registry import LineageIn, UnitIn, parse_units_csv, units_csv
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
@@ -182,7 +183,8 @@ async def set_successor_weights(
     principal: Annotated[Principal, Depends(require_roles(Role.admin))],
 ) -> list[dict[str, Any]]:
     """Set the weights of a unit's successor edges (official override). Every successor named
-    must be one; afterwards the unit's weights must sum to 1. A re-seed keeps them."""
+    must be one; afterwards the unit's weights must sum to 1. A re-seed keeps them; the
+    successors' figures are recomputed through the stale queue."""
     edges = (await session.execute(
         text("SELECT to_id, weight FROM scoring.unit_lineage WHERE from_id = :u"), {"u": unit_id}
     )).mappings().all()  # fmt: skip
@@ -211,6 +213,15 @@ async def set_successor_weights(
             "rows": json.dumps([{"to_id": k, "weight": v} for k, v in body.weights.items()]),
         },
     )
+    # the successors' figures of the months the unit has facts in are recomputed (stale queue)
+    months = await session.execute(
+        text("""SELECT DISTINCT l.unit_id, l.month FROM scoring.leaf_flows l
+                JOIN scoring.units d ON d.id = l.unit_id
+                JOIN scoring.units u ON u.id = :u
+                WHERE d.path LIKE u.path || '%'"""),
+        {"u": unit_id},
+    )
+    await enqueue_stale(session, [(u, str(m)) for u, m in months.all()])
     rows = (await session.execute(
         text("""SELECT from_id, to_id, kind, effective_on, weight, carries, weight_source
                 FROM scoring.unit_lineage WHERE from_id = :u ORDER BY to_id"""),

@@ -57,6 +57,7 @@ class UnitRow(Base):
     successors: Mapped[list[dict[str, object]]] = mapped_column(
         JSONB, server_default=sql_text("'[]'::jsonb")
     )
+    position: Mapped[int | None] = mapped_column(Integer)  # order in units.json (demo first)
 
 
 class Conclusion(Base):

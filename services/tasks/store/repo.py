@@ -128,7 +128,12 @@ def history(
 
 
 async def unit_directory(session: AsyncSession) -> UnitDirectory:
-    rows = (await session.execute(select(UnitRow))).scalars().all()
+    # in the registry's order (the demo province first: see tasks_0005)
+    rows = (
+        (await session.execute(select(UnitRow).order_by(UnitRow.position.nulls_last(), UnitRow.id)))
+        .scalars()
+        .all()
+    )
     return UnitDirectory(
         {
             "id": r.id,

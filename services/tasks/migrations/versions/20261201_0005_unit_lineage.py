@@ -3,7 +3,9 @@
 Name resolution maps an abolished unit (a department merged on 1 March 2025, a district or ward
 abolished on 1 July 2025) to its successors as of a document's date: `successors` holds the
 unit's outgoing lineage edges from shared/reference/units.json ([{id, kind, effective_on,
-weight}]), `external_codes` its codes ({source: code}: GSO, the national portal's H26.n, …).
+weight}]), `external_codes` its codes ({source: code}: GSO, the national portal's H26.n, …),
+`position` its place in the file, which lists the demo province first: a name that many
+provinces share ("Sở Nội vụ") is looked up in that order.
 Every unit of the file is upserted in one statement (≈15,000 rows); units no longer in the file
 are kept (items may name them).
 
@@ -53,8 +55,9 @@ def seed_rows(path: Path = UNITS_JSON) -> list[dict[str, Any]]:
             "aliases": u.get("aliases") or [],
             "external_codes": u.get("external_codes") or {},
             "successors": successors.get(u["id"], []),
+            "position": i,
         }
-        for u in data["units"]
+        for i, u in enumerate(data["units"])
     ]
 
 
@@ -62,26 +65,31 @@ def upgrade() -> None:
     op.execute("""
     ALTER TABLE tasks.units
         ADD COLUMN external_codes jsonb NOT NULL DEFAULT '{}'::jsonb,
-        ADD COLUMN successors jsonb NOT NULL DEFAULT '[]'::jsonb
+        ADD COLUMN successors jsonb NOT NULL DEFAULT '[]'::jsonb,
+        ADD COLUMN position integer
     """)
     op.get_bind().execute(
         sa.text("""
         INSERT INTO tasks.units (id, name, level, kind, parent_id, valid_from, valid_to, aliases,
-                                 external_codes, successors)
+                                 external_codes, successors, position)
         SELECT id, name, level, kind, parent_id, valid_from, valid_to, aliases, external_codes,
-               successors
+               successors, position
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
             id text, name text, level text, kind text, parent_id text, valid_from date,
-            valid_to date, aliases jsonb, external_codes jsonb, successors jsonb)
+            valid_to date, aliases jsonb, external_codes jsonb, successors jsonb,
+            position integer)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level,
             kind = excluded.kind, parent_id = excluded.parent_id,
             valid_from = excluded.valid_from, valid_to = excluded.valid_to,
             aliases = excluded.aliases, external_codes = excluded.external_codes,
-            successors = excluded.successors
+            successors = excluded.successors, position = excluded.position
         """),
         {"rows": json.dumps(seed_rows(), ensure_ascii=False)},
     )
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE tasks.units DROP COLUMN external_codes, DROP COLUMN successors")
+    op.execute(
+        "ALTER TABLE tasks.units DROP COLUMN external_codes, DROP COLUMN successors, "
+        "DROP COLUMN position"
+    )
