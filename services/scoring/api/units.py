@@ -88,14 +88,14 @@ async def list_units(
     ),
 ) -> list[dict[str, Any]]:
     scope = principal.unit_scope()
-    rows = await registry.list_units(
-        session, under=under, level=level, on=on, ids=[scope] if scope else None, code=code
-    )
+    ids = [scope] if scope else None
     if q:
-        needle = registry.fold(q)
-        rows = [r for r in rows if any(needle in registry.fold(n) for n in (r["name"],
-                                                                            *r["aliases"]))]  # fmt: skip
-    return rows
+        # names and aliases of the candidates only, folded here (no unaccent in PostgreSQL
+        # needed), then the full rows of the matches
+        ids = await registry.search_names(
+            session, q, under=under, level=level, on=on, ids=ids, code=code
+        )
+    return await registry.list_units(session, under=under, level=level, on=on, ids=ids, code=code)
 
 
 @router.get("/export", responses=problem_responses(401))

@@ -284,11 +284,13 @@ async def list_units(
     rows = (await session.execute(
         text("""
         SELECT u.id, u.name, u.level, u.kind, u.parent_id, u.valid_from, u.valid_to, u.path,
-               u.aliases,
-               COALESCE((SELECT jsonb_object_agg(c.source, c.code)
-                         FROM scoring.unit_external_codes c WHERE c.unit_id = u.id), '{}')
-                 AS external_codes
+               u.aliases, COALESCE(c.codes, '{}') AS external_codes
         FROM scoring.units u
+        -- one grouped pass over the codes (~30,000 rows), not a lookup per unit
+        LEFT JOIN (SELECT unit_id, jsonb_object_agg(source, code) AS codes
+                   FROM scoring.unit_external_codes
+                   WHERE CAST(:ids AS text[]) IS NULL OR unit_id = ANY(CAST(:ids AS text[]))
+                   GROUP BY unit_id) c ON c.unit_id = u.id
         WHERE (CAST(:under AS text) IS NULL OR u.path LIKE (
                   SELECT p.path FROM scoring.units p WHERE p.id = :under) || '%')
           AND (CAST(:level AS text) IS NULL OR u.level = :level)
@@ -303,6 +305,41 @@ async def list_units(
          "code": code},
     )).mappings().all()  # fmt: skip
     return [dict(r) for r in rows]
+
+
+async def search_names(
+    session: AsyncSession,
+    q: str,
+    *,
+    under: str | None = None,
+    level: str | None = None,
+    on: date | None = None,
+    ids: Iterable[str] | None = None,
+    code: str | None = None,
+) -> list[str]:
+    """Ids of the units (within the filters of `list_units`) whose name or an alias contains
+    `q`, accent- and case-insensitively ("phuong hoan kiem" finds "Phường Hoàn Kiếm")."""
+    rows = await session.execute(
+        text("""
+        SELECT u.id, u.name, u.aliases FROM scoring.units u
+        WHERE (CAST(:under AS text) IS NULL OR u.path LIKE (
+                  SELECT p.path FROM scoring.units p WHERE p.id = :under) || '%')
+          AND (CAST(:level AS text) IS NULL OR u.level = :level)
+          AND (CAST(:on AS date) IS NULL OR (u.valid_from <= :on
+               AND (u.valid_to IS NULL OR u.valid_to >= :on)))
+          AND (CAST(:ids AS text[]) IS NULL OR u.id = ANY(CAST(:ids AS text[])))
+          AND (CAST(:code AS text) IS NULL OR u.id IN (
+                  SELECT c.unit_id FROM scoring.unit_external_codes c WHERE c.code = :code))
+        """),
+        {"under": under, "level": level, "on": on, "code": code,
+         "ids": list(ids) if ids is not None else None},
+    )  # fmt: skip
+    needle = fold(q)
+    return [
+        uid
+        for uid, name, aliases in rows.all()
+        if any(needle in fold(n) for n in (name, *(aliases or ())))
+    ]
 
 
 def units_csv(units: Sequence[Mapping[str, Any]]) -> str:

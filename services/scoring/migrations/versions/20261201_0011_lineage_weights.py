@@ -1,4 +1,5 @@
 """Lineage edges carry a weight and what they carry; officials may override a weight.
+External codes are indexed by unit; `registry_meta` records the seeded data versions.
 
 The 2025 reorganisation made the lineage many-to-many (an old ward split between new communes,
 a new commune built from several old wards). `weight` is the share of the old unit's figures a
@@ -43,6 +44,8 @@ UPGRADE = (
     # split edges used to be display-only (never summed): keep them so until re-seeded
     "UPDATE scoring.unit_lineage SET weight = 0 WHERE kind = 'split_into'",
     "CREATE INDEX ix_unit_lineage_from ON scoring.unit_lineage (from_id)",
+    # a unit's codes (listing 15,000 units read them per unit: without it, a scan each)
+    "CREATE INDEX ix_unit_external_codes_unit ON scoring.unit_external_codes (unit_id)",
     """
     CREATE TABLE scoring.registry_meta (
         key text PRIMARY KEY,
@@ -55,6 +58,7 @@ UPGRADE = (
 def downgrade() -> None:
     op.execute("DROP TABLE scoring.registry_meta")
     op.execute("DROP INDEX scoring.ix_unit_lineage_from")
+    op.execute("DROP INDEX scoring.ix_unit_external_codes_unit")
     op.execute("""
     ALTER TABLE scoring.unit_lineage
         DROP COLUMN weight, DROP COLUMN carries, DROP COLUMN weight_source,
