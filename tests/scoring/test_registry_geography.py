@@ -242,3 +242,26 @@ async def test_units_api_searches_by_name_code_and_date_and_takes_official_weigh
             ("P21.SNV", 0.6, "official"),
             ("P21.SYT", 0.4, "official"),
         }
+
+
+async def test_tasks_directory_from_its_table_carries_successors_in_registry_order(
+    settings: Settings,
+) -> None:
+    """tasks_0005 seeded the tasks service's copy: the directory built from it resolves a
+    shared name to the demo province's unit and a merged department to its successor."""
+    from services.tasks.store import repo
+
+    engine = make_engine(settings.async_database_url, schema="tasks", pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            d = await repo.unit_directory(session)
+            again = await repo.unit_directory(session)
+    finally:
+        await engine.dispose()
+    assert again is d  # built once per version of the table
+    assert len(d.units) >= 14_000
+    snv = d.resolve("Sở Nội vụ", on=date(2026, 1, 1))
+    assert snv is not None and snv.id == "P21.SNV"
+    assert [u.id for u, _ in d.successors_on("P21.STTTT", date(2025, 3, 1))] == ["P21.SKHCN"]
+    unit = d.get("P01")
+    assert unit is not None and unit.external_codes.get("dvcqg") == "H26"
