@@ -151,7 +151,7 @@ def recase(name: str) -> str:
     return name
 
 
-def main() -> None:
+def main(out_path: Path = OUT) -> None:
     units: list[dict[str, Any]] = []
     lineage: list[dict[str, Any]] = []
     by_id: dict[str, dict[str, Any]] = {}
@@ -501,11 +501,11 @@ def main() -> None:
         "units": [{k: u[k] for k in UNIT_KEYS} for u in units],
         "lineage": lineage,
     }
-    write(out)
+    write(out, out_path)
     levels: dict[str, int] = defaultdict(int)
     for u in units:
         levels[u["level"]] += 1
-    print(f"wrote {len(units)} units {dict(levels)}, {len(lineage)} lineage edges to {OUT}")
+    print(f"wrote {len(units)} units {dict(levels)}, {len(lineage)} lineage edges to {out_path}")
 
 
 UNIT_KEYS = ("id", "name", "level", "kind", "parent_id", "valid_from", "valid_to", "aliases",
@@ -516,7 +516,7 @@ def codes_of(by_id: dict[str, dict[str, Any]], uid: str) -> dict[str, str]:
     return dict(by_id[uid]["external_codes"])
 
 
-def write(out: dict[str, Any]) -> None:
+def write(out: dict[str, Any], path: Path = OUT) -> None:
     """One unit / edge per line: small, and a data release reviews as a line diff."""
     head = {k: v for k, v in out.items() if k not in ("units", "lineage")}
     lines = ["{"]
@@ -532,7 +532,7 @@ def write(out: dict[str, Any]) -> None:
         ]
         lines.append("]," if key == "units" else "]")
     lines.append("}")
-    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

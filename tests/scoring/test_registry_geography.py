@@ -8,11 +8,13 @@ predecessors', and the weights an official sets stand.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,3 +267,21 @@ async def test_tasks_directory_from_its_table_carries_successors_in_registry_ord
     assert [u.id for u, _ in d.successors_on("P21.STTTT", date(2025, 3, 1))] == ["P21.SKHCN"]
     unit = d.get("P01")
     assert unit is not None and unit.external_codes.get("dvcqg") == "H26"
+
+
+def test_the_shipped_file_is_what_the_generator_makes_from_the_pinned_packages(
+    tmp_path: Path,
+) -> None:
+    """units.json is regenerated, not edited: the generator run on the pinned packages gives
+    the committed file byte for byte (a data release is a regenerated, reviewed diff)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_reference_units", SEED_PATH.parents[2] / "scripts" / "make_reference_units.py"
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    if not generator.HANOI_766.exists():
+        pytest.skip("the shared Hà Nội extract (national portal codes) is not beside the repo")
+    out = tmp_path / "units.json"
+    generator.main(out)
+    assert out.read_bytes() == SEED_PATH.read_bytes()
