@@ -267,6 +267,17 @@ async def test_tasks_directory_from_its_table_carries_successors_in_registry_ord
     assert [u.id for u, _ in d.successors_on("P21.STTTT", date(2025, 3, 1))] == ["P21.SKHCN"]
     unit = d.get("P01")
     assert unit is not None and unit.external_codes.get("dvcqg") == "H26"
+    # collective addressees expand within the home province (and the two merged into it), with
+    # the units valid on the document's date — not across the country's 3,321 communes
+    assert d.home_province == "P21"
+    today, before = date(2026, 1, 1), date(2024, 6, 1)
+    depts = d.expand_group("departments", on=today)
+    assert len(depts) == 14 and all(u.startswith("P21.") for u in depts)
+    assert len(d.expand_group("communes", on=today)) == 104
+    old_wards = d.expand_group("communes", on=before)
+    assert old_wards and {d.units[u].parent_id[:4] for u in old_wards} == {"HYC.", "TBC."}
+    assert len(d.expand_group("districts", on=before)) == 18
+    assert "P21.STTTT" in d.expand_group("departments", on=before)
 
 
 def test_the_shipped_file_is_what_the_generator_makes_from_the_pinned_packages(

@@ -153,10 +153,21 @@ class When:
 class UnitDirectory:
     """Resolves names to unit ids; built from dicts shaped like shared/reference/units.json."""
 
-    def __init__(self, units: Iterable[Mapping[str, Any] | Unit] | Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        units: Iterable[Mapping[str, Any] | Unit] | Mapping[str, Any],
+        *,
+        home_province: str | None = None,
+    ) -> None:
         rows: Iterable[Mapping[str, Any] | Unit] = (
             units["units"] if isinstance(units, Mapping) else units  # whole units.json, or rows
         )
+        # the province this deployment serves (units.json's demo_province_id): collective
+        # addressees ("các sở, ban, ngành") expand within it, not across the 34 provinces
+        self.home_province: str | None = home_province or (
+            units.get("demo_province_id") if isinstance(units, Mapping) else None
+        )
+        self._home: frozenset[str] | None = None
         if isinstance(units, Mapping) and units.get("lineage"):
             rows = _with_successors(rows, units["lineage"])
         self.units: dict[str, Unit] = {}
@@ -242,16 +253,54 @@ class UnitDirectory:
     def expand_group(
         self, group: str, *, on: date | None = None, parent_id: str | None = None
     ) -> list[str]:
-        """Unit ids a group code stands for (valid on `on`, optionally under one parent)."""
+        """Unit ids a group code stands for (valid on `on`, optionally under one parent), within
+        the home province (and the provinces merged into it) when the directory has one."""
         levels = GROUP_LEVELS.get(group, ())
         when = When(on=on)
+        home = self._home_units()
         return [
             u.id
             for u in self.units.values()
             if u.level in levels
             and when.admits(u)
             and (parent_id is None or u.parent_id == parent_id)
+            and (home is None or u.id in home)
         ]
+
+    def _home_units(self) -> frozenset[str] | None:
+        """Ids of the units under the home province or under a province merged into it."""
+        if self.home_province is None or self.home_province not in self.units:
+            return None
+        if self._home is None:
+            roots = {self.home_province}
+            grew = True
+            while grew:  # provinces whose successors are home roots (HYC, TBC → P21)
+                grew = False
+                for u in self.units.values():
+                    if (
+                        u.parent_id is None
+                        and u.id not in roots
+                        and any(s.id in roots for s in u.successors)
+                    ):
+                        roots.add(u.id)
+                        grew = True
+            root_of: dict[str, str] = {}
+
+            def root(uid: str) -> str:
+                chain = []
+                while uid not in root_of:
+                    unit = self.units.get(uid)
+                    if unit is None or unit.parent_id is None or uid in chain:
+                        break
+                    chain.append(uid)
+                    uid = unit.parent_id
+                top = root_of.get(uid, uid)
+                for c in chain:
+                    root_of[c] = top
+                return top
+
+            self._home = frozenset(uid for uid in self.units if root(uid) in roots)
+        return self._home
 
 
 def _with_successors(
@@ -267,6 +316,18 @@ def _with_successors(
         else {**r, "successors": out_edges.get(str(r["id"]), [])}
         for r in rows
     ]
+
+
+def home_province_id(path: str | Path = DEFAULT_UNITS_PATH) -> str | None:
+    """units.json's `demo_province_id`, read from the file's head (it precedes the units)."""
+    with Path(path).open("rb") as f:
+        for line in f:
+            if line.startswith(b'"demo_province_id":'):
+                value = json.loads(line.split(b":", 1)[1].rstrip(b",\r\n"))
+                return str(value) if value else None
+            if line.startswith(b'"units"'):
+                break
+    return None
 
 
 def load_units(path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:

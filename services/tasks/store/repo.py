@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tasks.domain import recurrence, workflow
 from services.tasks.domain import timeliness as tl
-from services.tasks.domain.units import UnitDirectory
+from services.tasks.domain.units import UnitDirectory, home_province_id
 from services.tasks.store.models import (
     Conclusion,
     DeadlineChange,
@@ -153,19 +153,22 @@ async def unit_directory(session: AsyncSession) -> UnitDirectory:
         .all()
     )
     directory = UnitDirectory(
-        {
-            "id": r.id,
-            "name": r.name,
-            "level": r.level,
-            "kind": r.kind,
-            "parent_id": r.parent_id,
-            "valid_from": r.valid_from,
-            "valid_to": r.valid_to,
-            "aliases": r.aliases,
-            "external_codes": r.external_codes,
-            "successors": r.successors,
-        }
-        for r in rows
+        (
+            {
+                "id": r.id,
+                "name": r.name,
+                "level": r.level,
+                "kind": r.kind,
+                "parent_id": r.parent_id,
+                "valid_from": r.valid_from,
+                "valid_to": r.valid_to,
+                "aliases": r.aliases,
+                "external_codes": r.external_codes,
+                "successors": r.successors,
+            }
+            for r in rows
+        ),
+        home_province=home_province_id(),
     )
     _directories[db] = ((count, newest), directory)
     return directory
