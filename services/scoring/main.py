@@ -19,6 +19,8 @@ async def on_startup(runtime: Runtime) -> None:
     (its `data_versions`) was seeded before: a new data release re-seeds (an upsert: units and
     edges edited through the API are kept, official weights stand)."""
     async with transaction(runtime.sessions) as session:
+        # instances starting together: one seeds, the others wait and find it done
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('scoring.units seed'))"))
         seeded = await session.scalar(
             text("SELECT value -> 'data_versions' FROM scoring.registry_meta WHERE key = 'seed'")
         )

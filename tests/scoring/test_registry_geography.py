@@ -25,11 +25,15 @@ from vietnam_provinces import Province, Ward
 
 from services.scoring.domain.periods import VN_TZ, Period
 from services.scoring.main import create_app
+from services.scoring.recompute import Scoring, recompute
 from services.scoring.store.counters import period_counters
 from services.scoring.store.facts_store import upsert_facts
-from services.scoring.store.registry import SEED_PATH, seed_units
+from services.scoring.store.models import outbox_table
+from services.scoring.store.registry import SEED_PATH, LineageIn, UnitIn, import_units, seed_units
+from services.scoring.store.snapshots import list_rankings
 from services.tasks.domain.units import UnitDirectory
 from shared.db import make_engine, make_sessionmaker
+from shared.events.outbox import Outbox
 from shared.events.payloads import DossierRecord
 from shared.settings import Settings
 from tests.conftest import running
@@ -296,3 +300,65 @@ def test_the_shipped_file_is_what_the_generator_makes_from_the_pinned_packages(
     out = tmp_path / "units.json"
     generator.main(out)
     assert out.read_bytes() == SEED_PATH.read_bytes()
+
+
+async def test_a_2025_ranking_keeps_abolished_wards_apart_from_their_successors(
+    db: AsyncSession,
+) -> None:
+    """2025 straddles the reorganisation: the old ward (valid to 30 June) and the new commune
+    built from it both have a 2025 scorecard, the new one including the old one's first half
+    (lineage); they rank in different peer groups, not against each other."""
+    tag = uuid.uuid4().hex[:8]
+    p, old, new = f"R{tag}", f"R{tag}.OW", f"R{tag}.C"
+    await import_units(
+        db,
+        [
+            UnitIn(id=p, name=p, level="province", kind="tỉnh", valid_from=date(2000, 1, 1)),
+            UnitIn(
+                id=old,
+                name="Xã Cũ",
+                level="commune",
+                kind="xã",
+                parent_id=p,
+                valid_from=date(2000, 1, 1),
+                valid_to=date(2025, 6, 30),
+            ),
+            UnitIn(
+                id=new,
+                name="Xã Mới",
+                level="commune",
+                kind="xã",
+                parent_id=p,
+                valid_from=date(2025, 7, 1),
+            ),
+        ],
+        [
+            LineageIn(
+                from_id=old,
+                to_id=new,
+                kind="merged_into",
+                effective_on=date(2025, 7, 1),
+                carries="self",
+            )
+        ],
+    )
+
+    def at(unit: str, n: int, month: int) -> DossierRecord:
+        return DossierRecord(
+            source_id="geo-rank", code=f"{unit}-{n}", unit_id=unit, procedure_code="1.001",
+            channel=1, status=10, received_at=datetime(2025, month, 2, 9, tzinfo=VN_TZ),
+            due_at=datetime(2025, month, 10, 9, tzinfo=VN_TZ),
+            finished_at=datetime(2025, month, 5, 9, tzinfo=VN_TZ),
+            source_updated_at=datetime(2025, month, 21, 9, tzinfo=VN_TZ),
+        )  # fmt: skip
+
+    await upsert_facts(db, [at(old, 1, 3), at(old, 2, 4), at(new, 1, 9)], now=AS_OF)
+    ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"), alert_rules=())
+    y2025 = Period.parse("2025")
+    await recompute(db, ctx, [p, old, new], [y2025], AS_OF)
+    counters = await period_counters(db, [old, new], y2025, AS_OF)
+    assert counters[old]["received"] == 2 and counters[new]["received"] == 3
+    rows = await list_rankings(db, "2025", "766@1", "commune", p)
+    groups = {r["unit_id"]: (r["peer_group"], r["rank"]) for r in rows}
+    assert groups[old][0] != groups[new][0]
+    assert groups[old][1] == 1 and groups[new][1] == 1
