@@ -4,9 +4,9 @@ that reads the same ranking rows.
     python bench/rankings_bench.py [--communes 3321] [--requests 60] [--warmup 5]
 
 Creates its own database (DATABASE_URL's server or an embedded PostgreSQL), migrates scoring,
-seeds the unit registry (34 provinces, the demo province's communes) and adds synthetic
-communes under the 34 provinces until there are 3,321 (Vietnam's commune-level units since
-1 July 2025). Every commune gets a 2026Q2 and a 2026Q3 snapshot scored by the real engine from
+seeds the real unit registry (shared/reference/units.json: 34 provinces and the 3,321 real
+communes in force since 1 July 2025, plus the abolished units, which get no snapshot); synthetic
+communes are added only if --communes asks for more than the registry has. Every commune gets a 2026Q2 and a 2026Q3 snapshot scored by the real engine from
 random but plausible counters and written by the real writer (`score_and_write`), a second
 2026Q3 version for one commune in ten, and both quarters are ranked (`rank_period`), so
 `previous_rank` is filled. Then times, in the same run, with an admin token, the real app

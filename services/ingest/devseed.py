@@ -42,6 +42,15 @@ async def seed(ctx: Any) -> None:
             created.raise_for_status()
         else:
             existing.raise_for_status()
+            # a source made before a registry release (e.g. the real geography of issue 12)
+            # lacks its new codes (old districts and wards): refresh them from the registry
+            mapping = existing.json().get("agencies") or {}
+            if "000.00.01.H33" not in mapping:
+                refreshed = await client.patch(
+                    f"/api/v1/sources/{DEMO_SOURCE_ID}",
+                    json={"agencies_from_registry": "demo-igate"},
+                )
+                refreshed.raise_for_status()
         # Catalogue and petitions first, so the first snapshots have their denominators.
         for feed in ("procedures", "petitions", "dossiers"):
             started = await client.post(

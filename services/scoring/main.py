@@ -8,20 +8,23 @@ from sqlalchemy import text
 from services.scoring import events
 from services.scoring.api import routers
 from services.scoring.store.models import outbox_table, processed_events_table
-from services.scoring.store.registry import seed_units
+from services.scoring.store.registry import seed_data_versions, seed_units
 from shared.app import Runtime, ServiceSpec, create_service_app
 from shared.db import transaction
 from shared.settings import Settings
 
 
 async def on_startup(runtime: Runtime) -> None:
-    """Seed the unit registry from shared/reference/units.json unless it was seeded before
-    (the seed's first province is present); later edits through the import API are kept."""
+    """Seed the unit registry from shared/reference/units.json unless this release of the data
+    (its `data_versions`) was seeded before: a new data release re-seeds (an upsert: units and
+    edges edited through the API are kept, official weights stand)."""
     async with transaction(runtime.sessions) as session:
-        missing = await session.execute(
-            text("SELECT NOT EXISTS (SELECT 1 FROM scoring.units WHERE id = 'P01')")
+        # instances starting together: one seeds, the others wait and find it done
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('scoring.units seed'))"))
+        seeded = await session.scalar(
+            text("SELECT value -> 'data_versions' FROM scoring.registry_meta WHERE key = 'seed'")
         )
-        if missing.scalar():
+        if seeded is None or seeded != seed_data_versions():
             await seed_units(session)
 
 

@@ -229,5 +229,8 @@ def test_registry_mapping_covers_current_and_dissolved_units() -> None:
     mapping = mapping_from_registry("demo-igate")
     assert mapping["000.00.00.H33"] == "P21"
     assert mapping["000.02.00.H33"] == "P21.SNV"
-    assert mapping["000.45.00.H33"] == "P21.SLDTBXH"  # dissolved 2025-06-30, still maps
-    assert len(mapping) == 125
+    assert mapping["000.45.00.H33"] == "P21.SLDTBXH"  # dissolved 2025-02-28, still maps
+    assert mapping["000.00.02.H33"] == "HYC.D02"  # Văn Giang district, abolished 2025-06-30
+    assert mapping["001.00.02.H33"].startswith("OW")  # one of its old wards
+    # the province, 14 + 7 dissolved departments, 104 communes, 18 old districts, 381 old wards
+    assert len(mapping) == 525

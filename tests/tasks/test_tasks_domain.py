@@ -195,8 +195,9 @@ def test_unit_matching_is_accent_case_and_date_aware() -> None:
     assert d.resolve("Sở Văn hoá - Thể thao và Du lịch").id == "P21.SVHTTDL"  # type: ignore[union-attr]
     stttt = d.resolve("Thông tin và Truyền thông", on=date(2022, 7, 25), prefixes=("", "Sở "))
     assert stttt is not None and stttt.id == "P21.STTTT"
-    assert d.resolve("Sở Thông tin và Truyền thông", on=date(2025, 7, 1)) is None
-    assert d.resolve("Sở Thông tin và Truyền thông", on=date(2025, 6, 30)) is not None
+    # merged into Khoa học và Công nghệ on 1 March 2025
+    assert d.resolve("Sở Thông tin và Truyền thông", on=date(2025, 3, 1)) is None
+    assert d.resolve("Sở Thông tin và Truyền thông", on=date(2025, 2, 28)) is not None
     assert d.resolve("UBND huyện Văn Giang", year=2023).id == "HYC.D02"  # type: ignore[union-attr]
     assert d.resolve("Uỷ ban nhân dân huyện Văn Giang", year=2023).id == "HYC.D02"  # type: ignore[union-attr]
     assert d.resolve("Văn Giang", on=date(2024, 1, 1)).id == "HYC.D02"  # type: ignore[union-attr]

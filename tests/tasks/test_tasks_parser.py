@@ -456,14 +456,16 @@ def test_results_read_like_mappings_too(qn: ParseResult) -> None:
 def test_enumeration_with_names_outside_the_registry() -> None:
     text = HEAD + (
         "1. Các địa phương\n\n"
-        "UBND các huyện: Văn Giang, Tam Kỳ, thành phố Hội An tổ chức khắc phục ngay.\n\n"
+        # names in no province (the registry holds every real district since issue 12)
+        "UBND các huyện: Văn Giang, Ngọc Vân Thượng, thành phố Vọng Nguyệt tổ chức khắc phục "
+        "ngay.\n\n"
         "Các Sở, ngành: Y tế, Xây dựng; tổ chức rà soát.\n"
     )
     first, second = parse(text, issued_on=date(2023, 5, 1)).items
     assert [(a.name, a.unit_id) for a in first.assignees] == [
         ("Văn Giang", "HYC.D02"),
-        ("Tam Kỳ", None),
-        ("thành phố Hội An", None),
+        ("Ngọc Vân Thượng", None),
+        ("thành phố Vọng Nguyệt", None),
     ]
     assert [(a.name, a.unit_id) for a in second.assignees] == [
         ("Y tế", "P21.SYT"),

@@ -7,6 +7,7 @@ catalogue would list them.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -22,7 +23,11 @@ class Agency:
     code: str  # MaDonVi at the source
     name: str
     unit_id: str  # our id; the simulator only uses it for the /agencies listing
-    level: str  # province | department | commune
+    level: str  # province | department | district | commune
+    valid_from: date | None = None
+    valid_to: date | None = None  # None: in force today
+    successors: tuple[str, ...] = ()  # codes of the agencies that took over (dissolved ones)
+    parent_code: str | None = None  # an old ward's district (dissolved ones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +53,41 @@ class Procedure:
 
 def load_agencies(path: Path = UNITS_PATH, source_key: str = SOURCE_KEY) -> list[Agency]:
     """Current (not dissolved) units of the demo province that have a code at the source."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    out = []
-    for unit in data["units"]:
-        code = (unit.get("external_codes") or {}).get(source_key)
-        if code and unit.get("valid_to") is None:
-            out.append(
-                Agency(code=code, name=unit["name"], unit_id=unit["id"], level=unit["level"])
-            )
+    return [a for a in _agencies(path, source_key) if a.valid_to is None]
+
+
+def load_dissolved_agencies(path: Path = UNITS_PATH, source_key: str = SOURCE_KEY) -> list[Agency]:
+    """The units the source's history still names: the departments merged on 1 March 2025 and
+    the districts and wards of Hưng Yên and Thái Bình abolished on 1 July 2025, each with the
+    codes of its successors, so a dossier dated before the change carries the old code."""
+    return [a for a in _agencies(path, source_key) if a.valid_to is not None]
+
+
+@functools.cache
+def _agencies(path: Path, source_key: str) -> tuple[Agency, ...]:
+    data = json.loads(path.read_bytes())
+    units = data["units"]
+    code_of = {u["id"]: c for u in units if (c := (u.get("external_codes") or {}).get(source_key))}
+    successors: dict[str, list[str]] = {}
+    for e in data.get("lineage", []):
+        if e["from_id"] in code_of and e["to_id"] in code_of and e.get("weight", 1.0) > 0:
+            successors.setdefault(e["from_id"], []).append(code_of[e["to_id"]])
+    out = [
+        Agency(
+            code=code_of[u["id"]],
+            name=u["name"],
+            unit_id=u["id"],
+            level=u["level"],
+            valid_from=date.fromisoformat(u["valid_from"]) if u.get("valid_from") else None,
+            valid_to=date.fromisoformat(u["valid_to"]) if u.get("valid_to") else None,
+            successors=tuple(sorted(successors.get(u["id"], ()))),
+            parent_code=code_of.get(u.get("parent_id") or ""),
+        )
+        for u in units
+        if u["id"] in code_of
+    ]
     out.sort(key=lambda a: a.code)
-    return out
+    return tuple(out)
 
 
 # Fields (lĩnh vực) per department id suffix, each with the subjects of its procedures.

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from services.ingest.simulator.catalogue import Agency, Procedure, build_procedures, load_agencies
+from services.ingest.simulator.catalogue import (
+    Agency,
+    Procedure,
+    build_procedures,
+    load_agencies,
+    load_dissolved_agencies,
+)
 
 VN = timezone(timedelta(hours=7), "ICT")
 DAY = 86_400
@@ -178,7 +184,17 @@ class Dataset:
             for p in self.procedures
         ]
         self.procedure_nfd: list[bool] = [rng.random() < nfd_rate for _ in self.procedures]
+        # the dissolved agencies follow the current ones: a dossier dated before its agency
+        # existed carries a predecessor's code (an old ward's or department's), as history does
+        self.current_agencies = len(self.agencies)
+        self.agencies += load_dissolved_agencies()
         self._agency_by_code = {a.code: i for i, a in enumerate(self.agencies)}
+        self._predecessors: dict[int, list[int]] = {}
+        for i, a in enumerate(self.agencies[self.current_agencies :], self.current_agencies):
+            for code in a.successors:
+                new = self._agency_by_code[code]
+                if self.agencies[new].level == a.level:  # districts: through their wards
+                    self._predecessors.setdefault(new, []).append(i)
         self.dossiers: list[Dossier] = self._gen_dossiers(dossiers)
         self.petitions: list[Petition] = self._gen_petitions(max(1, dossiers // 40))
 
@@ -188,7 +204,9 @@ class Dataset:
         rng = random.Random(f"{self.seed}:dossiers:{n}")
         start = self.start_clock - 365 * DAY
         span = (365 + self.horizon_days) * DAY
-        communes = [i for i, a in enumerate(self.agencies) if a.level == "commune"]
+        communes = [
+            i for i, a in enumerate(self.agencies) if a.level == "commune" and a.valid_to is None
+        ]
         # (procedure index, agency index or -1 for "any commune") and cumulative weights.
         choices: list[tuple[int, int]] = []
         weights: list[float] = []
@@ -219,6 +237,7 @@ class Dataset:
                 if _weekday(day) >= 5:
                     day += (7 - _weekday(day)) * DAY
                 t0 = day + 7 * HOUR + 30 * 60 + int(rng.random() * 9 * HOUR)
+            ai = self._agency_at(ai, t0, rng)
             key = (ai, _day_start(t0))
             seq = seq_per_day[key] = seq_per_day.get(key, 0) + 1
             code = f"{self.agencies[ai].code}-{fmt(t0)[2:8]}-{seq:04d}"
@@ -226,6 +245,22 @@ class Dataset:
             if malformed_every and i % malformed_every == malformed_every // 2:
                 out[-1].malformed = MALFORMATIONS[(i // malformed_every) % len(MALFORMATIONS)]
         return out
+
+    def _agency_at(self, ai: int, t0: int, rng: random.Random) -> int:
+        """The agency that received a dossier at `t0`: before `ai` existed, one of its
+        predecessors (an old ward, a quarter of the time its district; a merged department)."""
+        agency = self.agencies[ai]
+        start = agency.valid_from
+        if start is None or t0 >= int(datetime.combine(start, datetime.min.time(), VN).timestamp()):
+            return ai
+        olds = self._predecessors.get(ai)
+        if not olds:
+            return ai
+        old = olds[rng.randrange(len(olds))]
+        parent = self.agencies[old].parent_code
+        if parent is not None and parent in self._agency_by_code and rng.random() < 0.25:
+            return self._agency_by_code[parent]
+        return old
 
     def _life(
         self,
@@ -475,7 +510,7 @@ class Dataset:
         )
         out = []
         for i, t0 in enumerate(sorted(start + int(rng.random() * span) for _ in range(n))):
-            ai = rng.randrange(len(self.agencies))
+            ai = rng.randrange(self.current_agencies)
             due = add_working_days(t0, 10)
             r = rng.random()
             if r < 0.05:

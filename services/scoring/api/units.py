@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from services.scoring.store import registry
+from services.scoring.store.facts_store import enqueue_stale
 from services.scoring.store.registry import LineageIn, UnitIn, parse_units_csv, units_csv
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
@@ -39,6 +40,17 @@ class LineageEdge(BaseModel):
     to_id: str
     kind: str
     effective_on: date
+    weight: float = Field(default=1.0, description="Share of from_id's figures to_id takes.")
+    carries: str = Field(default="subtree", examples=["self"])
+    weight_source: str = Field(default="derived", examples=["official"])
+
+
+class WeightsIn(BaseModel):
+    """An official's weights for a unit's successors (Ủy ban nhân dân tỉnh's decision on how an
+    old ward's figures split), replacing the ward-count shares of the shipped data."""
+
+    weights: dict[str, float] = Field(examples=[{"P33.W32025": 0.7, "P33.W32041": 0.3}])
+    note: str | None = Field(default=None, max_length=500, examples=["Theo diện tích tự nhiên"])
 
 
 class UnitDetail(Unit):
@@ -62,11 +74,28 @@ async def list_units(
     under: str | None = Query(default=None, description="Only this unit's subtree."),
     level: str | None = Query(default=None, examples=["commune"]),
     on: date | None = Query(default=None, description="Only units valid on this date."),
+    q: str | None = Query(
+        default=None,
+        max_length=200,
+        description="Name or alias contains this, accent- and case-insensitively.",
+        examples=["phuong hoan kiem"],
+    ),
+    code: str | None = Query(
+        default=None,
+        max_length=100,
+        description="Any external code (GSO, H26.n, …).",
+        examples=["H26.131"],
+    ),
 ) -> list[dict[str, Any]]:
     scope = principal.unit_scope()
-    return await registry.list_units(
-        session, under=under, level=level, on=on, ids=[scope] if scope else None
-    )
+    ids = [scope] if scope else None
+    if q:
+        # names and aliases of the candidates only, folded here (no unaccent in PostgreSQL
+        # needed), then the full rows of the matches
+        ids = await registry.search_names(
+            session, q, under=under, level=level, on=on, ids=ids, code=code
+        )
+    return await registry.list_units(session, under=under, level=level, on=on, ids=ids, code=code)
 
 
 @router.get("/export", responses=problem_responses(401))
@@ -130,7 +159,8 @@ async def get_unit(
     if not rows:
         raise NotFound("unit not found")
     edges = (await session.execute(
-        text("""SELECT from_id, to_id, kind, effective_on FROM scoring.unit_lineage
+        text("""SELECT from_id, to_id, kind, effective_on, weight, carries, weight_source
+                FROM scoring.unit_lineage
                 WHERE from_id = :u OR to_id = :u ORDER BY effective_on, from_id, to_id"""),
         {"u": unit_id},
     )).mappings().all()  # fmt: skip
@@ -139,3 +169,62 @@ async def get_unit(
         "predecessors": [dict(e) for e in edges if e["to_id"] == unit_id],
         "successors": [dict(e) for e in edges if e["from_id"] == unit_id],
     }
+
+
+@router.put(
+    "/{unit_id}/successor-weights",
+    response_model=list[LineageEdge],
+    responses=problem_responses(400, 401, 403, 404),
+)
+async def set_successor_weights(
+    unit_id: str,
+    body: WeightsIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require_roles(Role.admin))],
+) -> list[dict[str, Any]]:
+    """Set the weights of a unit's successor edges (official override). Every successor named
+    must be one; afterwards the unit's weights must sum to 1. A re-seed keeps them; the
+    successors' figures are recomputed through the stale queue."""
+    edges = (await session.execute(
+        text("SELECT to_id, weight FROM scoring.unit_lineage WHERE from_id = :u"), {"u": unit_id}
+    )).mappings().all()  # fmt: skip
+    if not edges:
+        raise NotFound("unit has no successors")
+    current = {e["to_id"]: e["weight"] for e in edges}
+    unknown = sorted(set(body.weights) - set(current))
+    if unknown:
+        raise BadRequest(f"not successors of {unit_id}: {', '.join(unknown)}")
+    if any(not 0 <= w <= 1 for w in body.weights.values()):
+        raise BadRequest("weights must be between 0 and 1")
+    total = sum({**current, **body.weights}.values())
+    if abs(total - 1) > 1e-6:
+        raise BadRequest(f"the successors' weights must sum to 1 (got {total:.6f})")
+    await session.execute(
+        text("""
+        UPDATE scoring.unit_lineage l SET weight = r.weight, weight_source = 'official',
+               weight_note = :note, weight_set_by = :who, weight_set_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(to_id text, weight float8)
+        WHERE l.from_id = :u AND l.to_id = r.to_id
+        """),
+        {
+            "u": unit_id,
+            "note": body.note,
+            "who": principal.subject,
+            "rows": json.dumps([{"to_id": k, "weight": v} for k, v in body.weights.items()]),
+        },
+    )
+    # the successors' figures of the months the unit has facts in are recomputed (stale queue)
+    months = await session.execute(
+        text("""SELECT DISTINCT l.unit_id, l.month FROM scoring.leaf_flows l
+                JOIN scoring.units d ON d.id = l.unit_id
+                JOIN scoring.units u ON u.id = :u
+                WHERE d.path LIKE u.path || '%'"""),
+        {"u": unit_id},
+    )
+    await enqueue_stale(session, [(u, str(m)) for u, m in months.all()])
+    rows = (await session.execute(
+        text("""SELECT from_id, to_id, kind, effective_on, weight, carries, weight_source
+                FROM scoring.unit_lineage WHERE from_id = :u ORDER BY to_id"""),
+        {"u": unit_id},
+    )).mappings().all()  # fmt: skip
+    return [dict(r) for r in rows]

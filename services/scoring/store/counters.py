@@ -317,11 +317,11 @@ async def period_counters_many(
     ]
     pairs = (
         await session.execute(
-            text(MEMBERS_CTE + "SELECT agg, member FROM members ORDER BY agg, member"),
+            text(MEMBERS_CTE + "SELECT agg, member, weight FROM members ORDER BY agg, member"),
             {"units": list(units)},
         )
     ).all()
-    members = sorted({m for _, m in pairs})
+    members = sorted({m for _, m, _ in pairs})
     own: dict[tuple[str, str], dict[str, float]] = {}
     if changed is None:
         compute = set(members)
@@ -375,11 +375,12 @@ async def period_counters_many(
                 )
             },
         )
-    for agg, member in pairs:
+    for agg, member, weight in pairs:
+        # a predecessor split between successors counts for its share (lineage weight)
         for p in periods:
             acc = out[p.id][agg]
             for counter, value in own.get((member, p.id), {}).items():
-                acc[counter] += value
+                acc[counter] += value * weight
     result: dict[str, dict[str, dict[str, float]]] = {}
     for pid, by_unit in out.items():
         result[pid] = {}
@@ -401,7 +402,7 @@ async def period_counters(
 BREAKDOWN = text(
     MEMBERS_CTE
     + """
-SELECT l.procedure, l.unit_id, l.counter, sum(l.value)::float8 AS value
+SELECT l.procedure, l.unit_id, l.counter, sum(l.value * m.weight)::float8 AS value
 FROM members m JOIN scoring.leaf_counters l ON l.unit_id = m.member
 WHERE l.month = ANY(CAST(:months AS text[])) AND l.counter = ANY(CAST(:counters AS text[]))
 GROUP BY l.procedure, l.unit_id, l.counter
@@ -411,7 +412,7 @@ GROUP BY l.procedure, l.unit_id, l.counter
 LATE_OPEN = text(
     MEMBERS_CTE
     + """
-SELECT f.procedure, f.unit_id, count(*)::float8 AS value
+SELECT f.procedure, f.unit_id, sum(m.weight)::float8 AS value
 FROM members m JOIN scoring.facts f ON f.kind = 'dossier' AND f.unit_id = m.member
 WHERE f.reception_at < :at AND (f.end_at IS NULL OR f.end_at >= :at) AND NOT f.paused
   AND (f.late_by_rule OR (f.eff_due_at IS NOT NULL AND CAST(:at AS timestamptz) > f.eff_due_at))

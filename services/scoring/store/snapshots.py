@@ -200,7 +200,11 @@ peers AS (
                (SELECT c.class FROM classes c WHERE c.level = u.level AND c.kind = u.kind),
                (SELECT c.class FROM classes c WHERE c.level = u.level AND c.kind = '*'),
                u.level || '|' || u.kind) || '|' ||
-           CASE WHEN u.parent_id IS NULL THEN '' ELSE split_part(u.path, '/', 2) END AS peer_group
+           CASE WHEN u.parent_id IS NULL THEN '' ELSE split_part(u.path, '/', 2) END ||
+           -- a unit abolished within the period (an old ward in 2025) ranks among the units
+           -- abolished with it, not among their successors
+           CASE WHEN u.valid_to IS NOT NULL AND u.valid_to < CAST(:end AS date) - 1
+                THEN '|đến ' || u.valid_to ELSE '' END AS peer_group
     FROM latest l JOIN scoring.units u ON u.id = l.unit_id
     WHERE u.valid_from < :end AND (u.valid_to IS NULL OR u.valid_to >= :start)
 ),

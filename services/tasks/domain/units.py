@@ -73,6 +73,26 @@ def _parse_date(value: Any) -> date | None:
 
 
 @dataclass(frozen=True)
+class Successor:
+    """An outgoing lineage edge: `id` took over (a `weight` share of) the unit on `effective_on`
+    (a merger: 'merged_into'; one of several successors: 'split_into')."""
+
+    id: str
+    kind: str
+    effective_on: date | None
+    weight: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Successor:
+        return cls(
+            id=str(d.get("id") or d.get("to_id")),
+            kind=str(d.get("kind", "merged_into")),
+            effective_on=_parse_date(d.get("effective_on")),
+            weight=float(d.get("weight", 1.0)),
+        )
+
+
+@dataclass(frozen=True)
 class Unit:
     id: str
     name: str
@@ -83,6 +103,7 @@ class Unit:
     valid_to: date | None
     aliases: tuple[str, ...] = ()
     external_codes: Mapping[str, str] = field(default_factory=dict)
+    successors: tuple[Successor, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Unit:
@@ -96,6 +117,10 @@ class Unit:
             valid_to=_parse_date(d.get("valid_to")),
             aliases=tuple(d.get("aliases") or ()),
             external_codes=dict(d.get("external_codes") or {}),
+            successors=tuple(
+                s if isinstance(s, Successor) else Successor.from_dict(s)
+                for s in d.get("successors") or ()
+            ),
         )
 
     def valid_on(self, on: date) -> bool:
@@ -128,10 +153,23 @@ class When:
 class UnitDirectory:
     """Resolves names to unit ids; built from dicts shaped like shared/reference/units.json."""
 
-    def __init__(self, units: Iterable[Mapping[str, Any] | Unit] | Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        units: Iterable[Mapping[str, Any] | Unit] | Mapping[str, Any],
+        *,
+        home_province: str | None = None,
+    ) -> None:
         rows: Iterable[Mapping[str, Any] | Unit] = (
             units["units"] if isinstance(units, Mapping) else units  # whole units.json, or rows
         )
+        # the province this deployment serves (units.json's demo_province_id): collective
+        # addressees ("các sở, ban, ngành") expand within it, not across the 34 provinces
+        self.home_province: str | None = home_province or (
+            units.get("demo_province_id") if isinstance(units, Mapping) else None
+        )
+        self._home: frozenset[str] | None = None
+        if isinstance(units, Mapping) and units.get("lineage"):
+            rows = _with_successors(rows, units["lineage"])
         self.units: dict[str, Unit] = {}
         self._by_key: dict[tuple[str, ...], list[Unit]] = {}
         for raw in rows:
@@ -154,9 +192,8 @@ class UnitDirectory:
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        units = data["units"] if isinstance(data, dict) else data
-        return cls(units)
+        data = json.loads(Path(path).read_bytes())
+        return cls(data if isinstance(data, dict) else {"units": data})
 
     def get(self, unit_id: str) -> Unit | None:
         return self.units.get(unit_id)
@@ -193,19 +230,104 @@ class UnitDirectory:
 
     match = resolve  # alias
 
+    def successors_on(self, unit_id: str, on: date) -> list[tuple[Unit, float]]:
+        """The units valid on `on` that took over `unit_id` (itself if still valid), following
+        lineage edges in force by then, transitively, each with its share (weights multiplied;
+        a weight-0 edge, a successor of functions only, is kept with share 0)."""
+        out: dict[str, tuple[Unit, float]] = {}
+        stack: list[tuple[str, float, frozenset[str]]] = [(unit_id, 1.0, frozenset())]
+        while stack:
+            uid, share, seen = stack.pop()
+            unit = self.units.get(uid)
+            if unit is None or uid in seen:
+                continue
+            if unit.valid_on(on):
+                prev = out.get(uid)
+                out[uid] = (unit, share + (prev[1] if prev else 0.0))
+                continue
+            for s in unit.successors:
+                if s.effective_on is None or s.effective_on <= on:
+                    stack.append((s.id, share * s.weight, seen | {uid}))
+        return sorted(out.values(), key=lambda p: (-p[1], p[0].id))
+
     def expand_group(
         self, group: str, *, on: date | None = None, parent_id: str | None = None
     ) -> list[str]:
-        """Unit ids a group code stands for (valid on `on`, optionally under one parent)."""
+        """Unit ids a group code stands for (valid on `on`, optionally under one parent), within
+        the home province (and the provinces merged into it) when the directory has one."""
         levels = GROUP_LEVELS.get(group, ())
         when = When(on=on)
+        home = self._home_units()
         return [
             u.id
             for u in self.units.values()
             if u.level in levels
             and when.admits(u)
             and (parent_id is None or u.parent_id == parent_id)
+            and (home is None or u.id in home)
         ]
+
+    def _home_units(self) -> frozenset[str] | None:
+        """Ids of the units under the home province or under a province merged into it."""
+        if self.home_province is None or self.home_province not in self.units:
+            return None
+        if self._home is None:
+            roots = {self.home_province}
+            grew = True
+            while grew:  # provinces whose successors are home roots (HYC, TBC → P21)
+                grew = False
+                for u in self.units.values():
+                    if (
+                        u.parent_id is None
+                        and u.id not in roots
+                        and any(s.id in roots for s in u.successors)
+                    ):
+                        roots.add(u.id)
+                        grew = True
+            root_of: dict[str, str] = {}
+
+            def root(uid: str) -> str:
+                chain = []
+                while uid not in root_of:
+                    unit = self.units.get(uid)
+                    if unit is None or unit.parent_id is None or uid in chain:
+                        break
+                    chain.append(uid)
+                    uid = unit.parent_id
+                top = root_of.get(uid, uid)
+                for c in chain:
+                    root_of[c] = top
+                return top
+
+            self._home = frozenset(uid for uid in self.units if root(uid) in roots)
+        return self._home
+
+
+def _with_successors(
+    rows: Iterable[Mapping[str, Any] | Unit], lineage: Iterable[Mapping[str, Any]]
+) -> list[Mapping[str, Any] | Unit]:
+    """Rows of units.json with each unit's outgoing lineage edges as `successors`."""
+    out_edges: dict[str, list[Mapping[str, Any]]] = {}
+    for e in lineage:
+        out_edges.setdefault(str(e["from_id"]), []).append(e)
+    return [
+        r
+        if isinstance(r, Unit) or "successors" in r
+        else {**r, "successors": out_edges.get(str(r["id"]), [])}
+        for r in rows
+    ]
+
+
+def home_province_id(path: str | Path = DEFAULT_UNITS_PATH) -> str | None:
+    """units.json's `demo_province_id`, read from the file's head (it precedes the units)."""
+    with Path(path).open("rb") as f:
+        for line in f:
+            if line.startswith(b'"demo_province_id":'):
+                value = json.loads(line.split(b":", 1)[1].rstrip(b",\r\n"))
+                return str(value) if value else None
+            if line.startswith(b'"units"'):
+                break
+    return None
 
 
 def load_units(path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:

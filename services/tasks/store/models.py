@@ -50,6 +50,15 @@ class UnitRow(Base):
     valid_from: Mapped[date | None] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     aliases: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
+    # {source: code} (GSO, the national portal, a one-stop system) and the outgoing lineage
+    # edges [{id, kind, effective_on, weight}] of shared/reference/units.json (tasks_0005)
+    external_codes: Mapped[dict[str, str]] = mapped_column(
+        JSONB, server_default=sql_text("'{}'::jsonb")
+    )
+    successors: Mapped[list[dict[str, object]]] = mapped_column(
+        JSONB, server_default=sql_text("'[]'::jsonb")
+    )
+    position: Mapped[int | None] = mapped_column(Integer)  # order in units.json (demo first)
 
 
 class Conclusion(Base):

@@ -22,12 +22,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tasks.domain import notifications as dn
 from services.tasks.domain import recurrence, workflow
 from services.tasks.domain import timeliness as tl
-from services.tasks.domain.units import UnitDirectory
+from services.tasks.domain.units import UnitDirectory, home_province_id
 from services.tasks.store import notifications as notes_store
 from services.tasks.store.models import (
     Conclusion,
@@ -149,22 +150,50 @@ def history(
 # ----------------------------------------------------------------- units
 
 
+_directories: dict[str, tuple[tuple[int, int], UnitDirectory]] = {}
+
+
 async def unit_directory(session: AsyncSession) -> UnitDirectory:
-    rows = (await session.execute(select(UnitRow))).scalars().all()
-    return UnitDirectory(
-        {
-            "id": r.id,
-            "name": r.name,
-            "level": r.level,
-            "kind": r.kind,
-            "parent_id": r.parent_id,
-            "valid_from": r.valid_from,
-            "valid_to": r.valid_to,
-            "aliases": r.aliases,
-            "external_codes": {},
-        }
-        for r in rows
+    """The unit directory of the registry table, built once per version of the table (~15,000
+    units since issue 12: building takes a few hundred ms; only migrations write the table, so
+    a row count and the newest row version tell whether it changed)."""
+    db, count, newest = (
+        await session.execute(
+            sql_text(
+                "SELECT current_database(), count(*), coalesce(max(xmin::text::bigint), 0) "
+                "FROM tasks.units"
+            )
+        )
+    ).one()
+    cached = _directories.get(db)
+    if cached is not None and cached[0] == (count, newest):
+        return cached[1]
+    # in the registry's order (the demo province first: see tasks_0005)
+    rows = (
+        (await session.execute(select(UnitRow).order_by(UnitRow.position.nulls_last(), UnitRow.id)))
+        .scalars()
+        .all()
     )
+    directory = UnitDirectory(
+        (
+            {
+                "id": r.id,
+                "name": r.name,
+                "level": r.level,
+                "kind": r.kind,
+                "parent_id": r.parent_id,
+                "valid_from": r.valid_from,
+                "valid_to": r.valid_to,
+                "aliases": r.aliases,
+                "external_codes": r.external_codes,
+                "successors": r.successors,
+            }
+            for r in rows
+        ),
+        home_province=home_province_id(),
+    )
+    _directories[db] = ((count, newest), directory)
+    return directory
 
 
 async def ensure_units_exist(session: AsyncSession, unit_ids: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ denominator, ratio and max beside the points, which may be null (published witho
 Column lists are frozen here (a migration must not import the domain).
 
 Revision ID: scoring_0012
-Revises: scoring_0010
+Revises: scoring_0011
 Create Date: 2026-12-01
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "scoring_0012"
-down_revision: str | None = "scoring_0010"
+down_revision: str | None = "scoring_0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -12,9 +12,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import json
-from pathlib import Path
-
 revision: str = 'tasks_0002'
 down_revision: str | None = 'tasks_0001'
 branch_labels: str | Sequence[str] | None = None
@@ -215,41 +212,6 @@ def downgrade() -> None:
     # ### end Alembic commands ###
 
 
-UNITS_JSON = Path(__file__).resolve().parents[4] / "shared" / "reference" / "units.json"
-
-
 def _seed_units() -> None:
-    data = json.loads(UNITS_JSON.read_text(encoding="utf-8"))
-    units = sa.table(
-        "units",
-        sa.column("id", sa.Text),
-        sa.column("name", sa.Text),
-        sa.column("level", sa.Text),
-        sa.column("kind", sa.Text),
-        sa.column("parent_id", sa.Text),
-        sa.column("valid_from", sa.Date),
-        sa.column("valid_to", sa.Date),
-        sa.column("aliases", postgresql.JSONB),
-        schema="tasks",
-    )
-    from datetime import date
-
-    def d(v: str | None) -> date | None:
-        return date.fromisoformat(v) if v else None
-
-    op.bulk_insert(
-        units,
-        [
-            {
-                "id": u["id"],
-                "name": u["name"],
-                "level": u["level"],
-                "kind": u["kind"],
-                "parent_id": u.get("parent_id"),
-                "valid_from": d(u.get("valid_from")),
-                "valid_to": d(u.get("valid_to")),
-                "aliases": u.get("aliases") or [],
-            }
-            for u in data["units"]
-        ],
-    )
+    """The registry (~15,000 units since issue 12) is seeded once, by tasks_0005, with its
+    codes and successors: seeding it here too doubled the work of every fresh database."""
