@@ -190,6 +190,7 @@ async def _start_background(
         poll_interval=runtime.settings.outbox_poll_interval_s,
         batch_size=runtime.settings.outbox_batch_size,
         retention_hours=runtime.settings.outbox_retention_hours,
+        settings=runtime.settings,
     )
     runtime.workers.append(relay)
     runtime.consumers.extend(spec.consumers(runtime))

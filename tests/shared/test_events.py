@@ -89,6 +89,7 @@ async def test_outbox_rows_commit_with_the_change_and_publish_in_order(
         lambda: make_producer(settings, "test-relay"),
         service="test",
         poll_interval=0.05,
+        settings=settings,
     )
     task = asyncio.create_task(relay.run())
     try:
@@ -142,6 +143,7 @@ async def test_events_written_while_the_broker_is_down_are_published_when_it_ret
         service="test",
         poll_interval=0.05,
         send_timeout=5,
+        settings=own,
     )
     task = asyncio.create_task(relay.run())
     try:
@@ -150,8 +152,8 @@ async def test_events_written_while_the_broker_is_down_are_published_when_it_ret
             await outbox.add_many(s, [(item(unit, n), unit, None) for n in range(10)])
         await asyncio.sleep(2)
         assert await backlog(tasks_db, outbox_table) >= 10  # held, not lost
-        broker = Broker.start(port, tmp_path)  # same address, empty (in-memory) broker
-        await ensure_topics(own)
+        # Same address, empty (in-memory) broker: the relay re-creates the topics itself.
+        broker = Broker.start(port, tmp_path)
         messages = [
             m
             for m in await read_topic(broker.bootstrap, "tasks.remediation", 10, timeout=60)
