@@ -27,6 +27,7 @@ from shared.auth.principal import Principal
 from shared.auth.security import AuthConfig, current_principal, install_auth
 from shared.db import make_engine, make_sessionmaker
 from shared.events.consumer import IdempotentConsumer
+from shared.events.dlq_api import dlq_router
 from shared.events.kafka import broker_reachable, ensure_topics, make_producer
 from shared.events.outbox import Outbox, OutboxRelay
 from shared.logging import configure_logging, install_request_id
@@ -144,6 +145,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
             *spec.openapi_tags,
             {"name": "health", "description": "Liveness, readiness and metrics (no token)."},
             {"name": "session", "description": "The caller's identity as the token states it."},
+            {"name": "dead-letters", "description": "Dead-lettered events: list, replay (admin)."},
         ],
         generate_unique_id_function=operation_id,
         responses={},
@@ -156,6 +158,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     install_metrics(app)
     app.include_router(_health_router(spec.name))
     app.include_router(_session_router())
+    app.include_router(dlq_router(settings))
     for router in spec.routers:
         app.include_router(router)
     _register_problem_schema(app)

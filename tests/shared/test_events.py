@@ -342,3 +342,146 @@ async def test_an_independent_client_lists_every_topic_and_its_dead_letter_topic
     topics = set((await asyncio.to_thread(admin.list_topics, timeout=10)).topics)
     for topic in ("ingest.dossiers", "scoring.snapshots", "tasks.remediation"):
         assert topic in topics and f"{topic}.dlq" in topics
+
+
+async def test_dead_letters_are_listed_with_their_reason_and_replayed_through_the_idempotent_path(
+    make_settings: Callable[..., Settings],
+    tasks_db: Any,
+    auth: Callable[..., dict[str, str]],
+    subprocess_env: dict[str, str],
+) -> None:
+    from services.tasks.main import create_app
+    from shared.events.failures import InvalidEvent
+    from tests.conftest import running
+
+    settings = make_settings()
+    topic = "tasks.remediation"
+    unit = f"DLQ-{uuid.uuid4().hex[:8]}"
+    sessions = make_sessionmaker(tasks_db)
+    async with tasks_db.begin() as c:
+        await c.execute(text("CREATE TABLE IF NOT EXISTS public.idem_log (topic text, item text)"))
+        await c.execute(text("CREATE TABLE IF NOT EXISTS public.dlq_fixed (item text)"))
+    producer = make_producer(settings, "test-dlq")
+    await producer.start()
+
+    async def handle(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
+        assert isinstance(payload, RemediationCreated)
+        if payload.unit_id != unit:
+            return
+        fixed = (
+            await session.execute(
+                text("SELECT count(*) FROM public.dlq_fixed WHERE item = :i"),
+                {"i": payload.item_id},
+            )
+        ).scalar_one()
+        if payload.item_id == "refused" and not fixed:
+            raise InvalidEvent("no such agency in the registry yet")
+        await session.execute(
+            text("INSERT INTO public.idem_log VALUES (:t, :i)"), {"t": unit, "i": payload.item_id}
+        )
+
+    consumer = IdempotentConsumer(
+        name=f"test-dlq-{unit}",
+        topics=[topic],
+        handlers={RemediationCreated.event_type: handle},
+        sessions=sessions,
+        processed_table=processed_events_table,
+        producer=producer,
+        settings=settings,
+    )
+
+    async def handled() -> list[str]:
+        async with tasks_db.connect() as c:
+            rows = await c.execute(
+                text("SELECT item FROM public.idem_log WHERE topic = :t ORDER BY item"),
+                {"t": unit},
+            )
+            return list(rows.scalars())
+
+    refused = CloudEvent.of(
+        RemediationCreated(item_id="refused", unit_id=unit, status="not_started"), source=SOURCE
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await _raw_send(producer, topic, CloudEvent.of(item(unit, 1), source=SOURCE))
+        await _raw_send(producer, topic, refused)
+        assert await eventually(lambda: _nonempty(handled)) == ["item-1"]
+
+        app = create_app(make_settings(service_name="tasks", workers_enabled=False))
+        async with running(app) as client:
+
+            async def listed() -> list[dict[str, Any]]:
+                r = await client.get(
+                    "/api/v1/admin/dlq", params={"topic": topic}, headers=auth("admin")
+                )
+                assert r.status_code == 200, r.text
+                return [e for e in r.json()["entries"] if e["event_id"] == refused.id]
+
+            entries = await eventually(listed, timeout=30)
+            assert len(entries) == 1
+            entry = entries[0]
+            assert "no such agency in the registry yet" in entry["reason"]
+            assert entry["consumer"] == consumer.name and entry["original_topic"] == topic
+            assert entry["event_type"] == RemediationCreated.event_type and entry["key"] == "k"
+
+            # Only admins; only known topics; a replay request must choose something.
+            r = await client.get(
+                "/api/v1/admin/dlq", params={"topic": topic}, headers=auth("viewer")
+            )
+            assert r.status_code == 403
+            r = await client.get("/api/v1/admin/dlq", params={"topic": "nope"}, headers=auth())
+            assert r.status_code == 404
+            r = await client.post("/api/v1/admin/dlq/replay", json={"topic": topic}, headers=auth())
+            assert r.status_code == 422
+
+            # The cause is fixed; the chosen dead letter is replayed and handled once.
+            async with tasks_db.begin() as c:
+                await c.execute(text("INSERT INTO public.dlq_fixed VALUES ('refused')"))
+            r = await client.post(
+                "/api/v1/admin/dlq/replay",
+                json={"topic": topic, "offsets": [entry["offset"]], "event_ids": ["missing-id"]},
+                headers=auth(),
+            )
+            assert r.status_code == 200, r.text
+            assert [e["event_id"] for e in r.json()["replayed"]] == [refused.id]
+            assert r.json()["not_found"] == ["missing-id"]
+
+            async def both() -> list[str]:
+                rows = await handled()
+                return rows if len(rows) >= 2 else []
+
+            assert await eventually(both) == ["item-1", "refused"]
+        # The command line does the same; replaying an event already processed changes nothing.
+        env = {**subprocess_env, "PYTHONPATH": os.getcwd()}
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shared.events.dlq", "replay", topic, "--event-id", refused.id],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert refused.id in done.stdout
+        listing = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shared.events.dlq", "list", topic],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert any(
+            json.loads(line)["event_id"] == refused.id for line in listing.stdout.splitlines()
+        )
+        await asyncio.sleep(3)
+        assert await handled() == ["item-1", "refused"]
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 30)
+        await producer.stop()
+
+
+async def _nonempty(check: Callable[[], Any]) -> Any:
+    rows = await check()
+    return rows or None
