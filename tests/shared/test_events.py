@@ -485,3 +485,36 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed_through_th
 async def _nonempty(check: Callable[[], Any]) -> Any:
     rows = await check()
     return rows or None
+
+
+def test_failures_are_classified_in_one_place() -> None:
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    from shared.events.failures import Failure, InvalidEvent, classify
+
+    def wrapped(inner: BaseException, *, invalidated: bool = False) -> BaseException:
+        return sa_exc.DBAPIError("SELECT 1", {}, inner, connection_invalidated=invalidated)
+
+    # The database away, in the shapes PostgreSQL's absence really takes.
+    for exc in (
+        FileNotFoundError(2, "No such file or directory"),
+        ConnectionRefusedError(111, "Connect call failed"),
+        TimeoutError(),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        wrapped(ValueError("boom"), invalidated=True),
+        sa_exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")),
+        sa_exc.TimeoutError("QueuePool limit reached"),
+    ):
+        assert classify(exc) is Failure.TRANSIENT, exc
+    # The event itself is wrong.
+    for exc in (
+        InvalidEvent("no such agency"),
+        UndecodableEvent("value is not JSON"),
+        asyncpg.exceptions.UntranslatableCharacterError("\\u0000 cannot be converted"),
+        asyncpg.exceptions.UniqueViolationError("duplicate key"),
+    ):
+        assert classify(exc) is Failure.INVALID, exc
+    assert classify(ValueError("handler cannot cope")) is Failure.UNKNOWN
