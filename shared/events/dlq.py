@@ -112,12 +112,14 @@ async def _read(settings: Settings, topic: str, timeout: float = 15.0) -> list[_
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            positions = {tp: await consumer.position(tp) for tp in tps}
-            if all(positions[tp] >= ends[tp] for tp in tps):
-                break
-            batch = await consumer.getmany(timeout_ms=200)
+            batch = await consumer.getmany(timeout_ms=300)
             for records in batch.values():
                 out.extend(_Raw(_entry(r), r) for r in records)
+            # tansu under-reports end offsets for multi-record batches: stop only once past
+            # them AND a poll came back empty.
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if not batch and all(positions[tp] >= ends[tp] for tp in tps):
+                break
     finally:
         await consumer.stop()
     out.sort(key=lambda raw: (raw.entry.partition, raw.entry.offset))
