@@ -170,3 +170,96 @@ async def test_postgres_outage_dead_letters_no_valid_event_and_kills_lose_nothin
 async def _at_least(count: Callable[[], Any], n: int) -> bool:
     total, _ = await count()
     return bool(total >= n)
+
+
+async def test_stop_while_an_event_is_held_leaves_it_for_the_next_instance(
+    own_pg: RestartablePostgres, fault_settings: Callable[..., Settings]
+) -> None:
+    """SIGTERM (stop()) during an outage: the held event is neither committed nor lost."""
+    from prometheus_client import REGISTRY
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.tasks.store.models import processed_events_table
+    from shared.db import make_sessionmaker
+    from shared.events.consumer import IdempotentConsumer
+    from shared.events.payloads import Payload
+
+    settings = fault_settings()
+    topic = f"faults.hold.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic, f"{topic}.dlq"])
+    engine = make_engine(settings.async_database_url, schema="tasks")
+    async with engine.begin() as c:
+        await c.execute(text(CREATE_LOG))
+    producer = make_producer(settings, "faults-hold")
+    await producer.start()
+
+    async def handle(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
+        await session.execute(
+            text("INSERT INTO public.spine_log (topic, instance, event_id) VALUES (:t, 'x', :e)"),
+            {"t": topic, "e": event.id},
+        )
+
+    def consumer() -> IdempotentConsumer:
+        return IdempotentConsumer(
+            name=f"faults-{topic}",
+            topics=[topic],
+            sessions=make_sessionmaker(engine),
+            handlers={RemediationCreated.event_type: handle},
+            processed_table=processed_events_table,
+            producer=producer,
+            settings=settings,
+        )
+
+    async def handled() -> int:
+        async with engine.connect() as c:
+            return int(
+                (
+                    await c.execute(
+                        text("SELECT count(*) FROM public.spine_log WHERE topic = :t"), {"t": topic}
+                    )
+                ).scalar_one()
+            )
+
+    first = consumer()
+    task = asyncio.create_task(first.run())
+    try:
+        await asyncio.to_thread(own_pg.stop, "fast")
+        event = CloudEvent.of(
+            RemediationCreated(item_id="held", unit_id="U", status="not_started"), source=SOURCE
+        )
+        await producer.send_and_wait(topic, value=event.value(), key=b"U", headers=event.headers())
+
+        async def held() -> bool:  # joined, fetched the event, could not reach the database
+            value = REGISTRY.get_sample_value(
+                "events_consumed_total", {"consumer": first.name, "outcome": "held"}
+            )
+            return bool(value and value >= 2)
+
+        assert await eventually(held, timeout=40)
+        first.stop()
+        await asyncio.wait_for(task, 30)  # stops promptly although the event is still held
+        await asyncio.to_thread(own_pg.start)
+        await engine.dispose()
+        assert await handled() == 0
+        second = consumer()
+        task = asyncio.create_task(second.run())
+        assert await eventually(lambda: _at_least(_pair(handled), 1), timeout=60)
+        await asyncio.sleep(1)
+        assert await handled() == 1  # handled once, by the next instance
+        second.stop()
+        await asyncio.wait_for(task, 30)
+    finally:
+        if not task.done():
+            task.cancel()
+        await producer.stop()
+        await engine.dispose()
+    dead = await read_topic(settings.kafka_bootstrap_servers, f"{topic}.dlq", timeout=5)
+    assert dead == []
+
+
+def _pair(count: Callable[[], Any]) -> Callable[[], Any]:
+    async def both() -> tuple[int, int]:
+        n = await count()
+        return n, n
+
+    return both
