@@ -28,6 +28,7 @@ from shared.auth.security import AuthConfig, current_principal, install_auth
 from shared.db import make_engine, make_sessionmaker
 from shared.docs import bilingual_description, bilingual_tags, install_docs
 from shared.events.consumer import IdempotentConsumer
+from shared.events.dlq_api import dlq_router
 from shared.events.kafka import broker_reachable, ensure_topics, make_producer
 from shared.events.lag import ConsumerLagSampler, Group
 from shared.events.outbox import Outbox, OutboxRelay
@@ -149,6 +150,10 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
                 *spec.openapi_tags,
                 {"name": "health", "description": "Liveness, readiness and metrics (no token)."},
                 {"name": "session", "description": "The caller's identity as the token states it."},
+                {
+                    "name": "dead-letters",
+                    "description": "Dead-lettered events: list, replay (admin).",
+                },
             ]
         ),
         generate_unique_id_function=operation_id,
@@ -163,6 +168,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     install_docs(app)
     app.include_router(_health_router(spec.name))
     app.include_router(_session_router())
+    app.include_router(dlq_router(settings))
     for router in spec.routers:
         app.include_router(router)
     _register_problem_schema(app)
@@ -197,6 +203,7 @@ async def _start_background(
         poll_interval=runtime.settings.outbox_poll_interval_s,
         batch_size=runtime.settings.outbox_batch_size,
         retention_hours=runtime.settings.outbox_retention_hours,
+        settings=runtime.settings,
     )
     runtime.workers.append(relay)
     runtime.consumers.extend(spec.consumers(runtime))

@@ -37,7 +37,17 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = 1
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
-    consumer_max_attempts: int = 3
+    consumer_max_attempts: int = Field(
+        default=3, description="Attempts before an invalid event goes to the dead-letter topic."
+    )
+    consumer_retry_max_backoff_s: float = Field(
+        default=30.0,
+        description="Cap of the backoff while a dependency is away (those retries never end).",
+    )
+    kafka_metadata_max_age_ms: int = Field(
+        default=5_000,
+        description="Refresh topic metadata this often, so a restarted broker is noticed soon.",
+    )
     # how often /metrics re-reads consumer lag, dead-letter depth and source health (0 = off)
     metrics_sample_interval_s: float = 15.0
     # share of successful requests written to the access log (4xx/5xx are always logged)

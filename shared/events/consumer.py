@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events.envelope import CloudEvent, UndecodableEvent
+from shared.events.failures import Failure, classify, describe
+from shared.events.kafka import ensure_topics
 from shared.events.payloads import Payload, dlq_topic
 from shared.metrics import EVENT_HANDLING, EVENTS_CONSUMED
 from shared.settings import Settings
@@ -30,6 +34,10 @@ from shared.workers import wait_or_stop
 log = logging.getLogger("cchc.consumer")
 
 Handler = Callable[[AsyncSession, CloudEvent, Payload], Awaitable[None]]
+
+
+class _Stopped(Exception):
+    """stop() arrived while an event was held: leave without committing that event."""
 
 
 class IdempotentConsumer:
@@ -57,6 +65,7 @@ class IdempotentConsumer:
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self.assigned: set[TopicPartition] = set()
+        self._committed: dict[TopicPartition, int] = {}  # what this loop committed last
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit it, and leave the group."""
@@ -73,8 +82,12 @@ class IdempotentConsumer:
                 await self._sleep(2.0)
 
     async def _run_once(self) -> None:
+        # Subscribing to a missing topic makes the broker auto-create it with its own partition
+        # count and no DLQ: create ours first, on every (re)start of the loop.
+        await ensure_topics(
+            self.settings, [t for topic in self.topics for t in (topic, dlq_topic(topic))]
+        )
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.group_id,
             client_id=f"{self.name}",
@@ -83,7 +96,12 @@ class IdempotentConsumer:
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             max_poll_records=self.settings.consumer_batch_size,
+            # A restarted broker comes back without our topics: notice them again in seconds,
+            # not after the default five minutes.
+            metadata_max_age_ms=self.settings.kafka_metadata_max_age_ms,
         )
+        consumer.subscribe(self.topics)
+        self._committed.clear()
         await consumer.start()
         self._consumer = consumer
         try:
@@ -91,13 +109,45 @@ class IdempotentConsumer:
                 batch = await consumer.getmany(timeout_ms=250)
                 self.assigned = set(consumer.assignment())
                 for tp, messages in batch.items():
-                    for message in messages:
-                        await self.process(message)
+                    done: int | None = None
+                    try:
+                        for message in messages:
+                            await self.process(message)
+                            done = message.offset + 1
+                    except _Stopped:
+                        # The held event is not committed: the next owner handles it.
+                        if done is not None:
+                            await self._commit(consumer, tp, done)
+                        return
                     # Commit only after every message of the partition has committed its effects.
-                    await consumer.commit({tp: messages[-1].offset + 1})
+                    await self._commit(consumer, tp, messages[-1].offset + 1)
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        """Commit `offset`, unless the broker forgot the group's offsets for `tp` although we
+        committed some: then it restarted empty (the local broker keeps everything in memory)
+        and our position belongs to the old log; committing it would make the group skip the
+        first records of the new one. Read the partition from its start instead (the
+        processed_events rows make the re-reading harmless)."""
+        ours = self._committed.get(tp)
+        if ours is not None and await consumer.committed(tp) is None:
+            log.warning(
+                "the broker forgot our committed offsets (restarted?); reading the partition again",
+                extra={
+                    "consumer": self.name,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "position": offset,
+                    "last_committed": ours,
+                },
+            )
+            del self._committed[tp]
+            await consumer.seek_to_beginning(tp)
+            return
+        await consumer.commit({tp: offset})
+        self._committed[tp] = offset
 
     async def process(self, message: ConsumerRecord[Any, Any]) -> None:
         try:
@@ -114,7 +164,9 @@ class IdempotentConsumer:
         except UndecodableEvent as exc:
             await self.dead_letter(message, str(exc))
             return
-        for attempt in range(1, self.max_attempts + 1):
+        attempts = 0
+        backoff = 0.5
+        while True:
             started = time.perf_counter()
             try:
                 outcome = await self._apply(event, payload, handler)
@@ -124,14 +176,70 @@ class IdempotentConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if attempt == self.max_attempts:
-                    log.exception(
-                        "event failed; dead-lettered",
-                        extra={"consumer": self.name, "event_id": event.id},
+                failure = classify(exc)
+                if failure is Failure.UNKNOWN and not await self._database_answers():
+                    failure = Failure.TRANSIENT  # whatever it says, the database is away
+                if failure is Failure.TRANSIENT:
+                    # The event is valid; the dependency is not there. Hold it, never DLQ it.
+                    EVENTS_CONSUMED.labels(self.name, "held").inc()
+                    log.warning(
+                        "dependency unavailable; holding the event and retrying",
+                        extra={
+                            "consumer": self.name,
+                            "event_id": event.id,
+                            "error": describe(exc)[:500],
+                            "retry_in_s": round(backoff, 2),
+                        },
                     )
-                    await self.dead_letter(message, f"{type(exc).__name__}: {exc}")
+                    await self._hold(backoff + random.uniform(0, backoff / 4))
+                    backoff = min(backoff * 2, self.settings.consumer_retry_max_backoff_s)
+                    continue
+                attempts += 1
+                if attempts >= self.max_attempts:
+                    log.error(
+                        "event failed; dead-lettered",
+                        extra={
+                            "consumer": self.name,
+                            "event_id": event.id,
+                            "error": describe(exc)[:500],
+                        },
+                    )
+                    await self.dead_letter(message, describe(exc))
                     return
-                await asyncio.sleep(0.2 * 2**attempt)
+                await self._hold(0.2 * 2**attempts)
+
+    async def _hold(self, seconds: float) -> None:
+        """Wait `seconds` without fetching anything more, still polling so the group keeps us.
+
+        Every assigned partition is paused; a partition assigned meanwhile could still return
+        records, which are put back (seek) so none is skipped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        consumer = self._consumer
+        try:
+            while True:
+                if self._stopping.is_set():
+                    raise _Stopped
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                if consumer is not None:
+                    consumer.pause(*consumer.assignment())
+                    stray = await consumer.getmany(timeout_ms=0)
+                    for tp, records in stray.items():
+                        consumer.seek(tp, records[0].offset)
+                await self._sleep(min(remaining, 0.5))
+        finally:
+            if consumer is not None:
+                consumer.resume(*consumer.paused())
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with asyncio.timeout(5), self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
 
     async def _apply(self, event: CloudEvent, payload: Payload, handler: Handler) -> str:
         async with self.sessions() as session, session.begin():
@@ -158,6 +266,7 @@ class IdempotentConsumer:
         headers = [
             *(message.headers or ()),
             ("dlq_reason", reason[:4000].encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
             ("dlq_original_topic", message.topic.encode()),
             ("dlq_original_partition", str(message.partition).encode()),
             ("dlq_original_offset", str(message.offset).encode()),

@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.events.failures import InvalidEvent
 from shared.events.payloads import PAYLOADS_BY_TYPE, Payload
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 
-class UndecodableEvent(Exception):
+class UndecodableEvent(InvalidEvent):
     """A message that is not a CloudEvent we understand: it goes to the dead-letter topic."""
 
 

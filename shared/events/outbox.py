@@ -4,11 +4,25 @@ announces; a relay publishes rows to Kafka in order and marks them published.
 One relay per service is active at a time (a PostgreSQL advisory lock elects it), which is what
 keeps the per-key order across several instances; the others stand by and take over when the
 leader's connection goes away. Publication is at-least-once; consumers deduplicate.
+
+Leadership is a session-level lock, so it lives exactly as long as the lock's connection. Every
+batch therefore runs ON that connection: it reads the rows there, and marks them published there
+in a statement that also checks `pg_locks` for our own backend. A PostgreSQL restart or a
+terminated backend makes the next statement fail, and the relay stops publishing at once and
+contends again; it can never go on publishing beside a new leader (at most the one batch in
+flight when the lock vanished is sent again by the next leader, which consumers deduplicate).
+
+Before every batch the relay asks the broker (fresh metadata) whether the batch's topics exist
+with their configured partitions; after a broker restart (the local broker forgets everything)
+it re-creates the topics and their DLQs and starts a new producer before publishing again, and
+the check is repeated after the send so an acknowledgement from a broker that restarted under
+the batch is not trusted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -32,9 +46,10 @@ from sqlalchemy import (
     insert,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from shared.events.envelope import CloudEvent
+from shared.events.kafka import TopicsNotReady, ensure_topics, verify_partitions
 from shared.events.payloads import Payload
 from shared.metrics import (
     OUTBOX_BACKLOG,
@@ -43,6 +58,7 @@ from shared.metrics import (
     OUTBOX_PUBLISHED,
     OUTBOX_RELAY_LEADER,
 )
+from shared.settings import Settings
 from shared.workers import wait_or_stop
 
 log = logging.getLogger("cchc.outbox")
@@ -122,6 +138,10 @@ class Outbox:
         return len(rows)
 
 
+class LostLeadership(Exception):
+    """The advisory lock's session is gone (PostgreSQL restarted, backend terminated)."""
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -134,6 +154,7 @@ class OutboxRelay:
         batch_size: int = 500,
         retention_hours: int = 72,
         send_timeout: float = 30.0,
+        settings: Settings | None = None,
     ) -> None:
         self.engine = engine
         self.table = table
@@ -149,6 +170,11 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._qualified = f"{table.schema}.{table.name}" if table.schema else table.name
         self._lock_key = f"cchc-outbox:{self._qualified}"
+        # With settings, topics are (re-)created with their configured partitions whenever a
+        # producer is made and their partitions verified before and after every batch.
+        self.settings = settings
+        self._lock_conn: AsyncConnection | None = None
+        self.batches_published = 0  # by this instance; tests use it to see who led
 
     def stop(self) -> None:
         self._stopping.set()
@@ -168,20 +194,39 @@ class OutboxRelay:
                     if not got:
                         await self._sleep(1.0)
                         continue
+                    log.info("outbox relay leads", extra={"outbox": self._qualified})
+                    self._lock_conn = lock_conn
                     OUTBOX_RELAY_LEADER.labels(self.service).set(1)
                     try:
                         await self._lead()
                     finally:
                         OUTBOX_RELAY_LEADER.labels(self.service).set(0)
-                        await lock_conn.execute(
-                            text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": self._lock_key}
-                        )
-                        await lock_conn.commit()
+                        self._lock_conn = None
+                        await self._unlock(lock_conn)
             except asyncio.CancelledError:
                 raise
+            except LostLeadership as exc:
+                OUTBOX_ERRORS.labels(self.service).inc()
+                log.warning(
+                    "outbox relay lost its leadership; stopped publishing, contending again",
+                    extra={"outbox": self._qualified, "error": repr(exc)[:500]},
+                )
+                await self._sleep(1.0)
             except Exception:
                 log.exception("outbox relay lost its database connection; retrying")
                 await self._sleep(1.0)
+
+    async def _unlock(self, lock_conn: AsyncConnection) -> None:
+        try:
+            await lock_conn.execute(
+                text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": self._lock_key}
+            )
+            await lock_conn.commit()
+        except Exception:
+            # The session is gone, and the lock with it; make sure the pool drops it.
+            log.debug("advisory unlock failed", exc_info=True)
+            with contextlib.suppress(Exception):
+                await lock_conn.invalidate()
 
     async def _lead(self) -> None:
         try:
@@ -205,7 +250,7 @@ class OutboxRelay:
             try:
                 published = await self.publish_batch()
                 backoff = 0.2
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, LostLeadership):
                 raise
             except Exception as exc:
                 OUTBOX_ERRORS.labels(self.service).inc()
@@ -215,18 +260,31 @@ class OutboxRelay:
                 )
                 await self._record_failure(repr(exc))
                 await self._drop_producer()
+                self._check_leadership_error(exc)
                 await self._sleep(backoff + random.uniform(0, backoff / 2))
                 backoff = min(backoff * 2, 30.0)
                 continue
             if loop.time() - last_housekeeping > 5:
                 await self._housekeeping()
                 last_housekeeping = loop.time()
+                await self._ensure_topics_quietly()
             if published < self.batch_size:
                 await self._sleep(self.poll_interval)
 
     async def publish_batch(self) -> int:
-        """Publish the oldest unpublished rows; returns how many were published."""
-        async with self.engine.connect() as conn:
+        """Publish the oldest unpublished rows; returns how many were published.
+
+        Runs on the lock's connection (see the module docstring): reading the rows proves the
+        session that holds the lock is alive, and the rows are marked published only by a
+        statement that finds our lock in `pg_locks`."""
+        conn = self._lock_conn
+        if conn is None:  # called outside run(): a one-off publish with its own connection
+            async with self.engine.connect() as own:
+                return await self._publish_batch_on(own, fenced=False)
+        return await self._publish_batch_on(conn, fenced=True)
+
+    async def _publish_batch_on(self, conn: AsyncConnection, *, fenced: bool) -> int:
+        try:
             rows = (
                 await conn.execute(
                     text(
@@ -237,24 +295,91 @@ class OutboxRelay:
                 )
             ).all()
             await conn.rollback()
+        except Exception as exc:
+            if fenced:
+                raise LostLeadership(
+                    f"cannot read the outbox on the lock's session: {exc!r}"
+                ) from exc
+            raise
         if not rows:
             return 0
+        topics = {r.topic for r in rows}
+        await self._ready_producer(topics)
+        await asyncio.wait_for(self._send(rows), self.send_timeout)
+        if self.settings is not None:
+            assert self.producer is not None
+            # The broker may have restarted under the batch: then the acknowledgements are
+            # worthless (the in-memory broker forgot them); publish the batch again.
+            await verify_partitions(self.producer, self.settings, topics)
+        ids = [r.id for r in rows]
+        fence = (
+            " AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid())"
+            if fenced
+            else ""
+        )
+        try:
+            marked = (
+                await conn.execute(
+                    text(
+                        f"UPDATE {self._qualified} SET published_at = now(), "
+                        f"attempts = attempts + 1 WHERE id = ANY(:ids){fence}"
+                    ),
+                    {"ids": ids},
+                )
+            ).rowcount
+            await conn.commit()
+        except Exception as exc:
+            if fenced:
+                raise LostLeadership(
+                    f"cannot mark the batch on the lock's session: {exc!r}"
+                ) from exc
+            raise
+        if fenced and marked == 0:
+            raise LostLeadership("our advisory lock is no longer in pg_locks")
+        self.batches_published += 1
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(ids))
+        return len(ids)
+
+    async def _ready_producer(self, topics: set[str]) -> None:
+        """A started producer whose broker has `topics` with their configured partitions."""
         if self.producer is None:
+            if self.settings is not None:
+                await ensure_topics(self.settings)  # every (re)connect: never auto-creation
             producer = self.producer_factory()
             await asyncio.wait_for(producer.start(), self.send_timeout)
             self.producer = producer
-        await asyncio.wait_for(self._send(rows), self.send_timeout)
-        ids = [r.id for r in rows]
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                text(
-                    f"UPDATE {self._qualified} SET published_at = now(), attempts = attempts + 1 "
-                    f"WHERE id = ANY(:ids)"
-                ),
-                {"ids": ids},
+        if self.settings is None:
+            return
+        try:
+            await verify_partitions(self.producer, self.settings, topics)
+        except TopicsNotReady as exc:
+            log.warning(
+                "broker lacks our topics (restarted?); re-creating them and reconnecting",
+                extra={"error": str(exc)[:500]},
             )
-        OUTBOX_PUBLISHED.labels(self.service).inc(len(ids))
-        return len(ids)
+            await self._drop_producer()
+            await ensure_topics(self.settings)
+            producer = self.producer_factory()
+            await asyncio.wait_for(producer.start(), self.send_timeout)
+            self.producer = producer
+            await verify_partitions(producer, self.settings, topics)
+
+    async def _ensure_topics_quietly(self) -> None:
+        """Housekeeping: an emptied broker gets its topics back even while nothing is
+        published, so consumers do not subscribe to auto-created or missing topics."""
+        if self.settings is None:
+            return
+        try:
+            await ensure_topics(self.settings)
+        except Exception as exc:
+            log.debug("topic check failed", extra={"error": repr(exc)})
+
+    def _check_leadership_error(self, exc: Exception) -> None:
+        """A failed batch whose cause is the lock's session ends the leadership."""
+        conn = self._lock_conn
+        if conn is not None and conn.invalidated:
+            raise LostLeadership(f"lock session invalidated: {exc!r}")
 
     async def _send(self, rows: Sequence[Any]) -> None:
         assert self.producer is not None

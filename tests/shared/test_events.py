@@ -89,6 +89,7 @@ async def test_outbox_rows_commit_with_the_change_and_publish_in_order(
         lambda: make_producer(settings, "test-relay"),
         service="test",
         poll_interval=0.05,
+        settings=settings,
     )
     task = asyncio.create_task(relay.run())
     try:
@@ -142,6 +143,7 @@ async def test_events_written_while_the_broker_is_down_are_published_when_it_ret
         service="test",
         poll_interval=0.05,
         send_timeout=5,
+        settings=own,
     )
     task = asyncio.create_task(relay.run())
     try:
@@ -150,8 +152,8 @@ async def test_events_written_while_the_broker_is_down_are_published_when_it_ret
             await outbox.add_many(s, [(item(unit, n), unit, None) for n in range(10)])
         await asyncio.sleep(2)
         assert await backlog(tasks_db, outbox_table) >= 10  # held, not lost
-        broker = Broker.start(port, tmp_path)  # same address, empty (in-memory) broker
-        await ensure_topics(own)
+        # Same address, empty (in-memory) broker: the relay re-creates the topics itself.
+        broker = Broker.start(port, tmp_path)
         messages = [
             m
             for m in await read_topic(broker.bootstrap, "tasks.remediation", 10, timeout=60)
@@ -340,3 +342,179 @@ async def test_an_independent_client_lists_every_topic_and_its_dead_letter_topic
     topics = set((await asyncio.to_thread(admin.list_topics, timeout=10)).topics)
     for topic in ("ingest.dossiers", "scoring.snapshots", "tasks.remediation"):
         assert topic in topics and f"{topic}.dlq" in topics
+
+
+async def test_dead_letters_are_listed_with_their_reason_and_replayed_through_the_idempotent_path(
+    make_settings: Callable[..., Settings],
+    tasks_db: Any,
+    auth: Callable[..., dict[str, str]],
+    subprocess_env: dict[str, str],
+) -> None:
+    from services.tasks.main import create_app
+    from shared.events.failures import InvalidEvent
+    from tests.conftest import running
+
+    settings = make_settings()
+    topic = "tasks.remediation"
+    unit = f"DLQ-{uuid.uuid4().hex[:8]}"
+    sessions = make_sessionmaker(tasks_db)
+    async with tasks_db.begin() as c:
+        await c.execute(text("CREATE TABLE IF NOT EXISTS public.idem_log (topic text, item text)"))
+        await c.execute(text("CREATE TABLE IF NOT EXISTS public.dlq_fixed (item text)"))
+    producer = make_producer(settings, "test-dlq")
+    await producer.start()
+
+    async def handle(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
+        assert isinstance(payload, RemediationCreated)
+        if payload.unit_id != unit:
+            return
+        fixed = (
+            await session.execute(
+                text("SELECT count(*) FROM public.dlq_fixed WHERE item = :i"),
+                {"i": payload.item_id},
+            )
+        ).scalar_one()
+        if payload.item_id == "refused" and not fixed:
+            raise InvalidEvent("no such agency in the registry yet")
+        await session.execute(
+            text("INSERT INTO public.idem_log VALUES (:t, :i)"), {"t": unit, "i": payload.item_id}
+        )
+
+    consumer = IdempotentConsumer(
+        name=f"test-dlq-{unit}",
+        topics=[topic],
+        handlers={RemediationCreated.event_type: handle},
+        sessions=sessions,
+        processed_table=processed_events_table,
+        producer=producer,
+        settings=settings,
+    )
+
+    async def handled() -> list[str]:
+        async with tasks_db.connect() as c:
+            rows = await c.execute(
+                text("SELECT item FROM public.idem_log WHERE topic = :t ORDER BY item"),
+                {"t": unit},
+            )
+            return list(rows.scalars())
+
+    refused = CloudEvent.of(
+        RemediationCreated(item_id="refused", unit_id=unit, status="not_started"), source=SOURCE
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await _raw_send(producer, topic, CloudEvent.of(item(unit, 1), source=SOURCE))
+        await _raw_send(producer, topic, refused)
+        assert await eventually(lambda: _nonempty(handled)) == ["item-1"]
+
+        app = create_app(make_settings(service_name="tasks", workers_enabled=False))
+        async with running(app) as client:
+
+            async def listed() -> list[dict[str, Any]]:
+                r = await client.get(
+                    "/api/v1/admin/dlq", params={"topic": topic}, headers=auth("admin")
+                )
+                assert r.status_code == 200, r.text
+                return [e for e in r.json()["entries"] if e["event_id"] == refused.id]
+
+            entries = await eventually(listed, timeout=30)
+            assert len(entries) == 1
+            entry = entries[0]
+            assert "no such agency in the registry yet" in entry["reason"]
+            assert entry["consumer"] == consumer.name and entry["original_topic"] == topic
+            assert entry["event_type"] == RemediationCreated.event_type and entry["key"] == "k"
+
+            # Only admins; only known topics; a replay request must choose something.
+            r = await client.get(
+                "/api/v1/admin/dlq", params={"topic": topic}, headers=auth("viewer")
+            )
+            assert r.status_code == 403
+            r = await client.get("/api/v1/admin/dlq", params={"topic": "nope"}, headers=auth())
+            assert r.status_code == 404
+            r = await client.post("/api/v1/admin/dlq/replay", json={"topic": topic}, headers=auth())
+            assert r.status_code == 422
+
+            # The cause is fixed; the chosen dead letter is replayed and handled once.
+            async with tasks_db.begin() as c:
+                await c.execute(text("INSERT INTO public.dlq_fixed VALUES ('refused')"))
+            r = await client.post(
+                "/api/v1/admin/dlq/replay",
+                json={"topic": topic, "offsets": [entry["offset"]], "event_ids": ["missing-id"]},
+                headers=auth(),
+            )
+            assert r.status_code == 200, r.text
+            assert [e["event_id"] for e in r.json()["replayed"]] == [refused.id]
+            assert r.json()["not_found"] == ["missing-id"]
+
+            async def both() -> list[str]:
+                rows = await handled()
+                return rows if len(rows) >= 2 else []
+
+            assert await eventually(both) == ["item-1", "refused"]
+        # The command line does the same; replaying an event already processed changes nothing.
+        env = {**subprocess_env, "PYTHONPATH": os.getcwd()}
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shared.events.dlq", "replay", topic, "--event-id", refused.id],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert refused.id in done.stdout
+        listing = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shared.events.dlq", "list", topic],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert any(
+            json.loads(line)["event_id"] == refused.id for line in listing.stdout.splitlines()
+        )
+        await asyncio.sleep(3)
+        assert await handled() == ["item-1", "refused"]
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 30)
+        await producer.stop()
+
+
+async def _nonempty(check: Callable[[], Any]) -> Any:
+    rows = await check()
+    return rows or None
+
+
+def test_failures_are_classified_in_one_place() -> None:
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    from shared.events.failures import Failure, InvalidEvent, classify
+
+    def wrapped(inner: BaseException, *, invalidated: bool = False) -> BaseException:
+        return sa_exc.DBAPIError("SELECT 1", {}, inner, connection_invalidated=invalidated)
+
+    # The database away, in the shapes PostgreSQL's absence really takes.
+    for exc in (
+        FileNotFoundError(2, "No such file or directory"),
+        ConnectionRefusedError(111, "Connect call failed"),
+        TimeoutError(),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        wrapped(ValueError("boom"), invalidated=True),
+        sa_exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")),
+        sa_exc.TimeoutError("QueuePool limit reached"),
+    ):
+        assert classify(exc) is Failure.TRANSIENT, exc
+    # The event itself is wrong.
+    for exc in (
+        InvalidEvent("no such agency"),
+        UndecodableEvent("value is not JSON"),
+        asyncpg.exceptions.UntranslatableCharacterError("\\u0000 cannot be converted"),
+        asyncpg.exceptions.UniqueViolationError("duplicate key"),
+    ):
+        assert classify(exc) is Failure.INVALID, exc
+    assert classify(ValueError("handler cannot cope")) is Failure.UNKNOWN
