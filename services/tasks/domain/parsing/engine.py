@@ -1,0 +1,998 @@
+"""Propose draft remediation items from the text of a conclusion notice or dispatch.
+
+``parse_conclusion`` is a pure function: no I/O, no clock. All matching runs on a
+*folded* copy of the text (diacritics stripped, ``đ`` → ``d``, lower case) that keeps
+a map back to the original, so every span indexes the ORIGINAL text.
+
+Structure of the documents (see ``/work/shared/samples``):
+
+* a preamble (header, addressees, reasons) ends at the first numbered heading, or at
+  a paragraph ending with "… yêu cầu:" / "… kết luận:" when there are no headings;
+* a numbered heading (``1.``, ``II.``) or a lettered heading (``a)``) that names
+  agencies ("1. Sở Thông tin và Truyền thông") makes them the leads of everything
+  under it; a heading that starts like an addressee but is descriptive ("Các đơn vị
+  được UBND tỉnh giao …") becomes one unresolved lead named as written;
+* every bullet / lettered item / paragraph in the body is one draft item, except that
+  a block is split at sentence boundaries where a later sentence names its own
+  subject agency, or where sentences carry different timing (deadline / recurrence);
+* a block that starts by naming agencies (or by an enumeration "Các Sở, ngành: Y tế,
+  …; UBND các huyện: Văn Giang, …") overrides the heading's leads;
+* agencies after "phối hợp với" / "phối hợp cùng" are support;
+* the body stops at "Nơi nhận", the signature block, "Tin liên quan", or at a closing
+  formula ending with "./.".
+
+Deadlines come only from explicit cues ("trước ngày 04/8/2022", "hoàn thành trước
+ngày …", "chậm nhất ngày …", "trong tháng 12/2020" = last day of the month, "trong
+quý III/2022" = last day of the quarter). A date that belongs to a cited document
+("Kế hoạch số 206/KH-UBND ngày 23/12/2022") is never a deadline. A day/month without
+a year takes the year of the document (``issued_on``, else the header date / the year
+of an undated draft "ngày tháng năm 2023"); if that lands before a known issue date
+it rolls to the next year.
+
+Recurrence vocabulary (``DraftItem.recurrence``):
+
+* ``weekly`` – "hằng tuần"
+* ``monthly`` – "hằng tháng" / "hàng tháng"
+* ``monthly:days=A-B`` – "từ ngày 01 đến ngày 05 hằng tháng"
+* ``monthly:by=D`` – "trước ngày 25 hằng tháng"
+* ``quarterly`` – "hằng quý", "định kỳ hằng quý"
+* ``half_yearly`` – "định kỳ 6 tháng", "6 tháng một lần"
+* ``yearly`` – "hằng năm"
+* ``yearly:by=MM-DD`` – "trước ngày 15/12 hằng năm"
+* ``reports:P1,P2,…`` – periodic reports listed as periods, P ∈ {Q1, Q2, H1, Q3, M9,
+  Q4, year} ("báo cáo quý I, 6 tháng, 9 tháng và năm" → ``reports:Q1,H1,M9,year``);
+  the reporting calendar (``recurrence.py``) gives their due dates.
+
+Group codes (``Assignee.group``): ``departments`` (các sở, ban, ngành), ``districts``
+(UBND các huyện, thị xã, thành phố; UBND cấp huyện), ``communes`` (UBND các xã,
+phường, thị trấn; UBND cấp xã), ``public_service_units`` (các đơn vị sự nghiệp công
+lập trực thuộc UBND tỉnh), ``related_units`` (các cơ quan, đơn vị có liên quan;
+địa phương liên quan), ``all_units`` (các cơ quan, đơn vị, địa phương).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from services.tasks.domain.parsing.folding import Folded
+from services.tasks.domain.parsing.header import read_header
+from services.tasks.domain.units import UnitDirectory, When, name_key
+
+Role = Literal["lead", "support"]
+
+
+class _Fields:
+    """Read access by key as well as by attribute (``item["deadline"]``), and ``to_dict``."""
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Assignee(_Fields):
+    name: str
+    role: Role
+    unit_id: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class AgencyRef(_Fields):
+    """An agency mentioned without a role (e.g. a meeting participant)."""
+
+    name: str
+    unit_id: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class DraftItem(_Fields):
+    assignees: list[Assignee]
+    action: str
+    deadline: date | None
+    recurrence: str | None
+    criteria: list[str]
+    span: tuple[int, int]
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class DraftFinding(_Fields):
+    """A shortcoming listed under a "Tồn tại, hạn chế" heading (evidence, not a task)."""
+
+    text: str
+    span: tuple[int, int]
+
+
+@dataclass
+class ParseResult(_Fields):
+    items: list[DraftItem]
+    findings: list[DraftFinding] = field(default_factory=list)
+    issued_on: date | None = None
+    reference_year: int | None = None
+    is_directive: bool = False
+    participants: list[AgencyRef] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    number: str | None = None
+    issuer: str | None = None
+    province: str | None = None  # the issuing body's province, as written
+    horizon_until: date | None = None  # end of the plan's period ("giai đoạn 2026-2030")
+
+
+# --------------------------------------------------------------------------- folding
+
+
+def _clean(s: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", s).split())
+
+
+# --------------------------------------------------------------------------- dates
+
+_D = r"(\d{1,2})\s*[/\-.]\s*(\d{1,2})(?:\s*[/\-.]\s*(\d{4}))?(?![\d/])"
+_DT = r"(\d{1,2}) thang (\d{1,2})(?: nam (\d{4}))?"
+_CUE = (
+    r"(?:hoan thanh |xong |thuc hien |gui |bao cao )?"
+    r"(?:truoc|cham nhat(?: la)?(?: truoc| vao)?|han chot(?: la)?|khong muon hon|den het|"
+    r"trong thoi han den)"
+)
+_DEADLINE_RES = [
+    re.compile(rf"\b{_CUE}\s+(?:ngay\s+)?{_D}"),
+    re.compile(rf"\b{_CUE}\s+(?:ngay\s+)?{_DT}"),
+]
+_IN_MONTH = re.compile(r"\btrong thang (\d{1,2})(?!\d)(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?")
+_IN_QUARTER = re.compile(r"\btrong quy (iv|iii|ii|i|[1-4])\b(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?")
+_DOC_KW = (
+    r"(?:nghi dinh|quyet dinh|ke hoach|bao cao|thong bao|chi thi|cong van|thong tu|"
+    r"nghi quyet|ket luan|cong dien|chuong trinh(?: hanh dong)?|van ban|to trinh|quy dinh|"
+    r"huong dan|luat|phap lenh)"
+)
+_DOCNUM = r"\d+[a-z0-9.\-]*(?:/[a-z0-9.\-]+)+|\d+-[a-z]+/[a-z]+"
+_CITED = re.compile(
+    rf"(?:(?:{_DOC_KW}\s+)?(?:so\s+)?(?:{_DOCNUM})|{_DOC_KW}s?)\s*,?\s+ngay\s+(?:{_D}|{_DT})"
+)
+_HEADER_DATE = [
+    re.compile(rf"(?:^|\n)\s*ngay\s+{_D}\s*,"),
+    re.compile(rf",\s*ngay\s+{_DT}"),
+    re.compile(rf",\s*ngay\s+{_D}"),
+]
+_DRAFT_YEAR = re.compile(r"ngay\s+thang\s+nam\s+(\d{4})")
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+
+
+def _mkdate(y: int, m: int, d: int) -> date | None:
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _DocTime:
+    issued_on: date | None
+    year: int | None
+
+    def complete(self, day: int, month: int, year: str | None) -> date | None:
+        if year:
+            return _mkdate(int(year), month, day)
+        if self.year is None:
+            return None
+        d = _mkdate(self.year, month, day)
+        if d is not None and self.issued_on is not None and d < self.issued_on:
+            d = _mkdate(self.year + 1, month, day)
+        return d
+
+    def month_end(self, month: int, year: str | None) -> date | None:
+        y = int(year) if year else self.year
+        if y is None or not 1 <= month <= 12:
+            return None
+        d = date(y, month, calendar.monthrange(y, month)[1])
+        if not year and self.issued_on is not None and d < self.issued_on:
+            d = date(y + 1, month, calendar.monthrange(y + 1, month)[1])
+        return d
+
+
+def _header_time(fd: Folded, issued_on: date | None) -> _DocTime:
+    if issued_on is not None:
+        return _DocTime(issued_on, issued_on.year)
+    head = fd.f[:1200]
+    cited = _cited_spans(head)
+    for rx in _HEADER_DATE:
+        for m in rx.finditer(head):
+            if any(cs <= m.start(1) < ce for cs, ce in cited):
+                continue  # "Quyết định số 5/QĐ-UBND, ngày 01/01/2020" is not our date
+            d = _mkdate(int(m.group(3)), int(m.group(2)), int(m.group(1))) if m.group(3) else None
+            if d is not None:
+                return _DocTime(d, d.year)
+    m2 = _DRAFT_YEAR.search(head)
+    if m2:
+        return _DocTime(None, int(m2.group(1)))
+    return _DocTime(None, None)
+
+
+def _cited_spans(f: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _CITED.finditer(f)]
+
+
+def _find_deadline(
+    f: str,
+    a: int,
+    b: int,
+    dt: _DocTime,
+    cited: list[tuple[int, int]],
+    *,
+    explicit_year_only: bool = False,
+) -> date | None:
+    seg = f[a:b]
+    found: list[tuple[int, date]] = []
+
+    def is_cited(s: int, e: int) -> bool:
+        return any(cs <= a + s < ce or cs < a + e <= ce for cs, ce in cited)
+
+    for rx in _DEADLINE_RES:
+        for m in rx.finditer(seg):
+            if is_cited(m.start(1), m.end()):
+                continue
+            # "trước ngày 25 hằng tháng" is a recurrence, not a deadline
+            if re.match(r"\s*hang (?:thang|quy|nam)", seg[m.end() :]):
+                continue
+            if explicit_year_only and not m.group(3):
+                continue  # "báo cáo quý … trước ngày 15/3, 15/6": the period calendar
+            d = dt.complete(int(m.group(1)), int(m.group(2)), m.group(3))
+            if d is not None:
+                found.append((m.start(), d))
+    for m in _IN_MONTH.finditer(seg):
+        if is_cited(m.start(), m.end()):
+            continue
+        d = dt.month_end(int(m.group(1)), m.group(2) or m.group(3))
+        if d is not None:
+            found.append((m.start(), d))
+    for m in _IN_QUARTER.finditer(seg):
+        q = _ROMAN[m.group(1)]
+        d = dt.month_end(q * 3, m.group(2) or m.group(3))
+        if d is not None:
+            found.append((m.start(), d))
+    if not found:
+        return None
+    return sorted(found)[0][1]
+
+
+# --------------------------------------------------------------------------- recurrence
+
+_REPORT_TOKEN = re.compile(
+    r"(quy (?:iv|iii|ii|i)\b|quy [1-4]\b|6 thang(?: dau nam)?|9 thang(?: dau nam)?|nam\b(?! \d))"
+)
+_REPORT_SEP = re.compile(r"(?:\s|,|;|…|\.\.\.|\bva\b|\bbao cao\b|\bdinh ky\b)*")
+
+
+def _report_code(token: str) -> str:
+    if token.startswith("quy"):
+        q = _ROMAN[token.split()[1]]
+        return f"Q{q}"
+    if token.startswith("6 thang"):
+        return "H1"
+    if token.startswith("9 thang"):
+        return "M9"
+    return "year"
+
+
+def _find_recurrence(seg: str) -> str | None:
+    m = re.search(r"\btu ngay (\d{1,2}) den(?: het)? ngay (\d{1,2}) (?:cua )?hang thang", seg)
+    if m:
+        return f"monthly:days={int(m.group(1))}-{int(m.group(2))}"
+    m = re.search(r"\btruoc ngay (\d{1,2}) (?:cua )?hang thang", seg)
+    if m:
+        return f"monthly:by={int(m.group(1))}"
+    m = re.search(r"\btruoc ngay (\d{1,2})\s*[/\-.]\s*(\d{1,2}) (?:cua )?hang nam", seg)
+    if m:
+        return f"yearly:by={int(m.group(2)):02d}-{int(m.group(1)):02d}"
+    for rm in re.finditer(r"\bbao cao (?:dinh ky )?", seg):
+        pos = rm.end()
+        codes: list[str] = []
+        while True:
+            tm = _REPORT_TOKEN.match(seg, pos)
+            if not tm:
+                break
+            code = _report_code(tm.group(1))
+            if code not in codes:
+                codes.append(code)
+            pos = _REPORT_SEP.match(seg, tm.end()).end()  # type: ignore[union-attr]
+        if len(codes) >= 2 or (codes and codes[0] != "year"):
+            return "reports:" + ",".join(codes)
+    if re.search(r"\bhang tuan\b", seg):
+        return "weekly"
+    if re.search(r"\bhang thang\b", seg):
+        return "monthly"
+    if re.search(r"\bhang quy\b", seg):
+        return "quarterly"
+    if re.search(r"\b(?:dinh ky 6 thang|6 thang (?:mot|1) lan)\b", seg):
+        return "half_yearly"
+    if re.search(r"\bhang nam\b", seg):
+        return "yearly"
+    return None
+
+
+_CRIT = re.compile(
+    r"\b(?:tctp|tieu chi thanh phan|tieu chi)\s*(?:so\s*)?:?\s*"
+    r"(\d+(?:\.\d+)+(?:\s*(?:[,;]|\bva\b)\s*\d+(?:\.\d+)+)*)"
+)
+
+
+def _find_criteria(seg: str) -> list[str]:
+    out: list[str] = []
+    for m in _CRIT.finditer(seg):
+        for code in re.findall(r"\d+(?:\.\d+)+", m.group(1)):
+            if code not in out:
+                out.append(code)
+    return out
+
+
+# --------------------------------------------------------------------------- agencies
+
+_UB = r"(?:ubnd|uy ban nhan dan)"
+_GROUPS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "related_units",
+        re.compile(
+            r"(?:cac )?co quan,? don vi(?:,? dia phuong)? (?:co )?lien quan|"
+            r"(?:cac )?(?:dia phuong|don vi|co quan|nganh) (?:co )?lien quan"
+        ),
+    ),
+    ("all_units", re.compile(r"(?:cac )?co quan,? don vi,? dia phuong")),
+    (
+        "public_service_units",
+        re.compile(rf"(?:cac )?don vi su nghiep cong lap(?: (?:truc )?thuoc {_UB} tinh)?"),
+    ),
+    (
+        "departments",
+        re.compile(
+            r"(?:cac )?so,? ban,? nganh(?: tinh)?|cac so,? nganh(?: tinh)?|"
+            rf"cac co quan chuyen mon(?: (?:truc )?thuoc {_UB} tinh)?"
+        ),
+    ),
+    (
+        "districts",
+        re.compile(
+            rf"{_UB} (?:cac )?huyen,? thi xa,? thanh pho(?: thuoc tinh)?|{_UB} cap huyen|"
+            r"cac huyen,? thi xa,? thanh pho"
+        ),
+    ),
+    (
+        "communes",
+        re.compile(
+            rf"{_UB} (?:cac )?xa,? phuong,? thi tran|{_UB} cap xa|"
+            r"cac xa,? phuong,? thi tran"
+        ),
+    ),
+]
+_SEP = re.compile(r"\s*(?:,\s*(?:dac biet la|nhat la)\s+|,\s*va\s+|,|;|\bva\b|\bcung\b)\s*")
+_AGENCY_HEAD = re.compile(
+    r"(?:cac |thu truong |lanh dao )?(?:so|van phong|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
+    r"uy ban|cong an|bao hiem|kho bac|dai|hoi|doan|co quan|don vi|dia phuong|huyen|xa)\b"
+)
+_WORD = re.compile(r"[a-z0-9]+")
+_GENERIC_HEAD = re.compile(
+    r"(?:ubnd |uy ban nhan dan )?(?:thanh pho|thi xa|thi tran|huyen|xa|phuong|so|cuc|chi cuc|"
+    r"ban|trung tam|van phong)\s+"
+)
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    end: int
+    unit_id: str | None
+    group: str | None
+
+
+class _Matcher:
+    def __init__(self, fd: Folded, units: UnitDirectory, when: When) -> None:
+        self.fd = fd
+        self.f = fd.f
+        self.units = units
+        self.when = when
+
+    def unit_at(
+        self, p: int, prefixes: Sequence[str] = ("",), limit: int | None = None
+    ) -> tuple[int, str] | None:
+        """Longest registry name starting at p: (end, unit_id)."""
+        f = self.f
+        limit = len(f) if limit is None else limit
+        ends: list[int] = []
+        pos = p
+        max_words = self.units.max_key_len + 1
+        while len(ends) < max_words:
+            m = re.compile(r"[a-z0-9]+").match(f, pos)
+            if not m or m.end() > limit:
+                break
+            ends.append(m.end())
+            gap = re.compile(r"[ \t\-–]*,?[ \t\-–]*").match(f, m.end())
+            assert gap is not None
+            if gap.end() == m.end() or "\n" in f[m.end() : gap.end()]:
+                break
+            pos = gap.end()
+        for end in reversed(ends):
+            key = name_key(f[p:end])
+            for prefix in prefixes:
+                unit = self.units.lookup_key(name_key(prefix) + key, self.when)
+                if unit is not None:
+                    return end, unit.id
+        return None
+
+    def group_at(self, p: int) -> tuple[int, str] | None:
+        best: tuple[int, str] | None = None
+        for code, rx in _GROUPS:
+            m = rx.match(self.f, p)
+            if m and (best is None or m.end() > best[0]):
+                best = (m.end(), code)
+        return best
+
+    def agency_at(self, p: int, limit: int) -> _Mention | None:
+        g = self.group_at(p)
+        u = self.unit_at(p, limit=limit)
+        cands: list[_Mention] = []
+        if g and g[0] <= limit:
+            cands.append(_Mention(p, g[0], None, g[1]))
+        if u:
+            cands.append(_Mention(p, u[0], u[1], None))
+        if not cands:
+            return None
+        return max(cands, key=lambda c: c.end)
+
+    def scan_list(self, p: int, limit: int) -> tuple[list[_Mention], int]:
+        """Agencies listed from p (separated by ',', ';', 'và' …); stops at anything else."""
+        out: list[_Mention] = []
+        pos = p
+        while pos < limit:
+            while pos < limit and self.f[pos] in " \t":
+                pos += 1
+            m = self.agency_at(pos, limit)
+            if m is None:
+                break
+            out.append(m)
+            pos = m.end
+            sep = _SEP.match(self.f, pos)
+            if not sep or sep.end() == pos:
+                break
+            nxt = sep.end()
+            if nxt >= limit or self.agency_at(nxt, limit) is None:
+                break
+            pos = nxt
+        end = out[-1].end if out else p
+        return out, end
+
+    # -- enumerations: "Các Sở, ngành: Y tế, …; UBND các huyện: Văn Giang, …"
+    _INTROS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
+        (re.compile(r"cac so,? (?:ban,? )?nganh(?:,? don vi)?\s*:\s*"), ("Sở ", "")),
+        (
+            re.compile(
+                rf"{_UB} (?:cac )?(?:huyen|thi xa|thanh pho)(?:,? (?:thi xa|thanh pho))*\s*:\s*"
+            ),
+            ("UBND huyện ", "UBND thị xã ", "UBND thành phố ", "UBND ", ""),
+        ),
+        (
+            re.compile(rf"{_UB} (?:cac )?(?:xa|phuong|thi tran)(?:,? (?:phuong|thi tran))*\s*:\s*"),
+            ("UBND xã ", "UBND phường ", "UBND thị trấn ", "UBND ", ""),
+        ),
+        (re.compile(r"cac (?:co quan|don vi)(?:,? (?:don vi|dia phuong))*\s*:\s*"), ("Sở ", "")),
+    ]
+
+    def enumeration_at(self, p: int, limit: int) -> tuple[list[_Mention], int] | None:
+        f = self.f
+        out: list[_Mention] = []
+        pos = p
+        prefixes: tuple[str, ...] | None = None
+        while pos < limit:
+            intro = None
+            for rx, pf in self._INTROS:
+                m = rx.match(f, pos)
+                if m and m.end() <= limit:
+                    intro = (m, pf)
+                    break
+            if intro is None and prefixes is None:
+                return None
+            if intro is not None:
+                prefixes = intro[1]
+                pos = intro[0].end()
+            assert prefixes is not None
+            finished = False
+            while pos < limit:
+                stop = len(f)
+                for ch in ",;.\n":
+                    k = f.find(ch, pos, limit)
+                    if k != -1:
+                        stop = min(stop, k)
+                stop = min(stop, limit)
+                hit = self.unit_at(pos, prefixes, limit=stop)
+                elem_end = stop
+                while elem_end > pos and f[elem_end - 1] == " ":
+                    elem_end -= 1
+                if hit is not None and hit[0] >= elem_end:
+                    out.append(_Mention(pos, hit[0], hit[1], None))
+                elif hit is not None:
+                    out.append(_Mention(pos, hit[0], hit[1], None))
+                    rest = re.compile(r"\s+va\s+").match(f, hit[0])
+                    if rest:
+                        pos = rest.end()
+                        continue
+                    finished = True
+                    pos = hit[0]
+                    break
+                else:
+                    end = self._name_end(pos, elem_end)
+                    if end <= pos:
+                        finished = True
+                        break
+                    out.append(_Mention(pos, end, None, None))
+                    if end < elem_end:
+                        finished = True
+                        pos = end
+                        break
+                pos = stop
+                if pos < limit and f[pos] == ",":
+                    pos += 1
+                    while pos < limit and f[pos] == " ":
+                        pos += 1
+                    continue
+                if pos < limit and f[pos] == ";":
+                    pos += 1
+                    while pos < limit and f[pos] == " ":
+                        pos += 1
+                    break  # next segment: maybe a new intro
+                finished = True
+                break
+            if finished:
+                break
+        if not out:
+            return None
+        return out, out[-1].end
+
+    def _name_end(self, p: int, limit: int) -> int:
+        """End of an unresolved name in an enumeration: its capitalised words ("Tam Kỳ",
+        "Cục Thuế tỉnh"), after an optional lower-case generic head ("thành phố", "huyện").
+        Returns p when the text does not start like a name."""
+        head = _GENERIC_HEAD.match(self.f, p, limit)
+        pos = head.end() if head else p
+        end = p if head is None else head.end()
+        for m in _WORD.finditer(self.f, pos, limit):
+            if self.fd.is_upper_at(m.start()) or (end > p and m.group() == "tinh"):
+                end = m.end()
+                continue
+            break
+        if head is not None and end == head.end():
+            return p  # a generic head alone is not a name
+        return end
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@dataclass
+class _Block:
+    kind: str  # "heading" | "letter" | "bullet" | "para"
+    label: str | None
+    start: int  # folded offsets of the content (after the marker)
+    end: int
+
+
+_STOP = re.compile(r"\s*(?:noi nhan\b|tm\.|kt\.|tin lien quan\b|tai lieu dinh kem\b)")
+_NUM = re.compile(r"[ \t]*((?:\d+(?:\.\d+)*)|[ivx]+)\.[ \t]+")
+_LETTER = re.compile(r"[ \t]*([a-z])\)[ \t]+")
+_BULLET = re.compile(r"[ \t]*[-–—•+*][ \t]+")
+_FOOTNOTE = re.compile(r"[ \t]*[¹²³⁴⁵⁶⁷⁸⁹⁰*]")
+_UNKNOWN_LEAD = re.compile(
+    r"(?P<name>(?:so|cuc|chi cuc|ban|trung tam|cong an|bao hiem xa hoi|kho bac|van phong|"
+    r"thanh tra|ubnd|uy ban nhan dan|doan|hoi|dai|bo chi huy|vien|truong)\b[^,.;:\n]{0,80}?)"
+    r",?\s+(?:chu tri|chiu trach nhiem)\b"
+)
+_NON_DIRECTIVE = re.compile(
+    r"(?:ket qua|uu diem|ton tai|han che|nguyen nhan|danh gia|tinh hinh|nhan xet|khuyet diem|"
+    r"thuc trang|dac diem|mot so ket qua)\b"
+)
+_FINDINGS_HEAD = re.compile(r"(?:\S+ )?(?:ton tai|han che|khuyet diem)\b")
+_HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s+")
+_DIRECT = re.compile(r"\b(?:yeu cau|giao|de nghi|giao cho|chi dao)\s+(?=\S)")
+_TRIGGER = re.compile(
+    r"(?:yeu cau|ket luan|chi dao|giao|de nghi|giao nhiem vu)(?: nhu sau)?\s*:\s*$"
+)
+
+
+def _lines(f: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for line in f.split("\n"):
+        s, e = pos, pos + len(line)
+        while s < e and f[s].isspace():
+            s += 1
+        while e > s and f[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+        pos += len(line) + 1
+    return out
+
+
+def _blocks(fd: Folded) -> list[_Block]:
+    f = fd.f
+    out: list[_Block] = []
+    for s, e in _lines(f):
+        if _FOOTNOTE.match(f, s):
+            continue
+        m = _NUM.match(f, s, e)
+        if m and m.end() < e and (m.group(1)[0].isdigit() or fd.is_upper_at(m.start(1))):
+            out.append(_Block("heading", m.group(1), m.end(), e))
+            continue
+        m = _LETTER.match(f, s, e)
+        if m and m.end() < e:
+            out.append(_Block("letter", fd.original(m.start(1), m.end(1)), m.end(), e))
+            continue
+        m = _BULLET.match(f, s, e)
+        if m and m.end() < e:
+            out.append(_Block("bullet", None, m.end(), e))
+            continue
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and f[prev.end - 1] not in ".:;!?…"
+            and not fd.is_upper_at(s)
+            and f[s].isalpha()
+        ):
+            prev.end = e  # continuation across a line or page break
+            continue
+        out.append(_Block("para", None, s, e))
+    return out
+
+
+def _sentences(fd: Folded, a: int, b: int) -> list[tuple[int, int]]:
+    f = fd.f
+    out: list[tuple[int, int]] = []
+    start = a
+    for m in re.finditer(r"[.!?…](?=\s+\S)", f[a:b]):
+        end = a + m.end()
+        nxt = end
+        while nxt < b and f[nxt].isspace():
+            nxt += 1
+        if (
+            nxt < b
+            and fd.is_upper_at(nxt)
+            and not re.search(r"\b(?:tp|q|tt|ths|ts)\.$", f[start:end])
+        ):
+            out.append((start, end))
+            start = nxt
+    out.append((start, b))
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory) -> ParseResult:
+    """Propose draft items from a conclusion/dispatch text (pure; spans index ``text``)."""
+    fd = Folded(text)
+    f = fd.f
+    header = read_header(text)
+    dt = _header_time(fd, issued_on or header.issued_on)
+    if dt.year is None and header.year is not None:
+        dt = _DocTime(None, header.year)
+    when = When(on=dt.issued_on, year=dt.year if dt.issued_on is None else None)
+    matcher = _Matcher(fd, units, when)
+    cited = _cited_spans(f)
+    blocks = _blocks(fd)
+    result = ParseResult(items=[], issued_on=dt.issued_on, reference_year=dt.year)
+    result.number, result.issuer = header.number, header.issuer
+    result.province, result.horizon_until = header.province, header.horizon_until
+
+    def assignee(m: _Mention, role: Role) -> Assignee:
+        return Assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
+
+    has_headings = any(b.kind == "heading" for b in blocks)
+    in_body = False
+    skip_level: int | None = None  # inside an evaluation section (results, shortcomings)
+    in_findings = False
+    sec_leads: list[Assignee] = []
+    sub_leads: list[Assignee] | None = None
+    section: str | None = None
+    subsection: str | None = None
+
+    def heading_leads(a: int, b: int) -> tuple[list[Assignee], bool] | None:
+        """Leads named by a heading; returns (leads, pure_heading) or None if not agency."""
+        pm = _HEAD_PREFIX.match(f, a)
+        if pm:  # "2. Đối với Sở Y tế:" / "Giao Sở Nội vụ:"
+            a = pm.end()
+        content_end = b
+        colon = f[a:b].endswith(":")
+        if colon:
+            content_end = b - 1
+        mentions, end = matcher.scan_list(a, content_end)
+        rest = f[end:content_end].strip(" ,;")
+        if mentions and (not rest or rest == "tinh"):
+            return [assignee(m, "lead") for m in mentions], True
+        timed = _find_deadline(f, a, b, dt, cited) is not None or _find_recurrence(f[a:b])
+        if colon or (content_end - a < 120 and f[content_end - 1] != "." and not timed):
+            if _AGENCY_HEAD.match(f, a):
+                parts: list[Assignee] = []
+                for seg_a, seg_b in _split_semicolons(f, a, content_end):
+                    ms, e2 = matcher.scan_list(seg_a, seg_b)
+                    if ms and not f[e2:seg_b].strip(" ,;"):
+                        parts.extend(assignee(m, "lead") for m in ms)
+                    else:
+                        parts.append(Assignee(_clean(fd.original(seg_a, seg_b)), "lead"))
+                return parts, True
+            return [], True
+        return None
+
+    for blk in blocks:
+        if _STOP.match(f, blk.start):
+            if in_body:
+                break
+            continue
+        body_text = f[blk.start : blk.end]
+        if not in_body:
+            if blk.kind == "heading":
+                in_body = True
+            elif not has_headings and blk.kind == "para" and _TRIGGER.search(body_text):
+                in_body = True
+                continue
+            else:
+                continue
+        if blk.kind == "heading":
+            level = _heading_level(blk.label)
+            if skip_level is not None and level <= skip_level:
+                skip_level = None
+            if skip_level is None and _NON_DIRECTIVE.match(f, blk.start):
+                skip_level = level  # "I. KẾT QUẢ KIỂM TRA", "2. Tồn tại, hạn chế": not tasks
+            if skip_level is not None:
+                in_findings = bool(_FINDINGS_HEAD.match(f, blk.start))
+                continue
+        if skip_level is not None:
+            if in_findings:
+                oa, ob = fd.span(blk.start, blk.end)
+                result.findings.append(DraftFinding(_clean(text[oa:ob]), (oa, ob)))
+            continue
+        if blk.kind == "heading":
+            section, subsection, sub_leads = blk.label, None, None
+            hl = heading_leads(blk.start, blk.end)
+            if hl is not None:
+                sec_leads = hl[0]
+                continue
+            # a numbered directive ("2. Sở Nội vụ chủ trì …, trước ngày …"): an item itself,
+            # and its subject leads whatever follows under it
+            subject, end = matcher.scan_list(blk.start, blk.end)
+            sec_leads = (
+                [assignee(m, "lead") for m in subject]
+                if subject and f[end : end + 1] not in (":", "")
+                else []
+            )
+        elif blk.kind == "letter":
+            subsection = blk.label
+            sub_leads = None
+            hl = heading_leads(blk.start, blk.end)
+            if hl is not None and hl[0] and f[blk.start : blk.end].endswith(":"):
+                sub_leads = hl[0]
+                continue
+        elif blk.kind == "para" and body_text.endswith(":"):
+            continue  # an intro sentence ("… UBND tỉnh yêu cầu:")
+        if body_text.endswith("./.") and blk.kind == "para":
+            seg = f[blk.start : blk.end]
+            if _find_deadline(f, blk.start, blk.end, dt, cited) is None and not _find_recurrence(
+                seg
+            ):
+                break  # closing formula
+        context = sub_leads if sub_leads is not None else sec_leads
+        label = section if subsection is None else f"{section}.{subsection}"
+        result.items.extend(
+            _items_from_block(fd, matcher, blk, context, dt, cited, label, assignee)
+        )
+    if not in_body:
+        # A short dispatch without sections: only a paragraph that both directs a named
+        # agency ("UBND tỉnh yêu cầu/giao Sở Nội vụ …") and sets a deadline is proposed.
+        for blk in blocks:
+            if blk.kind == "heading" or _STOP.match(f, blk.start):
+                continue
+            for m in _DIRECT.finditer(f, blk.start, blk.end):
+                ms, end = matcher.scan_list(m.end(), blk.end)
+                if not ms or _find_deadline(f, blk.start, blk.end, dt, cited) is None:
+                    continue
+                fake = _Block("para", None, m.end(), blk.end)
+                leads = [assignee(x, "lead") for x in ms]
+                for it in _items_from_block(fd, matcher, fake, leads, dt, cited, None, assignee):
+                    result.items.append(it)
+                in_body = True
+                break
+    result.is_directive = in_body
+    result.participants = _participants(fd, matcher)
+    if not in_body:
+        result.warnings.append("no directive section found: not a conclusion or dispatch")
+    return result
+
+
+def _heading_level(label: str | None) -> int:
+    if not label or not label[0].isdigit():
+        return 0  # roman numerals
+    return label.count(".") + 1
+
+
+def _split_semicolons(f: str, a: int, b: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    s = a
+    for k in range(a, b + 1):
+        if k == b or f[k] == ";":
+            seg_a, seg_b = s, k
+            while seg_a < seg_b and f[seg_a] == " ":
+                seg_a += 1
+            while seg_b > seg_a and f[seg_b - 1] in " .":
+                seg_b -= 1
+            if seg_b > seg_a:
+                out.append((seg_a, seg_b))
+            s = k + 1
+    return out
+
+
+def _items_from_block(
+    fd: Folded,
+    matcher: _Matcher,
+    blk: _Block,
+    context: list[Assignee],
+    dt: _DocTime,
+    cited: list[tuple[int, int]],
+    label: str | None,
+    assignee: Callable[[_Mention, Role], Assignee],
+) -> list[DraftItem]:
+    f = fd.f
+    sents = _sentences(fd, blk.start, blk.end)
+
+    def subject_at(p: int, limit: int) -> list[Assignee] | None:
+        enum = matcher.enumeration_at(p, limit)
+        if enum is not None:
+            return [assignee(m, "lead") for m in enum[0]]
+        ms, end = matcher.scan_list(p, limit)
+        if not ms:
+            # an agency outside the registry that explicitly leads ("Cục Thuế tỉnh chủ trì")
+            um = _UNKNOWN_LEAD.match(f, p, limit)
+            if um and fd.is_upper_at(p):
+                name = _clean(fd.original(um.start("name"), um.end("name")))
+                return [Assignee(name, "lead")]
+            return None
+        nxt = f[end : end + 1]
+        if nxt in (":",) or end >= limit:
+            return None
+        return [assignee(m, "lead") for m in ms]
+
+    # Group sentences into items. A block is one item unless
+    # * a later sentence names its own subject ("UBND các huyện … chỉ đạo …"): that sentence
+    #   (plus a following timing-only sentence) is an item for that subject, and the block's
+    #   addressees resume afterwards;
+    # * sentences carry different timing: a group closes at its timed sentence; untimed
+    #   trailing sentences join the last group.
+    def timed(x: int, y: int) -> bool:
+        return (_find_deadline(f, x, y, dt, cited), _find_recurrence(f[x:y])) != (None, None)
+
+    groups: list[dict[str, Any]] = []
+    for i, (a, b) in enumerate(sents):
+        has_timing = timed(a, b)
+        subj = subject_at(a, b) if i > 0 else None
+        if i == 0 or subj is not None:
+            start_new = True
+        elif groups[-1]["narrow"]:
+            start_new = not (has_timing and not groups[-1]["closed"])
+        elif groups[-1]["closed"]:
+            start_new = has_timing or any(timed(x, y) for x, y in sents[i + 1 :])
+        else:
+            start_new = False
+        if start_new:
+            groups.append(
+                {
+                    "start": a,
+                    "end": b,
+                    "subject": subj if i > 0 else subject_at(a, b),
+                    "narrow": subj is not None,
+                    "closed": has_timing,
+                }
+            )
+        else:
+            groups[-1]["end"] = b
+            groups[-1]["closed"] = groups[-1]["closed"] or has_timing
+    items: list[DraftItem] = []
+    for g in groups:
+        a, b = g["start"], g["end"]
+        seg = f[a:b]
+        leads: list[Assignee] = list(g["subject"] or context)
+        supports: list[Assignee] = []
+        for m in re.finditer(r"\bphoi hop (?:voi|cung)\s+", seg):
+            ms, _ = matcher.scan_list(a + m.end(), b)
+            supports.extend(assignee(x, "support") for x in ms)
+        lead_keys = {(x.unit_id, x.group, name_key(x.name)) for x in leads}
+        seen: set[tuple[str | None, str | None, tuple[str, ...]]] = set()
+        people: list[Assignee] = []
+        for x in leads + supports:
+            key = (x.unit_id, x.group, name_key(x.name))
+            ident = (x.unit_id, x.group, () if (x.unit_id or x.group) else name_key(x.name))
+            if ident in seen or (x.role == "support" and key in lead_keys):
+                continue
+            if x.role == "support" and any(
+                (x.unit_id and x.unit_id == y.unit_id) or (x.group and x.group == y.group)
+                for y in leads
+            ):
+                continue
+            seen.add(ident)
+            people.append(x)
+        oa, ob = fd.span(a, b)
+        recurrence = _find_recurrence(seg)
+        deadline = _find_deadline(f, a, b, dt, cited, explicit_year_only=bool(recurrence))
+        items.append(
+            DraftItem(
+                assignees=people,
+                action=_clean(fd.text[oa:ob]),
+                deadline=deadline,
+                recurrence=recurrence,
+                criteria=_find_criteria(seg),
+                span=(oa, ob),
+                section=label,
+            )
+        )
+    return items
+
+
+_PARTICIPANTS = re.compile(r"\btham du[^:.\n]{0,120}:\s*")
+
+
+def _participants(fd: Folded, matcher: _Matcher) -> list[AgencyRef]:
+    """Agencies listed as attending a meeting ("Tham dự … các cơ quan, đơn vị: …")."""
+    f = fd.f
+    m = _PARTICIPANTS.search(f)
+    if not m:
+        return []
+    end = f.find(".", m.end())
+    end = len(f) if end == -1 else end
+    out: list[AgencyRef] = []
+    pos = m.end()
+    for piece in re.finditer(r"[^,;]+", f[pos:end]):
+        s0 = pos + piece.start()
+        e0 = pos + piece.end()
+        ranges = [(s0, e0)]
+        if _ref_at(matcher, s0, e0) is None:
+            ranges = []
+            cur = s0
+            for vm in re.finditer(r"\s+va\s+", f[s0:e0]):
+                ranges.append((cur, s0 + vm.start()))
+                cur = s0 + vm.end()
+            ranges.append((cur, e0))
+        for s, e in ranges:
+            while s < e and f[s] == " ":
+                s += 1
+            while e > s and f[e - 1] == " ":
+                e -= 1
+            if e <= s:
+                continue
+            ref = _ref_at(matcher, s, e)
+            out.append(ref if ref is not None else AgencyRef(_clean(fd.original(s, e))))
+    return out
+
+
+def _ref_at(matcher: _Matcher, s: int, e: int) -> AgencyRef | None:
+    while s < e and matcher.f[s] == " ":
+        s += 1
+    while e > s and matcher.f[e - 1] == " ":
+        e -= 1
+    name = _clean(matcher.fd.original(s, e))
+    hit = matcher.unit_at(s, ("", "Sở "), limit=e)
+    if hit is not None and hit[0] >= e:
+        return AgencyRef(name, hit[1], None)
+    g = matcher.group_at(s)
+    if g is not None and g[0] >= e:
+        return AgencyRef(name, None, g[1])
+    return None
