@@ -61,8 +61,10 @@ from datetime import date
 from typing import Any, Literal
 
 from services.tasks.domain.parsing.folding import Folded
+from services.tasks.domain.parsing.gazetteer import GAZ_PREFIX, gazetteer
 from services.tasks.domain.parsing.header import read_header
-from services.tasks.domain.units import UnitDirectory, When, name_key
+from services.tasks.domain.parsing.layout import split_tables, unwrap
+from services.tasks.domain.units import UnitDirectory, When, fold, name_key
 
 Role = Literal["lead", "support"]
 
@@ -89,6 +91,7 @@ class Assignee(_Fields):
     role: Role
     unit_id: str | None = None
     group: str | None = None
+    canonical: str | None = None  # the gazetteer's standard name when not in the registry
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ _DEADLINE_RES = [
     re.compile(rf"\b{_CUE}\s+(?:ngay\s+)?{_DT}"),
 ]
 _IN_MONTH = re.compile(r"\btrong thang (\d{1,2})(?!\d)(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?")
+# "hoàn thành (thực thi) trong năm 2026": the end of that year
+_IN_YEAR = re.compile(r"\b(?:hoan thanh|thuc thi|xong)(?: [a-z]+){0,3} trong nam (\d{4})\b")
 _IN_QUARTER = re.compile(r"\btrong quy (iv|iii|ii|i|[1-4])\b(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?")
 _DOC_KW = (
     r"(?:nghi dinh|quyet dinh|ke hoach|bao cao|thong bao|chi thi|cong van|thong tu|"
@@ -261,6 +266,8 @@ def _find_deadline(
         d = dt.month_end(int(m.group(1)), m.group(2) or m.group(3))
         if d is not None:
             found.append((m.start(), d))
+    for m in _IN_YEAR.finditer(seg):
+        found.append((m.start(), date(int(m.group(1)), 12, 31)))
     for m in _IN_QUARTER.finditer(seg):
         q = _ROMAN[m.group(1)]
         d = dt.month_end(q * 3, m.group(2) or m.group(3))
@@ -344,6 +351,9 @@ def _find_criteria(seg: str) -> list[str]:
 # --------------------------------------------------------------------------- agencies
 
 _UB = r"(?:ubnd|uy ban nhan dan)"
+# "xã, phường, thị trấn" before 2025, "phường, xã, đặc khu" after, in any order
+_CW = r"(?:xa|phuong|thi tran|dac khu)"
+_COMMUNE_WORDS = rf"{_CW}(?:(?:,| va|, va) {_CW}){{1,3}}"
 _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     (
         "related_units",
@@ -373,10 +383,7 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "communes",
-        re.compile(
-            rf"{_UB} (?:cac )?xa,? phuong,? thi tran|{_UB} cap xa|"
-            r"cac xa,? phuong,? thi tran"
-        ),
+        re.compile(rf"{_UB} (?:cac )?{_COMMUNE_WORDS}|{_UB} cap xa|cac {_COMMUNE_WORDS}"),
     ),
 ]
 _SEP = re.compile(r"\s*(?:,\s*(?:dac biet la|nhat la)\s+|,\s*va\s+|,|;|\bva\b|\bcung\b)\s*")
@@ -405,6 +412,18 @@ class _Matcher:
         self.f = fd.f
         self.units = units
         self.when = when
+        # provinces whose units a name may resolve to (None: any; empty: none below a
+        # province) — a Đắk Lắk directive's "Sở Nội vụ" is not Hưng Yên's
+        self.scope: set[str] | None = None
+
+    def _admissible(self, unit_id: str) -> bool:
+        if self.scope is None:
+            return True
+        unit = self.units.get(unit_id)
+        if unit is not None and unit.level == "province":
+            return True
+        prov = self.units.province_of(unit_id)
+        return prov is None or prov in self.scope
 
     def unit_at(
         self, p: int, prefixes: Sequence[str] = ("",), limit: int | None = None
@@ -420,17 +439,25 @@ class _Matcher:
             if not m or m.end() > limit:
                 break
             ends.append(m.end())
-            gap = re.compile(r"[ \t\-–]*,?[ \t\-–]*").match(f, m.end())
+            gap = re.compile(r"[ \t\-–&]*,?[ \t\-–&]*").match(f, m.end())
             assert gap is not None
             if gap.end() == m.end() or "\n" in f[m.end() : gap.end()]:
                 break
             pos = gap.end()
+        gz = gazetteer()
         for end in reversed(ends):
             key = name_key(f[p:end])
             for prefix in prefixes:
-                unit = self.units.lookup_key(name_key(prefix) + key, self.when)
-                if unit is not None:
+                full = name_key(prefix) + key
+                unit = self.units.lookup_key(full, self.when)
+                if unit is not None and self._admissible(unit.id):
                     return end, unit.id
+                canonical = gz.get(full)
+                if canonical is not None:
+                    unit = self.units.lookup_key(name_key(canonical), self.when)
+                    if unit is not None and self._admissible(unit.id):
+                        return end, unit.id
+                    return end, GAZ_PREFIX + canonical
         return None
 
     def group_at(self, p: int) -> tuple[int, str] | None:
@@ -601,7 +628,8 @@ _UNKNOWN_LEAD = re.compile(
 )
 _NON_DIRECTIVE = re.compile(
     r"(?:ket qua|uu diem|ton tai|han che|nguyen nhan|danh gia|tinh hinh|nhan xet|khuyet diem|"
-    r"thuc trang|dac diem|mot so ket qua)\b"
+    r"thuc trang|dac diem|mot so ket qua|muc dich|yeu cau|muc tieu|quan diem|doi tuong|"
+    r"pham vi|can cu)\b"
 )
 _FINDINGS_HEAD = re.compile(r"(?:\S+ )?(?:ton tai|han che|khuyet diem)\b")
 _HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s+")
@@ -682,9 +710,11 @@ def _sentences(fd: Folded, a: int, b: int) -> list[tuple[int, int]]:
 
 def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory) -> ParseResult:
     """Propose draft items from a conclusion/dispatch text (pure; spans index ``text``)."""
-    fd = Folded(text)
-    f = fd.f
     header = read_header(text)
+    # layout stage (length-preserving): tables cut out, hard wraps undone
+    flowing, tables = split_tables(text)
+    fd = Folded(unwrap(flowing))
+    f = fd.f
     dt = _header_time(fd, issued_on or header.issued_on)
     if dt.year is None and header.year is not None:
         dt = _DocTime(None, header.year)
@@ -696,8 +726,10 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
     result.number, result.issuer = header.number, header.issuer
     result.province, result.horizon_until = header.province, header.horizon_until
 
+    matcher.scope = _scope(units, header)
+
     def assignee(m: _Mention, role: Role) -> Assignee:
-        return Assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
+        return _assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
 
     has_headings = any(b.kind == "heading" for b in blocks)
     in_body = False
@@ -813,11 +845,192 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                     result.items.append(it)
                 in_body = True
                 break
+    table_items = _items_from_tables(
+        text, tables, units, when, dt, result.horizon_until, matcher.scope
+    )
+    if table_items:
+        result.items.extend(table_items)
+        in_body = True
     result.is_directive = in_body
     result.participants = _participants(fd, matcher)
     if not in_body:
         result.warnings.append("no directive section found: not a conclusion or dispatch")
+    result.items.sort(key=lambda it: it.span)
     return result
+
+
+def _assignee(name: str, role: Role, unit_id: str | None, group: str | None) -> Assignee:
+    if unit_id is not None and unit_id.startswith(GAZ_PREFIX):
+        return Assignee(name, role, None, group, canonical=unit_id[len(GAZ_PREFIX) :])
+    return Assignee(name, role, unit_id, group)
+
+
+def _scope(units: UnitDirectory, header: Any) -> set[str] | None:
+    """Provinces (with their successors) whose units the document's names may mean."""
+    local = header.issuer is None or re.match(
+        r"(?:uy ban nhan dan|ubnd|so|van phong (?:uy ban nhan dan|ubnd))\b", fold(header.issuer)
+    )
+    if not local:
+        return set()  # a ministry's or the Government's document: no province's units
+    if header.province is None:
+        return None if header.issuer is None else set()
+    when = When(on=header.issued_on, year=None if header.issued_on else header.year)
+    found = units.provinces_named(header.province, when) or units.provinces_named(header.province)
+    scope: set[str] = set()
+    frontier = [u.id for u in found]
+    while frontier:
+        pid = frontier.pop()
+        if pid in scope:
+            continue
+        scope.add(pid)
+        frontier.extend(e.to_id for e in units.lineage.get(pid, []))
+    return scope
+
+
+# --------------------------------------------------------------------------- task tables
+
+_COL_TASK = re.compile(r"(?:ten )?(?:nhiem vu|noi dung)")
+_COL_LEAD = re.compile(
+    r"(?:co quan|don vi)(?: chu tri| thuc hien| chiu trach nhiem)|chu tri|(?:bo|co quan), nganh"
+)
+_COL_SUPPORT = re.compile(r"(?:co quan|don vi)? ?phoi hop")
+_COL_TIME = re.compile(r"thoi (?:han|gian)|tien do")
+_Q = re.compile(r"\bqu[yi] (iv|iii|ii|i|[1-4])\b\s*(?:[/\-]|nam)?\s*(\d{4})")
+_MONTH = re.compile(r"\bthang (\d{1,2})\s*[/\-]\s*(\d{4})|\bthang (\d{1,2}) nam (\d{4})")
+_FULL = re.compile(r"\b(\d{1,2})\s*/\s*(\d{1,2})\s*/\s*(\d{4})\b")
+_YEAR = re.compile(r"^(?:truoc |trong |hoan thanh(?: trong)? )?(?:nam )?(\d{4})\W*$")
+
+
+def _cell_deadline(f: str, dt: _DocTime) -> date | None:
+    """A deadline cell: "15/12/2025", "Quý IV/2025", "Tháng 12/2025", "Năm 2026"; a period
+    ("2026-2030") or "Thường xuyên" is no deadline."""
+    m = _FULL.search(f)
+    if m:
+        return _mkdate(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+    m = _Q.search(f)
+    if m:
+        return dt.month_end(_ROMAN[m.group(1)] * 3, m.group(2))
+    m = _MONTH.search(f)
+    if m:
+        mm, yy = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return dt.month_end(int(mm), yy)
+    m = _YEAR.match(f.strip())
+    if m:
+        return date(int(m.group(1)), 12, 31)
+    return None
+
+
+def _items_from_tables(
+    text: str,
+    tables: list[Any],
+    units: UnitDirectory,
+    when: When,
+    dt: _DocTime,
+    horizon: date | None,
+    scope: set[str] | None = None,
+) -> list[DraftItem]:
+    """Task tables (STT | Nhiệm vụ | Cơ quan chủ trì | Cơ quan phối hợp | Thời hạn): one item
+    per row, the agencies read from their cells."""
+    if not tables:
+        return []
+    chars = list(text)
+    for t in tables:
+        for row in t.rows:
+            for c in row:
+                for k in range(c.start, c.end):
+                    if chars[k] == "\n":
+                        chars[k] = " "
+    fd = Folded("".join(chars))
+    matcher = _Matcher(fd, units, when)
+    matcher.scope = scope
+    out: list[DraftItem] = []
+
+    def agencies(c: Any, role: Role) -> list[Assignee]:
+        a, b = _fold_range(fd, c.start, c.end)
+        found: list[Assignee] = []
+        for seg_a, seg_b in _split_semicolons(fd.f, a, b):
+            pos = seg_a
+            ms, end = matcher.scan_list(pos, seg_b)
+            for m in ms:
+                found.append(
+                    _assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
+                )
+            rest = fd.f[end:seg_b].strip(" ,.;")
+            if not ms and rest:
+                found.append(Assignee(_clean(fd.original(seg_a, seg_b)), role))
+        return found
+
+    for t in tables:
+        if not t.rows:
+            continue
+        header = [fold(c.text).strip() for c in t.rows[0]]
+
+        def col(
+            rx: re.Pattern[str],
+            exclude: re.Pattern[str] | None = None,
+            header: list[str] = header,
+        ) -> int | None:
+            for i, h in enumerate(header):
+                if rx.search(h) and not (exclude and exclude.search(h)):
+                    return i
+            return None
+
+        c_task = col(_COL_TASK)
+        c_lead = col(_COL_LEAD, _COL_SUPPORT)
+        c_sup = col(_COL_SUPPORT)
+        c_time = col(_COL_TIME)
+        if c_task is None or c_lead is None:
+            continue  # not a task table (statistics, proposals …)
+        width = len(header)
+        section: str | None = None
+        for row in t.rows[1:]:
+            if len(row) < max(c_task, c_lead) + 1 or len(row) < width - 1:
+                if row:
+                    section = row[0].text[:20]
+                continue
+            shift = len(row) - width  # a row without its STT cell
+
+            def cell(i: int | None, row: list[Any] = row, shift: int = shift) -> Any:
+                if i is None:
+                    return None
+                j = i + shift
+                return row[j] if 0 <= j < len(row) else None
+
+            task = cell(c_task)
+            lead = cell(c_lead)
+            if task is None or lead is None or not task.text:
+                continue
+            people = agencies(lead, "lead")
+            sup = cell(c_sup)
+            if sup is not None:
+                seen = {(x.unit_id, x.group, x.name) for x in people}
+                people += [
+                    x for x in agencies(sup, "support") if (x.unit_id, x.group, x.name) not in seen
+                ]
+            tm = cell(c_time)
+            tf = fold(tm.text) if tm is not None else ""
+            recurrence = _find_recurrence(tf) or _find_recurrence(fold(task.text))
+            deadline = _cell_deadline(tf, dt) if tm is not None else None
+            out.append(
+                DraftItem(
+                    assignees=people,
+                    action=_clean(task.text),
+                    deadline=deadline,
+                    recurrence=recurrence,
+                    criteria=_find_criteria(fold(task.text)),
+                    span=(task.start, task.end),
+                    section=section,
+                )
+            )
+    return out
+
+
+def _fold_range(fd: Folded, a: int, b: int) -> tuple[int, int]:
+    """Folded offsets of the original range [a, b)."""
+    import bisect
+
+    starts = fd._starts
+    return bisect.bisect_left(starts, a), bisect.bisect_left(starts, b)
 
 
 def _heading_level(label: str | None) -> int:

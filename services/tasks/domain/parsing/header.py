@@ -74,6 +74,8 @@ def read_header(text: str) -> Header:
     pm = _PLACE_DATE.search(head, 0, 2500)
     if pm:
         place = orig(pm)
+        if not all(w[:1].isupper() for w in place.split()):
+            place = None  # "… của UBND tỉnh, ngày …" is a citation, not the place line
         if issued_on is None and pm.group(2) and pm.group(3):
             issued_on = _mk(int(pm.group(4)), int(pm.group(3)), int(pm.group(2)))
         elif issued_on is None:

@@ -1,0 +1,127 @@
+"""Layout stage: turn a printed / crawled page into paragraphs and tables, keeping every
+offset (each transformation replaces characters one for one, so a span of the result is a
+span of the original text).
+
+* Hard wraps are undone: inside a paragraph a line break becomes a space unless the next
+  line starts a new block (a list marker "1.", "a)", "-", "+", "(1)", a roman numeral, a
+  form label "Đơn vị chủ trì:", a table line) or the line ends a sentence and the next one
+  starts with a capital. "1. Thủ\\ntrưởng" and "05 tháng 12 năm\\n2025" become one line.
+* Tables written as one cell per line between lines holding only "|" (a row ends at two
+  "|" lines in a row) are cut out into :class:`Table` values with cell spans, and blanked
+  in the text the paragraph rules read (so cell soup never becomes a task).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_MARKER = re.compile(
+    r"[ \t]*(?:(?:\d{1,3}(?:\.\d{1,3})*|[IVXLC]+)\.(?:[ \t]|$)|\(?[a-zđ]\)[ \t]|\(\d+\)[ \t]|[-–—•+*][ \t]|"
+    r"(?:Đơn vị|Cơ quan) (?:chủ trì|phối hợp|thực hiện)|Thời (?:gian|hạn)|Nhiệm vụ\s*:|"
+    r"Nơi nhận|Kính gửi|KT\.|TM\.|\|)"
+)
+_SENT_END = re.compile(r"[.:;!?…]\s*$")
+
+
+@dataclass
+class Cell:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Table:
+    start: int
+    end: int
+    rows: list[list[Cell]] = field(default_factory=list)
+
+
+def _is_bar(line: str) -> bool:
+    return line.strip() == "|"
+
+
+def split_tables(text: str) -> tuple[str, list[Table]]:
+    """Blank the "|" tables out of `text` (same length) and return them."""
+    lines = text.split("\n")
+    offsets: list[int] = []
+    pos = 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    tables: list[Table] = []
+    out = list(text)
+    i = 0
+    n = len(lines)
+    while i < n:
+        if not _is_bar(lines[i]):
+            i += 1
+            continue
+        # a table runs while "|" lines keep coming (at most 40 content lines apart)
+        start_line = i
+        last_bar = i
+        j = i + 1
+        while j < n:
+            if _is_bar(lines[j]):
+                last_bar = j
+            elif j - last_bar > 40:
+                break
+            j += 1
+        end_line = last_bar
+        table = Table(offsets[start_line], offsets[end_line] + len(lines[end_line]))
+        row: list[Cell] = []
+        cell_lines: list[int] = []
+
+        def close_cell(row: list[Cell] = row, cell_lines: list[int] = cell_lines) -> None:
+            if cell_lines:
+                a = offsets[cell_lines[0]]
+                b = offsets[cell_lines[-1]] + len(lines[cell_lines[-1]])
+                body = " ".join(" ".join(lines[k].split()) for k in cell_lines).strip()
+                row.append(Cell(a, b, body))
+                cell_lines.clear()
+
+        prev_bar = False
+        for k in range(start_line, end_line + 1):
+            if _is_bar(lines[k]):
+                close_cell()
+                if prev_bar and row:
+                    table.rows.append(list(row))
+                    row.clear()
+                prev_bar = True
+            else:
+                if lines[k].strip():
+                    cell_lines.append(k)
+                prev_bar = False
+        close_cell()
+        if row:
+            table.rows.append(list(row))
+        tables.append(table)
+        for k in range(table.start, table.end):
+            if out[k] != "\n":
+                out[k] = " "
+        i = end_line + 1
+    return "".join(out), tables
+
+
+def unwrap(text: str) -> str:
+    """Undo hard wraps inside paragraphs (same length: a newline becomes a space)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for k, line in enumerate(lines):
+        out.append(line)
+        if k == len(lines) - 1:
+            break
+        nxt = lines[k + 1]
+        if not line.strip() or not nxt.strip():
+            out.append("\n")
+            continue
+        if _MARKER.match(nxt):
+            out.append("\n")
+            continue
+        first = nxt.lstrip()[:1]
+        if _SENT_END.search(line) and first.isupper():
+            out.append("\n")
+            continue
+        out.append(" ")
+    return "".join(out)
