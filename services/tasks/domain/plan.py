@@ -154,11 +154,13 @@ def plan_confirmation(
 
     def expand(group: str) -> list[str]:
         if group not in expansions:
-            expansions[group] = (
-                units.expand_group(group, on=as_of, province_id=province_now)
-                if province_now is not None
-                else []
-            )
+            if group == "provinces" and province_id is None:
+                # a central body's document: every province valid on the confirmation date
+                expansions[group] = units.expand_group(group, on=as_of)
+            elif province_now is not None and group != "provinces":
+                expansions[group] = units.expand_group(group, on=as_of, province_id=province_now)
+            else:
+                expansions[group] = []
         return expansions[group]
 
     out: list[ItemPlan] = []
@@ -224,7 +226,7 @@ def plan_confirmation(
                 else:
                     why = (
                         "không xác định được tỉnh ban hành (issuing province unknown)"
-                        if province_now is None
+                        if province_now is None and group != "provinces"
                         else "không có đơn vị nào trong danh mục còn hiệu lực (no valid unit)"
                     )
                     warnings.append(Warning_("group_empty", f"“{written}” ({label}): {why}", idx))

@@ -30,6 +30,8 @@ GROUP_LEVELS: dict[str, tuple[str, ...]] = {
     "public_service_units": (),  # not modelled in the registry: expands to nothing
     "related_units": (),  # decided case by case by the official
     "all_units": ("department", "district", "commune"),
+    "ministries": ("ministry",),  # central bodies: not in the provincial registry today
+    "provinces": ("province",),
 }
 
 

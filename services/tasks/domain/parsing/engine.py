@@ -56,7 +56,7 @@ import calendar
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
@@ -351,6 +351,8 @@ def _find_criteria(seg: str) -> list[str]:
 # --------------------------------------------------------------------------- agencies
 
 _UB = r"(?:ubnd|uy ban nhan dan)"
+# "thuộc UBND tỉnh", "trực thuộc Ủy ban nhân dân Thành phố" (and its misspellings)
+_UNDER = r"(?:ubnd|uy ban nhan(?: dan)?) (?:tinh|thanh pho)"
 # "xã, phường, thị trấn" before 2025, "phường, xã, đặc khu" after, in any order
 _CW = r"(?:xa|phuong|thi tran|dac khu)"
 _COMMUNE_WORDS = rf"{_CW}(?:(?:,| va|, va) {_CW}){{1,3}}"
@@ -365,13 +367,14 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     ("all_units", re.compile(r"(?:cac )?co quan,? don vi,? dia phuong")),
     (
         "public_service_units",
-        re.compile(rf"(?:cac )?don vi su nghiep cong lap(?: (?:truc )?thuoc {_UB} tinh)?"),
+        re.compile(rf"(?:cac )?don vi su nghiep cong lap(?: (?:truc )?thuoc {_UNDER})?"),
     ),
     (
         "departments",
         re.compile(
-            r"(?:cac )?so,? ban,? nganh(?: tinh)?|cac so,? nganh(?: tinh)?|"
-            rf"cac co quan chuyen mon(?: (?:truc )?thuoc {_UB} tinh)?"
+            r"(?:cac )?so,? ban,? nganh(?: (?:tinh|thanh pho))?|cac so,? nganh(?: tinh)?|"
+            r"(?:cac )?co quan chuyen mon(?:,? co quan hanh chinh khac)?(?: cap tinh)?"
+            rf"(?: (?:truc )?thuoc {_UNDER})?"
         ),
     ),
     (
@@ -385,7 +388,27 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
         "communes",
         re.compile(rf"{_UB} (?:cac )?{_COMMUNE_WORDS}|{_UB} cap xa|cac {_COMMUNE_WORDS}"),
     ),
+    (
+        "ministries",
+        re.compile(
+            r"(?:cac )?bo,? (?:co quan ngang bo|nganh)(?:,? co quan (?:ngang bo|thuoc chinh phu))*"
+            r"(?: trung uong)?|cac bo\b|(?:cac )?co quan ngang bo(?:,? co quan thuoc chinh phu)?"
+        ),
+    ),
+    (
+        "provinces",
+        re.compile(
+            rf"(?:{_UB} )?(?:cac )?tinh,? (?:thanh pho|tp)(?: truc thuoc (?:trung uong|tw))?|"
+            rf"(?:{_UB} )?cac dia phuong\b|(?<=nganh, )dia phuong\b"
+        ),
+    ),
 ]
+# who heads an agency: "Bộ trưởng Bộ Công Thương", "Thủ trưởng các sở", "Chủ tịch UBND các xã"
+_TITLE = re.compile(
+    r"(?:cac (?:dong chi )?)?(?:bo truong|thu truong|chu tich|giam doc|nguoi dung dau|"
+    r"lanh dao|chanh van phong|chanh thanh tra|truong ban|cuc truong|vu truong|tong giam doc)"
+    r"(?: cua)?\s+"
+)
 _SEP = re.compile(r"\s*(?:,\s*(?:dac biet la|nhat la)\s+|,\s*va\s+|,|;|\bva\b|\bcung\b)\s*")
 _AGENCY_HEAD = re.compile(
     r"(?:cac |thu truong |lanh dao )?(?:so|van phong|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
@@ -469,6 +492,10 @@ class _Matcher:
         return best
 
     def agency_at(self, p: int, limit: int) -> _Mention | None:
+        start = p
+        tm = _TITLE.match(self.f, p, limit)
+        if tm:  # the title names the agency it heads
+            p = tm.end()
         g = self.group_at(p)
         u = self.unit_at(p, limit=limit)
         cands: list[_Mention] = []
@@ -478,7 +505,8 @@ class _Matcher:
             cands.append(_Mention(p, u[0], u[1], None))
         if not cands:
             return None
-        return max(cands, key=lambda c: c.end)
+        best = max(cands, key=lambda c: c.end)
+        return _Mention(start, best.end, best.unit_id, best.group)
 
     def scan_list(self, p: int, limit: int) -> tuple[list[_Mention], int]:
         """Agencies listed from p (separated by ',', ';', 'và' …); stops at anything else."""
@@ -505,6 +533,7 @@ class _Matcher:
     # -- enumerations: "Các Sở, ngành: Y tế, …; UBND các huyện: Văn Giang, …"
     _INTROS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
         (re.compile(r"cac so,? (?:ban,? )?nganh(?:,? don vi)?\s*:\s*"), ("Sở ", "")),
+        (re.compile(r"cac bo(?:,? (?:nganh|co quan))?\s*:\s*"), ("Bộ ", "")),
         (
             re.compile(
                 rf"{_UB} (?:cac )?(?:huyen|thi xa|thanh pho)(?:,? (?:thi xa|thanh pho))*\s*:\s*"
@@ -619,7 +648,7 @@ class _Block:
 _STOP = re.compile(r"\s*(?:noi nhan\b|tm\.|kt\.|tin lien quan\b|tai lieu dinh kem\b)")
 _NUM = re.compile(r"[ \t]*((?:\d+(?:\.\d+)*)|[ivx]+)\.[ \t]+")
 _LETTER = re.compile(r"[ \t]*([a-z])\)[ \t]+")
-_BULLET = re.compile(r"[ \t]*[-–—•+*][ \t]+")
+_BULLET = re.compile(r"[ \t]*(?:[-–—•+*]|\(\d{1,2}\))[ \t]+")
 _FOOTNOTE = re.compile(r"[ \t]*[¹²³⁴⁵⁶⁷⁸⁹⁰*]")
 _UNKNOWN_LEAD = re.compile(
     r"(?P<name>(?:so|cuc|chi cuc|ban|trung tam|cong an|bao hiem xa hoi|kho bac|van phong|"
@@ -762,7 +791,10 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                     if ms and not f[e2:seg_b].strip(" ,;"):
                         parts.extend(assignee(m, "lead") for m in ms)
                     else:
-                        parts.append(Assignee(_clean(fd.original(seg_a, seg_b)), "lead"))
+                        parts.extend(
+                            Assignee(_clean(fd.original(x, y)), "lead")
+                            for x, y in _split_named(f, seg_a, seg_b)
+                        )
                 return parts, True
             return [], True
         return None
@@ -856,7 +888,95 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
     if not in_body:
         result.warnings.append("no directive section found: not a conclusion or dispatch")
     result.items.sort(key=lambda it: it.span)
+    result.items = _apply_form_fields(result.items, fd, matcher, dt, cited)
     return result
+
+
+# --------------------------------------------------------------------------- form blocks
+
+# "Đơn vị chủ trì: …", "Cơ quan phối hợp: …", "Thời gian thực hiện: …" after the task(s)
+_FIELD = re.compile(
+    r"(?:(?:(?:don vi|co quan)\s+(?P<lead>chu tri|thuc hien|chiu trach nhiem)(?:\s+(?:thuc hien|"
+    r"tham muu(?: thuc hien)?))?|(?:don vi|co quan)?\s*(?P<sup>phoi hop)(?:\s+thuc hien)?)\s*:|"
+    r"(?P<time>thoi gian|thoi han|tien do)(?:\s+(?:thuc hien|hoan thanh))?\s*:?)\s*"
+)
+_TASK_LABEL = re.compile(r"(?:noi dung|nhiem vu)\s*:\s*")
+
+
+def _block_key(section: str | None) -> str | None:
+    if section and re.search(r"\.[^\d.]+$", section):
+        return section.rsplit(".", 1)[0]
+    return section
+
+
+def _apply_form_fields(
+    items: list[DraftItem],
+    fd: Folded,
+    matcher: _Matcher,
+    dt: _DocTime,
+    cited: list[tuple[int, int]],
+) -> list[DraftItem]:
+    """Form-style task blocks: field lines give the lead, support and time of the task
+    lines before them (since the previous block's fields), and are no items themselves."""
+    f = fd.f
+    out: list[DraftItem] = []
+    pending: list[int] = []  # indexes in `out` of tasks waiting for their fields
+    in_fields = False
+    for it in items:
+        a, b = _fold_range(fd, it.span[0], it.span[1])
+        m = _FIELD.match(f, a, b)
+        if m is None:
+            if in_fields:
+                pending = []
+                in_fields = False
+            tl = _TASK_LABEL.match(f, a, b)
+            if tl:
+                oa = fd.orig(tl.end())
+                if oa >= it.span[1]:
+                    continue  # "a) Nhiệm vụ:" alone: its bullets are the tasks
+                it = replace(it, action=_clean(fd.text[oa : it.span[1]]), span=(oa, it.span[1]))
+            out.append(it)
+            pending.append(len(out) - 1)
+            continue
+        in_fields = True
+        va, vb = m.end(), b
+        # fields belong to tasks of their own block ("1.3", whatever letter), and a bare
+        # "Thời gian hoàn thành …" sentence (no colon) to the task just before it
+        block = _block_key(it.section)
+        pending = [k for k in pending if _block_key(out[k].section) == block]
+        if m.group("time") and not f[a:va].rstrip().endswith(":"):
+            pending = pending[-1:]
+        if m.group("lead") or m.group("sup"):
+            role: Role = "lead" if m.group("lead") else "support"
+            found: list[Assignee] = []
+            for seg_a, seg_b in _split_semicolons(f, va, vb):
+                ms, _end = matcher.scan_list(seg_a, seg_b)
+                found.extend(
+                    _assignee(_clean(fd.original(x.start, x.end)), role, x.unit_id, x.group)
+                    for x in ms
+                )
+                if not ms and f[seg_a:seg_b].strip(" .,;"):
+                    found.append(Assignee(_clean(fd.original(seg_a, seg_b)), role))
+            for k in pending:
+                t = out[k]
+                keep = (
+                    [x for x in t.assignees if x.role != role]
+                    if role == "lead"
+                    else list(t.assignees)
+                )
+                if role == "lead":
+                    keep = found + [x for x in keep if x.role == "support"]
+                else:
+                    keep = keep + [x for x in found if x not in keep]
+                out[k] = replace(t, assignees=keep)
+        else:
+            seg = f[va:vb]
+            rec = _find_recurrence(seg)
+            dl = _find_deadline(f, va, vb, dt, cited) or _cell_deadline(seg, dt)
+            for k in pending:
+                t = out[k]
+                out[k] = replace(t, deadline=t.deadline or dl, recurrence=t.recurrence or rec)
+    return out
 
 
 def _assignee(name: str, role: Role, unit_id: str | None, group: str | None) -> Assignee:
@@ -1039,6 +1159,26 @@ def _heading_level(label: str | None) -> int:
     return label.count(".") + 1
 
 
+_INNER_LEAD = re.compile(r",\s+(?:giao\s+|de nghi\s+)?")
+_NAMED_PART = re.compile(r",\s+(?=(?:cuc|vu|so|bo|ban|trung tam|van phong|thanh tra|vien)\s)")
+
+
+def _split_named(f: str, a: int, b: int) -> list[tuple[int, int]]:
+    """ "Cục Điện ảnh, Cục Du lịch Quốc gia Việt Nam": one name per comma-separated part that
+    starts with an agency head word (a comma inside a name, "Cục Xuất bản, In và Phát hành",
+    is followed by no head word and stays)."""
+    cuts = [m for m in _NAMED_PART.finditer(f, a, b)]
+    if not cuts:
+        return [(a, b)]
+    out: list[tuple[int, int]] = []
+    s = a
+    for m in cuts:
+        out.append((s, m.start()))
+        s = m.end()
+    out.append((s, b))
+    return [(x, y) for x, y in out if y > x]
+
+
 def _split_semicolons(f: str, a: int, b: int) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     s = a
@@ -1069,6 +1209,9 @@ def _items_from_block(
     sents = _sentences(fd, blk.start, blk.end)
 
     def subject_at(p: int, limit: int) -> list[Assignee] | None:
+        pm = _HEAD_PREFIX.match(f, p, limit)  # "Giao Sở X chủ trì …", "Đề nghị UBND tỉnh …"
+        if pm:
+            p = pm.end()
         enum = matcher.enumeration_at(p, limit)
         if enum is not None:
             return [assignee(m, "lead") for m in enum[0]]
@@ -1123,6 +1266,13 @@ def _items_from_block(
     for g in groups:
         a, b = g["start"], g["end"]
         seg = f[a:b]
+        if g["subject"] is None:
+            # "Trên cơ sở kết quả khảo sát, Sở Xây dựng chủ trì, phối hợp …"
+            for im in _INNER_LEAD.finditer(f, a, min(b, a + 200)):
+                ms, end = matcher.scan_list(im.end(), b)
+                if ms and re.match(r",?\s+(?:chu tri|chiu trach nhiem)\b", f[end : end + 30]):
+                    g["subject"] = [assignee(x, "lead") for x in ms]
+                    break
         leads: list[Assignee] = list(g["subject"] or context)
         supports: list[Assignee] = []
         for m in re.finditer(r"\bphoi hop (?:voi|cung)\s+", seg):

@@ -22,6 +22,7 @@ _MARKER = re.compile(
     r"Nơi nhận|Kính gửi|KT\.|TM\.|\|)"
 )
 _SENT_END = re.compile(r"[.:;!?…]\s*$")
+_HEADING = re.compile(r"[ \t]*(?:\d{1,3}(?:\.\d{1,3})*|[IVXLC]+)\.[ \t]")
 
 
 @dataclass
@@ -104,24 +105,51 @@ def split_tables(text: str) -> tuple[str, list[Table]]:
     return "".join(out), tables
 
 
+# a line ending in one of these words is cut inside a name or a phrase: it continues
+_OPEN_END = re.compile(
+    r"(?:,|\b(?:và|của|các|với|cho|tại|về|theo|Bộ|Sở|Vụ|Cục|Ban|Văn|Trung|Ủy|Uỷ|Cổng|Công|"
+    r"Chi|Thanh|Tổng|Hội|Đài|Báo|Kho|Ngân|Thủ|Chủ|Phó|Giám|Tỉnh|Thành|Viện|Trường|UBND|"
+    r"Ủy ban|nhân dân|Quốc|Nhà|Văn phòng))\s*$"
+)
+_VERB_START = re.compile(r"\s*[A-ZĐÀ-Ỹ][a-zđà-ỹ]*\s+[a-zđà-ỹ]")
+
+
 def unwrap(text: str) -> str:
-    """Undo hard wraps inside paragraphs (same length: a newline becomes a space)."""
+    """Undo hard wraps inside paragraphs (same length: a newline becomes a space).
+
+    A line starting with an upper-case word continues the paragraph, except after a short
+    heading ("1. Bộ trưởng các Bộ, Thủ trưởng cơ quan ngang bộ" / "Tập trung …"): there the
+    heading is complete unless it ends inside a name ("1. Vụ" / "Pháp chế")."""
     lines = text.split("\n")
     out: list[str] = []
+    para = ""
     for k, line in enumerate(lines):
         out.append(line)
+        para = f"{para} {line.strip()}" if para else line.strip()
         if k == len(lines) - 1:
             break
         nxt = lines[k + 1]
-        if not line.strip() or not nxt.strip():
+        if not line.strip() or not nxt.strip() or _MARKER.match(nxt):
             out.append("\n")
-            continue
-        if _MARKER.match(nxt):
-            out.append("\n")
+            para = ""
             continue
         first = nxt.lstrip()[:1]
-        if _SENT_END.search(line) and first.isupper():
-            out.append("\n")
-            continue
+        if first.isupper():
+            # a sentence ending at a line end usually goes on in the same paragraph (the
+            # crawl lost blank lines); an intro "…yêu cầu:" or a closing "./." does not
+            closing = line.rstrip().endswith((":", "./."))
+            if _SENT_END.search(line) and (closing or len(para) > 400):
+                out.append("\n")
+                para = ""
+                continue
+            heading = (
+                _HEADING.match(para) is not None
+                and len(para) < 120
+                and not re.search(r"[.;:!?]", para[4:])
+            )
+            if heading and not _OPEN_END.search(line) and _VERB_START.match(nxt):
+                out.append("\n")
+                para = ""
+                continue
         out.append(" ")
     return "".join(out)
