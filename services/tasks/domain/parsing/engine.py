@@ -391,6 +391,7 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     (
         "ministries",
         re.compile(
+            r"(?:cac (?:dong chi )?)?bo truong(?: cac bo)?(?=,| va)|"
             r"(?:cac )?bo,? (?:co quan ngang bo|nganh)(?:,? co quan (?:ngang bo|thuoc chinh phu))*"
             r"(?: trung uong)?|cac bo\b|(?:cac )?co quan ngang bo(?:,? co quan thuoc chinh phu)?"
         ),
@@ -782,6 +783,10 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
         rest = f[end:content_end].strip(" ,;")
         if mentions and (not rest or rest == "tinh"):
             return [assignee(m, "lead") for m in mentions], True
+        if mentions and colon:
+            # an intro sentence whose subject is the addressee: "1. Các đồng chí Bộ trưởng …
+            # đề cao trách nhiệm, …:" — its subject leads the bullets under it
+            return [assignee(m, "lead") for m in mentions], True
         timed = _find_deadline(f, a, b, dt, cited) is not None or _find_recurrence(f[a:b])
         if colon or (content_end - a < 120 and f[content_end - 1] != "." and not timed):
             if _AGENCY_HEAD.match(f, a):
@@ -889,7 +894,45 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
         result.warnings.append("no directive section found: not a conclusion or dispatch")
     result.items.sort(key=lambda it: it.span)
     result.items = _apply_form_fields(result.items, fd, matcher, dt, cited)
+    result.items = _addressees_lead(result.items, fd, matcher)
     return result
+
+
+_KINH_GUI = re.compile(r"(?:^|\n|\|)\s*kinh gui\s*:\s*")
+
+
+def _addressees_lead(items: list[DraftItem], fd: Folded, matcher: _Matcher) -> list[DraftItem]:
+    """A dispatch to named addressees ("Kính gửi: Chủ tịch UBND các tỉnh, thành phố") whose
+    tasks name no agency: the addressees lead them."""
+    if not items or all(any(a.role == "lead" for a in it.assignees) for it in items):
+        return items
+    f = fd.f
+    first = _fold_range(fd, items[0].span[0], items[0].span[1])[0]
+    m = _KINH_GUI.search(f, 0, first)
+    if m is None:
+        return items
+    end = f.find("\n\n", m.end(), first)
+    stop = min(x for x in (end, m.end() + 600, first) if x != -1)
+    leads: list[Assignee] = []
+    for seg in re.finditer(r"[^\n;]+", f[m.end() : stop]):
+        a = m.end() + seg.start()
+        b = m.end() + seg.end()
+        while a < b and f[a] in " -–+|":
+            a += 1
+        ms, _e = matcher.scan_list(a, b)
+        if not ms:
+            break  # the list ended (the body began)
+        leads.extend(
+            _assignee(_clean(fd.original(x.start, x.end)), "lead", x.unit_id, x.group) for x in ms
+        )
+    if not leads:
+        return items
+    return [
+        it
+        if any(a.role == "lead" for a in it.assignees)
+        else replace(it, assignees=leads + list(it.assignees))
+        for it in items
+    ]
 
 
 # --------------------------------------------------------------------------- form blocks
@@ -1159,6 +1202,7 @@ def _heading_level(label: str | None) -> int:
     return label.count(".") + 1
 
 
+_OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de)\b")
 _INNER_LEAD = re.compile(r",\s+(?:giao\s+|de nghi\s+)?")
 _NAMED_PART = re.compile(r",\s+(?=(?:cuc|vu|so|bo|ban|trung tam|van phong|thanh tra|vien)\s)")
 
@@ -1267,11 +1311,20 @@ def _items_from_block(
         a, b = g["start"], g["end"]
         seg = f[a:b]
         if g["subject"] is None:
-            # "Trên cơ sở kết quả khảo sát, Sở Xây dựng chủ trì, phối hợp …"
+            # "Trên cơ sở kết quả khảo sát, Sở Xây dựng chủ trì, phối hợp …"; after an opening
+            # phrase ("Trên cơ sở đó, Bộ Tư pháp tổng hợp …") any verb will do
+            opening = _OPENING.match(f, a, b) is not None
             for im in _INNER_LEAD.finditer(f, a, min(b, a + 200)):
                 ms, end = matcher.scan_list(im.end(), b)
-                if ms and re.match(r",?\s+(?:chu tri|chiu trach nhiem)\b", f[end : end + 30]):
+                if not ms:
+                    continue
+                tail = f[end : end + 30]
+                if re.match(r",?\s+(?:chu tri|chiu trach nhiem)\b", tail):
                     g["subject"] = [assignee(x, "lead") for x in ms]
+                    break
+                if opening and re.match(r"\s+[a-z]", tail) and not re.match(r"\s+va\b", tail):
+                    # the opening phrase's own objects come first: the subject is the last
+                    g["subject"] = [assignee(ms[-1], "lead")]
                     break
         leads: list[Assignee] = list(g["subject"] or context)
         supports: list[Assignee] = []

@@ -97,9 +97,18 @@ def split_tables(text: str) -> tuple[str, list[Table]]:
         close_cell()
         if row:
             table.rows.append(list(row))
+        # a row of one long cell, or with a paragraph-sized cell, is page layout (the body
+        # set in a table cell), not a grid: it stays in the flowing text
+        layout = [
+            r
+            for r in table.rows
+            if (len(r) == 1 and len(r[0].text) > 200) or any(len(c.text) > 600 for c in r)
+        ]
+        flow = [c for r in layout for c in r]
+        table.rows = [r for r in table.rows if not any(r is x for x in layout)]
         tables.append(table)
         for k in range(table.start, table.end):
-            if out[k] != "\n":
+            if out[k] != "\n" and not any(c.start <= k < c.end for c in flow):
                 out[k] = " "
         i = end_line + 1
     return "".join(out), tables
