@@ -152,3 +152,41 @@ async def test_abolished_unit_without_successor_is_a_warning_not_a_silent_drop(
         t["via"] == "successor" and t["original_unit_id"] == "HYC.D02" for t in leads
     )
     assert codes(draft)["successor"] == 1
+
+
+async def test_bad_files_are_problems_not_drafts(client: httpx.AsyncClient, auth: Auth) -> None:
+    import io
+    import zipfile
+
+    from pypdf import PdfWriter
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", b"\0" * (60 * 1024 * 1024))
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    scanned = io.BytesIO()
+    writer.write(scanned)
+    writer.encrypt(user_password="secret", owner_password="owner")
+    locked = io.BytesIO()
+    writer.write(locked)
+    cases = [
+        ("bomb.docx", bomb.getvalue(), 413),
+        ("x.docx", b"not a zip at all", 422),
+        ("scan.pdf", scanned.getvalue(), 422),
+        ("locked.pdf", locked.getvalue(), 422),
+    ]
+    for name, data, status in cases:
+        res = await client.post(
+            "/api/v1/conclusions/parse",
+            files={"file": (name, data, "application/octet-stream")},
+            headers=auth("inspector"),
+        )
+        assert res.status_code == status, (name, res.text)
+        assert res.headers["content-type"].startswith("application/problem+json")
+    scan = await client.post(
+        "/api/v1/conclusions/parse",
+        files={"file": ("scan.pdf", scanned.getvalue(), "application/pdf")},
+        headers=auth("inspector"),
+    )
+    assert "OCR" in scan.json()["detail"]

@@ -26,7 +26,7 @@ from services.tasks.api.schemas import (
     ParseIn,
 )
 from services.tasks.domain import timeliness as tl
-from services.tasks.domain.documents import UnsupportedDocument, extract_text
+from services.tasks.domain.documents import DocumentTooLarge, UnsupportedDocument, extract_text
 from services.tasks.domain.parser import ParseResult, parse_conclusion
 from services.tasks.domain.plan import bound_recurrence, plan_confirmation
 from services.tasks.domain.units import UnitDirectory, When
@@ -265,6 +265,8 @@ async def parse_document(request: Request, session: SessionDep, principal: Inspe
             asyncio.to_thread(_parse_sync, data, filename, text, issued_on, units),
             timeout=PARSE_TIMEOUT_S,
         )
+    except DocumentTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from exc
     except UnsupportedDocument as exc:
         raise UnprocessableContent(str(exc)) from exc
     except TimeoutError as exc:

@@ -26,7 +26,7 @@ _PLACE_DATE = re.compile(
 )
 _DRAFT_DATE = re.compile(r"ngay\s+thang\s+nam\s+(\d{4})")
 _ISSUER_HEAD = re.compile(
-    r"^\s*((?:uy ban nhan dan|ubnd|bo|van phong|thu tuong|ban chi dao|so)\b[^|]{0,120}?)"
+    r"^\s*((?:uy ban nhan dan|ubnd|bo|van phong|thu tuong|ban chi dao|so)\b[^|:]{0,120}?)"
     r"\s*(?:-{3,}|\||cong hoa)"
 )
 _PROVINCE_IN = re.compile(
