@@ -50,10 +50,26 @@ def find_document(name: str) -> Path:
     raise FileNotFoundError(name)
 
 
+_TITLES = (
+    ("cac", "dong", "chi"),
+    ("thu", "truong"),
+    ("giam", "doc"),
+    ("chu", "tich"),
+    ("nguoi", "dung", "dau"),
+    ("lanh", "dao"),
+)
+
+
 def agency_key(name: str, units: UnitDirectory) -> str:
+    """Agencies compared by standard name, without the title of who heads them."""
     if name.startswith("group:"):
         return name
     key = name_key(name)
+    for title in _TITLES:
+        if key[: len(title)] == title and len(key) > len(title) + 1:
+            key = key[len(title) :]
+    if key[:1] == ("cac",):
+        key = key[1:]
     canonical = gazetteer().get(key)
     if canonical is not None:
         key = name_key(canonical)

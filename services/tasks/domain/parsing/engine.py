@@ -412,7 +412,7 @@ _TITLE = re.compile(
 )
 _SEP = re.compile(r"\s*(?:,\s*(?:dac biet la|nhat la)\s+|,\s*va\s+|,|;|\bva\b|\bcung\b)\s*")
 _AGENCY_HEAD = re.compile(
-    r"(?:cac |thu truong |lanh dao )?(?:so|van phong|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
+    r"(?:(?:cac|thu truong|lanh dao|nguoi dung dau|giam doc|chu tich) )*(?:so|van phong|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
     r"uy ban|cong an|bao hiem|kho bac|dai|hoi|doan|co quan|don vi|dia phuong|huyen|xa)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
@@ -846,6 +846,9 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                 if subject and f[end : end + 1] not in (":", "")
                 else []
             )
+            named = _named_before_colon(fd, matcher, blk.start, blk.end)
+            if named:  # "4. Văn phòng Bộ: Thực hiện tốt …", "5. Cục Di sản văn hóa: Chủ trì …"
+                sec_leads = named
         elif blk.kind == "letter":
             subsection = blk.label
             sub_leads = None
@@ -853,8 +856,8 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             if hl is not None and hl[0] and f[blk.start : blk.end].endswith(":"):
                 sub_leads = hl[0]
                 continue
-        elif blk.kind == "para" and body_text.endswith(":"):
-            continue  # an intro sentence ("… UBND tỉnh yêu cầu:")
+        elif blk.kind in ("para", "bullet") and body_text.endswith(":"):
+            continue  # an intro ("… UBND tỉnh yêu cầu:", "- Nghiên cứu, tham mưu Lãnh đạo Bộ:")
         if body_text.endswith("./.") and blk.kind == "para":
             seg = f[blk.start : blk.end]
             if _find_deadline(f, blk.start, blk.end, dt, cited) is None and not _find_recurrence(
@@ -944,6 +947,27 @@ _FIELD = re.compile(
     r"(?P<time>thoi gian|thoi han|tien do)(?:\s+(?:thuc hien|hoan thanh))?\s*:?)\s*"
 )
 _TASK_LABEL = re.compile(r"(?:noi dung|nhiem vu)\s*:\s*")
+
+
+def _named_before_colon(fd: Folded, matcher: _Matcher, a: int, b: int) -> list[Assignee]:
+    """The agencies named before a colon that opens a numbered item ("Cục X, Cục Y: task"):
+    registry/gazetteer names, or capitalised names headed by an agency word."""
+    f = fd.f
+    colon = f.find(":", a, min(b, a + 160))
+    if colon == -1 or colon >= b - 1:
+        return []
+    ms, end = matcher.scan_list(a, colon)
+    if ms and not f[end:colon].strip(" ,;"):
+        return [
+            _assignee(_clean(fd.original(m.start, m.end)), "lead", m.unit_id, m.group) for m in ms
+        ]
+    if not _AGENCY_HEAD.match(f, a) or not fd.is_upper_at(a):
+        return []
+    out: list[Assignee] = []
+    for x, y in _split_semicolons(f, a, colon):
+        for p, q in _split_named(f, x, y):
+            out.append(Assignee(_clean(fd.original(p, q)), "lead"))
+    return out
 
 
 def _block_key(section: str | None) -> str | None:
