@@ -55,6 +55,7 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -1076,9 +1077,12 @@ def _scope(units: UnitDirectory, header: Any) -> set[str] | None:
 
 # --------------------------------------------------------------------------- task tables
 
-_COL_TASK = re.compile(r"(?:ten )?(?:nhiem vu|noi dung)")
+_COL_TASK = re.compile(
+    r"^(?:ten )?(?:nhiem vu|noi dung|giai phap)|^thong tin|^(?:noi dung )?(?:de xuat|kien nghi)"
+)
 _COL_LEAD = re.compile(
-    r"(?:co quan|don vi)(?: chu tri| thuc hien| chiu trach nhiem)|chu tri|(?:bo|co quan), nganh"
+    r"(?:co quan|don vi)(?: chu tri| thuc hien| chiu trach nhiem)|chu tri|(?:bo|co quan), nganh|"
+    r"phu trach|(?:co quan|don vi|bo) (?:tiep nhan|xu ly)"
 )
 _COL_SUPPORT = re.compile(r"(?:co quan|don vi)? ?phoi hop")
 _COL_TIME = re.compile(r"thoi (?:han|gian)|tien do")
@@ -1150,7 +1154,18 @@ def _items_from_tables(
     for t in tables:
         if not t.rows:
             continue
-        header = [fold(c.text).strip() for c in t.rows[0]]
+        # the header row: the first naming a lead column; a crawl may have glued other
+        # cells (a signature block) before it, so keep as many cells as a data row has
+        first = next(
+            (k for k, r in enumerate(t.rows) if any(_COL_LEAD.search(fold(c.text)) for c in r)),
+            None,
+        )
+        if first is None:
+            continue
+        lengths = Counter(len(r) for r in t.rows[first + 1 :])
+        typical = lengths.most_common(1)[0][0] if lengths else len(t.rows[first])
+        header_cells = t.rows[first][-typical:] if len(t.rows[first]) > typical else t.rows[first]
+        header = [fold(c.text).strip() for c in header_cells]
 
         def col(
             rx: re.Pattern[str],
@@ -1170,7 +1185,7 @@ def _items_from_tables(
             continue  # not a task table (statistics, proposals …)
         width = len(header)
         section: str | None = None
-        for row in t.rows[1:]:
+        for row in t.rows[first + 1 :]:
             if len(row) < max(c_task, c_lead) + 1 or len(row) < width - 1:
                 if row:
                     section = row[0].text[:20]

@@ -102,7 +102,7 @@ def split_tables(text: str) -> tuple[str, list[Table]]:
         layout = [
             r
             for r in table.rows
-            if (len(r) == 1 and len(r[0].text) > 200) or any(len(c.text) > 600 for c in r)
+            if (len(r) == 1 and len(r[0].text) > 200) or any(len(c.text) > 1000 for c in r)
         ]
         flow = [c for r in layout for c in r]
         table.rows = [r for r in table.rows if not any(r is x for x in layout)]
@@ -147,7 +147,7 @@ def unwrap(text: str) -> str:
             # a sentence ending at a line end usually goes on in the same paragraph (the
             # crawl lost blank lines); an intro "…yêu cầu:" or a closing "./." does not
             closing = line.rstrip().endswith((":", "./."))
-            if _SENT_END.search(line) and (closing or len(para) > 400):
+            if closing or (len(para) > 400 and re.search(r"[.!?…]\s*$", line)):
                 out.append("\n")
                 para = ""
                 continue
