@@ -201,7 +201,7 @@ class DraftTarget(BaseModel):
 
 class DraftWarning(BaseModel):
     code: str = Field(
-        description="no_directive | no_number | no_date | unresolved | successor | "
+        description="no_directive | no_number | no_date | unresolved | successor | province_unknown | "
         "no_successor | group_expanded | group_empty | no_lead | province_successor | "
         "duplicate_number"
     )

@@ -150,6 +150,21 @@ def plan_confirmation(
                     f"{_name(units, province_now)} (issuing province mapped to its successor)",
                 )
             )
+    if province_id is None and any(
+        a.get("unit_id")
+        and units.get(str(a["unit_id"])) is not None
+        and units.province_of(str(a["unit_id"])) is not None
+        for raw in items
+        for a in raw.get("assignees") or []
+    ):
+        warnings.append(
+            Warning_(
+                "province_unknown",
+                "Văn bản không ghi tỉnh ban hành: tên đơn vị được khớp với danh mục hiện có — "
+                "kiểm tra đúng tỉnh trước khi xác nhận, hoặc chỉ rõ province_id "
+                "(issuing province unknown: names matched the registry as it is; check them)",
+            )
+        )
     expansions: dict[str, list[str]] = {}
 
     def expand(group: str) -> list[str]:

@@ -651,7 +651,7 @@ _STOP = re.compile(r"\s*(?:noi nhan\b|tm\.|kt\.|tin lien quan\b|tai lieu dinh ke
 _NUM = re.compile(r"[ \t]*((?:\d+(?:\.\d+)*)|[ivx]+)\.[ \t]+")
 _LETTER = re.compile(r"[ \t]*([a-z])\)[ \t]+")
 _BULLET = re.compile(r"[ \t]*(?:[-–—•+*]|\(\d{1,2}\))[ \t]+")
-_FOOTNOTE = re.compile(r"[ \t]*[¹²³⁴⁵⁶⁷⁸⁹⁰*]")
+_FOOTNOTE = re.compile(r"[ \t]*(?:[¹²³⁴⁵⁶⁷⁸⁹⁰*]|\[(?:\d{1,3}|[ivx]{1,5})\])")
 _UNKNOWN_LEAD = re.compile(
     r"(?P<name>(?:so|cuc|chi cuc|ban|trung tam|cong an|bao hiem xa hoi|kho bac|van phong|"
     r"thanh tra|ubnd|uy ban nhan dan|doan|hoi|dai|bo chi huy|vien|truong)\b[^,.;:\n]{0,80}?)"
@@ -771,6 +771,9 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
     section: str | None = None
     subsection: str | None = None
 
+    def timed_at(a: int, b: int) -> bool:
+        return _find_deadline(f, a, b, dt, cited) is not None or bool(_find_recurrence(f[a:b]))
+
     def heading_leads(a: int, b: int) -> tuple[list[Assignee], bool] | None:
         """Leads named by a heading; returns (leads, pure_heading) or None if not agency."""
         pm = _HEAD_PREFIX.match(f, a)
@@ -839,6 +842,10 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             if hl is not None:
                 sec_leads = hl[0]
                 continue
+            colon = f.find(":", blk.start, blk.end)
+            if _TOPIC.match(f, blk.start) and (colon == -1 or colon >= blk.end - 1):
+                sec_leads = []  # "2. Về kiện toàn tổ chức bộ máy …": a topic, its items follow
+                continue
             # a numbered directive ("2. Sở Nội vụ chủ trì …, trước ngày …"): an item itself,
             # and its subject leads whatever follows under it
             subject, end = matcher.scan_list(blk.start, blk.end)
@@ -854,11 +861,18 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             subsection = blk.label
             sub_leads = None
             hl = heading_leads(blk.start, blk.end)
-            if hl is not None and hl[0] and f[blk.start : blk.end].endswith(":"):
-                sub_leads = hl[0]
-                continue
+            if f[blk.start : blk.end].endswith(":"):
+                # "a) Bộ Khoa học và Công nghệ:" leads what follows; "a) Đối với …:" introduces
+                if hl is not None and hl[0]:
+                    sub_leads = hl[0]
+                if blk.end - blk.start < 160 and not timed_at(blk.start, blk.end):
+                    continue
+                # a long or timed one ("b) Các Bộ: … hoàn thành trong tháng 11, cụ thể:") is
+                # also a task itself
         elif blk.kind in ("para", "bullet") and body_text.endswith(":"):
             continue  # an intro ("… UBND tỉnh yêu cầu:", "- Nghiên cứu, tham mưu Lãnh đạo Bộ:")
+        if _NOT_A_TASK.match(f, blk.start, blk.end):
+            continue
         if body_text.endswith("./.") and blk.kind == "para":
             seg = f[blk.start : blk.end]
             if _find_deadline(f, blk.start, blk.end, dt, cited) is None and not _find_recurrence(
@@ -1241,6 +1255,15 @@ def _heading_level(label: str | None) -> int:
     return label.count(".") + 1
 
 
+# guidance and boilerplate, not duties: "Về phương pháp …: thực hiện theo khoản 2 …",
+# "Thẩm quyền quyết định …: …", "Trong quá trình thực hiện, nếu có khó khăn, vướng mắc …"
+_TOPIC = re.compile(r"ve\s")
+_NOT_A_TASK = re.compile(
+    r"(?:ve [^:]{0,150}:\s*thuc hien (?:tuong tu )?(?:nhu )?(?:theo|noi dung|tai|khoan|diem|muc)\b|"
+    r"thuc hien (?:tuong tu )?(?:nhu )?theo (?:muc|khoan|diem|dieu)\b|"
+    r"tham quyen [^:]{0,120}:|"
+    r"trong qua trinh (?:to chuc )?(?:trien khai )?thuc hien[^.]{0,40}(?:kho khan|vuong mac))"
+)
 _OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de)\b")
 _INNER_LEAD = re.compile(r",\s+(?:giao\s+|de nghi\s+)?")
 _NAMED_PART = re.compile(r",\s+(?=(?:cuc|vu|so|bo|ban|trung tam|van phong|thanh tra|vien)\s)")
