@@ -413,7 +413,8 @@ _TITLE = re.compile(
 )
 _SEP = re.compile(r"\s*(?:,\s*(?:dac biet la|nhat la)\s+|,\s*va\s+|,|;|\bva\b|\bcung\b)\s*")
 _AGENCY_HEAD = re.compile(
-    r"(?:(?:cac|thu truong|lanh dao|nguoi dung dau|giam doc|chu tich) )*(?:so|van phong|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
+    r"(?:(?:cac|thu truong|lanh dao|nguoi dung dau|giam doc|chu tich) )*(?:so|van phong|tieu ban|vu|"
+    r"vien|hoi dong|to cong tac|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
     r"uy ban|cong an|bao hiem|kho bac|dai|hoi|doan|co quan|don vi|dia phuong|huyen|xa)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
@@ -536,6 +537,8 @@ class _Matcher:
     _INTROS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
         (re.compile(r"cac so,? (?:ban,? )?nganh(?:,? don vi)?\s*:\s*"), ("Sở ", "")),
         (re.compile(r"cac bo(?:,? (?:nganh|co quan))?\s*:\s*"), ("Bộ ", "")),
+        (re.compile(r"cac cuc\s*:\s*"), ("Cục ",)),
+        (re.compile(r"cac vu\s*:\s*"), ("Vụ ",)),
         (
             re.compile(
                 rf"{_UB} (?:cac )?(?:huyen|thi xa|thanh pho)(?:,? (?:thi xa|thanh pho))*\s*:\s*"
@@ -591,11 +594,22 @@ class _Matcher:
                     pos = hit[0]
                     break
                 else:
-                    end = self._name_end(pos, elem_end)
+                    # "Các Cục: Di sản văn hóa, …": an element outside the registry is still
+                    # "Cục Di sản văn hóa" (its standard name carries the enumeration's head)
+                    head = prefixes[0] if prefixes and prefixes[0].strip() else ""
+                    canonical = (
+                        GAZ_PREFIX + head + _clean(self.fd.original(pos, elem_end))
+                        if head.strip() in ("Cục", "Vụ", "Bộ", "Sở")
+                        and elem_end > pos
+                        and self.fd.is_upper_at(pos)
+                        and elem_end - pos < 80
+                        else None
+                    )
+                    end = elem_end if canonical is not None else self._name_end(pos, elem_end)
                     if end <= pos:
                         finished = True
                         break
-                    out.append(_Mention(pos, end, None, None))
+                    out.append(_Mention(pos, end, canonical, None))
                     if end < elem_end:
                         finished = True
                         pos = end
@@ -783,6 +797,9 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
         colon = f[a:b].endswith(":")
         if colon:
             content_end = b - 1
+            first_colon = f.find(":", a, b)
+            if first_colon < content_end:  # "8. Cục A, Cục B: Tham mưu … các cơ quan báo chí:"
+                content_end = first_colon
         mentions, end = matcher.scan_list(a, content_end)
         rest = f[end:content_end].strip(" ,;")
         if mentions and (not rest or rest == "tinh"):
@@ -976,7 +993,7 @@ def _named_before_colon(fd: Folded, matcher: _Matcher, a: int, b: int) -> list[A
         return [
             _assignee(_clean(fd.original(m.start, m.end)), "lead", m.unit_id, m.group) for m in ms
         ]
-    if not _AGENCY_HEAD.match(f, a) or not fd.is_upper_at(a):
+    if ms or colon - a > 120 or not _AGENCY_HEAD.match(f, a) or not fd.is_upper_at(a):
         return []
     out: list[Assignee] = []
     for x, y in _split_semicolons(f, a, colon):
@@ -1152,6 +1169,12 @@ def _items_from_tables(
 
     def agencies(c: Any, role: Role) -> list[Assignee]:
         a, b = _fold_range(fd, c.start, c.end)
+        enum = matcher.enumeration_at(a, b)  # "Các Cục: Di sản văn hóa, Bản quyền tác giả"
+        if enum is not None:
+            return [
+                _assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
+                for m in enum[0]
+            ]
         found: list[Assignee] = []
         for seg_a, seg_b in _split_semicolons(fd.f, a, b):
             pos = seg_a
@@ -1265,7 +1288,7 @@ _NOT_A_TASK = re.compile(
     r"trong qua trinh (?:to chuc )?(?:trien khai )?thuc hien[^.]{0,40}(?:kho khan|vuong mac))"
 )
 _OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de)\b")
-_INNER_LEAD = re.compile(r",\s+(?:giao\s+|de nghi\s+)?")
+_INNER_LEAD = re.compile(r",\s+(?:giao\s+|de nghi\s+|yeu cau\s+)?")
 _NAMED_PART = re.compile(r",\s+(?=(?:cuc|vu|so|bo|ban|trung tam|van phong|thanh tra|vien)\s)")
 
 
@@ -1377,6 +1400,10 @@ def _items_from_block(
             # phrase ("Trên cơ sở đó, Bộ Tư pháp tổng hợp …") any verb will do
             opening = _OPENING.match(f, a, b) is not None
             for im in _INNER_LEAD.finditer(f, a, min(b, a + 200)):
+                enum = matcher.enumeration_at(im.end(), b)  # ", yêu cầu các Bộ: A; B; C làm …"
+                if enum is not None:
+                    g["subject"] = [assignee(x, "lead") for x in enum[0]]
+                    break
                 ms, end = matcher.scan_list(im.end(), b)
                 if not ms:
                     continue
