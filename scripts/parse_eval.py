@@ -70,6 +70,8 @@ def agency_key(name: str, units: UnitDirectory) -> str:
             key = key[len(title) :]
     if key[:1] == ("cac",):
         key = key[1:]
+    if key[:2] in (("ubnd", "tinh"), ("ubnd", "thanh")):
+        key = key[1:]  # "UBND tỉnh Phú Thọ" is the province unit "Tỉnh Phú Thọ"
     canonical = gazetteer().get(key)
     if canonical is not None:
         key = name_key(canonical)

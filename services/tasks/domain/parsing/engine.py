@@ -418,6 +418,18 @@ _AGENCY_HEAD = re.compile(
     r"uy ban|cong an|bao hiem|kho bac|dai|hoi|doan|co quan|don vi|dia phuong|huyen|xa)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
+# where an enumerated name ends and the sentence goes on ("… Việt Nam theo chức năng …")
+_ELEMENT_END = re.compile(
+    r"\s+(?:theo chuc nang|khan truong|chu tri|phoi hop|tiep tuc|nghien cuu|co trach nhiem|"
+    r"thuc hien|chu dong|to chuc|tap trung)\b"
+)
+_OWN_HEAD = re.compile(
+    r"(?:tap doan|tong cong ty|ngan hang|thong tan xa|dai truyen hinh|dai tieng noi)\b"
+)
+_PROVINCE_BODY = re.compile(
+    r"(?:ubnd|uy ban nhan dan|tinh uy,? hdnd,? ubnd)\s+(?P<kind>tinh|thanh pho)\s+"
+    r"(?P<name>[a-z]+(?: [a-z]+){0,3})"
+)
 _GENERIC_HEAD = re.compile(
     r"(?:ubnd |uy ban nhan dan )?(?:thanh pho|thi xa|thi tran|huyen|xa|phuong|so|cuc|chi cuc|"
     r"ban|trung tam|van phong)\s+"
@@ -445,9 +457,8 @@ class _Matcher:
     def _admissible(self, unit_id: str) -> bool:
         if self.scope is None:
             return True
-        unit = self.units.get(unit_id)
-        if unit is not None and unit.level == "province":
-            return True
+        # a province matched by a generic alias ("UBND tỉnh") is only the document's own;
+        # one named explicitly ("UBND tỉnh Phú Thọ") goes through province_at
         prov = self.units.province_of(unit_id)
         return prov is None or prov in self.scope
 
@@ -486,6 +497,26 @@ class _Matcher:
                     return end, GAZ_PREFIX + canonical
         return None
 
+    def province_at(self, p: int, limit: int) -> tuple[int, str] | None:
+        """ "UBND tỉnh Phú Thọ", "Ủy ban nhân dân thành phố Đà Nẵng": the province's people's
+        committee — its registry unit, else its standard name."""
+        m = _PROVINCE_BODY.match(self.f, p, limit)
+        if m is None:
+            return None
+        end = m.start("name")
+        for w in _WORD.finditer(self.f, m.start("name"), m.end("name")):
+            if not self.fd.is_upper_at(w.start()):
+                break
+            end = w.end()
+        if end == m.start("name"):
+            return None
+        name = _clean(self.fd.original(m.start("name"), end))
+        found = self.units.provinces_named(name, self.when) or self.units.provinces_named(name)
+        if len(found) == 1:
+            return end, found[0].id
+        kind = "thành phố" if m.group("kind").startswith("thanh") else "tỉnh"
+        return end, f"{GAZ_PREFIX}UBND {kind} {name}"
+
     def group_at(self, p: int) -> tuple[int, str] | None:
         best: tuple[int, str] | None = None
         for code, rx in _GROUPS:
@@ -500,7 +531,7 @@ class _Matcher:
         if tm:  # the title names the agency it heads
             p = tm.end()
         g = self.group_at(p)
-        u = self.unit_at(p, limit=limit)
+        u = self.unit_at(p, limit=limit) or self.province_at(p, limit)
         cands: list[_Mention] = []
         if g and g[0] <= limit:
             cands.append(_Mention(p, g[0], None, g[1]))
@@ -579,6 +610,11 @@ class _Matcher:
                         stop = min(stop, k)
                 stop = min(stop, limit)
                 hit = self.unit_at(pos, prefixes, limit=stop)
+                wide = self.unit_at(pos, prefixes, limit=limit)  # "Văn hóa, Thể thao và Du lịch"
+                if wide is not None and wide[0] > stop and (hit is None or wide[0] > hit[0]):
+                    hit = wide
+                    nxt = [k for k in (f.find(ch, wide[0], limit) for ch in ",;.\n") if k != -1]
+                    stop = min(nxt) if nxt else limit
                 elem_end = stop
                 while elem_end > pos and f[elem_end - 1] == " ":
                     elem_end -= 1
@@ -597,9 +633,14 @@ class _Matcher:
                     # "Các Cục: Di sản văn hóa, …": an element outside the registry is still
                     # "Cục Di sản văn hóa" (its standard name carries the enumeration's head)
                     head = prefixes[0] if prefixes and prefixes[0].strip() else ""
+                    cut = _ELEMENT_END.search(f, pos, elem_end)
+                    if cut is not None:
+                        elem_end = cut.start()
+                    if _OWN_HEAD.match(f, pos):
+                        head = ""  # "Tập đoàn Điện lực Việt Nam" keeps its own head
                     canonical = (
                         GAZ_PREFIX + head + _clean(self.fd.original(pos, elem_end))
-                        if head.strip() in ("Cục", "Vụ", "Bộ", "Sở")
+                        if (head.strip() in ("Cục", "Vụ", "Bộ", "Sở") or _OWN_HEAD.match(f, pos))
                         and elem_end > pos
                         and self.fd.is_upper_at(pos)
                         and elem_end - pos < 80
@@ -674,7 +715,7 @@ _UNKNOWN_LEAD = re.compile(
 _NON_DIRECTIVE = re.compile(
     r"(?:ket qua|uu diem|ton tai|han che|nguyen nhan|danh gia|tinh hinh|nhan xet|khuyet diem|"
     r"thuc trang|dac diem|mot so ket qua|muc dich|yeu cau|muc tieu|quan diem|doi tuong|"
-    r"pham vi|can cu)\b"
+    r"pham vi|can cu (?:phap ly|xay dung))\b"
 )
 _FINDINGS_HEAD = re.compile(r"(?:\S+ )?(?:ton tai|han che|khuyet diem)\b")
 _HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s+")
@@ -779,6 +820,7 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
     has_headings = any(b.kind == "heading" for b in blocks)
     in_body = False
     skip_level: int | None = None  # inside an evaluation section (results, shortcomings)
+    resume_leads: list[Assignee] = []  # "… tỉnh X cần thực hiện các nhiệm vụ sau đây:"
     in_findings = False
     sec_leads: list[Assignee] = []
     sub_leads: list[Assignee] | None = None
@@ -841,6 +883,8 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                 continue
         if blk.kind == "heading":
             level = _heading_level(blk.label)
+            if level == 0:
+                resume_leads = []  # a new roman section: the evaluation's addressee ends
             if skip_level is not None and level <= skip_level:
                 skip_level = None
             if skip_level is None and _NON_DIRECTIVE.match(f, blk.start):
@@ -849,6 +893,32 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                 in_findings = bool(_FINDINGS_HEAD.match(f, blk.start))
                 continue
         if skip_level is not None:
+            if blk.kind == "para" and _RESUME.search(body_text):
+                # "… thành phố Đà Nẵng cần tập trung thực hiện tốt một số nhiệm vụ, giải pháp
+                # sau đây:" closes the evaluation: the numbered items after it are tasks
+                skip_level = None
+                pm = _WHO_NEEDS.search(f, blk.start, blk.end)
+                sec_leads = []
+                resume_leads = []
+                if pm is not None:
+                    kind = "thành phố" if pm.group(1).startswith("thanh") else "tỉnh"
+                    name = _clean(fd.original(pm.start(2), pm.end(2)))
+                    found = units.provinces_named(name, when) or units.provinces_named(name)
+                    uid = (
+                        found[0].id
+                        if len(found) == 1 and matcher._admissible(found[0].id)
+                        else None
+                    )
+                    sec_leads = resume_leads = [
+                        Assignee(
+                            f"UBND {kind} {name}",
+                            "lead",
+                            uid,
+                            None,
+                            canonical=None if uid else f"UBND {kind} {name}",
+                        )
+                    ]
+                continue
             if in_findings:
                 oa, ob = fd.span(blk.start, blk.end)
                 result.findings.append(DraftFinding(_clean(text[oa:ob]), (oa, ob)))
@@ -869,7 +939,7 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             sec_leads = (
                 [assignee(m, "lead") for m in subject]
                 if subject and f[end : end + 1] not in (":", "")
-                else []
+                else list(resume_leads)
             )
             named = _named_before_colon(fd, matcher, blk.start, blk.end)
             if named:  # "4. Văn phòng Bộ: Thực hiện tốt …", "5. Cục Di sản văn hóa: Chủ trì …"
@@ -930,7 +1000,42 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
     result.items.sort(key=lambda it: it.span)
     result.items = _apply_form_fields(result.items, fd, matcher, dt, cited)
     result.items = _addressees_lead(result.items, fd, matcher)
+    result.items = _closing_addressees_lead(result.items, fd, matcher)
     return result
+
+
+_CLOSING = re.compile(r"thong bao (?:de|cho)\s+")
+
+
+def _closing_addressees_lead(
+    items: list[DraftItem], fd: Folded, matcher: _Matcher
+) -> list[DraftItem]:
+    """A conclusion notice ends "… thông báo để Ủy ban nhân dân tỉnh Phú Thọ và các Bộ, cơ
+    quan liên quan biết, thực hiện./.": its named addressees lead the tasks that name none."""
+    if not items or all(any(a.role == "lead" for a in it.assignees) for it in items):
+        return items
+    f = fd.f
+    last = _fold_range(fd, items[-1].span[0], items[-1].span[1])[1]
+    leads: list[Assignee] = []
+    for m in _CLOSING.finditer(f, last, min(len(f), last + 3000)):
+        end = f.find("biet", m.end(), m.end() + 300)
+        if end == -1:
+            continue
+        ms, _e = matcher.scan_list(m.end(), end)
+        leads = [
+            _assignee(_clean(fd.original(x.start, x.end)), "lead", x.unit_id, x.group)
+            for x in ms
+            if x.group is None  # the named addressee, not "các Bộ, cơ quan liên quan"
+        ]
+        break
+    if not leads:
+        return items
+    return [
+        it
+        if any(a.role == "lead" for a in it.assignees)
+        else replace(it, assignees=leads + list(it.assignees))
+        for it in items
+    ]
 
 
 _KINH_GUI = re.compile(r"(?:^|\n|\|)\s*kinh gui\s*:\s*")
@@ -1287,8 +1392,13 @@ _NOT_A_TASK = re.compile(
     r"tham quyen [^:]{0,120}:|"
     r"trong qua trinh (?:to chuc )?(?:trien khai )?thuc hien[^.]{0,40}(?:kho khan|vuong mac))"
 )
-_OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de)\b")
-_INNER_LEAD = re.compile(r",\s+(?:giao\s+|de nghi\s+|yeu cau\s+)?")
+_RESUME = re.compile(
+    r"\b(?:can|phai|de nghi|yeu cau)\b[^.]{0,120}\b(?:nhiem vu|giai phap|noi dung)\b[^.]{0,60}"
+    r"(?:sau day|nhu sau|sau)\s*:$"
+)
+_WHO_NEEDS = re.compile(r"\b(tinh|thanh pho) ([a-z]+(?: [a-z]+){0,3}?) (?:can|phai)\b")
+_OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de|ve)\b")
+_INNER_LEAD = re.compile(r"[,:]\s+(?:giao\s+|de nghi\s+|yeu cau\s+)?")
 _NAMED_PART = re.compile(r",\s+(?=(?:cuc|vu|so|bo|ban|trung tam|van phong|thanh tra|vien)\s)")
 
 
@@ -1399,7 +1509,9 @@ def _items_from_block(
             # "Trên cơ sở kết quả khảo sát, Sở Xây dựng chủ trì, phối hợp …"; after an opening
             # phrase ("Trên cơ sở đó, Bộ Tư pháp tổng hợp …") any verb will do
             opening = _OPENING.match(f, a, b) is not None
-            for im in _INNER_LEAD.finditer(f, a, min(b, a + 200)):
+            for im in _INNER_LEAD.finditer(f, a, min(b, a + 600)):
+                if f[im.start()] == "," and im.start() > a + 200:
+                    continue  # a comma far in is a list, not the clause before the subject
                 enum = matcher.enumeration_at(im.end(), b)  # ", yêu cầu các Bộ: A; B; C làm …"
                 if enum is not None:
                     g["subject"] = [assignee(x, "lead") for x in enum[0]]
@@ -1411,9 +1523,15 @@ def _items_from_block(
                 if re.match(r",?\s+(?:chu tri|chiu trach nhiem)\b", tail):
                     g["subject"] = [assignee(x, "lead") for x in ms]
                     break
-                if opening and re.match(r"\s+[a-z]", tail) and not re.match(r"\s+va\b", tail):
-                    # the opening phrase's own objects come first: the subject is the last
-                    g["subject"] = [assignee(ms[-1], "lead")]
+                after_colon = f[im.start()] == ":"  # "1. Về …: Bộ Nội vụ nghiên cứu …"
+                if (
+                    (opening or after_colon)
+                    and re.match(r"\s+[a-z]", tail)
+                    and not re.match(r"\s+va\b", tail)
+                ):
+                    # after an opening phrase its own objects come first: the subject is the
+                    # last; after a colon the whole list is the subject
+                    g["subject"] = [assignee(x, "lead") for x in (ms if after_colon else ms[-1:])]
                     break
         leads: list[Assignee] = list(g["subject"] or context)
         supports: list[Assignee] = []
