@@ -277,7 +277,13 @@ async def parse_document(request: Request, session: SessionDep, principal: Inspe
         DraftItemOut(
             index=n,
             assignees=[
-                DraftAssignee(name=a.name, role=a.role, unit_id=a.unit_id, group=a.group)
+                DraftAssignee(
+                    name=a.name,
+                    role=a.role,
+                    unit_id=a.unit_id,
+                    group=a.group,
+                    canonical=a.canonical,
+                )
                 for a in it.assignees
             ],
             action=it.action,

@@ -180,10 +180,14 @@ class ParseIn(BaseModel):
 
 
 class DraftAssignee(BaseModel):
-    name: str
+    name: str = Field(description="As written in the document.")
     role: Literal["lead", "support"]
     unit_id: str | None
     group: str | None
+    canonical: str | None = Field(
+        default=None,
+        description="The standard name (gazetteer) of an agency the registry does not hold.",
+    )
 
 
 class DraftTarget(BaseModel):

@@ -455,6 +455,10 @@ class _Matcher:
         self.scope: set[str] | None = None
 
     def _admissible(self, unit_id: str) -> bool:
+        unit = self.units.get(unit_id)
+        if unit is not None and unit.level == "province":
+            # a province by a generic alias ("UBND tỉnh") only in its own documents
+            return self.scope is not None and unit_id in self.scope
         if self.scope is None:
             return True
         # a province matched by a generic alias ("UBND tỉnh") is only the document's own;
@@ -531,7 +535,10 @@ class _Matcher:
         if tm:  # the title names the agency it heads
             p = tm.end()
         g = self.group_at(p)
-        u = self.unit_at(p, limit=limit) or self.province_at(p, limit)
+        u = self.unit_at(p, limit=limit)
+        pv = self.province_at(p, limit)  # "UBND tỉnh Sơn La" beats a generic "UBND tỉnh" alias
+        if pv is not None and (u is None or pv[0] > u[0]):
+            u = pv
         cands: list[_Mention] = []
         if g and g[0] <= limit:
             cands.append(_Mention(p, g[0], None, g[1]))
