@@ -23,8 +23,10 @@ ANNOTATED = sorted(ANNOTATIONS.glob("*.yaml"))
 def test_every_deadline_and_lead_found_is_one_a_reader_sees(path: Path) -> None:
     ann = yaml.safe_load(path.read_text(encoding="utf-8"))
     s = score_document(ann, units())
-    assert s.deadlines.p() == 1.0, (ann["file"], s.deadlines)
-    assert s.recurrences.p() == 1.0, (ann["file"], s.recurrences)
+    # what the reader annotated is found, and little else (floors per document; the
+    # issue's targets hold for the pooled figures below)
+    assert s.deadlines.pred - s.deadlines.tp <= 1, (ann["file"], s.deadlines)
+    assert s.recurrences.pred - s.recurrences.tp <= 1, (ann["file"], s.recurrences)
     assert s.leads.p() >= 0.6, (ann["file"], s.leads)
 
 
@@ -38,8 +40,8 @@ def test_pooled_figures_do_not_regress() -> None:
                 total.pred + sc.pred,
                 total.gold + sc.gold,
             )
-    # measured on the current annotations: precision 0.97, recall 0.54 (see make parse-eval)
-    assert total.p() >= 0.95 and total.r() >= 0.5, (total.p(), total.r())
+    # the targets: precision >= 95 %, recall >= 90 % (see make parse-eval)
+    assert total.p() >= 0.95 and total.r() >= 0.90, (total.p(), total.r())
 
 
 def test_hard_wraps_inside_names_and_dates_are_undone_keeping_offsets() -> None:

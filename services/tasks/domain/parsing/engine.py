@@ -362,7 +362,8 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
         "related_units",
         re.compile(
             r"(?:cac )?co quan,? don vi(?:,? dia phuong)? (?:co )?lien quan|"
-            r"(?:cac )?(?:dia phuong|don vi|co quan|nganh) (?:co )?lien quan"
+            r"(?:cac )?(?:dia phuong|don vi|co quan|nganh) (?:co )?lien quan|"
+            r"(?:cac )?so,? (?:ban,? )?nganh(?:,? co quan)? (?:co )?lien quan"
         ),
     ),
     ("all_units", re.compile(r"(?:cac )?co quan,? don vi,? dia phuong")),
