@@ -23,14 +23,7 @@ def result_to_json(result: ParseResult) -> dict[str, Any]:
         "items": [
             {
                 "assignees": [
-                    {
-                        "name": a.name,
-                        "role": a.role,
-                        "unit_id": a.unit_id,
-                        "group": a.group,
-                        "canonical": a.canonical,
-                    }
-                    for a in item.assignees
+                    {"name": a.name, "role": a.role, "unit_id": a.unit_id} for a in item.assignees
                 ],
                 "action": item.action,
                 "deadline": item.deadline.isoformat() if item.deadline else None,
