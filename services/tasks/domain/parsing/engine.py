@@ -726,7 +726,7 @@ _NON_DIRECTIVE = re.compile(
     r"pham vi|can cu (?:phap ly|xay dung))\b"
 )
 _FINDINGS_HEAD = re.compile(r"(?:\S+ )?(?:ton tai|han che|khuyet diem)\b")
-_HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s+")
+_HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s*:?\s+")
 _DIRECT = re.compile(r"\b(?:yeu cau|giao|de nghi|giao cho|chi dao)\s+(?=\S)")
 _TRIGGER = re.compile(
     r"(?:yeu cau|ket luan|chi dao|giao|de nghi|giao nhiem vu)(?: nhu sau)?\s*:\s*$"
