@@ -548,7 +548,14 @@ class _Matcher:
         if not cands:
             return None
         best = max(cands, key=lambda c: c.end)
-        return _Mention(start, best.end, best.unit_id, best.group)
+        group = best.group
+        if (
+            group == "provinces"
+            and self.scope
+            and self.f[best.start : best.end].endswith("dia phuong")
+        ):
+            group = "communes"  # a province's "các sở, ban, ngành, địa phương": its communes
+        return _Mention(start, best.end, best.unit_id, group)
 
     def scan_list(self, p: int, limit: int) -> tuple[list[_Mention], int]:
         """Agencies listed from p (separated by ',', ';', 'và' …); stops at anything else."""
@@ -829,6 +836,7 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
     in_body = False
     skip_level: int | None = None  # inside an evaluation section (results, shortcomings)
     resume_leads: list[Assignee] = []  # "… tỉnh X cần thực hiện các nhiệm vụ sau đây:"
+    level_leads: dict[int, list[Assignee]] = {}  # leads of the open heading at each level
     in_findings = False
     sec_leads: list[Assignee] = []
     sub_leads: list[Assignee] | None = None
@@ -860,6 +868,18 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             return [assignee(m, "lead") for m in mentions], True
         timed = _find_deadline(f, a, b, dt, cited) is not None or _find_recurrence(f[a:b])
         if colon or (content_end - a < 120 and f[content_end - 1] != "." and not timed):
+            paren = re.match(r"[^()]{0,80}\(([^()]{5,300})\)", f[a:content_end])
+            if paren and _AGENCY_HEAD.match(f, a):
+                # "Các cơ quan đăng ký đầu tư (Sở Tài chính, Ban quản lý …)": the bodies inside
+                pa, pb = a + paren.start(1), a + paren.end(1)
+                resolved: list[Assignee] = []
+                for x, y in _split_named(f, pa, pb):
+                    ms, e2 = matcher.scan_list(x, y)
+                    if ms and not f[e2:y].strip(" ,;."):
+                        resolved.extend(assignee(m, "lead") for m in ms)
+                    else:
+                        resolved.append(Assignee(_clean(fd.original(x, y)), "lead"))
+                return resolved, True
             if _AGENCY_HEAD.match(f, a):
                 parts: list[Assignee] = []
                 for seg_a, seg_b in _split_semicolons(f, a, content_end):
@@ -933,13 +953,23 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             continue
         if blk.kind == "heading":
             section, subsection, sub_leads = blk.label, None, None
+            level = _heading_level(blk.label)
+            # the section tree: a sub-heading naming nobody ("2.1. Trách nhiệm chung") keeps
+            # the leads of the heading above it ("2. Các sở, ban, ngành, địa phương: …")
+            inherited = next(
+                (level_leads[k] for k in sorted(level_leads, reverse=True) if k < level), []
+            )
+            for k in [k for k in level_leads if k >= level]:
+                del level_leads[k]
             hl = heading_leads(blk.start, blk.end)
             if hl is not None:
-                sec_leads = hl[0]
+                sec_leads = hl[0] or list(inherited)
+                level_leads[level] = sec_leads
                 continue
             colon = f.find(":", blk.start, blk.end)
             if _TOPIC.match(f, blk.start) and (colon == -1 or colon >= blk.end - 1):
-                sec_leads = []  # "2. Về kiện toàn tổ chức bộ máy …": a topic, its items follow
+                sec_leads = list(inherited)  # "2. Về kiện toàn tổ chức bộ máy …": a topic
+                level_leads[level] = sec_leads
                 continue
             # a numbered directive ("2. Sở Nội vụ chủ trì …, trước ngày …"): an item itself,
             # and its subject leads whatever follows under it
@@ -952,10 +982,18 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             named = _named_before_colon(fd, matcher, blk.start, blk.end)
             if named:  # "4. Văn phòng Bộ: Thực hiện tốt …", "5. Cục Di sản văn hóa: Chủ trì …"
                 sec_leads = named
+            if not sec_leads and level > 1:
+                sec_leads = list(inherited)
+            level_leads[level] = sec_leads
         elif blk.kind == "letter":
             subsection = blk.label
             sub_leads = None
             hl = heading_leads(blk.start, blk.end)
+            if hl is not None and hl[0] and not f[blk.start : blk.end].endswith(":"):
+                mentions, end = matcher.scan_list(blk.start, blk.end)
+                if mentions and not f[end : blk.end].strip(" ,;."):
+                    sub_leads = hl[0]  # "b) Sở Nội vụ": a lettered agency block
+                    continue
             if f[blk.start : blk.end].endswith(":"):
                 # "a) Bộ Khoa học và Công nghệ:" leads what follows; "a) Đối với …:" introduces
                 if hl is not None and hl[0]:
