@@ -374,7 +374,8 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     (
         "departments",
         re.compile(
-            r"(?:cac )?so,? ban,? nganh(?: (?:tinh|thanh pho))?|cac so,? nganh(?: tinh)?|"
+            r"(?:cac )?so,? ban,? nganh(?: (?:tinh|thanh pho))?(?:,? don vi(?= ?,))?|"
+            r"cac so,? nganh(?: tinh)?(?:,? don vi(?= ?,))?|"
             r"(?:cac )?co quan chuyen mon(?:,? co quan hanh chinh khac)?(?: cap tinh)?"
             rf"(?: (?:truc )?thuoc {_UNDER})?"
         ),
@@ -895,7 +896,7 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
             return [], True
         return None
 
-    for blk in blocks:
+    for bi, blk in enumerate(blocks):
         if _STOP.match(f, blk.start):
             if in_body:
                 break
@@ -967,7 +968,18 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                 level_leads[level] = sec_leads
                 continue
             colon = f.find(":", blk.start, blk.end)
-            if _TOPIC.match(f, blk.start) and (colon == -1 or colon >= blk.end - 1):
+            nxt = blocks[bi + 1] if bi + 1 < len(blocks) else None
+            titled = (
+                nxt is not None
+                and nxt.kind in ("bullet", "letter")
+                and blk.end - blk.start < 200
+                and f[blk.end - 1] not in ".;"
+                and not matcher.scan_list(blk.start, blk.end)[0]
+                and not timed_at(blk.start, blk.end)
+            )
+            if titled or (_TOPIC.match(f, blk.start) and (colon == -1 or colon >= blk.end - 1)):
+                # "2. Về kiện toàn tổ chức bộ máy …", "1. Rà soát, kiện toàn đội ngũ …" + bullets:
+                # a topic title, its bullets are the tasks
                 sec_leads = list(inherited)  # "2. Về kiện toàn tổ chức bộ máy …": a topic
                 level_leads[level] = sec_leads
                 continue
@@ -1278,7 +1290,7 @@ def _cell_deadline(f: str, dt: _DocTime) -> date | None:
     """A deadline cell: "15/12/2025", "Quý IV/2025", "Tháng 12/2025", "Năm 2026"; a period
     ("2026-2030") or "Thường xuyên" is no deadline."""
     m = _FULL.search(f)
-    if m:
+    if m and not re.search(r"\btu(?: ngay)?\s*$", f[: m.start()]):  # "Từ 01/7/2025" is a start
         return _mkdate(int(m.group(3)), int(m.group(2)), int(m.group(1)))
     m = _Q.search(f)
     if m:
