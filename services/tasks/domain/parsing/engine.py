@@ -1015,7 +1015,14 @@ def parse_conclusion(text: str, *, issued_on: date | None, units: UnitDirectory)
                 # a long or timed one ("b) Các Bộ: … hoàn thành trong tháng 11, cụ thể:") is
                 # also a task itself
         elif blk.kind in ("para", "bullet") and body_text.endswith(":"):
-            continue  # an intro ("… UBND tỉnh yêu cầu:", "- Nghiên cứu, tham mưu Lãnh đạo Bộ:")
+            # an intro ("… UBND tỉnh yêu cầu:", "- Nghiên cứu, tham mưu Lãnh đạo Bộ:"); one that
+            # asks someone ("Đề nghị Thường trực Tỉnh ủy tập trung … sau:") leads what follows
+            pm = _HEAD_PREFIX.match(f, blk.start, blk.end)
+            if blk.kind == "para" and pm is not None:
+                asked, _e = matcher.scan_list(pm.end(), blk.end)
+                if asked:
+                    resume_leads = sec_leads = [assignee(m, "lead") for m in asked]
+            continue
         if _NOT_A_TASK.match(f, blk.start, blk.end):
             continue
         if body_text.endswith("./.") and blk.kind == "para":
