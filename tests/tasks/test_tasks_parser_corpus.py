@@ -125,3 +125,83 @@ def test_plan_warns_for_an_abolished_unit_without_successor() -> None:
     assert ("no_successor", 0) in codes and ("no_lead", 0) in codes
     assert plan.items[0].lead_ids == []
     assert plan.items[1].lead_ids == ["P.S1"]  # not the other province's, not the abolished one
+
+
+# ------------------------------------------------ the layouts of the issue, one snippet each
+
+HEAD = "Hưng Yên, ngày 02 tháng 11 năm 2025\n\nUBND tỉnh yêu cầu:\n\n"
+
+
+def items_of(body: str) -> list[tuple[list[tuple[str | None, str | None, str]], object, object]]:
+    result = parse_conclusion(HEAD + body, issued_on=None, units=units())
+    return [
+        (
+            [(a.unit_id, a.group, a.role) for a in i.assignees],
+            i.deadline,
+            i.recurrence,
+        )
+        for i in result.items
+    ]
+
+
+def test_form_style_block_gives_lead_support_and_time() -> None:
+    got = items_of(
+        "1. Số hóa hồ sơ thủ tục hành chính\n"
+        "a) Nhiệm vụ: Số hóa toàn bộ hồ sơ còn hiệu lực.\n"
+        "b) Cơ quan thực hiện:\n"
+        "- Đơn vị chủ trì: Sở KH&CN.\n"
+        "- Đơn vị phối hợp: Sở Nội vụ, UBND các xã, phường.\n"
+        "c) Thời gian thực hiện: Hoàn thành trong quý I/2026.\n"
+    )
+    assert got == [
+        (
+            [
+                ("P21.SKHCN", None, "lead"),
+                ("P21.SNV", None, "support"),
+                (None, "communes", "support"),
+            ],
+            date(2026, 3, 31),
+            None,
+        )
+    ]
+
+
+def test_sentence_assignment_weekday_deadline_and_lettered_agency_block() -> None:
+    got = items_of(
+        "1. Giao Sở Tư pháp chủ trì, phối hợp với Sở Tài chính rà soát văn bản, báo cáo "
+        "trước Thứ Tư ngày 03/12/2025.\n"
+        "2. Các cơ quan chuyên môn\n"
+        "b) Sở Nội vụ\n"
+        "- Tổng hợp kết quả, báo cáo trước ngày 20 hằng tháng.\n"
+        "- Báo cáo quý I, 6 tháng, 9 tháng và năm về công tác cải cách hành chính.\n"
+    )
+    assert got == [
+        ([("P21.STP", None, "lead"), ("P21.STC", None, "support")], date(2025, 12, 3), None),
+        ([("P21.SNV", None, "lead")], None, "monthly:by=20"),
+        ([("P21.SNV", None, "lead")], None, "reports:Q1,H1,M9,year"),
+    ]
+
+
+def test_chained_deadlines_in_one_bullet_are_two_items() -> None:
+    got = items_of(
+        "1. Các sở, ban, ngành\n"
+        "- Rà soát, gửi Sở Nội vụ trước ngày 05 tháng 12 năm 2025. Trên cơ sở đó, Sở Nội vụ "
+        "tổng hợp, báo cáo UBND tỉnh trước ngày 10 tháng 12 năm 2025.\n"
+    )
+    # departments send to Home Affairs by D1, Home Affairs reports by D2
+    assert [(leads[0], deadline) for leads, deadline, _ in got] == [
+        ((None, "departments", "lead"), date(2025, 12, 5)),
+        (("P21.SNV", None, "lead"), date(2025, 12, 10)),
+    ]
+
+
+def test_year_implied_deadline_and_criteria_codes() -> None:
+    result = parse_conclusion(
+        HEAD + "1. Sở Nội vụ\n- Nâng điểm các TCTP: 1.5; 1.6; 3.2.5, hoàn thành trước ngày "
+        "05 tháng 12.\n",
+        issued_on=None,
+        units=units(),
+    )
+    (item,) = result.items
+    assert item.deadline == date(2025, 12, 5)  # the year of the document
+    assert item.criteria == ["1.5", "1.6", "3.2.5"]

@@ -154,9 +154,10 @@ _CUE = (
     r"(?:truoc|cham nhat(?: la)?(?: truoc| vao)?|han chot(?: la)?|khong muon hon|den het|"
     r"trong thoi han den)"
 )
+_WEEKDAY = r"(?:(?:thu (?:hai|ba|tu|nam|sau|bay)|chu nhat),?\s+)?"  # "trước Thứ Tư ngày 03/12"
 _DEADLINE_RES = [
-    re.compile(rf"\b{_CUE}\s+(?:ngay\s+)?{_D}"),
-    re.compile(rf"\b{_CUE}\s+(?:ngay\s+)?{_DT}"),
+    re.compile(rf"\b{_CUE}\s+{_WEEKDAY}(?:ngay\s+)?{_D}"),
+    re.compile(rf"\b{_CUE}\s+{_WEEKDAY}(?:ngay\s+)?{_DT}"),
 ]
 _IN_MONTH = re.compile(r"\btrong thang (\d{1,2})(?!\d)(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?")
 # "hoàn thành (thực thi) trong năm 2026": the end of that year
