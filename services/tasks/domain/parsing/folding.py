@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from services.tasks.domain.units import fold_char
 
 
@@ -34,3 +36,8 @@ class Folded:
 
     def is_upper_at(self, pos: int) -> bool:
         return pos < len(self.f) and self.text[self._starts[pos]].isupper()
+
+
+def clean(s: str) -> str:
+    """NFC, whitespace runs (hard wraps, nbsp) collapsed to one space."""
+    return " ".join(unicodedata.normalize("NFC", s).split())
