@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install run test lint format bench token asyncapi openapi migrate
+.PHONY: install run test lint format bench token asyncapi openapi migrate parse-eval
 
 install: ## install uv (if missing) and the locked dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || test -x $(UV) || python3 -m pip install --user --quiet uv
@@ -42,3 +42,6 @@ openapi: install ## regenerate docs/openapi/<service>.json
 
 migrate: install ## apply every service's migrations to DATABASE_URL
 	@$(RUN) python -m shared.migrate all upgrade
+
+parse-eval: install ## the document parser against our annotations of ../shared/corpus and samples
+	@$(RUN) python scripts/parse_eval.py

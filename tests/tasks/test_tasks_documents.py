@@ -155,3 +155,200 @@ def test_cli_reads_stdin_and_reports_missing_files() -> None:
         text=True,
     )
     assert missing.returncode == 2 and missing.stdout == ""
+
+
+# ------------------------------------------------ real .docx (Word numbering, tables) and .pdf
+
+CORPUS = ROOT.parent / "shared" / "corpus"
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian fonts-dejavu-core
+
+
+def corpus(prefix: str) -> str:
+    (path,) = sorted(CORPUS.glob(f"{prefix}-*.txt"))
+    return path.read_text(encoding="utf-8")
+
+
+def key_extractions(text: str) -> list[tuple[tuple[str, ...], date | None]]:
+    """(leads as written, folded; deadline) per item: what a format must not change."""
+    from services.tasks.domain.units import fold
+
+    out = []
+    for i in parse_conclusion(text, issued_on=None, units=units()).items:
+        leads = tuple(" ".join(fold(a.name).split()) for a in i.assignees if a.role == "lead")
+        out.append((leads, i.deadline))
+    return out
+
+
+def _numbered_document() -> docx.document.Document:
+    """A document with a real Word numbering definition: level 0 "1.", 1 "a)", 2 "-"."""
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    d = docx.Document()
+    numbering = d.part.numbering_part.element
+    numbering.insert(
+        0,
+        parse_xml(
+            f'<w:abstractNum {nsdecls("w")} w:abstractNumId="90">'
+            '<w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="decimal"/>'
+            '<w:lvlText w:val="%1."/></w:lvl>'
+            '<w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="lowerLetter"/>'
+            '<w:lvlText w:val="%2)"/></w:lvl>'
+            '<w:lvl w:ilvl="2"><w:start w:val="1"/><w:numFmt w:val="bullet"/>'
+            '<w:lvlText w:val="-"/></w:lvl></w:abstractNum>'
+        ),
+    )
+    numbering.append(
+        parse_xml(f'<w:num {nsdecls("w")} w:numId="90"><w:abstractNumId w:val="90"/></w:num>')
+    )
+    return d
+
+
+def _add(d: docx.document.Document, text: str, level: int | None) -> None:
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    p = d.add_paragraph(text)
+    if level is not None:
+        p._p.get_or_add_pPr().append(
+            parse_xml(
+                f'<w:numPr {nsdecls("w")}><w:ilvl w:val="{level}"/><w:numId w:val="90"/></w:numPr>'
+            )
+        )
+
+
+def _docx_from_text(text: str) -> bytes:
+    """The corpus text as Word would hold it: numbering as list levels (the digits are not
+    in the paragraph text), "|" tables as real tables, in document order."""
+    import re
+
+    from services.tasks.domain.parsing.layout import split_tables, unwrap
+
+    flowing, tables = split_tables(text)
+    flat = unwrap(flowing)
+    d = _numbered_document()
+    events: list[tuple[int, object]] = [(t.start, t) for t in tables]
+    pos = 0
+    for line in flat.split("\n"):
+        if line.strip():
+            events.append((pos, line.strip()))
+        pos += len(line) + 1
+    for _, ev in sorted(events, key=lambda e: e[0]):
+        if isinstance(ev, str):
+            m = re.match(r"(\d+)\.\s+(.*)", ev) or None
+            if m and "." not in m.group(1):
+                _add(d, m.group(2), 0)
+            elif (m2 := re.match(r"[a-zđ]\)\s+(.*)", ev)) is not None:
+                _add(d, m2.group(1), 1)
+            elif (m3 := re.match(r"-\s+(.*)", ev)) is not None:
+                _add(d, m3.group(1), 2)
+            else:
+                _add(d, ev, None)
+        else:
+            rows = ev.rows  # type: ignore[attr-defined]
+            width = max(len(r) for r in rows)
+            table = d.add_table(rows=len(rows), cols=width)
+            for r, row in enumerate(rows):
+                for c, cell in enumerate(row):
+                    table.rows[r].cells[c].text = cell.text
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("prefix", ["03", "08", "21"])
+def test_docx_with_word_numbering_and_tables_parses_like_the_text(prefix: str) -> None:
+    text = corpus(prefix)
+    data = _docx_from_text(text)
+    extracted = extract_text(data, "van-ban.docx")
+    from_text = key_extractions(text)
+    from_docx = key_extractions(extracted)
+    assert from_text and sorted(from_docx, key=str) == sorted(from_text, key=str)
+
+
+def test_docx_table_lands_where_it_is_not_after_noi_nhan() -> None:
+    d = _numbered_document()
+    _add(d, "UBND tỉnh yêu cầu:", None)
+    table = d.add_table(rows=2, cols=3)
+    for c, v in enumerate(["Nhiệm vụ", "Cơ quan chủ trì", "Thời hạn"]):
+        table.rows[0].cells[c].text = v
+    for c, v in enumerate(["Rà soát thủ tục", "Sở Tư pháp", "15/12/2025"]):
+        table.rows[1].cells[c].text = v
+    _add(d, "Nơi nhận:", None)
+    buf = io.BytesIO()
+    d.save(buf)
+    text = extract_text(buf.getvalue(), "x.docx")
+    assert text.index("Sở Tư pháp") < text.index("Nơi nhận")
+    (item,) = parse_conclusion(text, issued_on=date(2025, 11, 1), units=units()).items
+    assert item.deadline == date(2025, 12, 15)
+    assert [(a.unit_id, a.role) for a in item.assignees] == [("P21.STP", "lead")]
+
+
+def _pdf_from_text(text: str) -> bytes:
+    """A text-layer PDF of the corpus text in a Vietnamese-capable font (wrapped lines)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    from services.tasks.domain.parsing.layout import unwrap
+
+    pdfmetrics.registerFont(TTFont("DejaVu", str(DEJAVU)))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.setFont("DejaVu", 9)
+    y = 800.0
+    for para in unwrap(text).split("\n"):
+        words, line = para.split(), ""
+        chunks = []
+        for w in words:
+            if len(line) + len(w) > 95:
+                chunks.append(line)
+                line = w
+            else:
+                line = f"{line} {w}".strip()
+        chunks.append(line)
+        for chunk in chunks:
+            if y < 40:
+                c.showPage()
+                c.setFont("DejaVu", 9)
+                y = 800.0
+            c.drawString(30, y, chunk)
+            y -= 12
+    c.save()
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("prefix", ["09", "19"])
+def test_vietnamese_text_layer_pdf_parses_like_the_text(prefix: str) -> None:
+    text = corpus(prefix)
+    extracted = extract_text(_pdf_from_text(text), "van-ban.pdf")
+    assert "Thời gian" in extracted or "Bộ Tư pháp" in extracted  # diacritics survive
+    want = {d for _, d in key_extractions(text)} - {None}
+    got = {d for _, d in key_extractions(extracted)} - {None}
+    assert want and got == want
+
+
+def test_encrypted_pdf_and_zip_bomb_and_not_a_zip_are_refused() -> None:
+    import zipfile
+
+    from pypdf import PdfWriter
+
+    from services.tasks.domain.documents import DocumentTooLarge
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt(user_password="secret", owner_password="owner")
+    buf = io.BytesIO()
+    writer.write(buf)
+    with pytest.raises(UnsupportedDocument, match="encrypted"):
+        extract_text(buf.getvalue(), "x.pdf")
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", b"\0" * (60 * 1024 * 1024))
+    assert len(bomb.getvalue()) < 200_000
+    with pytest.raises(DocumentTooLarge):
+        extract_text(bomb.getvalue(), "bomb.docx")
+    with pytest.raises(UnsupportedDocument, match="not a zip"):
+        extract_text(b"this is not a zip", "x.docx")

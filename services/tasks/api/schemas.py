@@ -260,13 +260,48 @@ class HistoryOut(BaseModel):
 class ParseIn(BaseModel):
     text: str = Field(min_length=1, examples=["UBND tỉnh yêu cầu:\n\n1. Sở Nội vụ\n\n- …"])
     issued_on: date | None = Field(default=None, examples=["2022-07-25"])
+    as_of: date | None = Field(
+        default=None,
+        description="The confirmation date the preview is for (default: today, Vietnam time): "
+        "abolished units map to their successors and groups expand to the units valid then.",
+    )
+    province_id: str | None = Field(
+        default=None, description="The issuing body's province, when the header does not say."
+    )
 
 
 class DraftAssignee(BaseModel):
-    name: str
+    name: str = Field(description="As written in the document.")
     role: Literal["lead", "support"]
     unit_id: str | None
     group: str | None
+    canonical: str | None = Field(
+        default=None,
+        description="The standard name (gazetteer) of an agency the registry does not hold.",
+    )
+
+
+class DraftTarget(BaseModel):
+    unit_id: str
+    name: str
+    role: Literal["lead", "support"]
+    via: Literal["direct", "successor", "group"] = Field(
+        description="direct: the unit named; successor: it was abolished and this unit took "
+        "over (original_unit_id); group: one unit of an expanded group (group)."
+    )
+    written: str = Field(description="The addressee as written in the document.")
+    original_unit_id: str | None = None
+    group: str | None = None
+
+
+class DraftWarning(BaseModel):
+    code: str = Field(
+        description="no_directive | no_number | no_date | unresolved | successor | province_unknown | "
+        "no_successor | group_expanded | group_empty | no_lead | province_successor | "
+        "duplicate_number"
+    )
+    message: str
+    item_index: int | None = None
 
 
 class DraftItemOut(BaseModel):
@@ -278,6 +313,14 @@ class DraftItemOut(BaseModel):
     criteria: list[str]
     span: tuple[int, int]
     section: str | None
+    targets: list[DraftTarget] = Field(
+        default_factory=list,
+        description="Exactly the units confirming creates this item for (leads: one item each).",
+    )
+    creates: int = Field(default=0, description="How many items confirming creates.")
+    planned_recurrence: str | None = Field(
+        default=None, description="The recurrence with its bounds (|from=…|until=…) as created."
+    )
 
 
 class DraftFindingOut(BaseModel):
@@ -287,10 +330,17 @@ class DraftFindingOut(BaseModel):
 
 class DraftOut(BaseModel):
     id: str
+    number: str | None = None
+    issuer: str | None = None
+    province_id: str | None = Field(
+        default=None, description="The issuing body's province on the confirmation date."
+    )
+    as_of: date | None = None
     issued_on: date | None
     reference_year: int | None
     is_directive: bool
-    warnings: list[str]
+    warnings: list[DraftWarning]
+    total_items: int = Field(default=0, description="Items confirming all creates.")
     items: list[DraftItemOut]
     findings: list[DraftFindingOut] = Field(
         default_factory=list, description='Shortcomings listed under "Tồn tại, hạn chế".'
@@ -310,7 +360,13 @@ class DraftChoice(BaseModel):
 
 
 class ConfirmIn(BaseModel):
-    number: str | None = Field(default=None, examples=["123/UBND-NC"])
+    number: str | None = Field(
+        default=None, examples=["123/UBND-NC"], description="Default: the number read."
+    )
+    revision: bool = Field(
+        default=False,
+        description="Confirm although this issuer's number was confirmed before (a revision).",
+    )
     title: str = Field(min_length=1, examples=["Kết luận của Phó Chủ tịch UBND tỉnh"])
     issued_on: date | None = None
     choices: list[DraftChoice] | None = Field(

@@ -12,6 +12,11 @@ period's first and last day, and the due date of that instance:
 * ``yearly:by=MM-DD`` – due on that day each year;
 * ``reports:…`` – the PAR reporting calendar (domain brief §4): Q1 report by 15/3, H1 (and
   Q2) by 15/6, Q3 / 9-month by 15/9, annual (and Q4) by 10/12.
+
+A code may carry bounds after ``|``: ``monthly:by=20|from=2025-11-18|until=2026-12-31``.
+Instances due before ``from`` (the conclusion's date: no work for periods before it) or
+after ``until`` (the plan's horizon, the year written, an explicit end) are never produced,
+so a confirmed duty is never an endless series.
 """
 
 from __future__ import annotations
@@ -69,7 +74,36 @@ def _months(start: date, end: date) -> list[tuple[int, int]]:
     return out
 
 
+def bounds(code: str) -> tuple[date | None, date | None]:
+    """The (from, until) bounds of a code (None when not written)."""
+    lo: date | None = None
+    hi: date | None = None
+    for part in code.split("|")[1:]:
+        k, _, v = part.partition("=")
+        try:
+            if k == "from":
+                lo = date.fromisoformat(v)
+            elif k == "until":
+                hi = date.fromisoformat(v)
+            else:
+                raise InvalidRecurrence(code)
+        except ValueError as exc:
+            raise InvalidRecurrence(code) from exc
+    return lo, hi
+
+
+def bounded(code: str, start: date | None, until: date | None) -> str:
+    """`code` with its bounds set (any earlier bounds replaced)."""
+    base = code.split("|")[0]
+    if start is not None:
+        base += f"|from={start.isoformat()}"
+    if until is not None:
+        base += f"|until={until.isoformat()}"
+    return base
+
+
 def parse_code(code: str) -> tuple[str, dict[str, str]]:
+    code = code.split("|")[0]
     kind, _, rest = code.partition(":")
     params: dict[str, str] = {}
     if rest:
@@ -83,7 +117,17 @@ def parse_code(code: str) -> tuple[str, dict[str, str]]:
 
 
 def expand(code: str, start: date, end: date) -> list[PeriodInstance]:
-    """Instances whose due date falls within [start, end] (inclusive), in due order."""
+    """Instances whose due date falls within [start, end] (inclusive) and within the code's
+    own bounds, in due order."""
+    lo, hi = bounds(code)
+    if lo is not None and lo > start:
+        start = lo
+    if hi is not None and hi < end:
+        end = hi
+    if end < start:
+        parse_code(code)  # still reject a malformed code
+        _ = expand(code.split("|")[0], start, start)
+        return []
     kind, params = parse_code(code)
     out: list[PeriodInstance] = []
     if kind == "monthly":

@@ -30,6 +30,8 @@ GROUP_LEVELS: dict[str, tuple[str, ...]] = {
     "public_service_units": (),  # not modelled in the registry: expands to nothing
     "related_units": (),  # decided case by case by the official
     "all_units": ("department", "district", "commune"),
+    "ministries": ("ministry",),  # central bodies: not in the provincial registry today
+    "provinces": ("province",),
 }
 
 
@@ -150,26 +152,71 @@ class When:
         return True
 
 
+@dataclass(frozen=True)
+class LineageEdge:
+    """``from_id`` stopped existing on ``effective_on`` and its duties went to ``to_id``
+    (``merged_into``: one successor; ``split_into``: one edge per successor)."""
+
+    from_id: str
+    to_id: str
+    kind: str
+    effective_on: date | None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LineageEdge:
+        return cls(
+            str(d["from_id"]),
+            str(d["to_id"]),
+            str(d.get("kind", "")),
+            _parse_date(d.get("effective_on")),
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a unit named in a document lands on a given date.
+
+    ``unit_ids`` is empty when the unit no longer exists and has no successor valid on that
+    date; ``via`` says how: ``"direct"`` (still valid) or ``"successor"`` (mapped through the
+    lineage, the original addressee kept in ``original_id``)."""
+
+    original_id: str
+    unit_ids: tuple[str, ...]
+    via: str
+
+
 class UnitDirectory:
-    """Resolves names to unit ids; built from dicts shaped like shared/reference/units.json."""
+    """Resolves names to unit ids; built from dicts shaped like shared/reference/units.json
+    (``{"units": [...], "lineage": [...]}`` or a bare list of units plus ``lineage=``)."""
 
     def __init__(
         self,
         units: Iterable[Mapping[str, Any] | Unit] | Mapping[str, Any],
+        lineage: Iterable[Mapping[str, Any] | LineageEdge] | None = None,
         *,
         home_province: str | None = None,
     ) -> None:
         rows: Iterable[Mapping[str, Any] | Unit] = (
             units["units"] if isinstance(units, Mapping) else units  # whole units.json, or rows
         )
+        if lineage is None and isinstance(units, Mapping):
+            lineage = units.get("lineage") or []
+        lineage = list(lineage or [])
         # the province this deployment serves (units.json's demo_province_id): collective
-        # addressees ("các sở, ban, ngành") expand within it, not across the 34 provinces
+        # addressees ("các sở, ban, ngành") expand within it when no province is given
         self.home_province: str | None = home_province or (
             units.get("demo_province_id") if isinstance(units, Mapping) else None
         )
         self._home: frozenset[str] | None = None
-        if isinstance(units, Mapping) and units.get("lineage"):
-            rows = _with_successors(rows, units["lineage"])
+        raw_edges = [e for e in lineage if not isinstance(e, LineageEdge)]
+        if raw_edges:
+            rows = _with_successors(rows, raw_edges)
+        self.lineage: dict[str, list[LineageEdge]] = {}
+        for raw_edge in lineage or []:
+            edge = (
+                raw_edge if isinstance(raw_edge, LineageEdge) else LineageEdge.from_dict(raw_edge)
+            )
+            self.lineage.setdefault(edge.from_id, []).append(edge)
         self.units: dict[str, Unit] = {}
         self._by_key: dict[tuple[str, ...], list[Unit]] = {}
         for raw in rows:
@@ -193,7 +240,13 @@ class UnitDirectory:
     @classmethod
     def load(cls, path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:
         data = json.loads(Path(path).read_bytes())
-        return cls(data if isinstance(data, dict) else {"units": data})
+        if isinstance(data, dict):
+            return cls(
+                data["units"],
+                data.get("lineage") or [],
+                home_province=data.get("demo_province_id"),
+            )
+        return cls(data)
 
     def get(self, unit_id: str) -> Unit | None:
         return self.units.get(unit_id)
@@ -251,20 +304,26 @@ class UnitDirectory:
         return sorted(out.values(), key=lambda p: (-p[1], p[0].id))
 
     def expand_group(
-        self, group: str, *, on: date | None = None, parent_id: str | None = None
+        self,
+        group: str,
+        *,
+        on: date | None = None,
+        parent_id: str | None = None,
+        province_id: str | None = None,
     ) -> list[str]:
-        """Unit ids a group code stands for (valid on `on`, optionally under one parent), within
-        the home province (and the provinces merged into it) when the directory has one."""
+        """Unit ids a group code stands for: valid on `on`, optionally directly under one
+        parent, or anywhere inside one province (``province_id``: its subtree)."""
         levels = GROUP_LEVELS.get(group, ())
         when = When(on=on)
-        home = self._home_units()
+        home = self._home_units() if province_id is None else None
         return [
             u.id
             for u in self.units.values()
             if u.level in levels
             and when.admits(u)
             and (parent_id is None or u.parent_id == parent_id)
-            and (home is None or u.id in home)
+            and (province_id is None or self.province_of(u.id) == province_id)
+            and (province_id is not None or home is None or u.id in home)
         ]
 
     def _home_units(self) -> frozenset[str] | None:
@@ -302,6 +361,78 @@ class UnitDirectory:
             self._home = frozenset(uid for uid in self.units if root(uid) in roots)
         return self._home
 
+    # -- restructuring: where a unit's duties are on a given date
+
+    def ancestors(self, unit_id: str) -> list[str]:
+        """The unit and its parents up to the root (cycle-safe)."""
+        out: list[str] = []
+        cur: str | None = unit_id
+        while cur is not None and cur not in out:
+            out.append(cur)
+            unit = self.units.get(cur)
+            cur = unit.parent_id if unit is not None else None
+        return out
+
+    def province_of(self, unit_id: str) -> str | None:
+        for uid in self.ancestors(unit_id):
+            unit = self.units.get(uid)
+            if unit is not None and unit.level == "province":
+                return uid
+        return None
+
+    def successors(self, unit_id: str, on: date) -> list[str]:
+        """Units valid on `on` that took over `unit_id`'s duties, following the lineage
+        through several restructurings (A → B → C); [] when the chain ends nowhere."""
+        out: list[str] = []
+        seen: set[str] = set()
+        frontier = [unit_id]
+        while frontier:
+            cur = frontier.pop(0)
+            if cur in seen:
+                continue
+            seen.add(cur)
+            unit = self.units.get(cur)
+            if cur != unit_id and unit is not None and unit.valid_on(on):
+                if cur not in out:
+                    out.append(cur)
+                continue
+            for edge in self.lineage.get(cur, []):
+                if edge.effective_on is None or edge.effective_on <= on:
+                    frontier.append(edge.to_id)
+        return out
+
+    def target(self, unit_id: str, on: date) -> Target:
+        """Where a task for `unit_id` goes when confirmed on `on`."""
+        unit = self.units.get(unit_id)
+        if unit is not None and unit.valid_on(on):
+            return Target(unit_id, (unit_id,), "direct")
+        return Target(unit_id, tuple(self.successors(unit_id, on)), "successor")
+
+    def provinces_named(self, name: str, when: When | None = None) -> list[Unit]:
+        """Provinces whose name (without "tỉnh"/"thành phố" and a "(trước …)" note) is
+        `name`, valid at `when`."""
+        want = _province_key(name)
+        when = when or When()
+        return [
+            u
+            for u in self.units.values()
+            if u.level == "province" and _province_key(u.name) == want and when.admits(u)
+        ]
+
+
+def _province_key(name: str) -> tuple[str, ...]:
+    key = name_key(re.sub(r"\(.*?\)", " ", name))
+    for head in (("thanh", "pho"), ("tinh",), ("tp",), ("ubnd", "tinh"), ("ubnd", "thanh", "pho")):
+        if key[: len(head)] == head and len(key) > len(head):
+            key = key[len(head) :]
+            break
+    return key
+
+
+def load_units(path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:
+    """The directory of the shipped registry (or of another file in the same format)."""
+    return UnitDirectory.load(path)
+
 
 def _with_successors(
     rows: Iterable[Mapping[str, Any] | Unit], lineage: Iterable[Mapping[str, Any]]
@@ -328,8 +459,3 @@ def home_province_id(path: str | Path = DEFAULT_UNITS_PATH) -> str | None:
             if line.startswith(b'"units"'):
                 break
     return None
-
-
-def load_units(path: str | Path = DEFAULT_UNITS_PATH) -> UnitDirectory:
-    """The directory of the shipped registry (or of another file in the same format)."""
-    return UnitDirectory.load(path)

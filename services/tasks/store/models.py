@@ -73,6 +73,19 @@ class Conclusion(Base):
     source_text: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revision_of: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_conclusions_issuer_number", "issuer", "number"),)
+
+
+class UnitLineage(Base):
+    """An abolished unit's duties went to ``to_id`` from ``effective_on`` (2025 mergers)."""
+
+    __tablename__ = "unit_lineage"
+    from_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    to_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    effective_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Finding(Base):
@@ -264,6 +277,9 @@ class Draft(Base):
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(Text, server_default="pending")
     conclusion_id: Mapped[str | None] = mapped_column(Text)
+    # the confirmation plan shown with the draft (number, issuer, province, as_of, per-item
+    # target units, warnings): confirming creates exactly this
+    meta: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
 
 
 class IdempotencyKey(Base):

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tasks.domain import notifications as dn
 from services.tasks.domain import recurrence, workflow
 from services.tasks.domain import timeliness as tl
-from services.tasks.domain.units import UnitDirectory, home_province_id
+from services.tasks.domain.units import UnitDirectory, home_province_id, name_key
 from services.tasks.store import notifications as notes_store
 from services.tasks.store.models import (
     Conclusion,
@@ -40,6 +40,7 @@ from services.tasks.store.models import (
     Item,
     ItemHistory,
     ProgressNote,
+    UnitLineage,
     UnitRow,
 )
 from shared.events.outbox import Outbox
@@ -174,6 +175,7 @@ async def unit_directory(session: AsyncSession) -> UnitDirectory:
         .scalars()
         .all()
     )
+    edges = (await session.execute(select(UnitLineage))).scalars().all()
     directory = UnitDirectory(
         (
             {
@@ -190,10 +192,39 @@ async def unit_directory(session: AsyncSession) -> UnitDirectory:
             }
             for r in rows
         ),
+        [
+            {"from_id": e.from_id, "to_id": e.to_id, "kind": e.kind, "effective_on": e.effective_on}
+            for e in edges
+        ],
         home_province=home_province_id(),
     )
     _directories[db] = ((count, newest), directory)
     return directory
+
+
+async def same_number_conclusion(
+    session: AsyncSession, *, issuer: str, number: str
+) -> Conclusion | None:
+    """The earliest conclusion already confirmed with this number from this issuer (issuers
+    compared accent- and case-insensitively: "UỶ BAN NHÂN DÂN" = "Ủy ban nhân dân"). The
+    transaction-scoped advisory lock makes two concurrent confirmations of one document
+    queue here, so the second one sees the first."""
+    key = name_key(issuer)
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{key}\x1f{number}", 0)))
+    )
+    rows = (
+        (
+            await session.execute(
+                select(Conclusion)
+                .where(Conclusion.number == number, Conclusion.issuer.is_not(None))
+                .order_by(Conclusion.created_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return next((c for c in rows if name_key(c.issuer or "") == key), None)
 
 
 async def ensure_units_exist(session: AsyncSession, unit_ids: Sequence[str]) -> None:
@@ -237,8 +268,10 @@ async def create_conclusion(
     issuer: str | None,
     source_text: str | None,
     findings: Sequence[tuple[str | None, str, list[str], Sequence[NewItem]]],
+    revision_of: str | None = None,
 ) -> tuple[Conclusion, list[Item]]:
     conclusion = Conclusion(
+        revision_of=revision_of,
         id=new_id("con"),
         number=number,
         title=title,

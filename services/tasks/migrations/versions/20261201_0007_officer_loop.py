@@ -4,7 +4,7 @@ unit and role, evidence files (chunked bytea), notifications with their targets 
 and the unit scores the leaders' digest reads (from scoring.snapshots events).
 
 Revision ID: tasks_0007
-Revises: tasks_0005
+Revises: tasks_0006
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "tasks_0007"
-down_revision: str | None = "tasks_0005"
+down_revision: str | None = "tasks_0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,26 @@
+"""The gazetteer: standard names of state bodies and their abbreviations (gazetteer.json),
+consulted when a name is not in the unit registry ("Bộ NN&MT", "Sở TT&TT", "VP UBND tỉnh").
+A gazetteer hit is recognised as an agency (kept as written, with its standard name) but
+is not a registry unit: the draft shows it unresolved."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from services.tasks.domain.units import name_key
+
+GAZ_PREFIX = "~"
+_PATH = Path(__file__).with_name("gazetteer.json")
+
+
+@cache
+def gazetteer() -> dict[tuple[str, ...], str]:
+    """Name key (standard name or abbreviation) → standard name."""
+    data = json.loads(_PATH.read_text(encoding="utf-8"))
+    out: dict[tuple[str, ...], str] = {}
+    for entry in data["names"]:
+        for name in (entry["name"], *entry.get("aliases", ())):
+            out.setdefault(name_key(name), entry["name"])
+    return out
