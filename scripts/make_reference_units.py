@@ -22,8 +22,9 @@ Stable ids kept: P01…P34 in the order below (P21 = Hưng Yên, the demo provin
 districts HYC.D01… / TBC.D01…. Other communes are `<province>.W<GSO code>`, other old units
 `OP<code>` / `OD<code>` / `OW<code>` (converter codes).
 
-Run: `uv run python scripts/make_reference_units.py` (reads ../shared/data/hanoi-766-*.json when
-present, for the national portal's H26.n codes of Hà Nội's communes).
+Run: `uv run python scripts/make_reference_units.py`. Only the province's national-portal code
+(H26 = Hà Nội, from the domain brief) is set here; the portal's codes of a province's agencies
+and communes (H26.n) are not in either package, so they come with the province's own data.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ from vietnam_provinces import Province, Ward
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "shared" / "reference" / "units.json"
-HANOI_766 = ROOT.parent / "shared" / "data" / "hanoi-766-2026-10-08.json"
 
 MERGER_DAY = "2025-07-01"
 LAST_DAY_BEFORE = "2025-06-30"
@@ -238,9 +238,6 @@ def main(out_path: Path = OUT) -> None:
                     kind="merged_into" if weight == 1.0 else "split_into",
                 )
     prov_rows["P01"]["external_codes"]["dvcqg"] = "H26"
-    for u in units:
-        if u["id"] == "P01.VP":
-            u["external_codes"]["dvcqg"] = "H26.1"  # as the portal lists it (Hà Nội extract)
 
     # ------------------------------------------------------------ new communes (GSO)
     commune_id: dict[tuple[str, str], str] = {}  # (province id, lower-case name) → id
@@ -449,16 +446,6 @@ def main(out_path: Path = OUT) -> None:
             edge(district_id[dc], t, 1.0 / len(targets), MERGER_DAY, "self")
 
     # ------------------------------------------------------------ national portal (Hà Nội)
-    if HANOI_766.exists():
-        extract = json.loads(HANOI_766.read_text(encoding="utf-8"))
-        for rec in extract["units"]:
-            if rec.get("kind") != "commune":
-                continue
-            name = re.sub(r"^UBND ", "", nfc(rec["name"]))
-            cid = find_commune("P01", name)
-            if cid:
-                by_id[cid]["external_codes"]["dvcqg"] = rec["code"]
-
     # ------------------------------------------------------------ order and write
     # The demo province first (its subtree, then its predecessors'), then the rest by id: name
     # lookups that meet one name in many provinces ("Sở Nội vụ") list the demo unit first.
