@@ -173,10 +173,10 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
             )
             cursor = None
             for _ in range(3):
-                got = await connector.fetch_raw(
+                got = await connector.fetch_body(
                     "dossiers", updated_since=None, cursor=cursor, limit=50
                 )
-                want = await reference.fetch_raw(
+                want = await reference.fetch_body(
                     "dossiers", updated_since=None, cursor=cursor, limit=50
                 )
                 assert isinstance(got, bytes) and got == want
@@ -190,18 +190,18 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
                 asked.append(size)
                 return memoryview(buf)[:size] if size <= len(buf) else None
 
-            n = await connector.fetch_raw(
+            n = await connector.fetch_body(
                 "dossiers", updated_since=None, cursor=None, limit=50, sink=sink
             )
-            want = await reference.fetch_raw("dossiers", updated_since=None, cursor=None, limit=50)
+            want = await reference.fetch_body("dossiers", updated_since=None, cursor=None, limit=50)
             assert isinstance(n, int) and bytes(buf[:n]) == want and asked == [n]
-            got = await connector.fetch_raw(
+            got = await connector.fetch_body(
                 "dossiers", updated_since=None, cursor=None, limit=50, sink=lambda size: None
             )
             assert got == want
             wrong = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="x")))
             try:
-                await wrong.fetch_raw(
+                await wrong.fetch_body(
                     "dossiers", updated_since=None, cursor=None, limit=5, sink=sink
                 )
             except SourceError as exc:
@@ -228,7 +228,7 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
             await oauth.aclose()
     closed = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="k")))
     try:
-        await closed.fetch_raw("dossiers", updated_since=None, cursor=None, limit=5)
+        await closed.fetch_body("dossiers", updated_since=None, cursor=None, limit=5)
     except SourceError as exc:
         assert exc.kind == "connect"
     else:

@@ -1,4 +1,6 @@
-"""Connectors to one-stop systems. Adding a vendor = one module + one `register()` line here."""
+"""Connectors to one-stop systems. Adding a vendor = one module (a `Connector` declaring its
+`Capabilities`, and its wire format registered in `connectors.wire` when it has its own) + one
+`register()` line here."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from collections.abc import Callable
 
 from services.ingest.connectors.base import (
     ApiKeyAuth,
+    Capabilities,
     Connector,
     ConnectorConfig,
     Feed,
@@ -14,15 +17,31 @@ from services.ingest.connectors.base import (
     SourceError,
 )
 from services.ingest.connectors.national import NationalJsonConnector
+from services.ingest.connectors.wire import WIRE_FORMATS, PageContext, WireFormat
 
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
 _REGISTRY: dict[str, ConnectorFactory] = {}
+_CAPABILITIES: dict[str, Capabilities] = {}
 
 
-def register(kind: str, factory: ConnectorFactory) -> None:
+def register(kind: str, factory: ConnectorFactory, capabilities: Capabilities) -> None:
+    """Register a connector kind with what it declares (known before any source exists, so
+    the API can list kinds and the scheduler can tell pulled sources from pushing ones)."""
     if kind in _REGISTRY:
         raise ValueError(f"connector kind {kind!r} already registered")
+    if capabilities.wire not in WIRE_FORMATS:
+        raise ValueError(f"connector kind {kind!r}: unknown wire format {capabilities.wire!r}")
     _REGISTRY[kind] = factory
+    _CAPABILITIES[kind] = capabilities
+
+
+def capabilities(kind: str) -> Capabilities:
+    return _CAPABILITIES[kind]
+
+
+def push_kinds() -> list[str]:
+    """Kinds whose sources push to us: never pulled by the scheduler."""
+    return sorted(k for k, c in _CAPABILITIES.items() if not c.pull)
 
 
 def kinds() -> list[str]:
@@ -37,17 +56,23 @@ def create_connector(config: ConnectorConfig) -> Connector:
     return factory(config)
 
 
-register(NationalJsonConnector.kind, NationalJsonConnector)
+register(NationalJsonConnector.kind, NationalJsonConnector, NationalJsonConnector.capabilities)
 
 __all__ = [
+    "WIRE_FORMATS",
     "ApiKeyAuth",
+    "Capabilities",
     "Connector",
     "ConnectorConfig",
     "Feed",
     "OAuth2ClientCredentials",
     "Page",
+    "PageContext",
     "SourceError",
+    "WireFormat",
+    "capabilities",
     "create_connector",
     "kinds",
+    "push_kinds",
     "register",
 ]

@@ -1,13 +1,17 @@
-"""The seam for one-stop systems: a connector lists pages of raw records of a feed.
+"""The seam for one-stop systems: a connector fetches page bodies of a feed.
 
-A connector knows one vendor's API (paths, paging, auth, field envelope) and nothing about our
-database; it returns the source's raw records untouched (normalisation happens in
-`services.ingest.domain.normalise`). Errors are raised as `SourceError` with a `kind` the sync
-engine uses for retries, the circuit breaker and metrics.
+A connector knows one vendor's API (paths, paging, auth) and nothing about our database. It
+*declares* what it can do (`Capabilities`: its wire format, its feeds, whether it can read a
+body into a caller's buffer, whether the source is pulled at all) and the engine reads that
+declaration, never probing. It returns page bodies undecoded; the body's wire format (see
+`connectors.wire`) has the one decode stage that turns it into national-field records, which
+`services.ingest.domain.normalise` (or its typed fast path) validates. Errors are raised as
+`SourceError` with a `kind` the sync engine uses for retries, the circuit breaker and metrics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -89,13 +93,46 @@ class ConnectorConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+Sink = Callable[[int], "memoryview | None"]
+"""Offered a body's length, answers a buffer to read the body straight into (None: as bytes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a connector declares about itself.
+
+    - `wire`: the wire format of its page bodies (a name registered in `connectors.wire`); the
+      engine decodes every body with that format's one decode stage.
+    - `feeds`: the feeds the source serves.
+    - `into_buffer`: `fetch_body` honours `sink` (reads a body straight into shared memory for
+      the decoding workers) and may then return the body's length instead of its bytes.
+    - `pull`: False for a source that pushes to us (the national synchronisation push): the
+      scheduler never starts pulls of it.
+    """
+
+    wire: str
+    feeds: tuple[Feed, ...] = FEEDS
+    into_buffer: bool = False
+    pull: bool = True
+
+
 @runtime_checkable
 class Connector(Protocol):
-    """List a page of raw records of `feed` changed at or after `updated_since`, continuing
-    from `cursor` (the previous page's `next_cursor`)."""
+    """Fetch page bodies of `feed` changed at or after `updated_since`, continuing from
+    `cursor` (the previous page's next cursor, as the wire format's decode stage read it)."""
+
+    capabilities: Capabilities
+
+    async def fetch_body(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int,
+        sink: Sink | None = None,
+    ) -> bytes | int: ...  # fmt: skip
 
     async def fetch_page(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
-    ) -> Page: ...
+    ) -> Page:
+        """The page decoded to national-field records (tools and tests; the engine decodes
+        bodies itself, in worker processes)."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -25,10 +25,18 @@ import httpx
 from services.ingest.connectors.auth import build_auth
 from services.ingest.connectors.base import (
     ApiKeyAuth,
+    Capabilities,
     ConnectorConfig,
     Feed,
     Page,
+    Sink,
     SourceError,
+)
+from services.ingest.connectors.wire import (
+    PageContext,
+    WireFormat,
+    envelope_keys,
+    register_wire,
 )
 
 VN = timezone(timedelta(hours=7))
@@ -55,6 +63,7 @@ def format_since(ts: datetime) -> str:
 
 class NationalJsonConnector:
     kind = "national-json"
+    capabilities = Capabilities(wire="national-json", into_buffer=True)
 
     def __init__(
         self,
@@ -80,13 +89,9 @@ class NationalJsonConnector:
     async def fetch_page(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
     ) -> Page:
-        body = await self.fetch_raw(feed, updated_since=updated_since, cursor=cursor, limit=limit)
+        body = await self.fetch_body(feed, updated_since=updated_since, cursor=cursor, limit=limit)
         assert isinstance(body, bytes)
         return decode_envelope(body, self._items_key, self._cursor_key)
-
-    @property
-    def envelope_keys(self) -> tuple[str, str]:
-        return self._items_key, self._cursor_key
 
     def _params(
         self, updated_since: datetime | None, cursor: str | None, limit: int
@@ -98,32 +103,21 @@ class NationalJsonConnector:
             params["updated_since"] = format_since(updated_since)
         return params
 
-    async def fetch_raw(
+    async def fetch_body(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int,
         sink: Sink | None = None,
     ) -> bytes | int:  # fmt: skip
-        """The page's body, undecoded (the engine may decode it in a worker process). With a
+        """The page's body, undecoded (the engine decodes it in a worker process). With a
         static API key the standard library's blocking client reads it in a thread, in one
         piece: for bodies of megabytes that costs a fraction of httpx's per-chunk work; then
         a `sink` may take the body (see `fetch_blocking`: its length comes back)."""
         request = self.raw_request(feed, updated_since=updated_since, cursor=cursor, limit=limit)
         if request is not None:
             return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
-        params = self._params(updated_since, cursor, limit)
-        try:
-            response = await self._client.get(self._path.format(feed=feed), params=params)
-        except httpx.TimeoutException as exc:
-            raise SourceError(
-                "timeout", f"{type(exc).__name__} after {self.config.timeout_s}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise SourceError("connect", f"{type(exc).__name__}: {exc}") from exc
-        except SourceError:
-            raise
-        error = status_error(response.status_code, response.headers.get, lambda: response.text)
-        if error is not None:
-            raise error
-        return response.content
+        return await http_get(
+            self._client, self._path.format(feed=feed), self._params(updated_since, cursor, limit),
+            self.config.timeout_s,
+        )  # fmt: skip
 
     def raw_request(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
@@ -146,6 +140,23 @@ class NationalJsonConnector:
         while self._idle:
             self._idle.pop().close()
         await self._client.aclose()
+
+
+async def http_get(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any], timeout_s: float,
+    headers: dict[str, str] | None = None,
+) -> bytes:  # fmt: skip
+    """GET through httpx; transport failures and error statuses as `SourceError`s."""
+    try:
+        response = await client.get(path, params=params, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise SourceError("timeout", f"{type(exc).__name__} after {timeout_s}s") from exc
+    except httpx.TransportError as exc:
+        raise SourceError("connect", f"{type(exc).__name__}: {exc}") from exc
+    error = status_error(response.status_code, response.headers.get, lambda: response.text)
+    if error is not None:
+        raise error
+    return response.content
 
 
 def status_error(
@@ -176,9 +187,6 @@ class RawRequest:
     url: str
     headers: tuple[tuple[str, str], ...] = field(repr=False)
     timeout_s: float
-
-
-Sink = Callable[[int], "memoryview | None"]
 
 
 def fetch_blocking(
@@ -292,3 +300,28 @@ def _parse_server_time(value: Any) -> datetime | None:
     if isinstance(value, str) and len(value) == 14 and value.isdigit():
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=VN)
     return None
+
+
+def peek_cursor(body: bytes, key: str = "next_cursor") -> tuple[bool, str | None]:
+    """The next cursor read from the tail of a page body without decoding the items, so the
+    next fetch can start while a worker decodes this page. (False, None) when the body does
+    not end with a well-formed `"key": value}`; the decoded page is checked against it."""
+    marker = b'"' + key.encode() + b'":'
+    at = body.rfind(marker)
+    if at < 0 or not body.rstrip().endswith(b"}"):
+        return False, None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(body[at + len(marker) :].decode().lstrip())
+    except ValueError:
+        return False, None
+    if value is not None and not isinstance(value, str):
+        return False, None
+    return True, value or None
+
+
+def _peek(tail: bytes, ctx: PageContext) -> tuple[bool, str | None]:
+    return peek_cursor(tail, envelope_keys(ctx.options)[1])
+
+
+# The national envelope needs no translation: the typed fast path reads it as it comes.
+WIRE = register_wire(WireFormat("national-json", to_national=None, peek=_peek))

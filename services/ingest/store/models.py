@@ -63,6 +63,8 @@ class Source(Base):
     base_url: Mapped[str] = mapped_column(Text)
     auth: Mapped[dict[str, Any]] = mapped_column(JSONB)  # secret inside: never expose
     agencies: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # connector options (see each connector's docstring): vendor details per deployment
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     feeds: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=text("'{dossiers,procedures,petitions}'")
     )

@@ -12,13 +12,16 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
+from services.ingest.connectors import WIRE_FORMATS, PageContext
 from services.ingest.connectors.base import SourceError
 from services.ingest.connectors.national import decode_envelope
+from services.ingest.connectors.wire import envelope_keys
 from services.ingest.domain import fast
 from services.ingest.domain.normalise import (
     NORMALISERS,
@@ -57,23 +60,6 @@ def warm() -> int:
     return os.getpid()
 
 
-def peek_cursor(body: bytes, key: str = "next_cursor") -> tuple[bool, str | None]:
-    """The next cursor read from the tail of a page body without decoding the items, so the
-    next fetch can start while a worker decodes this page. (False, None) when the body does
-    not end with a well-formed `"key": value}`; the decoded page is checked against it."""
-    marker = b'"' + key.encode() + b'":'
-    at = body.rfind(marker)
-    if at < 0 or not body.rstrip().endswith(b"}"):
-        return False, None
-    try:
-        value, _ = json.JSONDecoder().raw_decode(body[at + len(marker) :].decode().lstrip())
-    except ValueError:
-        return False, None
-    if value is not None and not isinstance(value, str):
-        return False, None
-    return True, value or None
-
-
 def normalise_page(
     feed: Feed, records: list[dict[str, Any]], invalid: list[Any], *, source_id: str,
     agencies: dict[str, str], now: datetime, scan_nul: bool,
@@ -89,6 +75,25 @@ def normalise_page(
             good.append(out)
     bad.extend(Rejection(feed, None, ("not_an_object",), item) for item in invalid)
     return good, bad
+
+
+def decode_body(
+    body: bytes | memoryview, wire: str, feed: Feed, source_id: str, agencies: dict[str, str],
+    now: datetime, ctx: PageContext, run_id: str | None = None,
+) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
+    """THE decode stage: a body of wire format `wire` → (prepared page, rejected count), or the
+    protocol error that makes the engine fetch the page again. A vendor format is translated
+    into the national envelope first, so every format ends on the typed fast path."""
+    fmt = WIRE_FORMATS[wire]
+    if fmt.to_national is None:
+        items_key, cursor_key = envelope_keys(ctx.options)
+    else:
+        try:
+            body = fmt.to_national(body, feed, ctx)
+        except SourceError as exc:
+            return PrepareError(exc.kind, str(exc))
+        items_key, cursor_key = "items", "next_cursor"
+    return prepare_body(body, feed, source_id, agencies, now, items_key, cursor_key, run_id)
 
 
 def prepare_body(
@@ -209,11 +214,29 @@ def prepare_shared(
 ) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
     """`prepare_body` of a body the engine put in shared memory `name` (the engine owns and
     unlinks the segment; this process only reads it, and keeps a few attached)."""
+    with _attached(name, size) as view:
+        return prepare_body(view, feed, source_id, agencies, now, items_key, cursor_key, run_id)
+
+
+def decode_shared(
+    name: str, size: int, wire: str, feed: Feed, source_id: str, agencies: dict[str, str],
+    now: datetime, ctx: PageContext, run_id: str | None = None,
+) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
+    """`decode_body` of a body the engine put in shared memory `name`."""
+    with _attached(name, size) as view:
+        return decode_body(view, wire, feed, source_id, agencies, now, ctx, run_id)
+
+
+@contextlib.contextmanager
+def _attached(name: str, size: int) -> Iterator[memoryview]:
+    """The first `size` bytes of segment `name`, decoded in place (nothing may keep a reference
+    to the view). The engine owns and unlinks the segment; this process only reads it, and keeps
+    a few attached."""
     shm = _ATTACHED.pop(name, None) or SharedMemory(name=name)
     try:
         assert shm.buf is not None
-        with shm.buf[:size] as view:  # decoded in place: nothing keeps a reference to it
-            return prepare_body(view, feed, source_id, agencies, now, items_key, cursor_key, run_id)
+        with shm.buf[:size] as view:
+            yield view
     finally:
         _ATTACHED[name] = shm
         while len(_ATTACHED) > 8:
