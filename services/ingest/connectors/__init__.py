@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from services.ingest.connectors.base import (
     ApiKeyAuth,
+    BasicAuth,
     Capabilities,
     Connector,
     ConnectorConfig,
@@ -16,7 +17,9 @@ from services.ingest.connectors.base import (
     Page,
     SourceError,
 )
+from services.ingest.connectors.igate import IGateConnector
 from services.ingest.connectors.national import NationalJsonConnector
+from services.ingest.connectors.opencps import OpenCPSConnector
 from services.ingest.connectors.wire import WIRE_FORMATS, PageContext, WireFormat
 
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
@@ -57,10 +60,13 @@ def create_connector(config: ConnectorConfig) -> Connector:
 
 
 register(NationalJsonConnector.kind, NationalJsonConnector, NationalJsonConnector.capabilities)
+register(IGateConnector.kind, IGateConnector, IGateConnector.capabilities)
+register(OpenCPSConnector.kind, OpenCPSConnector, OpenCPSConnector.capabilities)
 
 __all__ = [
     "WIRE_FORMATS",
     "ApiKeyAuth",
+    "BasicAuth",
     "Capabilities",
     "Connector",
     "ConnectorConfig",

@@ -11,6 +11,7 @@ declaration, never probing. It returns page bodies undecoded; the body's wire fo
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,7 +79,21 @@ class OAuth2ClientCredentials(BaseModel):
     scope: str | None = None
 
 
-AuthConfig = ApiKeyAuth | OAuth2ClientCredentials
+class BasicAuth(BaseModel):
+    """HTTP Basic (OpenCPS's REST API takes a portal account this way)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["basic"] = "basic"
+    username: str
+    password: SecretStr
+
+    def header_value(self) -> str:
+        raw = f"{self.username}:{self.password.get_secret_value()}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+AuthConfig = ApiKeyAuth | BasicAuth | OAuth2ClientCredentials
 
 
 class ConnectorConfig(BaseModel):

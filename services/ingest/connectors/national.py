@@ -22,12 +22,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from services.ingest.connectors.auth import build_auth
+from services.ingest.connectors.auth import ClientCredentialsFlow, build_auth
 from services.ingest.connectors.base import (
     ApiKeyAuth,
+    BasicAuth,
     Capabilities,
     ConnectorConfig,
     Feed,
+    OAuth2ClientCredentials,
     Page,
     Sink,
     SourceError,
@@ -37,6 +39,7 @@ from services.ingest.connectors.wire import (
     WireFormat,
     envelope_keys,
     register_wire,
+    wire_format,
 )
 
 VN = timezone(timedelta(hours=7))
@@ -62,6 +65,9 @@ def format_since(ts: datetime) -> str:
 
 
 class NationalJsonConnector:
+    """Subclasses for other vendors override `path`, `params` and `headers` (and declare their
+    own `capabilities` with their wire format); fetching, auth and errors stay shared."""
+
     kind = "national-json"
     capabilities = Capabilities(wire="national-json", into_buffer=True)
 
@@ -76,8 +82,13 @@ class NationalJsonConnector:
         self._path = str(opts.get("path_template", "/api/v1/{feed}"))
         self._items_key = str(opts.get("items_key", "items"))
         self._cursor_key = str(opts.get("cursor_key", "next_cursor"))
-        self._delegable = transport is None and isinstance(config.auth, ApiKeyAuth)
+        self._delegable = transport is None
         self._idle: list[http.client.HTTPConnection] = []  # keep-alive, for `fetch_blocking`
+        self._flow = (
+            ClientCredentialsFlow(config.auth, config.base_url)
+            if isinstance(config.auth, OAuth2ClientCredentials)
+            else None
+        )
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
             auth=build_auth(config.auth, config.base_url),
@@ -86,14 +97,12 @@ class NationalJsonConnector:
             headers={"Accept": "application/json", "User-Agent": "cchc-monitor-ingest/1"},
         )
 
-    async def fetch_page(
-        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
-    ) -> Page:
-        body = await self.fetch_body(feed, updated_since=updated_since, cursor=cursor, limit=limit)
-        assert isinstance(body, bytes)
-        return decode_envelope(body, self._items_key, self._cursor_key)
+    # ------------------------------------------------------------------ what a vendor changes
 
-    def _params(
+    def path(self, feed: Feed) -> str:
+        return self._path.format(feed=feed)
+
+    def params(
         self, updated_since: datetime | None, cursor: str | None, limit: int
     ) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
@@ -103,38 +112,71 @@ class NationalJsonConnector:
             params["updated_since"] = format_since(updated_since)
         return params
 
+    def headers(self) -> dict[str, str]:
+        """Extra request headers (not secrets: those come from the auth)."""
+        return {}
+
+    # ------------------------------------------------------------------ fetching
+
+    async def fetch_page(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> Page:
+        body = await self.fetch_body(feed, updated_since=updated_since, cursor=cursor, limit=limit)
+        assert isinstance(body, bytes)
+        wire = wire_format(self.capabilities.wire)
+        if wire.to_national is not None:
+            ctx = PageContext(cursor=cursor, limit=limit, since=updated_since,
+                              options=self.config.options)  # fmt: skip
+            return decode_envelope(wire.to_national(body, feed, ctx))
+        return decode_envelope(body, self._items_key, self._cursor_key)
+
     async def fetch_body(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int,
         sink: Sink | None = None,
     ) -> bytes | int:  # fmt: skip
-        """The page's body, undecoded (the engine decodes it in a worker process). With a
-        static API key the standard library's blocking client reads it in a thread, in one
-        piece: for bodies of megabytes that costs a fraction of httpx's per-chunk work; then
-        a `sink` may take the body (see `fetch_blocking`: its length comes back)."""
-        request = self.raw_request(feed, updated_since=updated_since, cursor=cursor, limit=limit)
-        if request is not None:
-            return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
-        return await http_get(
-            self._client, self._path.format(feed=feed), self._params(updated_since, cursor, limit),
-            self.config.timeout_s,
-        )  # fmt: skip
+        """The page's body, undecoded (the engine decodes it in a worker process). The
+        standard library's blocking client reads it in a thread, in one piece: for bodies of
+        megabytes that costs a fraction of httpx's per-chunk work; then a `sink` may take the
+        body (see `fetch_blocking`: its length comes back). An OAuth2 token is fetched once,
+        cached until shortly before it expires, and refreshed once on a 401."""
+        path, params = self.path(feed), self.params(updated_since, cursor, limit)
+        if not self._delegable:  # an injected transport (tests): the httpx client
+            return await http_get(self._client, path, params, self.config.timeout_s,
+                                  self.headers())  # fmt: skip
+        for attempt in (0, 1):
+            request = await self.raw_request(path, params, refresh=attempt > 0)
+            try:
+                return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
+            except SourceError as exc:
+                if self._flow is None or exc.status != 401 or attempt:
+                    raise
+        raise AssertionError("unreachable")
 
-    def raw_request(
-        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
-    ) -> RawRequest | None:
-        """The page request as plain values for `fetch_blocking`; None when it needs the httpx
-        client (OAuth2 tokens, an injected transport)."""
-        if not self._delegable:
-            return None
-        request = self._client.build_request(
-            "GET", self._path.format(feed=feed), params=self._params(updated_since, cursor, limit)
-        )
-        auth = self.config.auth
-        assert isinstance(auth, ApiKeyAuth)
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "accept-encoding"] + [
-            (auth.header, auth.key.get_secret_value())
-        ]
+    async def raw_request(
+        self, path: str, params: dict[str, Any], *, refresh: bool = False
+    ) -> RawRequest:
+        """The page request as plain values for `fetch_blocking`."""
+        request = self._client.build_request("GET", path, params=params, headers=self.headers())
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "accept-encoding"]
+        headers.append(await self._auth_header(refresh))
         return RawRequest(str(request.url), tuple(headers), self.config.timeout_s)
+
+    async def _auth_header(self, refresh: bool) -> tuple[str, str]:
+        auth = self.config.auth
+        if isinstance(auth, ApiKeyAuth):
+            return auth.header, auth.key.get_secret_value()
+        if isinstance(auth, BasicAuth):
+            return "Authorization", auth.header_value()
+        assert self._flow is not None
+        if refresh or not self._flow.valid():
+            try:
+                response = await self._client.send(self._flow.token_request(), auth=None)
+            except httpx.TimeoutException as exc:
+                raise SourceError("timeout", f"token endpoint: {type(exc).__name__}") from exc
+            except httpx.TransportError as exc:
+                raise SourceError("connect", f"token endpoint: {type(exc).__name__}") from exc
+            self._flow.store(response)
+        return "Authorization", f"Bearer {self._flow.token}"
 
     async def aclose(self) -> None:
         while self._idle:

@@ -6,11 +6,13 @@ import base64
 import bisect
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from services.ingest.simulator import dialects
 from services.ingest.simulator.data import FEEDS, Dataset, Feed, fmt, parse_ts
 from services.ingest.simulator.faults import Faults
 
@@ -51,8 +53,10 @@ class Simulator:
         client_id: str = "cchc-monitor",
         client_secret: str = "demo-secret",
         faults: Faults | None = None,
+        group_id: str = "35417",
     ) -> None:
         self.data = dataset
+        self.group_id = group_id  # OpenCPS's site id (the `groupId` header)
         self.clock = dataset.start_clock
         self.api_key = api_key
         self.client_id = client_id
@@ -197,6 +201,99 @@ class Simulator:
                 break
             cursor = encode_cursor(*idx.keys[end - 1])
         return pages
+
+    # ------------------------------------------------------------------ vendor dialects
+
+    def dialect_page(
+        self, dialect: str, *, since: str | None = None, offset: int, size: int,
+        rng: random.Random | None = None, keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> bytes:  # fmt: skip
+        """A dossier page in a vendor's shape. iGate: records from `since` (an updatedDate,
+        inclusive) in (updated, code) order, page `offset // size`, as a Spring page. OpenCPS:
+        every record newest first, from `offset`, as `{"total", "data"}`. `keep` filters on
+        the national record (iGate's accepted-from/to and dossier-status, OpenCPS's status,
+        agency, year, month). Faults as for the national API."""
+        if not 1 <= size <= MAX_LIMIT:
+            raise BadRequest(f"size must be within 1..{MAX_LIMIT}")
+        faults = self.faults if rng is not None else Faults()
+        if offset and faults.advance_per_page_s:
+            self.advance(faults.advance_per_page_s)
+        clock = self.clock
+        dup = rng is not None and offset > 0 and rng.random() < faults.duplicate_rate
+        key = (dialect, clock, since, offset, size, keep is None)
+        if not dup and keep is None:
+            hit = self._pages.get(key)
+            if hit is not None:
+                return hit
+        idx = self.index("dossiers", clock)
+        data = self.data
+        order: Any = range(len(idx.keys))
+        if dialect == "opencps":
+            order = range(len(idx.keys) - 1, -1, -1)
+        elif since:
+            try:
+                at = parse_ts(since)
+            except ValueError as exc:
+                raise BadRequest("invalid updated-from") from exc
+            order = range(bisect.bisect_left(idx.keys, (at, "")), len(idx.keys))
+        rendered: dict[int, dict[str, Any]] = {}
+
+        def render(j: int) -> dict[str, Any]:
+            rec = rendered.get(j)
+            if rec is None:
+                rec = rendered[j] = data.render("dossiers", idx.items[j], clock)
+            return rec
+
+        if keep is not None:
+            order = [j for j in order if keep(render(j))]
+        total = len(order)
+        chosen = list(order[offset : offset + size])
+        if dup:
+            chosen = list(order[max(0, offset - rng.randint(1, 5)) : offset]) + chosen  # type: ignore[union-attr]
+        if dialect == "opencps":
+            doc: dict[str, Any] = {
+                "total": total,
+                "data": [dialects.to_opencps(render(j), j) for j in chosen],
+            }
+        else:
+            page = offset // size
+            content = [dialects.to_igate(render(j)) for j in chosen]
+            doc = {
+                "content": content, "totalElements": total,
+                "totalPages": (total + size - 1) // size, "size": size, "number": page,
+                "numberOfElements": len(content), "first": page == 0,
+                "last": offset + size >= total,
+            }  # fmt: skip
+        body = orjson.dumps(doc)
+        if not dup and keep is None:
+            self._pages[key] = body
+        return body
+
+    def pregenerate_dialect(self, dialect: str, size: int) -> int:
+        """Cache the full pull of `dialect` (as the connector walks it) for a benchmark."""
+        n = len(self.index("dossiers").keys)
+        pages = 0
+        if dialect == "opencps":
+            for offset in range(0, max(n, 1), size):
+                self.dialect_page("opencps", offset=offset, size=size)
+                pages += 1
+            return pages
+        idx = self.index("dossiers")
+        since: str | None = None
+        k = 0
+        while True:
+            self.dialect_page("vnpt-igate", since=since, offset=k * size, size=size)
+            pages += 1
+            start = (bisect.bisect_left(idx.keys, (parse_ts(since), "")) if since else 0) + k * size
+            end = min(start + size, n)
+            if end >= n:
+                return pages
+            last = fmt(idx.keys[end - 1][0])
+            stamp = dialects.iso(last)
+            if since is not None and stamp == since:
+                k += 1
+            else:
+                since, k = stamp, 0
 
     # ------------------------------------------------------------------ truth (tests, admin)
 

@@ -236,6 +236,11 @@ class PageWalk:
                         self.on_error(SourceError("protocol", out.message), 1)
                         out = await self._retried(entry.cursor)
                     page = out[0]
+                    if self.wire.descending and entry.cursor is not None:
+                        # Newest first, only the walk's first page says how far the source
+                        # was read: a newer record met later (moved to the front meanwhile and
+                        # repeated) does not mean that the ones changed before it were seen.
+                        page.max_seen = None
                     if page.next_cursor != entry.moved_on:
                         producer = await self._restart(producer, queue, page.next_cursor)
                     result = await self.write(conn, out, mode)
