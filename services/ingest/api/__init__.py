@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from services.ingest.api.routes import dossiers, quarantine, runs, sources
+from services.ingest.api.routes import dossiers, push, quarantine, runs, sources
 
-routers: list[APIRouter] = [sources, runs, quarantine, dossiers]
+routers: list[APIRouter] = [sources, runs, quarantine, dossiers, push]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import delete, select, text
@@ -13,6 +13,8 @@ from services.ingest import connectors
 from services.ingest.api.schemas import (
     DossierOut,
     FeedName,
+    PushAck,
+    PushBatch,
     QuarantineOut,
     ReprocessRequest,
     ReprocessResult,
@@ -35,6 +37,7 @@ from services.ingest.sync.engine import (
     SourceNotFound,
     reprocess_quarantine,
 )
+from services.ingest.sync.push import NotAPushSource, receive_push
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
@@ -51,12 +54,15 @@ sources = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 runs = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 quarantine = APIRouter(prefix="/api/v1/quarantine", tags=["quarantine"])
 dossiers = APIRouter(prefix="/api/v1/dossiers", tags=["dossiers"])
+push = APIRouter(prefix="/api/v1/push", tags=["push"])
+Pusher = Annotated[Principal, Depends(require_roles(Role.admin, Role.service))]
 
 
 def _source_out(row: Source) -> SourceOut:
     return SourceOut(
         id=row.id, name=row.name, kind=row.kind, base_url=row.base_url, auth=auth_out(row.auth),
-        agencies=row.agencies, feeds=list(row.feeds), enabled=row.enabled,
+        agencies=row.agencies, options=row.options or {}, feeds=list(row.feeds),
+        enabled=row.enabled,
         schedule_s=row.schedule_s, lookback_s=row.lookback_s, page_size=row.page_size,
         rate_limit_per_s=row.rate_limit_per_s, concurrency=row.concurrency,
         timeout_s=row.timeout_s, health=row.health,
@@ -297,3 +303,36 @@ def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[S
         recorded_at=row.first_seen_at,
     )  # fmt: skip
     return [start, *(StatusChangeOut.model_validate(h, from_attributes=True) for h in changes)]
+
+
+@push.post(
+    "/{source_id}/{service}",
+    response_model=PushAck,
+    summary="Receive a national synchronisation batch (DongBoHoSoMC / CapNhatTienDoHoSoMC)",
+    description="A one-stop system pushes its dossiers here as it does to the national portal. "
+    "Each record is validated like a pulled one (invalid ones are quarantined, with reasons); "
+    "repeats store nothing; the answer comes once the batch is committed. Needs a `service` "
+    "(or admin) token; the source must be of kind `national-push`.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def receive(
+    source_id: str,
+    service: Literal["DongBoHoSoMC", "CapNhatTienDoHoSoMC"],
+    body: PushBatch,
+    runtime: RuntimeDep,
+    _: Pusher,
+) -> PushAck:
+    if body.service is not None and body.service != service:
+        raise UnprocessableContent(f"the batch says service {body.service!r}, the path {service!r}")
+    try:
+        out = await receive_push(engine(runtime), source_id, service, body.data,
+                                 session=body.session)  # fmt: skip
+    except SourceNotFound as exc:
+        raise NotFound(f"source {source_id} not found") from exc
+    except NotAPushSource as exc:
+        raise UnprocessableContent(
+            f"source {source_id} is pulled, not a national-push source"
+        ) from exc
+    except SourceDisabled as exc:
+        raise UnprocessableContent(f"source {source_id} is disabled") from exc
+    return PushAck(**out)

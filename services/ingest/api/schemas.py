@@ -7,12 +7,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from services.ingest.connectors.base import ApiKeyAuth, OAuth2ClientCredentials
+from services.ingest.connectors import kinds
+from services.ingest.connectors.base import ApiKeyAuth, BasicAuth, OAuth2ClientCredentials
 from shared.events.payloads import DossierRecord
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["hy-igate"])]
-AuthIn = Annotated[ApiKeyAuth | OAuth2ClientCredentials, Field(discriminator="type")]
+AuthIn = Annotated[ApiKeyAuth | BasicAuth | OAuth2ClientCredentials, Field(discriminator="type")]
+# Every registered connector kind, listed in the OpenAPI document.
+ConnectorKind = Annotated[
+    str,
+    Field(
+        json_schema_extra={"enum": kinds()},
+        description="Registered connector kind: " + ", ".join(kinds()) + ".",
+        examples=["vnpt-igate"],
+    ),
+]
 
 
 class AuthOut(BaseModel):
@@ -20,6 +30,7 @@ class AuthOut(BaseModel):
 
     type: str = Field(examples=["api_key"])
     header: str | None = Field(default=None, examples=["X-API-Key"])
+    username: str | None = None
     token_url: str | None = None
     client_id: str | None = None
     scope: str | None = None
@@ -29,7 +40,7 @@ class SourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, examples=["Hệ thống một cửa điện tử tỉnh Hưng Yên"])
-    kind: str | None = Field(default=None, examples=["national-json"])
+    kind: ConnectorKind | None = None
     base_url: str | None = Field(default=None, examples=["https://igate.hungyen.gov.vn"])
     auth: AuthIn | None = None
     agencies: dict[str, str] | None = Field(
@@ -41,6 +52,12 @@ class SourceSettings(BaseModel):
         default=None,
         description="Fill `agencies` from the unit registry's external codes of this key.",
         examples=["demo-igate"],
+    )
+    options: dict[str, Any] | None = Field(
+        default=None,
+        description="Connector options (vendor details: paths, parameter names, status "
+        "vocabularies, OpenCPS's group_id); see the connector's documentation.",
+        examples=[{"group_id": "35417"}],
     )
     feeds: list[FeedName] | None = None
     enabled: bool | None = None
@@ -78,10 +95,11 @@ class SourceCreate(SourceSettings):
 class SourceOut(BaseModel):
     id: str
     name: str
-    kind: str
+    kind: ConnectorKind
     base_url: str
     auth: AuthOut
     agencies: dict[str, str]
+    options: dict[str, Any]
     feeds: list[str]
     enabled: bool
     schedule_s: int
@@ -194,15 +212,68 @@ def auth_out(auth: dict[str, Any]) -> AuthOut:
     return AuthOut(
         type=auth.get("type", "api_key"),
         header=auth.get("header"),
+        username=auth.get("username"),
         token_url=auth.get("token_url"),
         client_id=auth.get("client_id"),
         scope=auth.get("scope"),
     )
 
 
-def auth_to_store(auth: ApiKeyAuth | OAuth2ClientCredentials) -> dict[str, Any]:
+def auth_to_store(auth: ApiKeyAuth | BasicAuth | OAuth2ClientCredentials) -> dict[str, Any]:
     data = auth.model_dump()
     for key, value in list(data.items()):
         if isinstance(value, SecretStr):
             data[key] = value.get_secret_value()
     return data
+
+
+class PushBatch(BaseModel):
+    """A batch as one-stop systems send it to the national portal."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "session": "c0ffee-2026-06-10-001",
+                    "madonvi": "000.00.12.H33",
+                    "service": "DongBoHoSoMC",
+                    "isUpdating": False,
+                    "data": [
+                        {
+                            "MaHoSo": "000.00.12.H33-260610-0001", "MaTTHC": "1.001234",
+                            "MaDonVi": "000.00.12.H33", "KenhThucHien": 2,
+                            "NgayNopHoSo": "20260610080000", "NgayTiepNhan": "20260610083000",
+                            "NgayHenTra": "20260617170000", "TrangThaiHoSo": 4,
+                            "DanhSachLePhi": [], "DanhSachHoSoBoSung": [],
+                            "QuaTrinhXuLy": [{"ThoiDiemXuLy": "20260610083000",
+                                              "NoiDungXuLy": "Tiếp nhận hồ sơ"}],
+                        }
+                    ],
+                }
+            ]
+        },
+    )  # fmt: skip
+
+    session: str | None = Field(default=None, max_length=200)
+    madonvi: str | None = None
+    service: str | None = None
+    isUpdating: bool | str | int | None = None
+    data: list[Any] = Field(max_length=5000, description="Dossiers (at most 5,000 a batch).")
+
+
+class PushRejected(BaseModel):
+    MaHoSo: str | None
+    reasons: list[str]
+
+
+class PushAck(BaseModel):
+    """Sent once the batch is committed: a repeat stores nothing again."""
+
+    session: str | None
+    run_id: str
+    received: int
+    stored: int = Field(description="Records stored as new or newer versions.")
+    unchanged: int = Field(description="Repeats and older versions (nothing stored).")
+    quarantined: int
+    rejected: list[PushRejected] = Field(description="The first 100 rejected, with reasons.")

@@ -20,6 +20,7 @@ from services.ingest.connectors.base import (
 from services.ingest.connectors.igate import IGateConnector
 from services.ingest.connectors.national import NationalJsonConnector
 from services.ingest.connectors.opencps import OpenCPSConnector
+from services.ingest.connectors.push import NationalPushConnector
 from services.ingest.connectors.wire import WIRE_FORMATS, PageContext, WireFormat
 
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
@@ -62,6 +63,7 @@ def create_connector(config: ConnectorConfig) -> Connector:
 register(NationalJsonConnector.kind, NationalJsonConnector, NationalJsonConnector.capabilities)
 register(IGateConnector.kind, IGateConnector, IGateConnector.capabilities)
 register(OpenCPSConnector.kind, OpenCPSConnector, OpenCPSConnector.capabilities)
+register(NationalPushConnector.kind, NationalPushConnector, NationalPushConnector.capabilities)
 
 __all__ = [
     "WIRE_FORMATS",
