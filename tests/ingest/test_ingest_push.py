@@ -16,7 +16,7 @@ from services.ingest.simulator import build
 from shared.settings import Settings, to_plain_url
 from tests.conftest import running
 
-from .ingest_db import event_records, expected, stored
+from .ingest_db import add_source, event_records, expected, stored
 
 
 @pytest.fixture
@@ -137,12 +137,8 @@ async def test_push_batches_repeated_and_malformed_end_with_the_exact_set(
         assert after["finished_at"] is not None
 
         # A pulled source does not take pushes.
-        r = await client.post("/api/v1/sources", headers=admin, json={
-            "id": f"{sid}-pull", "name": "pulled", "kind": "national-json",
-            "base_url": "https://motcua.example.gov.vn", "auth": {"type": "api_key", "key": "k"},
-        })  # fmt: skip
-        assert r.status_code == 201
-        r = await client.post(f"/api/v1/push/{sid}-pull/DongBoHoSoMC",
+        pulled = await add_source(pool, "http://127.0.0.1:9")
+        r = await client.post(f"/api/v1/push/{pulled}/DongBoHoSoMC",
                               json=_batch(truth[:1], "z"), headers=service)  # fmt: skip
         assert r.status_code == 422
 

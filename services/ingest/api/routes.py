@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import delete, select, text
@@ -29,7 +32,8 @@ from services.ingest.api.schemas import (
     auth_to_store,
 )
 from services.ingest.domain.agencies import mapping_from_registry
-from services.ingest.runtime import engine
+from services.ingest.runtime import engine, keyring
+from services.ingest.store.credentials import Keyring
 from services.ingest.store.models import Dossier, DossierStatusChange, Quarantined, Run, Source
 from services.ingest.sync.engine import (
     RunInProgress,
@@ -71,7 +75,7 @@ def _source_out(row: Source) -> SourceOut:
     )  # fmt: skip
 
 
-def _apply(row: Source, body: SourceSettings) -> None:
+def _apply(row: Source, body: SourceSettings, ring: Keyring) -> None:
     data = body.model_dump(exclude_unset=True, exclude={"auth", "agencies_from_registry", "id"})
     if body.kind is not None and body.kind not in connectors.kinds():
         raise UnprocessableContent(f"unknown connector kind {body.kind!r}: {connectors.kinds()}")
@@ -79,12 +83,32 @@ def _apply(row: Source, body: SourceSettings) -> None:
         if value is not None:
             setattr(row, key, value)
     if body.auth is not None:
-        row.auth = auth_to_store(body.auth)
+        row.auth = ring.seal(auth_to_store(body.auth), row.id)
     if body.agencies_from_registry:
         mapping = mapping_from_registry(body.agencies_from_registry)
         if not mapping:
             raise UnprocessableContent(f"no unit has a {body.agencies_from_registry!r} code")
         row.agencies = {**mapping, **(body.agencies or {})}
+
+
+async def _check_reachable(url: str, timeout_s: float) -> None:
+    """A source we are to pull from must answer a TCP connection now (a typo in the host or
+    port is found at registration, not by the first run)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, port), timeout=min(timeout_s, 5.0)
+        )
+    except (OSError, TimeoutError) as exc:
+        raise UnprocessableContent(
+            f"the source at {parts.hostname}:{port} cannot be reached",
+            extra={"errors": [{"loc": ["body", "base_url"], "msg":
+                               f"unreachable: {type(exc).__name__}", "type": "unreachable"}]},
+        ) from exc  # fmt: skip
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 async def _get_source(session: SessionDep, source_id: str) -> Source:
@@ -101,12 +125,18 @@ async def _get_source(session: SessionDep, source_id: str) -> Source:
     summary="Register a one-stop system to pull from",
     responses=problem_responses(401, 403, 409, 422),
 )
-async def create_source(body: SourceCreate, session: SessionDep, _: Admin) -> SourceOut:
+async def create_source(
+    body: SourceCreate, session: SessionDep, runtime: RuntimeDep, _: Admin
+) -> SourceOut:
     if await session.get(Source, body.id) is not None:
         raise Conflict(f"source {body.id} already exists")
+    if connectors.capabilities(body.kind or "national-json").pull:
+        await _check_reachable(body.base_url, body.timeout_s or 5.0)
+    ring = keyring(runtime)
     row = Source(id=body.id, name=body.name, kind=body.kind or "national-json",
-                 base_url=body.base_url, auth=auth_to_store(body.auth), agencies={})  # fmt: skip
-    _apply(row, body)
+                 base_url=body.base_url, auth=ring.seal(auth_to_store(body.auth), body.id),
+                 agencies={})  # fmt: skip
+    _apply(row, body, ring)
     session.add(row)
     await session.flush()
     await session.refresh(row)
@@ -129,10 +159,10 @@ async def get_source(source_id: str, session: SessionDep, _: Admin) -> SourceOut
 @sources.patch("/{source_id}", response_model=SourceOut, summary="Change a source",
                responses=problem_responses(401, 403, 404, 422))  # fmt: skip
 async def update_source(
-    source_id: str, body: SourceSettings, session: SessionDep, _: Admin
+    source_id: str, body: SourceSettings, session: SessionDep, runtime: RuntimeDep, _: Admin
 ) -> SourceOut:
     row = await _get_source(session, source_id)
-    _apply(row, body)
+    _apply(row, body, keyring(runtime))
     await session.flush()
     await session.refresh(row)
     return _source_out(row)

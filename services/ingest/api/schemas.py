@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from services.ingest.connectors import kinds
-from services.ingest.connectors.base import ApiKeyAuth, BasicAuth, OAuth2ClientCredentials
+from services.ingest.connectors.base import (
+    ApiKeyAuth,
+    BasicAuth,
+    OAuth2ClientCredentials,
+    check_http_url,
+)
 from shared.events.payloads import DossierRecord
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
@@ -67,6 +72,18 @@ class SourceSettings(BaseModel):
     rate_limit_per_s: float | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, ge=1, le=16)
     timeout_s: float | None = Field(default=None, gt=0, le=300)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is not None and value not in kinds():
+            raise ValueError(f"unknown connector kind; registered: {', '.join(kinds())}")
+        return value
 
 
 class SourceCreate(SourceSettings):

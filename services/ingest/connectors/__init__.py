@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
+
 from services.ingest.connectors.base import (
     ApiKeyAuth,
     BasicAuth,
@@ -57,7 +59,10 @@ def create_connector(config: ConnectorConfig) -> Connector:
         factory = _REGISTRY[config.kind]
     except KeyError:
         raise ValueError(f"unknown connector kind {config.kind!r}; known: {kinds()}") from None
-    return factory(config)
+    try:
+        return factory(config)
+    except (httpx.InvalidURL, ValueError) as exc:  # a base URL no HTTP client can use
+        raise SourceError("client", f"invalid source URL: {type(exc).__name__}") from exc
 
 
 register(NationalJsonConnector.kind, NationalJsonConnector, NationalJsonConnector.capabilities)

@@ -12,12 +12,15 @@ declaration, never probing. It returns page bodies undecoded; the body's wire fo
 from __future__ import annotations
 
 import base64
+import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 Feed = Literal["dossiers", "procedures", "petitions"]
 FEEDS: tuple[Feed, ...] = ("dossiers", "procedures", "petitions")
@@ -69,6 +72,45 @@ class ApiKeyAuth(BaseModel):
     key: SecretStr
 
 
+def check_http_url(value: str, *, relative: bool = False) -> str:
+    """An absolute http(s) URL with a host name a resolver can take (or, with `relative`, a
+    path beginning with /); ValueError (a 422 naming the field) otherwise."""
+    value = value.strip()
+    if relative and value.startswith("/") and not value.startswith("//"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "must be an absolute http(s) URL" + (" or a path beginning with /" if relative else "")
+        )
+    try:
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        raise ValueError(f"has no valid port ({parts.netloc!r})") from exc
+    if not _valid_host(parts.hostname):
+        raise ValueError(f"has no valid host name ({parts.hostname!r})")
+    return value
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a DNS name whose labels (after IDNA) are letters, digits, hyphens."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.lower().removesuffix(".").split(".")
+    # IDNA maps some punctuation (e.g. "…" to "...") into dots: empty labels show it
+    return len(ascii_host) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
 class OAuth2ClientCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +119,11 @@ class OAuth2ClientCredentials(BaseModel):
     client_id: str
     client_secret: SecretStr
     scope: str | None = None
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return check_http_url(value, relative=True)
 
 
 class BasicAuth(BaseModel):

@@ -144,7 +144,10 @@ class NationalJsonConnector:
             return await http_get(self._client, path, params, self.config.timeout_s,
                                   self.headers())  # fmt: skip
         for attempt in (0, 1):
-            request = await self.raw_request(path, params, refresh=attempt > 0)
+            try:
+                request = await self.raw_request(path, params, refresh=attempt > 0)
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise SourceError("client", f"invalid source URL: {type(exc).__name__}") from exc
             try:
                 return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
             except SourceError as exc:
@@ -175,6 +178,8 @@ class NationalJsonConnector:
                 raise SourceError("timeout", f"token endpoint: {type(exc).__name__}") from exc
             except httpx.TransportError as exc:
                 raise SourceError("connect", f"token endpoint: {type(exc).__name__}") from exc
+            except (httpx.InvalidURL, ValueError) as exc:  # a token_url no client can use
+                raise SourceError("client", f"token endpoint URL: {type(exc).__name__}") from exc
             self._flow.store(response)
         return "Authorization", f"Bearer {self._flow.token}"
 
@@ -244,6 +249,10 @@ def fetch_blocking(
     `sink(length)` returns (None: read it as bytes) and its length is returned instead."""
     url = urlsplit(request.url)
     target = url.path + (f"?{url.query}" if url.query else "")
+    try:
+        port = url.port
+    except ValueError as exc:
+        raise SourceError("client", "invalid source URL: its port is not a number") from exc
     for attempt in (0, 1):
         try:
             conn = idle.pop()
@@ -252,7 +261,7 @@ def fetch_blocking(
             cls = (
                 http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
             )
-            conn = cls(url.hostname or "", url.port, timeout=request.timeout_s)
+            conn = cls(url.hostname or "", port, timeout=request.timeout_s)
             reused = False
         try:
             conn.request("GET", target, headers=dict(request.headers))
@@ -269,6 +278,9 @@ def fetch_blocking(
             raise SourceError(
                 "timeout", f"{type(exc).__name__} after {request.timeout_s}s"
             ) from exc
+        except ValueError as exc:  # a URL the client cannot send (host, port, characters)
+            conn.close()
+            raise SourceError("client", f"invalid source URL: {type(exc).__name__}") from exc
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             stale = isinstance(

@@ -36,11 +36,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
 from services.ingest.connectors import ConnectorConfig, SourceError, create_connector, push_kinds
 from services.ingest.connectors.base import Connector, Feed
 from services.ingest.connectors.retry import RetryPolicy
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
+from services.ingest.store.credentials import CredentialError, Keyring
 from services.ingest.store.pages import SCHEMA, outbox_record, write_page
 from services.ingest.sync import metrics
 from services.ingest.sync.prepare import SharedBodies, warm
@@ -93,12 +95,14 @@ def lock_key(source_id: str, feed: str) -> str:
     return f"cchc-ingest:{source_id}:{feed}"
 
 
-def connector_config(source: dict[str, Any]) -> ConnectorConfig:
+def connector_config(source: dict[str, Any], keyring: Keyring) -> ConnectorConfig:
+    """The connector's configuration, its credentials opened (they stay `SecretStr`s)."""
     auth = source["auth"]
+    auth = json.loads(auth) if isinstance(auth, str) else auth
     return ConnectorConfig(
         kind=source["kind"],
         base_url=source["base_url"],
-        auth=json.loads(auth) if isinstance(auth, str) else auth,
+        auth=keyring.open(auth, source["id"]),
         timeout_s=source["timeout_s"],
         options=source.get("options") or {},
     )
@@ -124,9 +128,12 @@ class SyncEngine:
         prefetch: int = 2,
         connector_factory: Callable[[ConnectorConfig], Connector] = create_connector,
         workers: int = 0,
+        keyring: Keyring | None = None,
     ) -> None:
-        """`workers` > 0 decodes and normalises pages in that many worker processes."""
+        """`workers` > 0 decodes and normalises pages in that many worker processes; `keyring`
+        opens the sources' sealed credentials (default: from the environment)."""
         self.pool = pool
+        self.keyring = keyring or Keyring.from_environment()
         self.executor: ProcessPoolExecutor | None = (
             ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
             if workers > 0
@@ -347,13 +354,15 @@ class SyncEngine:
         error: str | None = None
         connector: Connector | None = None
         try:
-            connector = self.connector_factory(connector_config(source))
+            connector = self.connector_factory(connector_config(source, self.keyring))
             if plan.walked:
                 committed, complete = 0, True
             else:
                 committed, complete = await PageWalk(self, connector, plan, errors).run()
         except SourceError as exc:
             error = str(exc)
+        except (CredentialError, ValidationError) as exc:  # the stored auth: not the code
+            error = f"auth: the source's credentials cannot be used ({type(exc).__name__})"
         except Exception as exc:  # a bug or the database: end the run, keep the checkpoint
             log.exception("ingest run crashed", extra={"run_id": plan.run_id})
             error = f"internal: {exc!r}"[:1000]
