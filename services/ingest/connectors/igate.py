@@ -36,6 +36,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from services.ingest.connectors.base import Capabilities, Feed, SourceError
@@ -183,6 +184,168 @@ def dossier_to_national(
     }
 
 
+# The typed decode: only the fields the national record needs, decoded by msgspec in C (the
+# processing steps `task[]`, the applicant's data and everything else are skipped unread). A
+# page it cannot read (an unexpected shape) takes the plain path above, record by record.
+class _Named(msgspec.Struct, gc=False):
+    code: Any = None
+    name: Any = None
+
+
+class _Procedure(msgspec.Struct, gc=False):
+    code: Any = None
+    name: Any = None
+    sector: _Named | None = None
+
+
+class _Id(msgspec.Struct, gc=False):
+    id: Any = None
+
+
+class _ApplicantData(msgspec.Struct, gc=False):
+    identityVerified: Any = 0
+
+
+class _Applicant(msgspec.Struct, gc=False):
+    data: _ApplicantData | None = None
+
+
+class _Fee(msgspec.Struct, gc=False):
+    code: Any = None
+    name: Any = None
+    amount: Any = None
+    method: Any = None
+    type: Any = None
+
+
+class _Attachment(msgspec.Struct, gc=False):
+    name: Any = None
+    digitized: Any = None
+    reused: Any = None
+
+
+class _Requirement(msgspec.Struct, gc=False):
+    requestDate: Any = None
+    receivedDate: Any = None
+    oldAppointmentDate: Any = None
+    newAppointmentDate: Any = None
+
+
+class _Apology(msgspec.Struct, gc=False):
+    date: Any = None
+    newAppointmentDate: Any = None
+    reason: Any = None
+
+
+class _Result(msgspec.Struct, gc=False):
+    name: Any = None
+    code: Any = None
+    id: Any = None
+    url: Any = None
+
+
+class _Dossier(msgspec.Struct, gc=False):
+    code: Any = None
+    nationCode: Any = None
+    procedure: _Procedure | None = None
+    agency: _Named | None = None
+    applicant: _Applicant | None = None
+    applyMethod: _Id | None = None
+    dossierStatus: _Id | None = None
+    appliedDate: Any = None
+    acceptedDate: Any = None
+    appointmentDate: Any = None
+    completedDate: Any = None
+    returnedDate: Any = None
+    cancelledDate: Any = None
+    updatedDate: Any = None
+    digitized: Any = 0
+    onlinePayment: Any = 0
+    fee: list[_Fee] | None = None
+    attachment: list[_Attachment] | None = None
+    additionalRequirement: list[_Requirement] | None = None
+    apology: list[_Apology] | None = None
+    result: list[_Result] | None = None
+
+
+class _Page(msgspec.Struct, gc=False):
+    content: list[_Dossier]
+    last: bool | None = None
+
+
+_decode_page = msgspec.json.Decoder(_Page).decode
+
+
+def typed_to_national(
+    r: _Dossier, status_map: dict[str, int], channel_map: dict[str, int], code_field: str
+) -> dict[str, Any]:
+    ts = to_national_ts
+    procedure = r.procedure or _Procedure()
+    sector = procedure.sector or _Named()
+    agency = r.agency or _Named()
+    data = r.applicant.data if r.applicant and r.applicant.data else _ApplicantData()
+    status = r.dossierStatus.id if r.dossierStatus else None
+    channel = r.applyMethod.id if r.applyMethod else None
+    return {
+        "MaHoSo": r.nationCode if code_field == "nationCode" else r.code,
+        "MaTTHC": procedure.code,
+        "TenTTHC": procedure.name,
+        "MaLinhVuc": sector.code,
+        "TenLinhVuc": sector.name,
+        "KenhThucHien": _mapped(channel_map, channel),
+        "MaDonVi": agency.code,
+        "TenDonVi": agency.name,
+        "NgayNopHoSo": ts(r.appliedDate),
+        "NgayTiepNhan": ts(r.acceptedDate),
+        "NgayHenTra": ts(r.appointmentDate),
+        "NgayKetThucXuLy": ts(r.completedDate),
+        "NgayTra": ts(r.returnedDate),
+        "NgayTuChoi": ts(r.cancelledDate),
+        "TrangThaiHoSo": _mapped(status_map, status),
+        "HoSoCoThanhPhanSoHoa": r.digitized,
+        "DuocThanhToanTrucTuyen": r.onlinePayment,
+        "TaiKhoanDuocXacThucVoiVNeID": data.identityVerified,
+        "DaDongBoDVCQG": 1 if r.nationCode else 0,
+        "DanhSachLePhi": [
+            {
+                "MaPhiLePhi": f.code,
+                "TenPhiLePhi": f.name,
+                "Gia": f.amount,
+                "HinhThucThu": f.method,
+                "LoaiPhiLePhi": f.type,
+            }
+            for f in r.fee or ()
+        ],
+        "DanhSachThanhPhanHoSo": [
+            {"TenThanhPhan": a.name, "DuocSoHoa": a.digitized, "DuocTaiSuDung": a.reused}
+            for a in r.attachment or ()
+        ],
+        "DanhSachHoSoBoSung": [
+            {
+                "NgayYeuCauBoSung": ts(q.requestDate),
+                "NgayTiepNhanBoSung": ts(q.receivedDate),
+                "NgayHenTraTruoc": ts(q.oldAppointmentDate),
+                "NgayHenTraMoi": ts(q.newAppointmentDate),
+            }
+            for q in r.additionalRequirement or ()
+        ],
+        "DanhSachPhieuXinLoi": [
+            {"NgayXinLoi": ts(a.date), "NgayHenTraMoi": ts(a.newAppointmentDate), "LyDo": a.reason}
+            for a in r.apology or ()
+        ],
+        "DanhSachGiayToKetQua": [
+            {
+                "TenGiayTo": d.name,
+                "MaThanhPhanHoSo": d.code,
+                "GiayToId": d.id,
+                "DuongDanTepTinKetQua": d.url or "",
+            }
+            for d in r.result or ()
+        ],
+        "NgayCapNhat": ts(r.updatedDate),
+    }
+
+
 def parse_cursor(ctx: PageContext) -> tuple[int, str | None]:
     """(page number, updated-from stamp) this page was asked with."""
     if ctx.cursor:
@@ -203,26 +366,39 @@ def next_cursor(ctx: PageContext, last: bool, last_stamp: Any) -> str | None:
 
 
 def to_national(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> bytes:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise SourceError("protocol", f"invalid JSON body ({len(body)} bytes)") from exc
-    content = doc.get("content") if isinstance(doc, dict) else None
-    if not isinstance(content, list):
-        raise SourceError("protocol", "body has no 'content' list")
     opts = ctx.options
     status_map = {str(k): int(v) for k, v in (opts.get("status_map") or STATUS_MAP).items()}
     channel_map = {str(k): int(v) for k, v in (opts.get("channel_map") or CHANNEL_MAP).items()}
     code_field = str(opts.get("code_field", "code"))
-    items = [
-        dossier_to_national(r, status_map, channel_map, code_field) if isinstance(r, dict) else r
-        for r in content
-    ]
-    last = doc.get("last")
+    try:  # typed, in C, skipping what the record does not need
+        page = _decode_page(body)
+    except msgspec.DecodeError:
+        page = None
+    if page is not None:
+        items: list[Any] = [
+            typed_to_national(r, status_map, channel_map, code_field) for r in page.content
+        ]
+        last, count = page.last, len(page.content)
+        stamp = page.content[-1].updatedDate if page.content else None
+    else:  # plain: whatever the body holds, record by record
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise SourceError("protocol", f"invalid JSON body ({len(body)} bytes)") from exc
+        content = doc.get("content") if isinstance(doc, dict) else None
+        if not isinstance(content, list):
+            raise SourceError("protocol", "body has no 'content' list")
+        items = [
+            dossier_to_national(r, status_map, channel_map, code_field)
+            if isinstance(r, dict) else r
+            for r in content
+        ]  # fmt: skip
+        last, count = doc.get("last"), len(content)
+        tail = content[-1] if content else None
+        stamp = tail.get("updatedDate") if isinstance(tail, dict) else None
     if not isinstance(last, bool):
-        last = len(content) < ctx.limit
-    stamp = content[-1].get("updatedDate") if content and isinstance(content[-1], dict) else None
-    nxt = None if not content else next_cursor(ctx, last, stamp)
+        last = count < ctx.limit
+    nxt = None if not count else next_cursor(ctx, last, stamp)
     return orjson.dumps({"items": items, "next_cursor": nxt})
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from services.ingest.connectors.base import Capabilities, Feed, SourceError
@@ -168,6 +169,144 @@ def dossier_to_national(r: dict[str, Any], status_map: dict[str, int]) -> dict[s
     }
 
 
+# The typed decode: only the fields the national record needs, decoded by msgspec in C (the
+# processing steps `dossierActions[]` and the rest are skipped unread); a page of another
+# shape takes the plain path above.
+class _Payment(msgspec.Struct, gc=False):
+    feeCode: Any = None
+    feeName: Any = None
+    feeAmount: Any = None
+    paymentMethod: Any = None
+    feeType: Any = None
+
+
+class _Part(msgspec.Struct, gc=False):
+    partName: Any = None
+    digitized: Any = None
+    reused: Any = None
+
+
+class _Request(msgspec.Struct, gc=False):
+    requestDate: Any = None
+    replyDate: Any = None
+    previousDueDate: Any = None
+    newDueDate: Any = None
+
+
+class _Apology(msgspec.Struct, gc=False):
+    apologyDate: Any = None
+    newDueDate: Any = None
+    reason: Any = None
+
+
+class _Result(msgspec.Struct, gc=False):
+    displayName: Any = None
+    partNo: Any = None
+    referenceUid: Any = None
+    fileUrl: Any = None
+
+
+class _Dossier(msgspec.Struct, gc=False):
+    dossierNo: Any = None
+    serviceCode: Any = None
+    serviceName: Any = None
+    domainCode: Any = None
+    domainName: Any = None
+    govAgencyCode: Any = None
+    govAgencyName: Any = None
+    dossierStatus: Any = None
+    online: Any = None
+    viaPostal: Any = None
+    submitDate: Any = None
+    receiveDate: Any = None
+    dueDate: Any = None
+    finishDate: Any = None
+    releaseDate: Any = None
+    deniedDate: Any = None
+    modifiedDate: Any = None
+    digitized: Any = 0
+    paymentOnline: Any = 0
+    vneidVerified: Any = 0
+    syncedNational: Any = 0
+    payments: list[_Payment] | None = None
+    dossierParts: list[_Part] | None = None
+    dossierRequests: list[_Request] | None = None
+    apologies: list[_Apology] | None = None
+    dossierResults: list[_Result] | None = None
+
+
+class _Page(msgspec.Struct, gc=False):
+    data: list[_Dossier] | None = None
+    total: Any = None
+
+
+_decode_page = msgspec.json.Decoder(_Page).decode
+
+
+def typed_to_national(r: _Dossier, status_map: dict[str, int]) -> dict[str, Any]:
+    ts = to_national_ts
+    status = r.dossierStatus
+    channel = 2 if _flag(r.online) else 3 if _flag(r.viaPostal) else 1
+    return {
+        "MaHoSo": r.dossierNo,
+        "MaTTHC": r.serviceCode,
+        "TenTTHC": r.serviceName,
+        "MaLinhVuc": r.domainCode,
+        "TenLinhVuc": r.domainName,
+        "KenhThucHien": channel,
+        "MaDonVi": r.govAgencyCode,
+        "TenDonVi": r.govAgencyName,
+        "NgayNopHoSo": ts(r.submitDate),
+        "NgayTiepNhan": ts(r.receiveDate),
+        "NgayHenTra": ts(r.dueDate),
+        "NgayKetThucXuLy": ts(r.finishDate),
+        "NgayTra": ts(r.releaseDate),
+        "NgayTuChoi": ts(r.deniedDate),
+        "TrangThaiHoSo": status_map.get(status, status) if isinstance(status, str) else status,
+        "HoSoCoThanhPhanSoHoa": r.digitized,
+        "DuocThanhToanTrucTuyen": r.paymentOnline,
+        "TaiKhoanDuocXacThucVoiVNeID": r.vneidVerified,
+        "DaDongBoDVCQG": r.syncedNational,
+        "DanhSachLePhi": [
+            {
+                "MaPhiLePhi": p.feeCode,
+                "TenPhiLePhi": p.feeName,
+                "Gia": p.feeAmount,
+                "HinhThucThu": p.paymentMethod,
+                "LoaiPhiLePhi": p.feeType,
+            }
+            for p in r.payments or ()
+        ],
+        "DanhSachThanhPhanHoSo": [
+            {"TenThanhPhan": p.partName, "DuocSoHoa": p.digitized, "DuocTaiSuDung": p.reused}
+            for p in r.dossierParts or ()
+        ],
+        "DanhSachHoSoBoSung": [
+            {
+                "NgayYeuCauBoSung": ts(q.requestDate),
+                "NgayTiepNhanBoSung": ts(q.replyDate),
+                "NgayHenTraTruoc": ts(q.previousDueDate),
+                "NgayHenTraMoi": ts(q.newDueDate),
+            }
+            for q in r.dossierRequests or ()
+        ],
+        "DanhSachPhieuXinLoi": [
+            {"NgayXinLoi": ts(a.apologyDate), "NgayHenTraMoi": ts(a.newDueDate), "LyDo": a.reason}
+            for a in r.apologies or ()
+        ],
+        "DanhSachGiayToKetQua": [
+            {
+                "TenGiayTo": d.displayName,
+                "MaThanhPhanHoSo": d.partNo,
+                "GiayToId": d.referenceUid,
+                "DuongDanTepTinKetQua": d.fileUrl or "",
+            }
+            for d in r.dossierResults or ()
+        ],
+        "NgayCapNhat": ts(r.modifiedDate),
+    }
+
+
 def _offset(ctx: PageContext) -> int:
     try:
         return int(ctx.cursor or 0)
@@ -176,19 +315,29 @@ def _offset(ctx: PageContext) -> int:
 
 
 def to_national(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> bytes:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise SourceError("protocol", f"invalid JSON body ({len(body)} bytes)") from exc
-    data = doc.get("data") if isinstance(doc, dict) else None
-    if data is None and isinstance(doc, dict) and doc.get("total") == 0:
-        data = []
-    if not isinstance(data, list):
-        raise SourceError("protocol", "body has no 'data' list")
     status_map = {str(k): int(v) for k, v in (ctx.options.get("status_map") or STATUS_MAP).items()}
-    items = [dossier_to_national(r, status_map) if isinstance(r, dict) else r for r in data]
+    try:  # typed, in C, skipping what the record does not need
+        page = _decode_page(body)
+    except msgspec.DecodeError:
+        page = None
+    if page is not None and (page.data is not None or page.total == 0):
+        data: list[Any] = page.data or []
+        items: list[Any] = [typed_to_national(r, status_map) for r in data]
+        total = page.total
+    else:  # plain: whatever the body holds, record by record
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise SourceError("protocol", f"invalid JSON body ({len(body)} bytes)") from exc
+        found = doc.get("data") if isinstance(doc, dict) else None
+        if found is None and isinstance(doc, dict) and doc.get("total") == 0:
+            found = []
+        if not isinstance(found, list):
+            raise SourceError("protocol", "body has no 'data' list")
+        data = found
+        items = [dossier_to_national(r, status_map) if isinstance(r, dict) else r for r in data]
+        total = doc.get("total")
     start = _offset(ctx)
-    total = doc.get("total")
     # The next page starts where this one was asked to end (a page may repeat records of the
     # one before: counting what came would skip as many).
     more = len(data) >= ctx.limit and (not isinstance(total, int) or start + ctx.limit < total)
