@@ -232,6 +232,8 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
 
     @app.post("/admin/faults", dependencies=[Depends(admin)])
     def set_faults(faults: Faults) -> Faults:
+        if faults.invalid_rate != sim.faults.invalid_rate:
+            sim.clear_pages()  # served records change
         sim.faults = faults
         return faults
 

@@ -6,6 +6,7 @@ import base64
 import bisect
 import random
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,17 @@ DEFAULT_LIMIT = 500
 
 class BadRequest(ValueError):
     pass
+
+
+# The agency code of the dossiers the `invalid_rate` fault makes invalid: one no mapping has
+# until an administrator adds it (then re-processing the quarantine stores them).
+UNMAPPED_AGENCY = "000.00.99.H33"
+
+
+def invalid_pick(code: Any, rate: float) -> bool:
+    """Whether the dossier `code` is one of the `rate` share the fault makes invalid (the same
+    ones at every request)."""
+    return isinstance(code, str) and zlib.crc32(code.encode()) % 10_000 < rate * 10_000
 
 
 @dataclass(slots=True)
@@ -77,6 +89,10 @@ class Simulator:
             self._pages.clear()
         return self.clock
 
+    def clear_pages(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
     def index(self, feed: Feed, clock: int | None = None) -> _Index:
         clock = self.clock if clock is None else clock
         cached = self._index.get((feed, clock))
@@ -94,6 +110,15 @@ class Simulator:
         return idx
 
     # ------------------------------------------------------------------ pages
+
+    def render(self, feed: Feed, item: Any, clock: int) -> dict[str, Any]:
+        """A record as served: the dataset's, made invalid by the `invalid_rate` fault for a
+        fixed share of dossiers (an agency code no source mapping knows yet)."""
+        rec = self.data.render(feed, item, clock)
+        rate = self.faults.invalid_rate
+        if rate and feed == "dossiers" and invalid_pick(rec.get("MaHoSo"), rate):
+            rec["MaDonVi"] = UNMAPPED_AGENCY
+        return rec
 
     def page(
         self,
@@ -173,8 +198,8 @@ class Simulator:
         records = []
         if dup_count and pos > 0:  # repeat records of the previous page
             for j in range(max(0, pos - dup_count), pos):
-                records.append(data.render(feed, idx.items[j], clock))
-        records.extend(data.render(feed, idx.items[j], clock) for j in chosen)
+                records.append(self.render(feed, idx.items[j], clock))
+        records.extend(self.render(feed, idx.items[j], clock) for j in chosen)
         next_cursor = encode_cursor(*idx.keys[chosen[-1]]) if more and chosen else None
         doc = {
             "items": records,
@@ -226,7 +251,6 @@ class Simulator:
             if hit is not None:
                 return hit
         idx = self.index("dossiers", clock)
-        data = self.data
         order: Any = range(len(idx.keys))
         if dialect == "opencps":
             order = range(len(idx.keys) - 1, -1, -1)
@@ -241,7 +265,7 @@ class Simulator:
         def render(j: int) -> dict[str, Any]:
             rec = rendered.get(j)
             if rec is None:
-                rec = rendered[j] = data.render("dossiers", idx.items[j], clock)
+                rec = rendered[j] = self.render("dossiers", idx.items[j], clock)
             return rec
 
         if keep is not None:
@@ -301,7 +325,7 @@ class Simulator:
         """Every visible record of `feed` at the current clock, by ordering code."""
         idx = self.index(feed)
         return {
-            code: self.data.render(feed, item, self.clock)
+            code: self.render(feed, item, self.clock)
             for (_, code), item in zip(idx.keys, idx.items, strict=True)
         }
 
