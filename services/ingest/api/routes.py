@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -71,7 +72,10 @@ def _source_out(row: Source) -> SourceOut:
         rate_limit_per_s=row.rate_limit_per_s, concurrency=row.concurrency,
         timeout_s=row.timeout_s, health=row.health,
         consecutive_failures=row.consecutive_failures, degraded_until=row.degraded_until,
-        last_error=row.last_error, created_at=row.created_at, updated_at=row.updated_at,
+        last_error=row.last_error, source_time=row.source_time, newest_seen=row.newest_seen,
+        lag_s=(((row.source_time or datetime.now(UTC)) - row.newest_seen).total_seconds()
+               if row.newest_seen else None),
+        created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
 

@@ -129,6 +129,16 @@ class SourceOut(BaseModel):
     consecutive_failures: int
     degraded_until: datetime | None
     last_error: str | None
+    source_time: datetime | None = Field(
+        description="The source's own clock at its last completed dossier run (None: the "
+        "source reports none; lag is then measured on our clock)."
+    )
+    newest_seen: datetime | None = Field(description="The newest NgayCapNhat seen then.")
+    lag_s: float | None = Field(
+        description="Freshness: how far the newest dossier we hold is behind the source's "
+        "clock (or ours, when the source reports none), in seconds.",
+        examples=[42.0],
+    )
     created_at: datetime
     updated_at: datetime
 

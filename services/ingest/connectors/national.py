@@ -343,14 +343,15 @@ def decode_envelope(body: bytes, items_key: str = "items", cursor_key: str = "ne
     return Page(
         records=records,
         next_cursor=next_cursor or None,
-        server_time=_parse_server_time(doc.get("server_time")),
+        server_time=parse_server_time(doc.get("server_time")),
         raw_bytes=len(body),
         invalid=invalid,
         may_contain_nul=b"\\u0000" in body,
     )
 
 
-def _parse_server_time(value: Any) -> datetime | None:
+def parse_server_time(value: Any) -> datetime | None:
+    """The source's clock as the national envelope reports it (`yyyyMMddHHmmss`, Vietnam)."""
     if isinstance(value, str) and len(value) == 14 and value.isdigit():
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=VN)
     return None

@@ -79,6 +79,9 @@ class Source(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
     degraded_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # the source's own clock at its last completed run, and the newest NgayCapNhat seen then
+    source_time: Mapped[datetime | None]
+    newest_seen: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -107,6 +110,7 @@ class Checkpoint(Base):
     cursor: Mapped[str | None] = mapped_column(Text)
     pages: Mapped[int] = mapped_column(Integer, server_default="0")
     max_seen: Mapped[datetime | None]
+    source_time: Mapped[datetime | None]  # the latest time the source reported in this walk
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

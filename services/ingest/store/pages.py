@@ -177,7 +177,8 @@ def codes_param(codes: Sequence[str]) -> tuple[str | None, Sequence[str] | None]
 CHECKPOINT_SQL = f"""
     UPDATE {SCHEMA}.checkpoints
     SET cursor = $3, pages = pages + 1, updated_at = now(),
-        max_seen = CASE WHEN max_seen IS NULL OR $4 > max_seen THEN $4 ELSE max_seen END
+        max_seen = CASE WHEN max_seen IS NULL OR $4 > max_seen THEN $4 ELSE max_seen END,
+        source_time = GREATEST(source_time, $5::timestamptz)
     WHERE source_id = $1 AND feed = $2"""
 
 RUN_COUNTERS_SQL = f"""
@@ -246,6 +247,7 @@ class PreparedPage:
     copy_data: bytes | None = None
     row_starts: array[int] | None = None
     run_id: str | None = None
+    server_time: datetime | None = None  # the time the source reported with the page
 
     # Pickling (worker process → engine): dossier rows travel as msgpack, encoded and decoded
     # in C; pickle spends ~25 us per row on their datetimes. Instants are kept (they come back
@@ -259,13 +261,13 @@ class PreparedPage:
         return (
             self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
             self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
-            self.run_id,
+            self.run_id, self.server_time,
         )  # fmt: skip
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         (self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
          self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
-         self.run_id) = state  # fmt: skip
+         self.run_id, self.server_time) = state  # fmt: skip
         if rows is None:
             rows = []
         self.rows = _DOSSIER_ROWS.decode(rows) if isinstance(rows, bytes) else rows
@@ -487,7 +489,9 @@ async def _write(
             )  # fmt: skip
             new_quarantine = sum(1 for r in inserted if r[0])
         if checkpoint:
-            await conn.execute(CHECKPOINT_SQL, source_id, feed, page.next_cursor, page.max_seen)
+            await conn.execute(
+                CHECKPOINT_SQL, source_id, feed, page.next_cursor, page.max_seen, page.server_time
+            )
         pulled = page.received + rejected
         unchanged = page.received - len(changed)
         await conn.execute(

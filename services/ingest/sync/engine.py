@@ -399,10 +399,12 @@ class SyncEngine:
         sid, feed = plan.source["id"], plan.feed
         async with self.pool.acquire() as conn, conn.transaction():
             cp = await conn.fetchrow(
-                f"SELECT max_seen FROM {SCHEMA}.checkpoints WHERE source_id = $1 AND feed = $2",
+                f"SELECT max_seen, source_time FROM {SCHEMA}.checkpoints "
+                f"WHERE source_id = $1 AND feed = $2",
                 sid, feed,
             )  # fmt: skip
             max_seen = cp["max_seen"] if cp else None
+            source_time = cp["source_time"] if cp else None
             if complete:
                 if plan.kind == "incremental" and max_seen is not None:
                     await conn.execute(
@@ -429,7 +431,9 @@ class SyncEngine:
             else:
                 status = "partial" if total_pages > 0 else "failed"
             newest = watermark if plan.kind == "incremental" else max_seen
-            lag = (datetime.now(UTC) - newest).total_seconds() if newest else None
+            # Lag on the source's own clock (the time it reported) when it reports one: a
+            # source whose clock is off, or a simulator at a fixed date, is then not "behind".
+            lag = ((source_time or datetime.now(UTC)) - newest).total_seconds() if newest else None
             if error is None and not complete:
                 error = "stopped before the end of the walk (service shutting down)"
             run = await conn.fetchrow(
@@ -453,9 +457,11 @@ class SyncEngine:
                 await conn.execute(
                     f"""UPDATE {SCHEMA}.sources SET consecutive_failures = 0, health = 'ok',
                         degraded_until = NULL, updated_at = now(),
-                        last_error = CASE WHEN $2::text IS NULL THEN last_error ELSE $2 END
+                        last_error = CASE WHEN $2::text IS NULL THEN last_error ELSE $2 END,
+                        source_time = CASE WHEN $4 THEN $3 ELSE source_time END,
+                        newest_seen = CASE WHEN $4 THEN $5 ELSE newest_seen END
                         WHERE id = $1""",
-                    sid, error,
+                    sid, error, source_time, feed == "dossiers" and newest is not None, newest,
                 )  # fmt: skip
             event = IngestRunCompleted(
                 run_id=plan.run_id, source_id=sid, feed=feed, outcome=status,

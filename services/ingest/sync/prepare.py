@@ -20,7 +20,7 @@ from typing import Any
 
 from services.ingest.connectors import WIRE_FORMATS, PageContext
 from services.ingest.connectors.base import SourceError
-from services.ingest.connectors.national import decode_envelope
+from services.ingest.connectors.national import decode_envelope, parse_server_time
 from services.ingest.connectors.wire import envelope_keys
 from services.ingest.domain import fast
 from services.ingest.domain.normalise import (
@@ -260,7 +260,9 @@ def prepare_page(
         feed, page.records, page.invalid, source_id=source_id, agencies=agencies, now=now,
         scan_nul=page.may_contain_nul,
     )  # fmt: skip
-    return prepare(feed, good, bad, page.next_cursor), len(bad)
+    prepared = prepare(feed, good, bad, page.next_cursor)
+    prepared.server_time = page.server_time
+    return prepared, len(bad)
 
 
 def _has(body: bytes | memoryview, needle: bytes) -> bool:
@@ -338,5 +340,6 @@ def prepare_dossiers_fast(
         copy_data=copy_data,
         row_starts=starts,
         run_id=run_id,
+        server_time=parse_server_time(page.server_time),
     )
     return prepared, len(bad)
