@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Sequence
@@ -15,7 +16,9 @@ from sqlalchemy import delete, select, text
 
 from services.ingest import connectors
 from services.ingest.api.schemas import (
+    DossierListItem,
     DossierOut,
+    DossierPage,
     FeedName,
     PushAck,
     PushBatch,
@@ -33,6 +36,7 @@ from services.ingest.api.schemas import (
     auth_to_store,
 )
 from services.ingest.domain.agencies import mapping_from_registry
+from services.ingest.domain.names import CHANNEL_NAMES, status_name, unit_names
 from services.ingest.runtime import engine, keyring
 from services.ingest.store.credentials import Keyring
 from services.ingest.store.models import Dossier, DossierStatusChange, Quarantined, Run, Source
@@ -294,6 +298,125 @@ async def reprocess(body: ReprocessRequest, runtime: RuntimeDep, _: Admin) -> Re
     return ReprocessResult(**out)
 
 
+# A dossier is overdue when it finished after its promised date, or is unfinished and past it on
+# the source's clock (its last reported time; ours when it reports none).
+OVERDUE_SQL = """(d.due_at IS NOT NULL AND coalesce(d.finished_at, d.returned_at, d.rejected_at,
+    s.source_time, now()) > d.due_at)"""
+
+LIST_SQL = f"""
+    SELECT d.source_id, d.code, d.unit_id, d.procedure_code, p.name AS procedure_name,
+           d.channel, d.status, d.submitted_at, d.received_at, d.due_at, d.finished_at,
+           d.source_updated_at, {OVERDUE_SQL} AS overdue
+    FROM ingest.dossiers d
+    JOIN ingest.sources s ON s.id = d.source_id
+    LEFT JOIN ingest.procedures p ON p.source_id = d.source_id AND p.code = d.procedure_code
+    WHERE (CAST(:unit AS text) IS NULL OR d.unit_id = :unit)
+      AND (CAST(:source AS text) IS NULL OR d.source_id = :source)
+      AND (CAST(:procedure AS text) IS NULL OR d.procedure_code = :procedure)
+      AND (CAST(:statuses AS int[]) IS NULL OR d.status = ANY(CAST(:statuses AS int[])))
+      AND (CAST(:channel AS int) IS NULL OR d.channel = :channel)
+      AND (CAST(:received_from AS timestamptz) IS NULL OR d.received_at >= :received_from)
+      AND (CAST(:received_to AS timestamptz) IS NULL OR d.received_at < :received_to)
+      AND (CAST(:due_from AS timestamptz) IS NULL OR d.due_at >= :due_from)
+      AND (CAST(:due_to AS timestamptz) IS NULL OR d.due_at < :due_to)
+      AND (CAST(:finished_from AS timestamptz) IS NULL OR d.finished_at >= :finished_from)
+      AND (CAST(:finished_to AS timestamptz) IS NULL OR d.finished_at < :finished_to)
+      AND (CAST(:overdue AS boolean) IS NULL OR {OVERDUE_SQL} = :overdue)
+      AND (CAST(:q AS text) IS NULL OR strpos(lower(d.code), lower(:q)) > 0)
+      AND (CAST(:after_code AS text) IS NULL
+           OR (d.code, d.source_id) > (CAST(:after_code AS text) COLLATE "C",
+                                       CAST(:after_source AS text) COLLATE "C"))
+    ORDER BY d.code, d.source_id
+    LIMIT :limit"""
+
+
+def _cursor(code: str, source_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([code, source_id]).encode()).decode()
+
+
+def _uncursor(cursor: str) -> tuple[str, str]:
+    try:
+        code, source_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(code), str(source_id)
+    except (ValueError, TypeError) as exc:
+        raise UnprocessableContent("`cursor` is not one this API gave") from exc
+
+
+@dossiers.get(
+    "",
+    response_model=DossierPage,
+    summary="Search and list dossiers (cursor pagination)",
+    description="Filters combine (AND). `q` finds text in the dossier code. An agency officer "
+    "sees only their agency's dossiers.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_dossiers(
+    session: SessionDep,
+    principal: Anyone,
+    agency: Annotated[str | None, Query(description="Our unit id, e.g. P21.SNV")] = None,
+    source_id: str | None = None,
+    procedure: Annotated[str | None, Query(description="MaTTHC")] = None,
+    dossier_status: Annotated[
+        list[int] | None, Query(alias="status", description="TrangThaiHoSo, repeatable")
+    ] = None,
+    channel: Annotated[int | None, Query(ge=1, le=3, description="KenhThucHien")] = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    due_from: datetime | None = None,
+    due_to: datetime | None = None,
+    finished_from: datetime | None = None,
+    finished_to: datetime | None = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DossierPage:
+    scope = principal.unit_scope()
+    if scope is not None:
+        if agency is not None and agency != scope:
+            return DossierPage(items=[], next_cursor=None)
+        agency = scope
+    after = _uncursor(cursor) if cursor else (None, None)
+    rows = (
+        (
+            await session.execute(
+                text(LIST_SQL),
+                {
+                    "unit": agency,
+                    "source": source_id,
+                    "procedure": procedure,
+                    "statuses": dossier_status or None,
+                    "channel": channel,
+                    "received_from": received_from,
+                    "received_to": received_to,
+                    "due_from": due_from,
+                    "due_to": due_to,
+                    "finished_from": finished_from,
+                    "finished_to": finished_to,
+                    "overdue": overdue,
+                    "q": q,
+                    "after_code": after[0],
+                    "after_source": after[1],
+                    "limit": limit + 1,
+                },
+            )
+        )
+        .mappings()
+        .all()
+    )
+    names = unit_names()
+    items = [
+        DossierListItem(**dict(r), unit_name=names.get(r["unit_id"]),
+                        status_name=status_name(r["status"]))
+        for r in rows[:limit]
+    ]  # fmt: skip
+    more = len(rows) > limit
+    return DossierPage(
+        items=items,
+        next_cursor=_cursor(items[-1].code, items[-1].source_id) if more and items else None,
+    )
+
+
 @dossiers.get(
     "/{code}",
     response_model=DossierOut,
@@ -317,8 +440,27 @@ async def get_dossier(
             .order_by(DossierStatusChange.source_updated_at, DossierStatusChange.id)
         )
     ).all()
-    data = {c: getattr(row, c) for c in DossierOut.model_fields if c != "history"}
-    return DossierOut(**data, history=status_trail(row, changes))
+    extra = (
+        (
+            await session.execute(
+                text(f"""SELECT p.name AS procedure_name, {OVERDUE_SQL} AS overdue
+                FROM ingest.dossiers d JOIN ingest.sources s ON s.id = d.source_id
+                LEFT JOIN ingest.procedures p ON p.source_id = d.source_id
+                     AND p.code = d.procedure_code
+                WHERE d.source_id = :source AND d.code = :code"""),
+                {"source": row.source_id, "code": code},
+            )
+        )
+        .mappings()
+        .one()
+    )
+    own = {"history", "status_name", "channel_name", "unit_name", "procedure_name", "overdue"}
+    data = {c: getattr(row, c) for c in DossierOut.model_fields if c not in own}
+    return DossierOut(
+        **data, history=status_trail(row, changes), status_name=status_name(row.status),
+        channel_name=CHANNEL_NAMES.get(row.channel, ""), unit_name=unit_names().get(row.unit_id),
+        procedure_name=extra["procedure_name"], overdue=bool(extra["overdue"]),
+    )  # fmt: skip
 
 
 def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[StatusChangeOut]:

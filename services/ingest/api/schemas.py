@@ -229,10 +229,42 @@ class StatusChangeOut(BaseModel):
 
 
 class DossierOut(DossierRecord):
-    """The dossier as published to scoring, plus its version and status history."""
+    """The dossier as published to scoring, plus its version, status history and names."""
 
     version: int
     history: list[StatusChangeOut]
+    status_name: str = Field(default="", examples=["Đang xử lý (processing)"])
+    channel_name: str = Field(default="", examples=["Trực tuyến"])
+    unit_name: str | None = Field(default=None, examples=["Sở Nội vụ"])
+    procedure_name: str | None = Field(default=None, examples=["Cấp bản sao trích lục hộ tịch"])
+    overdue: bool = Field(
+        default=False,
+        description="Finished after its promised date (due_at), or unfinished and past it on "
+        "the source's clock.",
+    )
+
+
+class DossierListItem(BaseModel):
+    source_id: str
+    code: str = Field(examples=["000.00.12.H33-260610-0001"])
+    unit_id: str
+    unit_name: str | None
+    procedure_code: str
+    procedure_name: str | None
+    channel: int
+    status: int
+    status_name: str
+    submitted_at: datetime | None
+    received_at: datetime | None
+    due_at: datetime | None
+    finished_at: datetime | None
+    overdue: bool
+    source_updated_at: datetime
+
+
+class DossierPage(BaseModel):
+    items: list[DossierListItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; None: done.")
 
 
 def auth_out(auth: dict[str, Any]) -> AuthOut:
