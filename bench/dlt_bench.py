@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,9 +57,12 @@ def run_dlt(sim_url: str, db_url: str, page_size: int, workdir: str) -> float:
             ],
         }  # type: ignore[arg-type]
     )  # fmt: skip
+    url = urlsplit(to_plain_url(db_url))
+    if url.password is None:  # dlt insists on one; a trust-authenticated server ignores it
+        url = url._replace(netloc=f"{url.username or 'postgres'}:unused@{url.hostname}:{url.port}")
     pipeline = dlt.pipeline(
         pipeline_name=f"cchc_dlt_{uuid.uuid4().hex[:6]}",
-        destination=dlt.destinations.postgres(credentials=to_plain_url(db_url)),
+        destination=dlt.destinations.postgres(credentials=urlunsplit(url)),
         dataset_name="dlt_bench",
         pipelines_dir=workdir,
     )

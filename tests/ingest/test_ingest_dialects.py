@@ -196,3 +196,38 @@ def test_typed_and_plain_decoding_agree(dialect: str) -> None:
         want = national.get(rec["MaHoSo"]) if rec["MaHoSo"] else None
         if want is not None:
             assert {k: want[k] for k in rec} == rec
+
+
+@pytest.mark.parametrize("dialect", ["vnpt-igate", "opencps"])
+def test_one_pass_typed_decode_prepares_what_the_national_translation_does(dialect: str) -> None:
+    """The dialect's one-pass decode into the fast path's records gives the very page (rows,
+    events, rejections with their raw national records) that translating to the national
+    envelope and preparing that gives — malformed records and a NUL included."""
+    from datetime import datetime
+
+    from services.ingest.connectors import WIRE_FORMATS
+    from services.ingest.connectors.wire import PageContext
+    from services.ingest.simulator.data import VN
+    from services.ingest.sync.prepare import decode_body, prepare_body
+
+    from .ingest_db import AGENCIES
+
+    sim = build(13, 500, malformed_rate=0.08)
+    now = datetime.fromtimestamp(sim.clock, VN)
+    body = sim.dialect_page(dialect, offset=0, size=450)
+    ctx = PageContext(cursor=None, limit=450, since=None, options={})
+    wire = WIRE_FORMATS[dialect]
+    assert wire.to_typed is not None and wire.to_national is not None
+    assert b"\\u0000" in body  # a NUL-byte malformation is on the page
+    one_pass = decode_body(body, dialect, "dossiers", "s1", AGENCIES, now, ctx, "run-1")
+    national = wire.to_national(body, "dossiers", ctx)
+    reference = prepare_body(national, "dossiers", "s1", AGENCIES, now, run_id="run-1")
+    assert isinstance(one_pass, tuple) and isinstance(reference, tuple)
+    (page, rejected), (want, want_rejected) = one_pass, reference
+    assert rejected == want_rejected > 0 and page.codes
+    # Rejections carry the same codes and reasons; their raw record is the vendor's record
+    # in the national field set, processing steps included (the translation skips those).
+    assert [r[:2] for r in page.rejections] == [r[:2] for r in want.rejections]
+    assert all('"QuaTrinhXuLy"' in r[2] for r in page.rejections)
+    page.rejections = want.rejections
+    assert page == want

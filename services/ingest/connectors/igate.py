@@ -41,7 +41,8 @@ import orjson
 
 from services.ingest.connectors.base import Capabilities, Feed, SourceError
 from services.ingest.connectors.national import VN, NationalJsonConnector
-from services.ingest.connectors.wire import PageContext, WireFormat, register_wire
+from services.ingest.connectors.wire import PageContext, TypedPage, WireFormat, register_wire
+from services.ingest.domain import fast
 
 # iGate dossierStatus.id → national TrangThaiHoSo (1 registered … 10 result returned)
 STATUS_MAP: dict[str, int] = {
@@ -346,6 +347,70 @@ def typed_to_national(
     }
 
 
+def typed_to_raw(
+    r: _Dossier, status_map: dict[str, int], channel_map: dict[str, int], code_field: str
+) -> fast.RawDossier:
+    """`typed_to_national`, as the fast path's record (what decoding its JSON would give)."""
+    ts = to_national_ts
+    procedure = r.procedure or _Procedure()
+    sector = procedure.sector or _Named()
+    data = r.applicant.data if r.applicant and r.applicant.data else _ApplicantData()
+    return fast.RawDossier(
+        MaHoSo=r.nationCode if code_field == "nationCode" else r.code,
+        MaDonVi=(r.agency or _Named()).code,
+        MaTTHC=procedure.code,
+        MaLinhVuc=sector.code,
+        KenhThucHien=_mapped(channel_map, r.applyMethod.id if r.applyMethod else None),
+        TrangThaiHoSo=_mapped(status_map, r.dossierStatus.id if r.dossierStatus else None),
+        NgayNopHoSo=ts(r.appliedDate),
+        NgayTiepNhan=ts(r.acceptedDate),
+        NgayHenTra=ts(r.appointmentDate),
+        NgayKetThucXuLy=ts(r.completedDate),
+        NgayTra=ts(r.returnedDate),
+        NgayTuChoi=ts(r.cancelledDate),
+        NgayCapNhat=ts(r.updatedDate),
+        DuocThanhToanTrucTuyen=r.onlinePayment,
+        HoSoCoThanhPhanSoHoa=r.digitized,
+        TaiKhoanDuocXacThucVoiVNeID=data.identityVerified,
+        DaDongBoDVCQG=1 if r.nationCode else 0,
+        DanhSachHoSoBoSung=[
+            fast.Supplement(ts(q.requestDate), ts(q.receivedDate))
+            for q in r.additionalRequirement or ()
+        ],
+        DanhSachLePhi=[fast.Fee(f.amount) for f in r.fee or ()],
+        DanhSachThanhPhanHoSo=[fast.Component(a.reused) for a in r.attachment or ()],
+        DanhSachGiayToKetQua=[fast.Result(d.url or "") for d in r.result or ()],
+        DanhSachPhieuXinLoi=[fast.Apology() for _ in r.apology or ()],
+    )
+
+
+def to_typed(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> TypedPage | None:
+    """One typed decode of a dossier page into the fast path's records; None: another shape
+    (then `to_national` reads it record by record)."""
+    try:
+        page = _decode_page(body)
+    except msgspec.DecodeError:
+        return None
+    status_map, channel_map, code_field = _maps(ctx)
+    items = [typed_to_raw(r, status_map, channel_map, code_field) for r in page.content]
+    last = page.last if isinstance(page.last, bool) else len(page.content) < ctx.limit
+    stamp = page.content[-1].updatedDate if page.content else None
+    nxt = None if not page.content else next_cursor(ctx, last, stamp)
+
+    def raws() -> list[Any]:
+        content = orjson.loads(body)["content"]
+        return [dossier_to_national(r, status_map, channel_map, code_field) for r in content]
+
+    return TypedPage(items, nxt, None, raws)
+
+
+def _maps(ctx: PageContext) -> tuple[dict[str, int], dict[str, int], str]:
+    opts = ctx.options
+    status_map = {str(k): int(v) for k, v in (opts.get("status_map") or STATUS_MAP).items()}
+    channel_map = {str(k): int(v) for k, v in (opts.get("channel_map") or CHANNEL_MAP).items()}
+    return status_map, channel_map, str(opts.get("code_field", "code"))
+
+
 def parse_cursor(ctx: PageContext) -> tuple[int, str | None]:
     """(page number, updated-from stamp) this page was asked with."""
     if ctx.cursor:
@@ -423,7 +488,9 @@ def peek(tail: bytes, ctx: PageContext) -> tuple[bool, str | None]:
         return False, None
 
 
-WIRE = register_wire(WireFormat("vnpt-igate", to_national=to_national, peek=peek))
+WIRE = register_wire(
+    WireFormat("vnpt-igate", to_national=to_national, peek=peek, to_typed=to_typed)
+)
 
 
 class IGateConnector(NationalJsonConnector):

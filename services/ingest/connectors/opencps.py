@@ -37,7 +37,8 @@ import orjson
 
 from services.ingest.connectors.base import Capabilities, Feed, SourceError
 from services.ingest.connectors.national import VN, NationalJsonConnector
-from services.ingest.connectors.wire import PageContext, WireFormat, register_wire
+from services.ingest.connectors.wire import PageContext, TypedPage, WireFormat, register_wire
+from services.ingest.domain import fast
 
 # OpenCPS dossierStatus → national TrangThaiHoSo (1 registered … 10 result returned)
 STATUS_MAP: dict[str, int] = {
@@ -307,6 +308,70 @@ def typed_to_national(r: _Dossier, status_map: dict[str, int]) -> dict[str, Any]
     }
 
 
+def typed_to_raw(r: _Dossier, status_map: dict[str, int]) -> fast.RawDossier:
+    """`typed_to_national`, as the fast path's record (what decoding its JSON would give)."""
+    ts = to_national_ts
+    status = r.dossierStatus
+    return fast.RawDossier(
+        MaHoSo=r.dossierNo,
+        MaDonVi=r.govAgencyCode,
+        MaTTHC=r.serviceCode,
+        MaLinhVuc=r.domainCode,
+        KenhThucHien=2 if _flag(r.online) else 3 if _flag(r.viaPostal) else 1,
+        TrangThaiHoSo=status_map.get(status, status) if isinstance(status, str) else status,
+        NgayNopHoSo=ts(r.submitDate),
+        NgayTiepNhan=ts(r.receiveDate),
+        NgayHenTra=ts(r.dueDate),
+        NgayKetThucXuLy=ts(r.finishDate),
+        NgayTra=ts(r.releaseDate),
+        NgayTuChoi=ts(r.deniedDate),
+        NgayCapNhat=ts(r.modifiedDate),
+        DuocThanhToanTrucTuyen=r.paymentOnline,
+        HoSoCoThanhPhanSoHoa=r.digitized,
+        TaiKhoanDuocXacThucVoiVNeID=r.vneidVerified,
+        DaDongBoDVCQG=r.syncedNational,
+        DanhSachHoSoBoSung=[
+            fast.Supplement(ts(q.requestDate), ts(q.replyDate)) for q in r.dossierRequests or ()
+        ],
+        DanhSachLePhi=[fast.Fee(p.feeAmount) for p in r.payments or ()],
+        DanhSachThanhPhanHoSo=[fast.Component(p.reused) for p in r.dossierParts or ()],
+        DanhSachGiayToKetQua=[fast.Result(d.fileUrl or "") for d in r.dossierResults or ()],
+        DanhSachPhieuXinLoi=[fast.Apology() for _ in r.apologies or ()],
+    )
+
+
+def to_typed(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> TypedPage | None:
+    """One typed decode of a dossier page into the fast path's records; None: another shape."""
+    try:
+        page = _decode_page(body)
+    except msgspec.DecodeError:
+        return None
+    if page.data is None:
+        return None
+    status_map = {str(k): int(v) for k, v in (ctx.options.get("status_map") or STATUS_MAP).items()}
+    items = [typed_to_raw(r, status_map) for r in page.data]
+    oldest = to_national_ts(page.data[-1].modifiedDate) if page.data else None
+    nxt = _next(ctx, len(page.data), page.total, oldest)
+
+    def raws() -> list[Any]:
+        return [dossier_to_national(r, status_map) for r in orjson.loads(body)["data"]]
+
+    return TypedPage(items, nxt, None, raws)
+
+
+def _next(ctx: PageContext, count: int, total: Any, oldest: Any) -> str | None:
+    """The next offset, or None: a short page, the end of `total`, or (newest first) a page
+    reaching past `ctx.since`. The next page starts where this one was asked to end (a page
+    may repeat records of the one before: counting what came would skip as many)."""
+    start = _offset(ctx)
+    more = count >= ctx.limit and (not isinstance(total, int) or start + ctx.limit < total)
+    if more and ctx.since is not None:
+        since = ctx.since.astimezone(VN).strftime("%Y%m%d%H%M%S")
+        if isinstance(oldest, str) and oldest < since:
+            more = False
+    return str(start + ctx.limit) if more else None
+
+
 def _offset(ctx: PageContext) -> int:
     try:
         return int(ctx.cursor or 0)
@@ -337,17 +402,8 @@ def to_national(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> bytes
         data = found
         items = [dossier_to_national(r, status_map) if isinstance(r, dict) else r for r in data]
         total = doc.get("total")
-    start = _offset(ctx)
-    # The next page starts where this one was asked to end (a page may repeat records of the
-    # one before: counting what came would skip as many).
-    more = len(data) >= ctx.limit and (not isinstance(total, int) or start + ctx.limit < total)
-    if more and ctx.since is not None:
-        # newest first: the page whose oldest record is older than `since` is the last one
-        since = ctx.since.astimezone(VN).strftime("%Y%m%d%H%M%S")
-        oldest = items[-1].get("NgayCapNhat") if isinstance(items[-1], dict) else None
-        if isinstance(oldest, str) and oldest < since:
-            more = False
-    return orjson.dumps({"items": items, "next_cursor": str(start + ctx.limit) if more else None})
+    oldest = items[-1].get("NgayCapNhat") if items and isinstance(items[-1], dict) else None
+    return orjson.dumps({"items": items, "next_cursor": _next(ctx, len(data), total, oldest)})
 
 
 def peek(tail: bytes, ctx: PageContext) -> tuple[bool, str | None]:
@@ -358,7 +414,9 @@ def peek(tail: bytes, ctx: PageContext) -> tuple[bool, str | None]:
     return True, str(_offset(ctx) + ctx.limit)
 
 
-WIRE = register_wire(WireFormat("opencps", to_national=to_national, peek=peek, descending=True))
+WIRE = register_wire(
+    WireFormat("opencps", to_national=to_national, peek=peek, descending=True, to_typed=to_typed)
+)
 
 
 class OpenCPSConnector(NationalJsonConnector):

@@ -9,6 +9,8 @@ format is two plain functions (module-level, so they travel to worker processes 
   which the typed fast path (`domain.fast`) then reads like any national page. None for the
   national format itself: its bodies already are that envelope (keys may be renamed through
   the source's options `items_key` / `cursor_key`).
+- `to_typed(body, feed, ctx)` (optional, dossiers): the same, decoded straight into the typed
+  fast path's records in one pass (what `to_national` + the fast path's decode would give);
 - `peek(tail, ctx)`: the next cursor guessed cheaply from the end of the body (or from the
   request alone, for offset paging), so the next fetch can start while a worker decodes this
   page. `(False, None)` means the body is truncated or malformed (the fetch is retried). The
@@ -38,7 +40,19 @@ class PageContext:
     options: Mapping[str, Any] = field(default_factory=dict)  # the source's connector options
 
 
+@dataclass(slots=True)
+class TypedPage:
+    """A page decoded straight into the fast path's typed records (`domain.fast.RawDossier`),
+    with the means to build the records as national dicts should the fast path defer one."""
+
+    items: list[Any]
+    next_cursor: str | None
+    server_time: Any
+    raws: Callable[[], list[Any]]
+
+
 ToNational = Callable[[bytes | memoryview, Feed, PageContext], bytes]
+ToTyped = Callable[[bytes | memoryview, Feed, PageContext], TypedPage | None]
 Peek = Callable[[bytes, PageContext], tuple[bool, str | None]]
 
 
@@ -49,6 +63,9 @@ class WireFormat:
     peek: Peek
     descending: bool = False
     tail: int = 16_384  # bytes at the end of a body `peek` is given
+    # Optional, for dossier pages: one decode into the fast path's records (no national JSON
+    # in between); None from it (an unexpected shape) falls back to `to_national`.
+    to_typed: ToTyped | None = None
 
 
 WIRE_FORMATS: dict[str, WireFormat] = {}

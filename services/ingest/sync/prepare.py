@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.shared_memory import SharedMemory
@@ -85,6 +85,18 @@ def decode_body(
     protocol error that makes the engine fetch the page again. A vendor format is translated
     into the national envelope first, so every format ends on the typed fast path."""
     fmt = WIRE_FORMATS[wire]
+    if feed == "dossiers" and fmt.to_typed is not None:
+        try:
+            typed = fmt.to_typed(body, feed, ctx)
+        except SourceError as exc:
+            return PrepareError(exc.kind, str(exc))
+        if typed is not None:
+            may_contain_nul = _has(body, b"\\") and _has(body, b"\\u0000")
+            with gc_paused():
+                return prepare_typed(
+                    typed.items, typed.next_cursor, typed.server_time, typed.raws,
+                    may_contain_nul, source_id, agencies, now, run_id,
+                )  # fmt: skip
     if fmt.to_national is None:
         items_key, cursor_key = envelope_keys(ctx.options)
     else:
@@ -288,6 +300,23 @@ def prepare_dossiers_fast(
     page = fast.decode_page(body)
     if page is None:
         return None
+    # A NUL can only come as an escape; most bodies hold no backslash at all, and finding one
+    # byte (memchr) is far cheaper than finding the six-byte escape in megabytes of digits.
+    may_contain_nul = _has(body, b"\\") and _has(body, b"\\u0000")
+    return prepare_typed(
+        page.items, page.next_cursor, page.server_time,
+        lambda: json.loads(bytes(body))["items"], may_contain_nul, source_id, agencies, now,
+        run_id,
+    )  # fmt: skip
+
+
+def prepare_typed(
+    items: list[Any], next_cursor: str | None, server_time: Any,
+    load_raws: Callable[[], list[Any]], may_contain_nul: bool, source_id: str,
+    agencies: dict[str, str], now: datetime, run_id: str | None,
+) -> tuple[PreparedPage, int]:  # fmt: skip
+    """`prepare_dossiers_fast` of typed records however they were decoded; `load_raws` gives
+    the records as raw dicts, for the reference normaliser when a record is deferred."""
     future = fast.future_limit(now)
     prefix, suffix = row_prefix(source_id), row_suffix(run_id)
     cols = DOSSIER_COLUMNS
@@ -295,12 +324,9 @@ def prepare_dossiers_fast(
     # code → (updated µs, unit, JSON, COPY row); the newest version wins, ties keep the first
     latest: dict[str, tuple[int, str, str, bytes]] = {}
     bad: list[Rejection] = []
-    # A NUL can only come as an escape; most bodies hold no backslash at all, and finding one
-    # byte (memchr) is far cheaper than finding the six-byte escape in megabytes of digits.
-    may_contain_nul = _has(body, b"\\") and _has(body, b"\\u0000")
-    raws: list[Any] | None = json.loads(bytes(body))["items"] if may_contain_nul else None
+    raws: list[Any] | None = load_raws() if may_contain_nul else None
     received = 0
-    for i, item in enumerate(page.items):
+    for i, item in enumerate(items):
         try:
             if raws is not None and find_nul(raws[i]):
                 raise fast.Defer
@@ -309,7 +335,7 @@ def prepare_dossiers_fast(
             )
         except fast.Defer:
             if raws is None:
-                raws = json.loads(bytes(body))["items"]
+                raws = load_raws()
             out = normalise_dossier(
                 raws[i], source_id=source_id, agencies=agencies, now=now, scan_nul=may_contain_nul
             )
@@ -328,7 +354,7 @@ def prepare_dossiers_fast(
     newest = max((v[0] for v in values), default=None)
     copy_data, starts = copy_stream([v[3] for v in values]) if latest else (None, None)
     prepared = PreparedPage(
-        next_cursor=page.next_cursor or None,
+        next_cursor=next_cursor or None,
         received=received,
         rows=[],
         record_json=[v[2] for v in values],
@@ -340,6 +366,6 @@ def prepare_dossiers_fast(
         copy_data=copy_data,
         row_starts=starts,
         run_id=run_id,
-        server_time=parse_server_time(page.server_time),
+        server_time=parse_server_time(server_time),
     )
     return prepared, len(bad)
