@@ -362,8 +362,11 @@ async def write_prepared(
     rejected: int,
     checkpoint: bool = True,
     mode: Mode = "lookup",
+    checkpoint_key: str | None = None,
 ) -> PageResult:
     """Write one prepared page in one transaction (the caller's connection, not in one).
+    `checkpoint_key` names the checkpoint row to advance when it is not the feed's own (a
+    slice of a backfill: `dossiers#2`).
 
     A dossier page prepared as a COPY stream for this run (`copy_data`, `run_id`) can skip the
     staging upsert for its codes that are not stored yet: those rows are COPYed straight into
@@ -387,6 +390,7 @@ async def write_prepared(
             return await _write(
                 conn, source_id=source_id, feed=feed, run_id=run_id, event_source=event_source,
                 page=page, rejected=rejected, checkpoint=checkpoint, mode=mode,
+                checkpoint_key=checkpoint_key,
             )  # fmt: skip
         except asyncpg.UniqueViolationError:
             if mode == "stage":
@@ -416,6 +420,7 @@ async def _write(
     rejected: int,
     checkpoint: bool,
     mode: Mode,
+    checkpoint_key: str | None = None,
 ) -> PageResult:
     t = TABLES[feed]
     async with conn.transaction():
@@ -490,8 +495,9 @@ async def _write(
             new_quarantine = sum(1 for r in inserted if r[0])
         if checkpoint:
             await conn.execute(
-                CHECKPOINT_SQL, source_id, feed, page.next_cursor, page.max_seen, page.server_time
-            )
+                CHECKPOINT_SQL, source_id, checkpoint_key or feed, page.next_cursor,
+                page.max_seen, page.server_time,
+            )  # fmt: skip
         pulled = page.received + rejected
         unchanged = page.received - len(changed)
         await conn.execute(

@@ -76,8 +76,11 @@ class InFlight:
 
 class PageWalk:
     def __init__(
-        self, engine: SyncEngine, connector: Connector, plan: RunPlan, errors: Counter[str]
-    ) -> None:
+        self, engine: SyncEngine, connector: Connector, plan: RunPlan, errors: Counter[str],
+        slice_key: str | None = None,
+    ) -> None:  # fmt: skip
+        """`slice_key`: this walk is one date slice of a backfill, checkpointed in that row."""
+        self.slice_key = slice_key
         self.engine = engine
         self.connector = connector
         self.plan = plan
@@ -197,6 +200,7 @@ class PageWalk:
         result = await write_prepared(
             conn, source_id=self.sid, feed=self.plan.feed, run_id=self.plan.run_id,
             event_source=self.engine.event_source, page=page, rejected=rejected, mode=mode,
+            checkpoint_key=self.slice_key,
         )  # fmt: skip
         self.engine._count(self.sid, self.plan.feed, result, page.reason_kinds)
         return result
