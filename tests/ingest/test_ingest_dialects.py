@@ -231,3 +231,38 @@ def test_one_pass_typed_decode_prepares_what_the_national_translation_does(diale
     assert all('"QuaTrinhXuLy"' in r[2] for r in page.rejections)
     page.rejections = want.rejections
     assert page == want
+
+
+async def test_a_page_connector_of_the_earlier_seam_still_runs(pool: asyncpg.Pool) -> None:
+    """A module written for the earlier seam (only `fetch_page`, no declared capabilities) is
+    registered as it is and runs through the whole engine: adapted to the national wire."""
+    from services.ingest import connectors
+    from services.ingest.connectors.national import NationalJsonConnector
+
+    class PageOnly:
+        def __init__(self, config: ConnectorConfig) -> None:
+            self._inner = NationalJsonConnector(config.model_copy(update={"kind": "national-json"}))
+
+        async def fetch_page(self, feed: Any, **kw: Any) -> Any:
+            return await self._inner.fetch_page(feed, **kw)
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    kind = "page-only-test"
+    connectors.register(kind, PageOnly)
+    try:
+        sim = build(29, 600, malformed_rate=0.02, faults=Faults(error_rate=0.1, garble_rate=0.05))
+        with serve_simulator(sim) as url:
+            sid = await add_source(pool, url, kind=kind)
+            engine = SyncEngine(pool, policy=FAST, workers=1)
+            try:
+                result = await engine.run(sid, "dossiers")
+                assert result.status == "partial", result
+                good, _ = expected(sim, sid)
+                assert await stored(pool, sid) == good
+            finally:
+                await engine.stop()
+    finally:
+        connectors._REGISTRY.pop(kind, None)
+        connectors._CAPABILITIES.pop(kind, None)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -17,6 +18,7 @@ from services.ingest.connectors.base import (
     Feed,
     OAuth2ClientCredentials,
     Page,
+    PageConnectorAdapter,
     SourceError,
 )
 from services.ingest.connectors.igate import IGateConnector
@@ -30,9 +32,23 @@ _REGISTRY: dict[str, ConnectorFactory] = {}
 _CAPABILITIES: dict[str, Capabilities] = {}
 
 
-def register(kind: str, factory: ConnectorFactory, capabilities: Capabilities) -> None:
+def register(
+    kind: str, factory: Callable[[ConnectorConfig], Any], capabilities: Capabilities | None = None
+) -> None:
     """Register a connector kind with what it declares (known before any source exists, so
-    the API can list kinds and the scheduler can tell pulled sources from pushing ones)."""
+    the API can list kinds and the scheduler can tell pulled sources from pushing ones).
+
+    Without `capabilities` the kind is a *page* connector of the earlier seam (`fetch_page`
+    returning national-field records): it is adapted to the national wire format, so such a
+    module keeps working unchanged (its records take the reference decode, not the typed
+    fast path's body hand-off)."""
+    if capabilities is None:
+        page_factory = factory
+        capabilities = PageConnectorAdapter.capabilities
+
+        def factory(config: ConnectorConfig) -> Connector:
+            return PageConnectorAdapter(page_factory(config))
+
     if kind in _REGISTRY:
         raise ValueError(f"connector kind {kind!r} already registered")
     if capabilities.wire not in WIRE_FORMATS:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -198,3 +199,39 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class PageConnectorAdapter:
+    """A connector of the earlier seam (only `fetch_page`, national-field records) behind the
+    body protocol: its pages are re-serialised as the national envelope."""
+
+    capabilities = Capabilities(wire="national-json")
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def fetch_page(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> Page:
+        page: Page = await self.inner.fetch_page(
+            feed, updated_since=updated_since, cursor=cursor, limit=limit
+        )
+        return page
+
+    async def fetch_body(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int,
+        sink: Sink | None = None,
+    ) -> bytes | int:  # fmt: skip
+        page = await self.fetch_page(feed, updated_since=updated_since, cursor=cursor, limit=limit)
+        server_time = (
+            page.server_time.astimezone(timezone(timedelta(hours=7))).strftime("%Y%m%d%H%M%S")
+            if page.server_time else None
+        )  # fmt: skip
+        return json.dumps(
+            {"items": [*page.records, *page.invalid], "next_cursor": page.next_cursor,
+             "server_time": server_time},
+            ensure_ascii=False,
+        ).encode()  # fmt: skip
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
