@@ -6,6 +6,7 @@ Re-runnable: an existing source is left as it is, and a sync already running is 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +24,14 @@ async def seed(ctx: Any) -> None:
         return
     headers = {"Authorization": f"Bearer {ctx.admin_token}"}
     transport = getattr(ctx, "transport", None)  # tests pass an in-process ASGI transport
+    if transport is None:
+        # One dossier in a hundred comes with an agency code no mapping has yet, so the demo
+        # shows quarantine (GET /api/v1/quarantine?reason=unknown_agency) and its repair: map
+        # the code (PATCH the source's agencies), then POST /api/v1/quarantine/reprocess.
+        async with httpx.AsyncClient(base_url=simulator, timeout=10) as sim:
+            with contextlib.suppress(httpx.HTTPError):
+                await sim.post("/admin/faults", json={"invalid_rate": 0.01},
+                               headers={"X-API-Key": "demo-key"})  # fmt: skip
     async with httpx.AsyncClient(
         base_url=ctx.urls["ingest"], headers=headers, timeout=30, transport=transport
     ) as client:

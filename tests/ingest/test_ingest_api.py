@@ -58,7 +58,8 @@ async def test_sources_sync_runs_tracking_and_quarantine(
             r = await client.post("/api/v1/sources", json=body, headers=admin)
             assert r.status_code == 201, r.text
             assert "demo-key" not in r.text and r.json()["auth"] == {
-                "type": "api_key", "header": "X-API-Key", "token_url": None, "client_id": None,
+                "type": "api_key", "header": "X-API-Key", "username": None, "token_url": None,
+                "client_id": None,
                 "scope": None,
             }  # fmt: skip
             assert r.json()["agencies"]["000.02.00.H33"] == "P21.SNV"

@@ -155,7 +155,8 @@ def test_secrets_are_not_printed() -> None:
 
 async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
     """An API-key source's pages are read by the standard library's client in a thread: same
-    body as httpx, same error kinds, one kept-alive connection; OAuth2 sources stay on httpx."""
+    body as httpx, same error kinds, one kept-alive connection; OAuth2 sources too, with the
+    token fetched once and sent as a Bearer header."""
     import httpx
 
     from services.ingest.connectors.national import NationalJsonConnector
@@ -166,17 +167,14 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
         connector = NationalJsonConnector(cfg)
         reference = NationalJsonConnector(cfg, transport=httpx.AsyncHTTPTransport())
         try:
-            request = connector.raw_request("dossiers", updated_since=None, cursor=None, limit=50)
-            assert request is not None and "demo-key" not in repr(request)
-            assert (
-                reference.raw_request("dossiers", updated_since=None, cursor=None, limit=5) is None
-            )
+            request = await connector.raw_request("/api/v1/dossiers", {"limit": 50})
+            assert "demo-key" not in repr(request)
             cursor = None
             for _ in range(3):
-                got = await connector.fetch_raw(
+                got = await connector.fetch_body(
                     "dossiers", updated_since=None, cursor=cursor, limit=50
                 )
-                want = await reference.fetch_raw(
+                want = await reference.fetch_body(
                     "dossiers", updated_since=None, cursor=cursor, limit=50
                 )
                 assert isinstance(got, bytes) and got == want
@@ -190,18 +188,18 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
                 asked.append(size)
                 return memoryview(buf)[:size] if size <= len(buf) else None
 
-            n = await connector.fetch_raw(
+            n = await connector.fetch_body(
                 "dossiers", updated_since=None, cursor=None, limit=50, sink=sink
             )
-            want = await reference.fetch_raw("dossiers", updated_since=None, cursor=None, limit=50)
+            want = await reference.fetch_body("dossiers", updated_since=None, cursor=None, limit=50)
             assert isinstance(n, int) and bytes(buf[:n]) == want and asked == [n]
-            got = await connector.fetch_raw(
+            got = await connector.fetch_body(
                 "dossiers", updated_since=None, cursor=None, limit=50, sink=lambda size: None
             )
             assert got == want
             wrong = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="x")))
             try:
-                await wrong.fetch_raw(
+                await wrong.fetch_body(
                     "dossiers", updated_since=None, cursor=None, limit=5, sink=sink
                 )
             except SourceError as exc:
@@ -223,12 +221,23 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
             )
         )
         try:
-            assert oauth.raw_request("dossiers", updated_since=None, cursor=None, limit=5) is None
+            request = await oauth.raw_request("/api/v1/dossiers", {"limit": 5})
+            assert request.headers[-1][0] == "Authorization"
+            assert request.headers[-1][1].startswith("Bearer ")
+            assert request.headers[-1][1] not in repr(request)
+            tokens = len(sim.tokens)
+            for _ in range(2):
+                body = await oauth.fetch_body("dossiers", updated_since=None, cursor=None, limit=5)
+                assert isinstance(body, bytes) and b'"items"' in body
+            assert len(sim.tokens) == tokens  # the cached token, not a new one per page
+            sim.tokens.clear()  # revoked: one refresh, then the page
+            body = await oauth.fetch_body("dossiers", updated_since=None, cursor=None, limit=5)
+            assert isinstance(body, bytes) and len(sim.tokens) == 1
         finally:
             await oauth.aclose()
     closed = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="k")))
     try:
-        await closed.fetch_raw("dossiers", updated_since=None, cursor=None, limit=5)
+        await closed.fetch_body("dossiers", updated_since=None, cursor=None, limit=5)
     except SourceError as exc:
         assert exc.kind == "connect"
     else:

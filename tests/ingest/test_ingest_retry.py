@@ -9,9 +9,8 @@ from email.utils import format_datetime
 import pytest
 
 from services.ingest.connectors.base import SourceError
-from services.ingest.connectors.national import parse_retry_after
+from services.ingest.connectors.national import parse_retry_after, peek_cursor
 from services.ingest.connectors.retry import RetryPolicy, call_with_retries
-from services.ingest.sync.prepare import peek_cursor
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:

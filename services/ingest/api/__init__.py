@@ -3,6 +3,6 @@
 from fastapi import APIRouter
 
 from services.ingest.api.official import router as official
-from services.ingest.api.routes import dossiers, quarantine, runs, sources
+from services.ingest.api.routes import dossiers, push, quarantine, runs, sources
 
-routers: list[APIRouter] = [sources, runs, quarantine, dossiers, official]
+routers: list[APIRouter] = [sources, runs, quarantine, dossiers, push, official]

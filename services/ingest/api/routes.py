@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import delete, select, text
 
 from services.ingest import connectors
 from services.ingest.api.schemas import (
+    DossierListItem,
     DossierOut,
+    DossierPage,
     FeedName,
+    PushAck,
+    PushBatch,
     QuarantineOut,
     ReprocessRequest,
     ReprocessResult,
@@ -27,7 +36,9 @@ from services.ingest.api.schemas import (
     auth_to_store,
 )
 from services.ingest.domain.agencies import mapping_from_registry
-from services.ingest.runtime import engine
+from services.ingest.domain.names import CHANNEL_NAMES, status_name, unit_names
+from services.ingest.runtime import engine, keyring
+from services.ingest.store.credentials import Keyring
 from services.ingest.store.models import Dossier, DossierStatusChange, Quarantined, Run, Source
 from services.ingest.sync.engine import (
     RunInProgress,
@@ -35,6 +46,7 @@ from services.ingest.sync.engine import (
     SourceNotFound,
     reprocess_quarantine,
 )
+from services.ingest.sync.push import NotAPushSource, receive_push
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
@@ -51,21 +63,27 @@ sources = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 runs = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 quarantine = APIRouter(prefix="/api/v1/quarantine", tags=["quarantine"])
 dossiers = APIRouter(prefix="/api/v1/dossiers", tags=["dossiers"])
+push = APIRouter(prefix="/api/v1/push", tags=["push"])
+Pusher = Annotated[Principal, Depends(require_roles(Role.admin, Role.service))]
 
 
 def _source_out(row: Source) -> SourceOut:
     return SourceOut(
         id=row.id, name=row.name, kind=row.kind, base_url=row.base_url, auth=auth_out(row.auth),
-        agencies=row.agencies, feeds=list(row.feeds), enabled=row.enabled,
+        agencies=row.agencies, options=row.options or {}, feeds=list(row.feeds),
+        enabled=row.enabled,
         schedule_s=row.schedule_s, lookback_s=row.lookback_s, page_size=row.page_size,
         rate_limit_per_s=row.rate_limit_per_s, concurrency=row.concurrency,
         timeout_s=row.timeout_s, health=row.health,
         consecutive_failures=row.consecutive_failures, degraded_until=row.degraded_until,
-        last_error=row.last_error, created_at=row.created_at, updated_at=row.updated_at,
+        last_error=row.last_error, source_time=row.source_time, newest_seen=row.newest_seen,
+        lag_s=(((row.source_time or datetime.now(UTC)) - row.newest_seen).total_seconds()
+               if row.newest_seen else None),
+        created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
 
-def _apply(row: Source, body: SourceSettings) -> None:
+def _apply(row: Source, body: SourceSettings, ring: Keyring) -> None:
     data = body.model_dump(exclude_unset=True, exclude={"auth", "agencies_from_registry", "id"})
     if body.kind is not None and body.kind not in connectors.kinds():
         raise UnprocessableContent(f"unknown connector kind {body.kind!r}: {connectors.kinds()}")
@@ -73,12 +91,32 @@ def _apply(row: Source, body: SourceSettings) -> None:
         if value is not None:
             setattr(row, key, value)
     if body.auth is not None:
-        row.auth = auth_to_store(body.auth)
+        row.auth = ring.seal(auth_to_store(body.auth), row.id)
     if body.agencies_from_registry:
         mapping = mapping_from_registry(body.agencies_from_registry)
         if not mapping:
             raise UnprocessableContent(f"no unit has a {body.agencies_from_registry!r} code")
         row.agencies = {**mapping, **(body.agencies or {})}
+
+
+async def _check_reachable(url: str, timeout_s: float) -> None:
+    """A source we are to pull from must answer a TCP connection now (a typo in the host or
+    port is found at registration, not by the first run)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, port), timeout=min(timeout_s, 5.0)
+        )
+    except (OSError, TimeoutError) as exc:
+        raise UnprocessableContent(
+            f"the source at {parts.hostname}:{port} cannot be reached",
+            extra={"errors": [{"loc": ["body", "base_url"], "msg":
+                               f"unreachable: {type(exc).__name__}", "type": "unreachable"}]},
+        ) from exc  # fmt: skip
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
 
 
 async def _get_source(session: SessionDep, source_id: str) -> Source:
@@ -95,12 +133,18 @@ async def _get_source(session: SessionDep, source_id: str) -> Source:
     summary="Register a one-stop system to pull from",
     responses=problem_responses(401, 403, 409, 422),
 )
-async def create_source(body: SourceCreate, session: SessionDep, _: Admin) -> SourceOut:
+async def create_source(
+    body: SourceCreate, session: SessionDep, runtime: RuntimeDep, _: Admin
+) -> SourceOut:
     if await session.get(Source, body.id) is not None:
         raise Conflict(f"source {body.id} already exists")
+    if connectors.capabilities(body.kind or "national-json").pull:
+        await _check_reachable(body.base_url, body.timeout_s or 5.0)
+    ring = keyring(runtime)
     row = Source(id=body.id, name=body.name, kind=body.kind or "national-json",
-                 base_url=body.base_url, auth=auth_to_store(body.auth), agencies={})  # fmt: skip
-    _apply(row, body)
+                 base_url=body.base_url, auth=ring.seal(auth_to_store(body.auth), body.id),
+                 agencies={})  # fmt: skip
+    _apply(row, body, ring)
     session.add(row)
     await session.flush()
     await session.refresh(row)
@@ -123,10 +167,10 @@ async def get_source(source_id: str, session: SessionDep, _: Admin) -> SourceOut
 @sources.patch("/{source_id}", response_model=SourceOut, summary="Change a source",
                responses=problem_responses(401, 403, 404, 422))  # fmt: skip
 async def update_source(
-    source_id: str, body: SourceSettings, session: SessionDep, _: Admin
+    source_id: str, body: SourceSettings, session: SessionDep, runtime: RuntimeDep, _: Admin
 ) -> SourceOut:
     row = await _get_source(session, source_id)
-    _apply(row, body)
+    _apply(row, body, keyring(runtime))
     await session.flush()
     await session.refresh(row)
     return _source_out(row)
@@ -254,6 +298,125 @@ async def reprocess(body: ReprocessRequest, runtime: RuntimeDep, _: Admin) -> Re
     return ReprocessResult(**out)
 
 
+# A dossier is overdue when it finished after its promised date, or is unfinished and past it on
+# the source's clock (its last reported time; ours when it reports none).
+OVERDUE_SQL = """(d.due_at IS NOT NULL AND coalesce(d.finished_at, d.returned_at, d.rejected_at,
+    s.source_time, now()) > d.due_at)"""
+
+LIST_SQL = f"""
+    SELECT d.source_id, d.code, d.unit_id, d.procedure_code, p.name AS procedure_name,
+           d.channel, d.status, d.submitted_at, d.received_at, d.due_at, d.finished_at,
+           d.source_updated_at, {OVERDUE_SQL} AS overdue
+    FROM ingest.dossiers d
+    JOIN ingest.sources s ON s.id = d.source_id
+    LEFT JOIN ingest.procedures p ON p.source_id = d.source_id AND p.code = d.procedure_code
+    WHERE (CAST(:unit AS text) IS NULL OR d.unit_id = :unit)
+      AND (CAST(:source AS text) IS NULL OR d.source_id = :source)
+      AND (CAST(:procedure AS text) IS NULL OR d.procedure_code = :procedure)
+      AND (CAST(:statuses AS int[]) IS NULL OR d.status = ANY(CAST(:statuses AS int[])))
+      AND (CAST(:channel AS int) IS NULL OR d.channel = :channel)
+      AND (CAST(:received_from AS timestamptz) IS NULL OR d.received_at >= :received_from)
+      AND (CAST(:received_to AS timestamptz) IS NULL OR d.received_at < :received_to)
+      AND (CAST(:due_from AS timestamptz) IS NULL OR d.due_at >= :due_from)
+      AND (CAST(:due_to AS timestamptz) IS NULL OR d.due_at < :due_to)
+      AND (CAST(:finished_from AS timestamptz) IS NULL OR d.finished_at >= :finished_from)
+      AND (CAST(:finished_to AS timestamptz) IS NULL OR d.finished_at < :finished_to)
+      AND (CAST(:overdue AS boolean) IS NULL OR {OVERDUE_SQL} = :overdue)
+      AND (CAST(:q AS text) IS NULL OR strpos(lower(d.code), lower(:q)) > 0)
+      AND (CAST(:after_code AS text) IS NULL
+           OR (d.code, d.source_id) > (CAST(:after_code AS text) COLLATE "C",
+                                       CAST(:after_source AS text) COLLATE "C"))
+    ORDER BY d.code, d.source_id
+    LIMIT :limit"""
+
+
+def _cursor(code: str, source_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([code, source_id]).encode()).decode()
+
+
+def _uncursor(cursor: str) -> tuple[str, str]:
+    try:
+        code, source_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(code), str(source_id)
+    except (ValueError, TypeError) as exc:
+        raise UnprocessableContent("`cursor` is not one this API gave") from exc
+
+
+@dossiers.get(
+    "",
+    response_model=DossierPage,
+    summary="Search and list dossiers (cursor pagination)",
+    description="Filters combine (AND). `q` finds text in the dossier code. An agency officer "
+    "sees only their agency's dossiers.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_dossiers(
+    session: SessionDep,
+    principal: Anyone,
+    agency: Annotated[str | None, Query(description="Our unit id, e.g. P21.SNV")] = None,
+    source_id: str | None = None,
+    procedure: Annotated[str | None, Query(description="MaTTHC")] = None,
+    dossier_status: Annotated[
+        list[int] | None, Query(alias="status", description="TrangThaiHoSo, repeatable")
+    ] = None,
+    channel: Annotated[int | None, Query(ge=1, le=3, description="KenhThucHien")] = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    due_from: datetime | None = None,
+    due_to: datetime | None = None,
+    finished_from: datetime | None = None,
+    finished_to: datetime | None = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DossierPage:
+    scope = principal.unit_scope()
+    if scope is not None:
+        if agency is not None and agency != scope:
+            return DossierPage(items=[], next_cursor=None)
+        agency = scope
+    after = _uncursor(cursor) if cursor else (None, None)
+    rows = (
+        (
+            await session.execute(
+                text(LIST_SQL),
+                {
+                    "unit": agency,
+                    "source": source_id,
+                    "procedure": procedure,
+                    "statuses": dossier_status or None,
+                    "channel": channel,
+                    "received_from": received_from,
+                    "received_to": received_to,
+                    "due_from": due_from,
+                    "due_to": due_to,
+                    "finished_from": finished_from,
+                    "finished_to": finished_to,
+                    "overdue": overdue,
+                    "q": q,
+                    "after_code": after[0],
+                    "after_source": after[1],
+                    "limit": limit + 1,
+                },
+            )
+        )
+        .mappings()
+        .all()
+    )
+    names = unit_names()
+    items = [
+        DossierListItem(**dict(r), unit_name=names.get(r["unit_id"]),
+                        status_name=status_name(r["status"]))
+        for r in rows[:limit]
+    ]  # fmt: skip
+    more = len(rows) > limit
+    return DossierPage(
+        items=items,
+        next_cursor=_cursor(items[-1].code, items[-1].source_id) if more and items else None,
+    )
+
+
 @dossiers.get(
     "/{code}",
     response_model=DossierOut,
@@ -277,8 +440,27 @@ async def get_dossier(
             .order_by(DossierStatusChange.source_updated_at, DossierStatusChange.id)
         )
     ).all()
-    data = {c: getattr(row, c) for c in DossierOut.model_fields if c != "history"}
-    return DossierOut(**data, history=status_trail(row, changes))
+    extra = (
+        (
+            await session.execute(
+                text(f"""SELECT p.name AS procedure_name, {OVERDUE_SQL} AS overdue
+                FROM ingest.dossiers d JOIN ingest.sources s ON s.id = d.source_id
+                LEFT JOIN ingest.procedures p ON p.source_id = d.source_id
+                     AND p.code = d.procedure_code
+                WHERE d.source_id = :source AND d.code = :code"""),
+                {"source": row.source_id, "code": code},
+            )
+        )
+        .mappings()
+        .one()
+    )
+    own = {"history", "status_name", "channel_name", "unit_name", "procedure_name", "overdue"}
+    data = {c: getattr(row, c) for c in DossierOut.model_fields if c not in own}
+    return DossierOut(
+        **data, history=status_trail(row, changes), status_name=status_name(row.status),
+        channel_name=CHANNEL_NAMES.get(row.channel, ""), unit_name=unit_names().get(row.unit_id),
+        procedure_name=extra["procedure_name"], overdue=bool(extra["overdue"]),
+    )  # fmt: skip
 
 
 def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[StatusChangeOut]:
@@ -297,3 +479,36 @@ def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[S
         recorded_at=row.first_seen_at,
     )  # fmt: skip
     return [start, *(StatusChangeOut.model_validate(h, from_attributes=True) for h in changes)]
+
+
+@push.post(
+    "/{source_id}/{service}",
+    response_model=PushAck,
+    summary="Receive a national synchronisation batch (DongBoHoSoMC / CapNhatTienDoHoSoMC)",
+    description="A one-stop system pushes its dossiers here as it does to the national portal. "
+    "Each record is validated like a pulled one (invalid ones are quarantined, with reasons); "
+    "repeats store nothing; the answer comes once the batch is committed. Needs a `service` "
+    "(or admin) token; the source must be of kind `national-push`.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def receive(
+    source_id: str,
+    service: Literal["DongBoHoSoMC", "CapNhatTienDoHoSoMC"],
+    body: PushBatch,
+    runtime: RuntimeDep,
+    _: Pusher,
+) -> PushAck:
+    if body.service is not None and body.service != service:
+        raise UnprocessableContent(f"the batch says service {body.service!r}, the path {service!r}")
+    try:
+        out = await receive_push(engine(runtime), source_id, service, body.data,
+                                 session=body.session)  # fmt: skip
+    except SourceNotFound as exc:
+        raise NotFound(f"source {source_id} not found") from exc
+    except NotAPushSource as exc:
+        raise UnprocessableContent(
+            f"source {source_id} is pulled, not a national-push source"
+        ) from exc
+    except SourceDisabled as exc:
+        raise UnprocessableContent(f"source {source_id} is disabled") from exc
+    return PushAck(**out)

@@ -5,14 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from services.ingest.connectors.base import ApiKeyAuth, OAuth2ClientCredentials
+from services.ingest.connectors import kinds
+from services.ingest.connectors.base import (
+    ApiKeyAuth,
+    BasicAuth,
+    OAuth2ClientCredentials,
+    check_http_url,
+)
 from shared.events.payloads import DossierRecord
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["hy-igate"])]
-AuthIn = Annotated[ApiKeyAuth | OAuth2ClientCredentials, Field(discriminator="type")]
+AuthIn = Annotated[ApiKeyAuth | BasicAuth | OAuth2ClientCredentials, Field(discriminator="type")]
+# Every registered connector kind, listed in the OpenAPI document.
+ConnectorKind = Annotated[
+    str,
+    Field(
+        json_schema_extra={"enum": kinds()},
+        description="Registered connector kind: " + ", ".join(kinds()) + ".",
+        examples=["vnpt-igate"],
+    ),
+]
 
 
 class AuthOut(BaseModel):
@@ -20,6 +35,7 @@ class AuthOut(BaseModel):
 
     type: str = Field(examples=["api_key"])
     header: str | None = Field(default=None, examples=["X-API-Key"])
+    username: str | None = None
     token_url: str | None = None
     client_id: str | None = None
     scope: str | None = None
@@ -29,7 +45,7 @@ class SourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, examples=["Hệ thống một cửa điện tử tỉnh Hưng Yên"])
-    kind: str | None = Field(default=None, examples=["national-json"])
+    kind: ConnectorKind | None = None
     base_url: str | None = Field(default=None, examples=["https://igate.hungyen.gov.vn"])
     auth: AuthIn | None = None
     agencies: dict[str, str] | None = Field(
@@ -42,6 +58,12 @@ class SourceSettings(BaseModel):
         description="Fill `agencies` from the unit registry's external codes of this key.",
         examples=["demo-igate"],
     )
+    options: dict[str, Any] | None = Field(
+        default=None,
+        description="Connector options (vendor details: paths, parameter names, status "
+        "vocabularies, OpenCPS's group_id); see the connector's documentation.",
+        examples=[{"group_id": "35417"}],
+    )
     feeds: list[FeedName] | None = None
     enabled: bool | None = None
     schedule_s: int | None = Field(default=None, ge=10, description="Incremental run interval.")
@@ -50,6 +72,18 @@ class SourceSettings(BaseModel):
     rate_limit_per_s: float | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, ge=1, le=16)
     timeout_s: float | None = Field(default=None, gt=0, le=300)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is not None and value not in kinds():
+            raise ValueError(f"unknown connector kind; registered: {', '.join(kinds())}")
+        return value
 
 
 class SourceCreate(SourceSettings):
@@ -78,10 +112,11 @@ class SourceCreate(SourceSettings):
 class SourceOut(BaseModel):
     id: str
     name: str
-    kind: str
+    kind: ConnectorKind
     base_url: str
     auth: AuthOut
     agencies: dict[str, str]
+    options: dict[str, Any]
     feeds: list[str]
     enabled: bool
     schedule_s: int
@@ -94,6 +129,16 @@ class SourceOut(BaseModel):
     consecutive_failures: int
     degraded_until: datetime | None
     last_error: str | None
+    source_time: datetime | None = Field(
+        description="The source's own clock at its last completed dossier run (None: the "
+        "source reports none; lag is then measured on our clock)."
+    )
+    newest_seen: datetime | None = Field(description="The newest NgayCapNhat seen then.")
+    lag_s: float | None = Field(
+        description="Freshness: how far the newest dossier we hold is behind the source's "
+        "clock (or ours, when the source reports none), in seconds.",
+        examples=[42.0],
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -184,25 +229,110 @@ class StatusChangeOut(BaseModel):
 
 
 class DossierOut(DossierRecord):
-    """The dossier as published to scoring, plus its version and status history."""
+    """The dossier as published to scoring, plus its version, status history and names."""
 
     version: int
     history: list[StatusChangeOut]
+    status_name: str = Field(default="", examples=["Đang xử lý (processing)"])
+    channel_name: str = Field(default="", examples=["Trực tuyến"])
+    unit_name: str | None = Field(default=None, examples=["Sở Nội vụ"])
+    procedure_name: str | None = Field(default=None, examples=["Cấp bản sao trích lục hộ tịch"])
+    overdue: bool = Field(
+        default=False,
+        description="Finished after its promised date (due_at), or unfinished and past it on "
+        "the source's clock.",
+    )
+
+
+class DossierListItem(BaseModel):
+    source_id: str
+    code: str = Field(examples=["000.00.12.H33-260610-0001"])
+    unit_id: str
+    unit_name: str | None
+    procedure_code: str
+    procedure_name: str | None
+    channel: int
+    status: int
+    status_name: str
+    submitted_at: datetime | None
+    received_at: datetime | None
+    due_at: datetime | None
+    finished_at: datetime | None
+    overdue: bool
+    source_updated_at: datetime
+
+
+class DossierPage(BaseModel):
+    items: list[DossierListItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; None: done.")
 
 
 def auth_out(auth: dict[str, Any]) -> AuthOut:
     return AuthOut(
         type=auth.get("type", "api_key"),
         header=auth.get("header"),
+        username=auth.get("username"),
         token_url=auth.get("token_url"),
         client_id=auth.get("client_id"),
         scope=auth.get("scope"),
     )
 
 
-def auth_to_store(auth: ApiKeyAuth | OAuth2ClientCredentials) -> dict[str, Any]:
+def auth_to_store(auth: ApiKeyAuth | BasicAuth | OAuth2ClientCredentials) -> dict[str, Any]:
     data = auth.model_dump()
     for key, value in list(data.items()):
         if isinstance(value, SecretStr):
             data[key] = value.get_secret_value()
     return data
+
+
+class PushBatch(BaseModel):
+    """A batch as one-stop systems send it to the national portal."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "session": "c0ffee-2026-06-10-001",
+                    "madonvi": "000.00.12.H33",
+                    "service": "DongBoHoSoMC",
+                    "isUpdating": False,
+                    "data": [
+                        {
+                            "MaHoSo": "000.00.12.H33-260610-0001", "MaTTHC": "1.001234",
+                            "MaDonVi": "000.00.12.H33", "KenhThucHien": 2,
+                            "NgayNopHoSo": "20260610080000", "NgayTiepNhan": "20260610083000",
+                            "NgayHenTra": "20260617170000", "TrangThaiHoSo": 4,
+                            "DanhSachLePhi": [], "DanhSachHoSoBoSung": [],
+                            "QuaTrinhXuLy": [{"ThoiDiemXuLy": "20260610083000",
+                                              "NoiDungXuLy": "Tiếp nhận hồ sơ"}],
+                        }
+                    ],
+                }
+            ]
+        },
+    )  # fmt: skip
+
+    session: str | None = Field(default=None, max_length=200)
+    madonvi: str | None = None
+    service: str | None = None
+    isUpdating: bool | str | int | None = None
+    data: list[Any] = Field(max_length=5000, description="Dossiers (at most 5,000 a batch).")
+
+
+class PushRejected(BaseModel):
+    MaHoSo: str | None
+    reasons: list[str]
+
+
+class PushAck(BaseModel):
+    """Sent once the batch is committed: a repeat stores nothing again."""
+
+    session: str | None
+    run_id: str
+    received: int
+    stored: int = Field(description="Records stored as new or newer versions.")
+    unchanged: int = Field(description="Repeats and older versions (nothing stored).")
+    quarantined: int
+    rejected: list[PushRejected] = Field(description="The first 100 rejected, with reasons.")

@@ -1,4 +1,5 @@
-"""httpx auth flows for sources: a static API-key header, or OAuth2 client credentials."""
+"""httpx auth flows for sources: a static API-key header, HTTP Basic, or OAuth2 client
+credentials."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 from services.ingest.connectors.base import (
     ApiKeyAuth,
     AuthConfig,
+    BasicAuth,
     OAuth2ClientCredentials,
     SourceError,
 )
@@ -26,6 +28,15 @@ class ApiKeyFlow(httpx.Auth):
         yield request
 
 
+class BasicFlow(httpx.Auth):
+    def __init__(self, cfg: BasicAuth) -> None:
+        self._value = cfg.header_value()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._value
+        yield request
+
+
 class ClientCredentialsFlow(httpx.Auth):
     """Fetches a bearer token, caches it until shortly before expiry, refreshes once on 401."""
 
@@ -36,6 +47,19 @@ class ClientCredentialsFlow(httpx.Auth):
         self._url = urljoin(base_url.rstrip("/") + "/", cfg.token_url)
         self._token: str | None = None
         self._expires = 0.0
+
+    def valid(self) -> bool:
+        return self._token is not None and time.monotonic() < self._expires
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    def token_request(self) -> httpx.Request:
+        return self._token_request()
+
+    def store(self, response: httpx.Response) -> None:
+        self._store(response)
 
     def _token_request(self) -> httpx.Request:
         data = {
@@ -81,4 +105,6 @@ class ClientCredentialsFlow(httpx.Auth):
 def build_auth(cfg: AuthConfig, base_url: str) -> httpx.Auth:
     if isinstance(cfg, ApiKeyAuth):
         return ApiKeyFlow(cfg)
+    if isinstance(cfg, BasicAuth):
+        return BasicFlow(cfg)
     return ClientCredentialsFlow(cfg, base_url)

@@ -1,18 +1,27 @@
-"""The seam for one-stop systems: a connector lists pages of raw records of a feed.
+"""The seam for one-stop systems: a connector fetches page bodies of a feed.
 
-A connector knows one vendor's API (paths, paging, auth, field envelope) and nothing about our
-database; it returns the source's raw records untouched (normalisation happens in
-`services.ingest.domain.normalise`). Errors are raised as `SourceError` with a `kind` the sync
-engine uses for retries, the circuit breaker and metrics.
+A connector knows one vendor's API (paths, paging, auth) and nothing about our database. It
+*declares* what it can do (`Capabilities`: its wire format, its feeds, whether it can read a
+body into a caller's buffer, whether the source is pulled at all) and the engine reads that
+declaration, never probing. It returns page bodies undecoded; the body's wire format (see
+`connectors.wire`) has the one decode stage that turns it into national-field records, which
+`services.ingest.domain.normalise` (or its typed fast path) validates. Errors are raised as
+`SourceError` with a `kind` the sync engine uses for retries, the circuit breaker and metrics.
 """
 
 from __future__ import annotations
 
+import base64
+import ipaddress
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 Feed = Literal["dossiers", "procedures", "petitions"]
 FEEDS: tuple[Feed, ...] = ("dossiers", "procedures", "petitions")
@@ -64,6 +73,45 @@ class ApiKeyAuth(BaseModel):
     key: SecretStr
 
 
+def check_http_url(value: str, *, relative: bool = False) -> str:
+    """An absolute http(s) URL with a host name a resolver can take (or, with `relative`, a
+    path beginning with /); ValueError (a 422 naming the field) otherwise."""
+    value = value.strip()
+    if relative and value.startswith("/") and not value.startswith("//"):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            "must be an absolute http(s) URL" + (" or a path beginning with /" if relative else "")
+        )
+    try:
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        raise ValueError(f"has no valid port ({parts.netloc!r})") from exc
+    if not _valid_host(parts.hostname):
+        raise ValueError(f"has no valid host name ({parts.hostname!r})")
+    return value
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _valid_host(host: str) -> bool:
+    """An IP address, or a DNS name whose labels (after IDNA) are letters, digits, hyphens."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.lower().removesuffix(".").split(".")
+    # IDNA maps some punctuation (e.g. "…" to "...") into dots: empty labels show it
+    return len(ascii_host) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
 class OAuth2ClientCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -73,8 +121,27 @@ class OAuth2ClientCredentials(BaseModel):
     client_secret: SecretStr
     scope: str | None = None
 
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return check_http_url(value, relative=True)
 
-AuthConfig = ApiKeyAuth | OAuth2ClientCredentials
+
+class BasicAuth(BaseModel):
+    """HTTP Basic (OpenCPS's REST API takes a portal account this way)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["basic"] = "basic"
+    username: str
+    password: SecretStr
+
+    def header_value(self) -> str:
+        raw = f"{self.username}:{self.password.get_secret_value()}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+AuthConfig = ApiKeyAuth | BasicAuth | OAuth2ClientCredentials
 
 
 class ConnectorConfig(BaseModel):
@@ -89,13 +156,82 @@ class ConnectorConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+Sink = Callable[[int], "memoryview | None"]
+"""Offered a body's length, answers a buffer to read the body straight into (None: as bytes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a connector declares about itself.
+
+    - `wire`: the wire format of its page bodies (a name registered in `connectors.wire`); the
+      engine decodes every body with that format's one decode stage.
+    - `feeds`: the feeds the source serves.
+    - `into_buffer`: `fetch_body` honours `sink` (reads a body straight into shared memory for
+      the decoding workers) and may then return the body's length instead of its bytes.
+    - `pull`: False for a source that pushes to us (the national synchronisation push): the
+      scheduler never starts pulls of it.
+    """
+
+    wire: str
+    feeds: tuple[Feed, ...] = FEEDS
+    into_buffer: bool = False
+    pull: bool = True
+
+
 @runtime_checkable
 class Connector(Protocol):
-    """List a page of raw records of `feed` changed at or after `updated_since`, continuing
-    from `cursor` (the previous page's `next_cursor`)."""
+    """Fetch page bodies of `feed` changed at or after `updated_since`, continuing from
+    `cursor` (the previous page's next cursor, as the wire format's decode stage read it)."""
+
+    capabilities: Capabilities
+
+    async def fetch_body(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int,
+        sink: Sink | None = None,
+    ) -> bytes | int: ...  # fmt: skip
 
     async def fetch_page(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
-    ) -> Page: ...
+    ) -> Page:
+        """The page decoded to national-field records (tools and tests; the engine decodes
+        bodies itself, in worker processes)."""
+        ...
 
     async def aclose(self) -> None: ...
+
+
+class PageConnectorAdapter:
+    """A connector of the earlier seam (only `fetch_page`, national-field records) behind the
+    body protocol: its pages are re-serialised as the national envelope."""
+
+    capabilities = Capabilities(wire="national-json")
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def fetch_page(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> Page:
+        page: Page = await self.inner.fetch_page(
+            feed, updated_since=updated_since, cursor=cursor, limit=limit
+        )
+        return page
+
+    async def fetch_body(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int,
+        sink: Sink | None = None,
+    ) -> bytes | int:  # fmt: skip
+        page = await self.fetch_page(feed, updated_since=updated_since, cursor=cursor, limit=limit)
+        server_time = (
+            page.server_time.astimezone(timezone(timedelta(hours=7))).strftime("%Y%m%d%H%M%S")
+            if page.server_time else None
+        )  # fmt: skip
+        return json.dumps(
+            {"items": [*page.records, *page.invalid], "next_cursor": page.next_cursor,
+             "server_time": server_time},
+            ensure_ascii=False,
+        ).encode()  # fmt: skip
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -22,13 +22,24 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from services.ingest.connectors.auth import build_auth
+from services.ingest.connectors.auth import ClientCredentialsFlow, build_auth
 from services.ingest.connectors.base import (
     ApiKeyAuth,
+    BasicAuth,
+    Capabilities,
     ConnectorConfig,
     Feed,
+    OAuth2ClientCredentials,
     Page,
+    Sink,
     SourceError,
+)
+from services.ingest.connectors.wire import (
+    PageContext,
+    WireFormat,
+    envelope_keys,
+    register_wire,
+    wire_format,
 )
 
 VN = timezone(timedelta(hours=7))
@@ -54,7 +65,11 @@ def format_since(ts: datetime) -> str:
 
 
 class NationalJsonConnector:
+    """Subclasses for other vendors override `path`, `params` and `headers` (and declare their
+    own `capabilities` with their wire format); fetching, auth and errors stay shared."""
+
     kind = "national-json"
+    capabilities = Capabilities(wire="national-json", into_buffer=True)
 
     def __init__(
         self,
@@ -67,8 +82,13 @@ class NationalJsonConnector:
         self._path = str(opts.get("path_template", "/api/v1/{feed}"))
         self._items_key = str(opts.get("items_key", "items"))
         self._cursor_key = str(opts.get("cursor_key", "next_cursor"))
-        self._delegable = transport is None and isinstance(config.auth, ApiKeyAuth)
+        self._delegable = transport is None
         self._idle: list[http.client.HTTPConnection] = []  # keep-alive, for `fetch_blocking`
+        self._flow = (
+            ClientCredentialsFlow(config.auth, config.base_url)
+            if isinstance(config.auth, OAuth2ClientCredentials)
+            else None
+        )
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
             auth=build_auth(config.auth, config.base_url),
@@ -77,18 +97,12 @@ class NationalJsonConnector:
             headers={"Accept": "application/json", "User-Agent": "cchc-monitor-ingest/1"},
         )
 
-    async def fetch_page(
-        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
-    ) -> Page:
-        body = await self.fetch_raw(feed, updated_since=updated_since, cursor=cursor, limit=limit)
-        assert isinstance(body, bytes)
-        return decode_envelope(body, self._items_key, self._cursor_key)
+    # ------------------------------------------------------------------ what a vendor changes
 
-    @property
-    def envelope_keys(self) -> tuple[str, str]:
-        return self._items_key, self._cursor_key
+    def path(self, feed: Feed) -> str:
+        return self._path.format(feed=feed)
 
-    def _params(
+    def params(
         self, updated_since: datetime | None, cursor: str | None, limit: int
     ) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit}
@@ -98,54 +112,98 @@ class NationalJsonConnector:
             params["updated_since"] = format_since(updated_since)
         return params
 
-    async def fetch_raw(
+    def headers(self) -> dict[str, str]:
+        """Extra request headers (not secrets: those come from the auth)."""
+        return {}
+
+    # ------------------------------------------------------------------ fetching
+
+    async def fetch_page(
+        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
+    ) -> Page:
+        body = await self.fetch_body(feed, updated_since=updated_since, cursor=cursor, limit=limit)
+        assert isinstance(body, bytes)
+        wire = wire_format(self.capabilities.wire)
+        if wire.to_national is not None:
+            ctx = PageContext(cursor=cursor, limit=limit, since=updated_since,
+                              options=self.config.options)  # fmt: skip
+            return decode_envelope(wire.to_national(body, feed, ctx))
+        return decode_envelope(body, self._items_key, self._cursor_key)
+
+    async def fetch_body(
         self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int,
         sink: Sink | None = None,
     ) -> bytes | int:  # fmt: skip
-        """The page's body, undecoded (the engine may decode it in a worker process). With a
-        static API key the standard library's blocking client reads it in a thread, in one
-        piece: for bodies of megabytes that costs a fraction of httpx's per-chunk work; then
-        a `sink` may take the body (see `fetch_blocking`: its length comes back)."""
-        request = self.raw_request(feed, updated_since=updated_since, cursor=cursor, limit=limit)
-        if request is not None:
-            return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
-        params = self._params(updated_since, cursor, limit)
-        try:
-            response = await self._client.get(self._path.format(feed=feed), params=params)
-        except httpx.TimeoutException as exc:
-            raise SourceError(
-                "timeout", f"{type(exc).__name__} after {self.config.timeout_s}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise SourceError("connect", f"{type(exc).__name__}: {exc}") from exc
-        except SourceError:
-            raise
-        error = status_error(response.status_code, response.headers.get, lambda: response.text)
-        if error is not None:
-            raise error
-        return response.content
+        """The page's body, undecoded (the engine decodes it in a worker process). The
+        standard library's blocking client reads it in a thread, in one piece: for bodies of
+        megabytes that costs a fraction of httpx's per-chunk work; then a `sink` may take the
+        body (see `fetch_blocking`: its length comes back). An OAuth2 token is fetched once,
+        cached until shortly before it expires, and refreshed once on a 401."""
+        path, params = self.path(feed), self.params(updated_since, cursor, limit)
+        if not self._delegable:  # an injected transport (tests): the httpx client
+            return await http_get(self._client, path, params, self.config.timeout_s,
+                                  self.headers())  # fmt: skip
+        for attempt in (0, 1):
+            try:
+                request = await self.raw_request(path, params, refresh=attempt > 0)
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise SourceError("client", f"invalid source URL: {type(exc).__name__}") from exc
+            try:
+                return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
+            except SourceError as exc:
+                if self._flow is None or exc.status != 401 or attempt:
+                    raise
+        raise AssertionError("unreachable")
 
-    def raw_request(
-        self, feed: Feed, *, updated_since: datetime | None, cursor: str | None, limit: int
-    ) -> RawRequest | None:
-        """The page request as plain values for `fetch_blocking`; None when it needs the httpx
-        client (OAuth2 tokens, an injected transport)."""
-        if not self._delegable:
-            return None
-        request = self._client.build_request(
-            "GET", self._path.format(feed=feed), params=self._params(updated_since, cursor, limit)
-        )
-        auth = self.config.auth
-        assert isinstance(auth, ApiKeyAuth)
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "accept-encoding"] + [
-            (auth.header, auth.key.get_secret_value())
-        ]
+    async def raw_request(
+        self, path: str, params: dict[str, Any], *, refresh: bool = False
+    ) -> RawRequest:
+        """The page request as plain values for `fetch_blocking`."""
+        request = self._client.build_request("GET", path, params=params, headers=self.headers())
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "accept-encoding"]
+        headers.append(await self._auth_header(refresh))
         return RawRequest(str(request.url), tuple(headers), self.config.timeout_s)
+
+    async def _auth_header(self, refresh: bool) -> tuple[str, str]:
+        auth = self.config.auth
+        if isinstance(auth, ApiKeyAuth):
+            return auth.header, auth.key.get_secret_value()
+        if isinstance(auth, BasicAuth):
+            return "Authorization", auth.header_value()
+        assert self._flow is not None
+        if refresh or not self._flow.valid():
+            try:
+                response = await self._client.send(self._flow.token_request(), auth=None)
+            except httpx.TimeoutException as exc:
+                raise SourceError("timeout", f"token endpoint: {type(exc).__name__}") from exc
+            except httpx.TransportError as exc:
+                raise SourceError("connect", f"token endpoint: {type(exc).__name__}") from exc
+            except (httpx.InvalidURL, ValueError) as exc:  # a token_url no client can use
+                raise SourceError("client", f"token endpoint URL: {type(exc).__name__}") from exc
+            self._flow.store(response)
+        return "Authorization", f"Bearer {self._flow.token}"
 
     async def aclose(self) -> None:
         while self._idle:
             self._idle.pop().close()
         await self._client.aclose()
+
+
+async def http_get(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any], timeout_s: float,
+    headers: dict[str, str] | None = None,
+) -> bytes:  # fmt: skip
+    """GET through httpx; transport failures and error statuses as `SourceError`s."""
+    try:
+        response = await client.get(path, params=params, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise SourceError("timeout", f"{type(exc).__name__} after {timeout_s}s") from exc
+    except httpx.TransportError as exc:
+        raise SourceError("connect", f"{type(exc).__name__}: {exc}") from exc
+    error = status_error(response.status_code, response.headers.get, lambda: response.text)
+    if error is not None:
+        raise error
+    return response.content
 
 
 def status_error(
@@ -178,9 +236,6 @@ class RawRequest:
     timeout_s: float
 
 
-Sink = Callable[[int], "memoryview | None"]
-
-
 def fetch_blocking(
     request: RawRequest, idle: list[http.client.HTTPConnection], sink: Sink | None = None
 ) -> bytes | int:
@@ -194,6 +249,10 @@ def fetch_blocking(
     `sink(length)` returns (None: read it as bytes) and its length is returned instead."""
     url = urlsplit(request.url)
     target = url.path + (f"?{url.query}" if url.query else "")
+    try:
+        port = url.port
+    except ValueError as exc:
+        raise SourceError("client", "invalid source URL: its port is not a number") from exc
     for attempt in (0, 1):
         try:
             conn = idle.pop()
@@ -202,7 +261,7 @@ def fetch_blocking(
             cls = (
                 http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
             )
-            conn = cls(url.hostname or "", url.port, timeout=request.timeout_s)
+            conn = cls(url.hostname or "", port, timeout=request.timeout_s)
             reused = False
         try:
             conn.request("GET", target, headers=dict(request.headers))
@@ -219,6 +278,9 @@ def fetch_blocking(
             raise SourceError(
                 "timeout", f"{type(exc).__name__} after {request.timeout_s}s"
             ) from exc
+        except ValueError as exc:  # a URL the client cannot send (host, port, characters)
+            conn.close()
+            raise SourceError("client", f"invalid source URL: {type(exc).__name__}") from exc
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             stale = isinstance(
@@ -281,14 +343,40 @@ def decode_envelope(body: bytes, items_key: str = "items", cursor_key: str = "ne
     return Page(
         records=records,
         next_cursor=next_cursor or None,
-        server_time=_parse_server_time(doc.get("server_time")),
+        server_time=parse_server_time(doc.get("server_time")),
         raw_bytes=len(body),
         invalid=invalid,
         may_contain_nul=b"\\u0000" in body,
     )
 
 
-def _parse_server_time(value: Any) -> datetime | None:
+def parse_server_time(value: Any) -> datetime | None:
+    """The source's clock as the national envelope reports it (`yyyyMMddHHmmss`, Vietnam)."""
     if isinstance(value, str) and len(value) == 14 and value.isdigit():
         return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=VN)
     return None
+
+
+def peek_cursor(body: bytes, key: str = "next_cursor") -> tuple[bool, str | None]:
+    """The next cursor read from the tail of a page body without decoding the items, so the
+    next fetch can start while a worker decodes this page. (False, None) when the body does
+    not end with a well-formed `"key": value}`; the decoded page is checked against it."""
+    marker = b'"' + key.encode() + b'":'
+    at = body.rfind(marker)
+    if at < 0 or not body.rstrip().endswith(b"}"):
+        return False, None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(body[at + len(marker) :].decode().lstrip())
+    except ValueError:
+        return False, None
+    if value is not None and not isinstance(value, str):
+        return False, None
+    return True, value or None
+
+
+def _peek(tail: bytes, ctx: PageContext) -> tuple[bool, str | None]:
+    return peek_cursor(tail, envelope_keys(ctx.options)[1])
+
+
+# The national envelope needs no translation: the typed fast path reads it as it comes.
+WIRE = register_wire(WireFormat("national-json", to_national=None, peek=_peek))

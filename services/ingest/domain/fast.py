@@ -96,6 +96,7 @@ class RawDossier(msgspec.Struct, gc=False):
 class DossierPage(msgspec.Struct, gc=False):
     items: list[RawDossier]
     next_cursor: str | None = None
+    server_time: Any = None
 
 
 class DossierOut(msgspec.Struct):

@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> None:
         metavar="LIMIT",
         help="pre-serialise the full dossier pull in pages of LIMIT at start-up",
     )
+    p.add_argument(
+        "--pregenerate-dialect",
+        action="append",
+        default=[],
+        choices=["vnpt-igate", "opencps"],
+        help="also pre-serialise the full pull in this vendor dialect (pages of --pregenerate)",
+    )
     for name, fld in Faults.model_fields.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
@@ -69,6 +76,10 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         pages = sim.pregenerate("dossiers", args.pregenerate)
         log.info("pre-generated %d pages in %.1fs", pages, time.perf_counter() - t0)
+        for dialect in args.pregenerate_dialect:
+            t0 = time.perf_counter()
+            pages = sim.pregenerate_dialect(dialect, args.pregenerate)
+            log.info("pre-generated %d %s pages in %.1fs", pages, dialect, time.perf_counter() - t0)
     from services.ingest.simulator.app import create_app
 
     uvicorn.run(

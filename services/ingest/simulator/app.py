@@ -1,17 +1,19 @@
 """HTTP API of the simulated provincial one-stop system (VNPT iGate-like, national field names)."""
 
 import asyncio
+import base64
 import html
 import random
 import secrets
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from services.ingest.simulator import portal
-from services.ingest.simulator.data import FEEDS, Feed, fmt
+from services.ingest.simulator import dialects, portal
+from services.ingest.simulator.data import FEEDS, Feed, fmt, parse_ts
 from services.ingest.simulator.faults import Faults
 from services.ingest.simulator.state import DEFAULT_LIMIT, MAX_LIMIT, BadRequest, Simulator
 
@@ -173,6 +175,65 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
             body = body[:cut]
         return Response(body, media_type="application/json")
 
+    @app.get("/pa/dossier/search", dependencies=[Depends(authenticate)], tags=["vnpt-igate"])
+    def igate_search(
+        request: Request,
+        rng: Annotated[random.Random, Depends(inject_faults)],
+        page: Annotated[int, Query(ge=0)] = 0,
+        size: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+        sort: str = "updatedDate,asc",
+        updated_from: Annotated[str | None, Query(alias="updated-from")] = None,
+        accepted_from: Annotated[str | None, Query(alias="accepted-from")] = None,
+        accepted_to: Annotated[str | None, Query(alias="accepted-to")] = None,
+        dossier_status: Annotated[str | None, Query(alias="dossier-status")] = None,
+    ) -> Response:
+        """VNPT iGate's dossier search (our reading): a Spring page of dossiers."""
+        if sort.replace(" ", "") != "updatedDate,asc":
+            raise HTTPException(400, "the simulator sorts by updatedDate,asc only")
+        keep = _igate_filter(accepted_from, accepted_to, dossier_status)
+        try:
+            body = sim.dialect_page(
+                "vnpt-igate", since=updated_from or None, offset=page * size, size=size,
+                rng=rng, keep=keep,
+            )  # fmt: skip
+        except BadRequest as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return _maybe_garbled(request, body)
+
+    def opencps_auth(
+        authorization: Annotated[str | None, Header()] = None,
+        group_id: Annotated[str | None, Header(alias="groupId")] = None,
+    ) -> None:
+        want = "Basic " + base64.b64encode(f"{sim.client_id}:{sim.client_secret}".encode()).decode()
+        if not authorization or not secrets.compare_digest(authorization, want):
+            raise HTTPException(401, "Basic authentication required",
+                                headers={"WWW-Authenticate": "Basic"})  # fmt: skip
+        if group_id != sim.group_id:
+            raise HTTPException(403, "unknown groupId")
+
+    @app.get("/o/rest/v2/dossiers", dependencies=[Depends(opencps_auth)], tags=["opencps"])
+    def opencps_dossiers(
+        request: Request,
+        rng: Annotated[random.Random, Depends(inject_faults)],
+        start: Annotated[int, Query(ge=0)] = 0,
+        end: Annotated[int | None, Query(ge=1)] = None,
+        sort: str = "modified",
+        order: str = "desc",
+        status: str | None = None,
+        agency: str | None = None,
+        year: int | None = None,
+        month: Annotated[int | None, Query(ge=1, le=12)] = None,
+    ) -> Response:
+        """OpenCPS's dossier list (our reading): offset paging, newest modified first."""
+        if sort != "modified" or order != "desc":
+            raise HTTPException(400, "the simulator lists by modified date, newest first, only")
+        size = (end or start + 15) - start
+        if not 1 <= size <= MAX_LIMIT:
+            raise HTTPException(400, f"end - start must be within 1..{MAX_LIMIT}")
+        keep = _opencps_filter(status, agency, year, month)
+        body = sim.dialect_page("opencps", offset=start, size=size, rng=rng, keep=keep)
+        return _maybe_garbled(request, body)
+
     def admin(x_api_key: Annotated[str | None, Header()] = None) -> None:
         if x_api_key is None or not secrets.compare_digest(x_api_key, sim.api_key):
             raise HTTPException(401, "admin needs X-API-Key")
@@ -194,6 +255,8 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
 
     @app.post("/admin/faults", dependencies=[Depends(admin)])
     def set_faults(faults: Faults) -> Faults:
+        if faults.invalid_rate != sim.faults.invalid_rate:
+            sim.clear_pages()  # served records change
         sim.faults = faults
         return faults
 
@@ -206,3 +269,53 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
         }
 
     return app
+
+
+def _maybe_garbled(request: Request, body: bytes) -> Response:
+    if request.state.garble:
+        body = body[: max(1, len(body) // 2)]
+    return Response(body, media_type="application/json")
+
+
+def _igate_filter(
+    accepted_from: str | None, accepted_to: str | None, statuses: str | None
+) -> Callable[[dict[str, Any]], bool] | None:
+    if not (accepted_from or accepted_to or statuses):
+        return None
+    lo = fmt(parse_ts(accepted_from)) if accepted_from else None
+    hi = fmt(parse_ts(accepted_to)) if accepted_to else None
+    wanted = {int(x) for x in statuses.split(",") if x.strip()} if statuses else None
+
+    def keep(r: dict[str, Any]) -> bool:
+        accepted = r.get("NgayTiepNhan") or ""
+        if lo and not (accepted and accepted >= lo):
+            return False
+        if hi and not (accepted and accepted <= hi):
+            return False
+        status = r.get("TrangThaiHoSo")
+        st = dialects.IGATE_STATUS.get(status) if isinstance(status, int) else None
+        return wanted is None or (st is not None and st[0] in wanted)
+
+    return keep
+
+
+def _opencps_filter(
+    status: str | None, agency: str | None, year: int | None, month: int | None
+) -> Callable[[dict[str, Any]], bool] | None:
+    if not (status or agency or year or month):
+        return None
+    wanted = set(status.split(",")) if status else None
+
+    def keep(r: dict[str, Any]) -> bool:
+        status = r.get("TrangThaiHoSo")
+        name = dialects.OPENCPS_STATUS.get(status) if isinstance(status, int) else None
+        if wanted is not None and name not in wanted:
+            return False
+        if agency and r.get("MaDonVi") != agency:
+            return False
+        received = r.get("NgayTiepNhan") or ""
+        if year and received[:4] != f"{year:04d}":
+            return False
+        return not (month and received[4:6] != f"{month:02d}")
+
+    return keep

@@ -22,6 +22,14 @@ class Faults(BaseModel):
         le=1,
         description="Share of follow-up pages that repeat up to 5 records of the previous page.",
     )
+    invalid_rate: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="Share of dossiers served with an agency code no mapping knows yet "
+        "(quarantined as unknown_agency until the mapping is added and the quarantine "
+        "re-processed).",
+    )
     advance_per_page_s: int = Field(
         default=0,
         ge=0,

@@ -6,11 +6,14 @@ import base64
 import bisect
 import random
 import threading
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from services.ingest.simulator import dialects
 from services.ingest.simulator.data import FEEDS, Dataset, Feed, fmt, parse_ts
 from services.ingest.simulator.faults import Faults
 
@@ -20,6 +23,17 @@ DEFAULT_LIMIT = 500
 
 class BadRequest(ValueError):
     pass
+
+
+# The agency code of the dossiers the `invalid_rate` fault makes invalid: one no mapping has
+# until an administrator adds it (then re-processing the quarantine stores them).
+UNMAPPED_AGENCY = "000.00.99.H33"
+
+
+def invalid_pick(code: Any, rate: float) -> bool:
+    """Whether the dossier `code` is one of the `rate` share the fault makes invalid (the same
+    ones at every request)."""
+    return isinstance(code, str) and zlib.crc32(code.encode()) % 10_000 < rate * 10_000
 
 
 @dataclass(slots=True)
@@ -51,8 +65,10 @@ class Simulator:
         client_id: str = "cchc-monitor",
         client_secret: str = "demo-secret",
         faults: Faults | None = None,
+        group_id: str = "35417",
     ) -> None:
         self.data = dataset
+        self.group_id = group_id  # OpenCPS's site id (the `groupId` header)
         self.clock = dataset.start_clock
         self.api_key = api_key
         self.client_id = client_id
@@ -73,6 +89,10 @@ class Simulator:
             self._pages.clear()
         return self.clock
 
+    def clear_pages(self) -> None:
+        with self._lock:
+            self._pages.clear()
+
     def index(self, feed: Feed, clock: int | None = None) -> _Index:
         clock = self.clock if clock is None else clock
         cached = self._index.get((feed, clock))
@@ -90,6 +110,15 @@ class Simulator:
         return idx
 
     # ------------------------------------------------------------------ pages
+
+    def render(self, feed: Feed, item: Any, clock: int) -> dict[str, Any]:
+        """A record as served: the dataset's, made invalid by the `invalid_rate` fault for a
+        fixed share of dossiers (an agency code no source mapping knows yet)."""
+        rec = self.data.render(feed, item, clock)
+        rate = self.faults.invalid_rate
+        if rate and feed == "dossiers" and invalid_pick(rec.get("MaHoSo"), rate):
+            rec["MaDonVi"] = UNMAPPED_AGENCY
+        return rec
 
     def page(
         self,
@@ -169,8 +198,8 @@ class Simulator:
         records = []
         if dup_count and pos > 0:  # repeat records of the previous page
             for j in range(max(0, pos - dup_count), pos):
-                records.append(data.render(feed, idx.items[j], clock))
-        records.extend(data.render(feed, idx.items[j], clock) for j in chosen)
+                records.append(self.render(feed, idx.items[j], clock))
+        records.extend(self.render(feed, idx.items[j], clock) for j in chosen)
         next_cursor = encode_cursor(*idx.keys[chosen[-1]]) if more and chosen else None
         doc = {
             "items": records,
@@ -198,13 +227,105 @@ class Simulator:
             cursor = encode_cursor(*idx.keys[end - 1])
         return pages
 
+    # ------------------------------------------------------------------ vendor dialects
+
+    def dialect_page(
+        self, dialect: str, *, since: str | None = None, offset: int, size: int,
+        rng: random.Random | None = None, keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> bytes:  # fmt: skip
+        """A dossier page in a vendor's shape. iGate: records from `since` (an updatedDate,
+        inclusive) in (updated, code) order, page `offset // size`, as a Spring page. OpenCPS:
+        every record newest first, from `offset`, as `{"total", "data"}`. `keep` filters on
+        the national record (iGate's accepted-from/to and dossier-status, OpenCPS's status,
+        agency, year, month). Faults as for the national API."""
+        if not 1 <= size <= MAX_LIMIT:
+            raise BadRequest(f"size must be within 1..{MAX_LIMIT}")
+        faults = self.faults if rng is not None else Faults()
+        if offset and faults.advance_per_page_s:
+            self.advance(faults.advance_per_page_s)
+        clock = self.clock
+        dup = rng is not None and offset > 0 and rng.random() < faults.duplicate_rate
+        key = (dialect, clock, since, offset, size, keep is None)
+        if not dup and keep is None:
+            hit = self._pages.get(key)
+            if hit is not None:
+                return hit
+        idx = self.index("dossiers", clock)
+        order: Any = range(len(idx.keys))
+        if dialect == "opencps":
+            order = range(len(idx.keys) - 1, -1, -1)
+        elif since:
+            try:
+                at = parse_ts(since)
+            except ValueError as exc:
+                raise BadRequest("invalid updated-from") from exc
+            order = range(bisect.bisect_left(idx.keys, (at, "")), len(idx.keys))
+        rendered: dict[int, dict[str, Any]] = {}
+
+        def render(j: int) -> dict[str, Any]:
+            rec = rendered.get(j)
+            if rec is None:
+                rec = rendered[j] = self.render("dossiers", idx.items[j], clock)
+            return rec
+
+        if keep is not None:
+            order = [j for j in order if keep(render(j))]
+        total = len(order)
+        chosen = list(order[offset : offset + size])
+        if dup:
+            chosen = list(order[max(0, offset - rng.randint(1, 5)) : offset]) + chosen  # type: ignore[union-attr]
+        if dialect == "opencps":
+            doc: dict[str, Any] = {
+                "total": total,
+                "data": [dialects.to_opencps(render(j), j) for j in chosen],
+            }
+        else:
+            page = offset // size
+            content = [dialects.to_igate(render(j)) for j in chosen]
+            doc = {
+                "content": content, "totalElements": total,
+                "totalPages": (total + size - 1) // size, "size": size, "number": page,
+                "numberOfElements": len(content), "first": page == 0,
+                "last": offset + size >= total,
+            }  # fmt: skip
+        body = orjson.dumps(doc)
+        if not dup and keep is None:
+            self._pages[key] = body
+        return body
+
+    def pregenerate_dialect(self, dialect: str, size: int) -> int:
+        """Cache the full pull of `dialect` (as the connector walks it) for a benchmark."""
+        n = len(self.index("dossiers").keys)
+        pages = 0
+        if dialect == "opencps":
+            for offset in range(0, max(n, 1), size):
+                self.dialect_page("opencps", offset=offset, size=size)
+                pages += 1
+            return pages
+        idx = self.index("dossiers")
+        since: str | None = None
+        k = 0
+        while True:
+            self.dialect_page("vnpt-igate", since=since, offset=k * size, size=size)
+            pages += 1
+            start = (bisect.bisect_left(idx.keys, (parse_ts(since), "")) if since else 0) + k * size
+            end = min(start + size, n)
+            if end >= n:
+                return pages
+            last = fmt(idx.keys[end - 1][0])
+            stamp = dialects.iso(last)
+            if since is not None and stamp == since:
+                k += 1
+            else:
+                since, k = stamp, 0
+
     # ------------------------------------------------------------------ truth (tests, admin)
 
     def truth(self, feed: Feed) -> dict[str, dict[str, Any]]:
         """Every visible record of `feed` at the current clock, by ordering code."""
         idx = self.index(feed)
         return {
-            code: self.data.render(feed, item, self.clock)
+            code: self.render(feed, item, self.clock)
             for (_, code), item in zip(idx.keys, idx.items, strict=True)
         }
 

@@ -63,6 +63,8 @@ class Source(Base):
     base_url: Mapped[str] = mapped_column(Text)
     auth: Mapped[dict[str, Any]] = mapped_column(JSONB)  # secret inside: never expose
     agencies: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # connector options (see each connector's docstring): vendor details per deployment
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     feeds: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=text("'{dossiers,procedures,petitions}'")
     )
@@ -77,6 +79,9 @@ class Source(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0")
     degraded_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # the source's own clock at its last completed run, and the newest NgayCapNhat seen then
+    source_time: Mapped[datetime | None]
+    newest_seen: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -105,6 +110,7 @@ class Checkpoint(Base):
     cursor: Mapped[str | None] = mapped_column(Text)
     pages: Mapped[int] = mapped_column(Integer, server_default="0")
     max_seen: Mapped[datetime | None]
+    source_time: Mapped[datetime | None]  # the latest time the source reported in this walk
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

@@ -178,7 +178,8 @@ def codes_param(codes: Sequence[str]) -> tuple[str | None, Sequence[str] | None]
 CHECKPOINT_SQL = f"""
     UPDATE {SCHEMA}.checkpoints
     SET cursor = $3, pages = pages + 1, updated_at = now(),
-        max_seen = CASE WHEN max_seen IS NULL OR $4 > max_seen THEN $4 ELSE max_seen END
+        max_seen = CASE WHEN max_seen IS NULL OR $4 > max_seen THEN $4 ELSE max_seen END,
+        source_time = GREATEST(source_time, $5::timestamptz)
     WHERE source_id = $1 AND feed = $2"""
 
 RUN_COUNTERS_SQL = f"""
@@ -247,6 +248,7 @@ class PreparedPage:
     copy_data: bytes | None = None
     row_starts: array[int] | None = None
     run_id: str | None = None
+    server_time: datetime | None = None  # the time the source reported with the page
 
     # Pickling (worker process → engine): dossier rows travel as msgpack, encoded and decoded
     # in C; pickle spends ~25 us per row on their datetimes. Instants are kept (they come back
@@ -260,13 +262,13 @@ class PreparedPage:
         return (
             self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
             self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
-            self.run_id,
+            self.run_id, self.server_time,
         )  # fmt: skip
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         (self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
          self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
-         self.run_id) = state  # fmt: skip
+         self.run_id, self.server_time) = state  # fmt: skip
         if rows is None:
             rows = []
         self.rows = _DOSSIER_ROWS.decode(rows) if isinstance(rows, bytes) else rows
@@ -361,8 +363,11 @@ async def write_prepared(
     rejected: int,
     checkpoint: bool = True,
     mode: Mode = "lookup",
+    checkpoint_key: str | None = None,
 ) -> PageResult:
     """Write one prepared page in one transaction (the caller's connection, not in one).
+    `checkpoint_key` names the checkpoint row to advance when it is not the feed's own (a
+    slice of a backfill: `dossiers#2`).
 
     A dossier page prepared as a COPY stream for this run (`copy_data`, `run_id`) can skip the
     staging upsert for its codes that are not stored yet: those rows are COPYed straight into
@@ -386,6 +391,7 @@ async def write_prepared(
             return await _write(
                 conn, source_id=source_id, feed=feed, run_id=run_id, event_source=event_source,
                 page=page, rejected=rejected, checkpoint=checkpoint, mode=mode,
+                checkpoint_key=checkpoint_key,
             )  # fmt: skip
         except asyncpg.UniqueViolationError:
             if mode == "stage":
@@ -415,6 +421,7 @@ async def _write(
     rejected: int,
     checkpoint: bool,
     mode: Mode,
+    checkpoint_key: str | None = None,
 ) -> PageResult:
     t = TABLES[feed]
     async with conn.transaction():
@@ -488,7 +495,10 @@ async def _write(
             )  # fmt: skip
             new_quarantine = sum(1 for r in inserted if r[0])
         if checkpoint:
-            await conn.execute(CHECKPOINT_SQL, source_id, feed, page.next_cursor, page.max_seen)
+            await conn.execute(
+                CHECKPOINT_SQL, source_id, checkpoint_key or feed, page.next_cursor,
+                page.max_seen, page.server_time,
+            )  # fmt: skip
         pulled = page.received + rejected
         unchanged = page.received - len(changed)
         await conn.execute(

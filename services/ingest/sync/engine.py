@@ -7,6 +7,7 @@
 - Every committed page advances the checkpoint in its own transaction, so a run that dies
   (crash, kill, source outage) is resumed from the next cursor by the next start — the crashed
   run's id is kept and its `resumes` counter goes up.
+- A run's walk is `sync.walk.PageWalk`: fetch → decode → write (+ checkpoint), page by page.
 - Source calls go through a per-source token bucket and concurrency semaphore, and are retried
   with exponential backoff and jitter, honouring Retry-After.
 - Runs end `succeeded` (walk complete, nothing quarantined), `partial` (walk complete with
@@ -21,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
-import inspect
 import json
 import logging
 import multiprocessing
@@ -33,39 +34,27 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
-from services.ingest.connectors import ConnectorConfig, SourceError, create_connector
+from services.ingest.connectors import (
+    WIRE_FORMATS,
+    ConnectorConfig,
+    SourceError,
+    create_connector,
+    push_kinds,
+)
 from services.ingest.connectors.base import Connector, Feed
-from services.ingest.connectors.retry import RetryPolicy, call_with_retries
+from services.ingest.connectors.retry import RetryPolicy
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
-from services.ingest.store.pages import (
-    SCHEMA,
-    Mode,
-    PreparedPage,
-    next_mode,
-    outbox_record,
-    prepare,
-    write_page,
-    write_prepared,
-)
+from services.ingest.store.credentials import CredentialError, Keyring
+from services.ingest.store.pages import SCHEMA, outbox_record, write_page
 from services.ingest.sync import metrics
-from services.ingest.sync.prepare import (
-    SHARE_MIN,
-    PrepareError,
-    SharedBodies,
-    normalise_page,
-    peek_cursor,
-    prepare_body,
-    prepare_page,
-    prepare_shared,
-    tail_of,
-    warm,
-)
+from services.ingest.sync.prepare import SharedBodies, warm
 from services.ingest.sync.ratelimit import TokenBucket
+from services.ingest.sync.walk import PageWalk
 from shared.events.payloads import IngestRunCompleted
 
 log = logging.getLogger("cchc.ingest.sync")
@@ -113,19 +102,22 @@ def lock_key(source_id: str, feed: str) -> str:
     return f"cchc-ingest:{source_id}:{feed}"
 
 
-def connector_config(source: dict[str, Any]) -> ConnectorConfig:
+def connector_config(source: dict[str, Any], keyring: Keyring) -> ConnectorConfig:
+    """The connector's configuration, its credentials opened (they stay `SecretStr`s)."""
     auth = source["auth"]
+    auth = json.loads(auth) if isinstance(auth, str) else auth
     return ConnectorConfig(
         kind=source["kind"],
         base_url=source["base_url"],
-        auth=json.loads(auth) if isinstance(auth, str) else auth,
+        auth=keyring.open(auth, source["id"]),
         timeout_s=source["timeout_s"],
+        options=source.get("options") or {},
     )
 
 
 def _source_dict(row: asyncpg.Record) -> dict[str, Any]:
     out = dict(row)
-    for key in ("auth", "agencies"):
+    for key in ("auth", "agencies", "options"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
     return out
@@ -143,9 +135,12 @@ class SyncEngine:
         prefetch: int = 2,
         connector_factory: Callable[[ConnectorConfig], Connector] = create_connector,
         workers: int = 0,
+        keyring: Keyring | None = None,
     ) -> None:
-        """`workers` > 0 decodes and normalises pages in that many worker processes."""
+        """`workers` > 0 decodes and normalises pages in that many worker processes; `keyring`
+        opens the sources' sealed credentials (default: from the environment)."""
         self.pool = pool
+        self.keyring = keyring or Keyring.from_environment()
         self.executor: ProcessPoolExecutor | None = (
             ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
             if workers > 0
@@ -251,13 +246,14 @@ class SyncEngine:
         rows = await self.pool.fetch(f"""
             SELECT s.id, f.feed FROM {SCHEMA}.sources s CROSS JOIN LATERAL unnest(s.feeds) f(feed)
             WHERE s.enabled AND (s.degraded_until IS NULL OR s.degraded_until < now())
+              AND s.kind <> ALL($1::text[])
               AND (EXISTS (SELECT 1 FROM {SCHEMA}.checkpoints c JOIN {SCHEMA}.runs r
                            ON r.id = c.run_id
                            WHERE c.source_id = s.id AND c.feed = f.feed AND r.status = 'running')
                    OR NOT EXISTS (SELECT 1 FROM {SCHEMA}.runs r
                            WHERE r.source_id = s.id AND r.feed = f.feed
                              AND r.started_at > now() - make_interval(secs => s.schedule_s)))
-            ORDER BY s.id, f.feed""")  # fmt: skip
+            ORDER BY s.id, f.feed""", push_kinds())  # fmt: skip
         return [(r["id"], r["feed"]) for r in rows]
 
     # ------------------------------------------------------------------ opening a run
@@ -289,7 +285,8 @@ class SyncEngine:
                         cp["run_id"],
                     )
                 await conn.execute(
-                    f"DELETE FROM {SCHEMA}.checkpoints WHERE source_id = $1 AND feed = $2",
+                    f"DELETE FROM {SCHEMA}.checkpoints WHERE source_id = $1 "
+                    f"AND (feed = $2 OR feed LIKE $2 || '#%')",
                     source_id, feed,
                 )  # fmt: skip
                 cp = None
@@ -365,13 +362,17 @@ class SyncEngine:
         error: str | None = None
         connector: Connector | None = None
         try:
-            connector = self.connector_factory(connector_config(source))
+            connector = self.connector_factory(connector_config(source, self.keyring))
             if plan.walked:
                 committed, complete = 0, True
+            elif plan.kind == "backfill" and self._slices(plan, connector) > 1:
+                committed, complete = await self._walk_slices(connector, plan, errors)
             else:
-                committed, complete = await self._walk(connector, plan, errors)
+                committed, complete = await PageWalk(self, connector, plan, errors).run()
         except SourceError as exc:
             error = str(exc)
+        except (CredentialError, ValidationError) as exc:  # the stored auth: not the code
+            error = f"auth: the source's credentials cannot be used ({type(exc).__name__})"
         except Exception as exc:  # a bug or the database: end the run, keep the checkpoint
             log.exception("ingest run crashed", extra={"run_id": plan.run_id})
             error = f"internal: {exc!r}"[:1000]
@@ -389,205 +390,65 @@ class SyncEngine:
             await self._unlock(lock_conn, sid, feed)
             await self.pool.release(lock_conn)
 
-    async def _walk(
+    @staticmethod
+    def _slices(plan: RunPlan, connector: Connector) -> int:
+        """Date slices a backfill is walked in, in parallel (source option `backfill_slices`):
+        a source answering slowly is then asked as fast as its rate limit allows. Only for
+        sources filtered by update time (an ascending wire format)."""
+        if WIRE_FORMATS[connector.capabilities.wire].descending or plan.since is None:
+            return 1
+        try:
+            n = int((plan.source.get("options") or {}).get("backfill_slices", 1))
+        except (TypeError, ValueError):
+            return 1
+        return max(1, min(n, 16))
+
+    async def _walk_slices(
         self, connector: Connector, plan: RunPlan, errors: Counter[str]
     ) -> tuple[int, bool]:
-        """Walk pages from the plan's cursor; returns (pages committed, walk complete)."""
-        source, feed = plan.source, plan.feed
-        sid = source["id"]
-        bucket, sem = self._bucket(source), self._semaphore(source)
-        agencies: dict[str, str] = source["agencies"]
-        limit = source["page_size"]
-        Prepared = tuple[PreparedPage, int]
-        # Queue items: (cursor the page was fetched with, its preparation, the next cursor the
-        # producer moved on with). With worker processes the producer reads the next cursor
-        # from the body's tail so fetching runs ahead while workers decode; the consumer
-        # checks it against the decoded page and restarts the producer if they differ.
-        Item = tuple[str | None, "asyncio.Future[Prepared | PrepareError]", str | None]
-        queue: asyncio.Queue[Item | BaseException | None] = asyncio.Queue(self.prefetch)
-        loop = asyncio.get_running_loop()
-        raw_fetch = getattr(connector, "fetch_raw", None) if self.executor else None
-        # a connector that can read a body straight into shared memory for the workers
-        takes_sink = raw_fetch is not None and "sink" in inspect.signature(raw_fetch).parameters
-        keys = getattr(connector, "envelope_keys", ("items", "next_cursor"))
-
-        def on_error(exc: SourceError, attempt: int) -> None:
-            errors[exc.kind] += 1
-            metrics.SOURCE_ERRORS.labels(sid, exc.kind).inc()
-            log.warning(
-                "source call failed",
-                extra={"source": sid, "feed": feed, "kind": exc.kind, "attempt": attempt},
-            )
-
-        body_fetch = getattr(connector, "fetch_raw", None)
-
-        async def fetch_prepared(cursor: str | None) -> Prepared:
-            """Fetch and prepare a page in this process."""
-            async with sem:
-                await bucket.acquire()
-                if body_fetch is not None:
-                    body: bytes = await body_fetch(
-                        feed, updated_since=plan.since, cursor=cursor, limit=limit
-                    )
-                else:
-                    page = await connector.fetch_page(
-                        feed, updated_since=plan.since, cursor=cursor, limit=limit
-                    )
-            if body_fetch is not None:  # the typed fast path for dossier pages
-                return prepare_page(
-                    body, feed, sid, agencies, datetime.now(UTC), keys[0], keys[1], plan.run_id
+        """A backfill as date slices walked side by side, each checkpointed in its own row
+        (`{feed}#{i}`, same run): a resumed run walks on from each slice's cursor and skips
+        the slices already walked. Complete when every slice is."""
+        sid, feed = plan.source["id"], plan.feed
+        n = self._slices(plan, connector)
+        assert plan.since is not None
+        async with self.pool.acquire() as conn:
+            rows = {
+                r["feed"]: r
+                for r in await conn.fetch(
+                    f"SELECT feed, since, until, cursor, pages FROM {SCHEMA}.checkpoints "
+                    f"WHERE source_id = $1 AND feed LIKE $2",
+                    sid,
+                    f"{feed}#%",
                 )
-            good, bad = normalise_page(
-                feed, page.records, page.invalid, source_id=sid, agencies=agencies,
-                now=datetime.now(UTC), scan_nul=page.may_contain_nul,
-            )  # fmt: skip
-            return prepare(feed, good, bad, page.next_cursor), len(bad)
-
-        async def fetch_body(
-            cursor: str | None,
-        ) -> tuple[bytes | int, str | None, SharedMemory | None]:
-            """(body, next cursor read from its tail, None) or, when the connector read the
-            body straight into a shared-memory segment for the workers, (its length, next
-            cursor, the segment)."""
-            assert raw_fetch is not None
-            taken: list[SharedMemory] = []
-
-            def sink(size: int) -> memoryview | None:  # runs in the connector's fetch thread
-                shm = self._bodies.take(size) if size >= SHARE_MIN else None
-                if shm is None:
-                    return None
-                taken.append(shm)
-                return shm.buf
-
-            try:
-                async with sem:
-                    await bucket.acquire()
-                    body: bytes | int = await raw_fetch(
-                        feed, updated_since=plan.since, cursor=cursor, limit=limit,
-                        **({"sink": sink} if takes_sink else {}),
-                    )  # fmt: skip
-            except asyncio.CancelledError:
-                for segment in taken:  # the thread may still be writing into it
-                    self._bodies.abandon(segment)
-                raise
-            except BaseException:
-                for segment in taken:
-                    self._bodies.done(segment)
-                raise
-            shm = taken.pop() if taken and isinstance(body, int) else None
-            for segment in taken:  # offered but not used
-                self._bodies.done(segment)
-            if shm is None:
-                assert isinstance(body, bytes)
-                size = len(body)
-                found, next_cursor = peek_cursor(body, keys[1])
-            else:
-                size = int(body)
-                found, next_cursor = peek_cursor(tail_of(shm, size), keys[1])
-                if not found:  # a cursor longer than the tail read
-                    found, next_cursor = peek_cursor(tail_of(shm, size, size), keys[1])
-            if not found:
-                if shm is not None:
-                    self._bodies.done(shm)
-                raise SourceError("protocol", f"page body is truncated or malformed ({size} B)")
-            return body, next_cursor, shm
-
-        async def produce(cursor: str | None) -> None:
-            try:
-                while True:
-                    if raw_fetch is None:
-                        out = await call_with_retries(
-                            functools.partial(fetch_prepared, cursor), self.policy,
-                            on_error=on_error,
-                        )  # fmt: skip
-                        done: asyncio.Future[Prepared | PrepareError] = loop.create_future()
-                        done.set_result(out)
-                        item: Item = (cursor, done, out[0].next_cursor)
-                    else:
-                        body, peeked, shm = await call_with_retries(
-                            functools.partial(fetch_body, cursor), self.policy, on_error=on_error
-                        )
-                        if isinstance(body, bytes) and len(body) >= SHARE_MIN:
-                            shm = self._bodies.put(body)
-                        if shm is not None:
-                            size = body if isinstance(body, int) else len(body)
-                            future = loop.run_in_executor(
-                                self.executor, prepare_shared, shm.name, size, feed, sid,
-                                agencies, datetime.now(UTC), keys[0], keys[1], plan.run_id,
-                            )  # fmt: skip
-                            future.add_done_callback(functools.partial(self._bodies.done, shm))
-                        else:
-                            assert isinstance(body, bytes)
-                            future = loop.run_in_executor(
-                                self.executor, prepare_body, body, feed, sid, agencies,
-                                datetime.now(UTC), keys[0], keys[1], plan.run_id,
-                            )  # fmt: skip
-                        item = (cursor, future, peeked)
-                    await queue.put(item)
-                    if not item[2]:
-                        await queue.put(None)
-                        return
-                    cursor = item[2]
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:
-                await queue.put(exc)
-
-        async def restart(cursor: str | None) -> asyncio.Task[None]:
-            producer.cancel()
-            with contextlib.suppress(BaseException):
-                await producer
-            while not queue.empty():
-                left = queue.get_nowait()
-                if isinstance(left, tuple):
-                    left[1].cancel()
-            if cursor is None:  # the decoded page was the last one: nothing more to fetch
-                return asyncio.create_task(asyncio.sleep(0))
-            return asyncio.create_task(produce(cursor))
-
-        producer = asyncio.create_task(produce(plan.cursor))
-        committed = 0
-        # How dossier rows are stored (`write_prepared`), then judged page by page
-        # (`next_mode`): a walk from the beginning (a first pull) starts with all of them new;
-        # one from a watermark or date looks its first page's codes up.
-        mode: Mode = "new" if plan.since is None else "lookup"
-        try:
-            async with self.pool.acquire() as conn:
-                while True:
-                    entry = await queue.get()
-                    if entry is None:
-                        return committed, True
-                    if isinstance(entry, BaseException):
-                        raise entry
-                    used, pending, moved_on = entry
-                    out = await pending
-                    if isinstance(out, PrepareError):  # decoded badly: fetch it again here
-                        on_error(SourceError("protocol", out.message), 1)
-                        out = await call_with_retries(
-                            functools.partial(fetch_prepared, used), self.policy,
-                            on_error=on_error,
-                        )  # fmt: skip
-                    prepared, rejected = out
-                    if prepared.next_cursor != moved_on:
-                        producer = await restart(prepared.next_cursor)
-                    result = await write_prepared(
-                        conn, source_id=sid, feed=feed, run_id=plan.run_id,
-                        event_source=self.event_source, page=prepared, rejected=rejected,
-                        mode=mode,
-                    )  # fmt: skip
-                    mode = next_mode(prepared, result, mode)
-                    committed += 1
-                    self._count(sid, feed, result, prepared.reason_kinds)
-                    if not prepared.next_cursor:
-                        return committed, True
-                    if plan.until is not None and result.max_seen and result.max_seen > plan.until:
-                        return committed, True
-                    if self._stopping:
-                        return committed, False
-        finally:
-            producer.cancel()
-            with contextlib.suppress(BaseException):
-                await producer
+            }
+            if not rows:  # a new backfill: equal slices of its range, fixed from now on
+                end = plan.until or datetime.now(UTC)
+                step = (end - plan.since) / n
+                await conn.executemany(
+                    f"INSERT INTO {SCHEMA}.checkpoints (source_id, feed, run_id, since, until)"
+                    f" VALUES ($1, $2, $3, $4, $5)",
+                    [(sid, f"{feed}#{i}", plan.run_id, plan.since + step * i,
+                      end if i == n - 1 else plan.since + step * (i + 1)) for i in range(n)],
+                )  # fmt: skip
+                rows = {
+                    f"{feed}#{i}": {"since": plan.since + step * i, "cursor": None, "pages": 0,
+                                    "until": end if i == n - 1 else plan.since + step * (i + 1)}
+                    for i in range(n)
+                }  # fmt: skip
+        walks = [
+            PageWalk(self, connector, dataclasses.replace(
+                plan, since=r["since"], until=r["until"], cursor=r["cursor"]), errors,
+                slice_key=key).run()
+            for key, r in sorted(rows.items())
+            if not (r["pages"] > 0 and r["cursor"] is None)  # walked already
+        ]  # fmt: skip
+        outcomes = await asyncio.gather(*walks, return_exceptions=True)
+        for out in outcomes:
+            if isinstance(out, BaseException):
+                raise out
+        done = [o for o in outcomes if isinstance(o, tuple)]
+        return sum(c for c, _ in done), all(ok for _, ok in done)
 
     @staticmethod
     def _count(sid: str, feed: str, result: Any, reason_kinds: list[str]) -> None:
@@ -608,10 +469,13 @@ class SyncEngine:
         sid, feed = plan.source["id"], plan.feed
         async with self.pool.acquire() as conn, conn.transaction():
             cp = await conn.fetchrow(
-                f"SELECT max_seen FROM {SCHEMA}.checkpoints WHERE source_id = $1 AND feed = $2",
+                f"SELECT max(max_seen) AS max_seen, max(source_time) AS source_time "
+                f"FROM {SCHEMA}.checkpoints "
+                f"WHERE source_id = $1 AND (feed = $2 OR feed LIKE $2 || '#%')",
                 sid, feed,
             )  # fmt: skip
             max_seen = cp["max_seen"] if cp else None
+            source_time = cp["source_time"] if cp else None
             if complete:
                 if plan.kind == "incremental" and max_seen is not None:
                     await conn.execute(
@@ -622,7 +486,8 @@ class SyncEngine:
                         sid, feed, max_seen,
                     )  # fmt: skip
                 await conn.execute(
-                    f"DELETE FROM {SCHEMA}.checkpoints WHERE source_id = $1 AND feed = $2",
+                    f"DELETE FROM {SCHEMA}.checkpoints WHERE source_id = $1 "
+                    f"AND (feed = $2 OR feed LIKE $2 || '#%')",
                     sid, feed,
                 )  # fmt: skip
             watermark = await conn.fetchval(
@@ -638,7 +503,9 @@ class SyncEngine:
             else:
                 status = "partial" if total_pages > 0 else "failed"
             newest = watermark if plan.kind == "incremental" else max_seen
-            lag = (datetime.now(UTC) - newest).total_seconds() if newest else None
+            # Lag on the source's own clock (the time it reported) when it reports one: a
+            # source whose clock is off, or a simulator at a fixed date, is then not "behind".
+            lag = ((source_time or datetime.now(UTC)) - newest).total_seconds() if newest else None
             if error is None and not complete:
                 error = "stopped before the end of the walk (service shutting down)"
             run = await conn.fetchrow(
@@ -662,9 +529,11 @@ class SyncEngine:
                 await conn.execute(
                     f"""UPDATE {SCHEMA}.sources SET consecutive_failures = 0, health = 'ok',
                         degraded_until = NULL, updated_at = now(),
-                        last_error = CASE WHEN $2::text IS NULL THEN last_error ELSE $2 END
+                        last_error = CASE WHEN $2::text IS NULL THEN last_error ELSE $2 END,
+                        source_time = CASE WHEN $4 THEN $3 ELSE source_time END,
+                        newest_seen = CASE WHEN $4 THEN $5 ELSE newest_seen END
                         WHERE id = $1""",
-                    sid, error,
+                    sid, error, source_time, feed == "dossiers" and newest is not None, newest,
                 )  # fmt: skip
             event = IngestRunCompleted(
                 run_id=plan.run_id, source_id=sid, feed=feed, outcome=status,

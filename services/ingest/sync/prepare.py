@@ -12,13 +12,16 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
+from services.ingest.connectors import WIRE_FORMATS, PageContext
 from services.ingest.connectors.base import SourceError
-from services.ingest.connectors.national import decode_envelope
+from services.ingest.connectors.national import decode_envelope, parse_server_time
+from services.ingest.connectors.wire import envelope_keys
 from services.ingest.domain import fast
 from services.ingest.domain.copybin import (
     PG_EPOCH,
@@ -57,23 +60,6 @@ def warm() -> int:
     return os.getpid()
 
 
-def peek_cursor(body: bytes, key: str = "next_cursor") -> tuple[bool, str | None]:
-    """The next cursor read from the tail of a page body without decoding the items, so the
-    next fetch can start while a worker decodes this page. (False, None) when the body does
-    not end with a well-formed `"key": value}`; the decoded page is checked against it."""
-    marker = b'"' + key.encode() + b'":'
-    at = body.rfind(marker)
-    if at < 0 or not body.rstrip().endswith(b"}"):
-        return False, None
-    try:
-        value, _ = json.JSONDecoder().raw_decode(body[at + len(marker) :].decode().lstrip())
-    except ValueError:
-        return False, None
-    if value is not None and not isinstance(value, str):
-        return False, None
-    return True, value or None
-
-
 def normalise_page(
     feed: Feed, records: list[dict[str, Any]], invalid: list[Any], *, source_id: str,
     agencies: dict[str, str], now: datetime, scan_nul: bool,
@@ -89,6 +75,37 @@ def normalise_page(
             good.append(out)
     bad.extend(Rejection(feed, None, ("not_an_object",), item) for item in invalid)
     return good, bad
+
+
+def decode_body(
+    body: bytes | memoryview, wire: str, feed: Feed, source_id: str, agencies: dict[str, str],
+    now: datetime, ctx: PageContext, run_id: str | None = None,
+) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
+    """THE decode stage: a body of wire format `wire` → (prepared page, rejected count), or the
+    protocol error that makes the engine fetch the page again. A vendor format is translated
+    into the national envelope first, so every format ends on the typed fast path."""
+    fmt = WIRE_FORMATS[wire]
+    if feed == "dossiers" and fmt.to_typed is not None:
+        try:
+            typed = fmt.to_typed(body, feed, ctx)
+        except SourceError as exc:
+            return PrepareError(exc.kind, str(exc))
+        if typed is not None:
+            may_contain_nul = _has(body, b"\\") and _has(body, b"\\u0000")
+            with gc_paused():
+                return prepare_typed(
+                    typed.items, typed.next_cursor, typed.server_time, typed.raws,
+                    may_contain_nul, source_id, agencies, now, run_id,
+                )  # fmt: skip
+    if fmt.to_national is None:
+        items_key, cursor_key = envelope_keys(ctx.options)
+    else:
+        try:
+            body = fmt.to_national(body, feed, ctx)
+        except SourceError as exc:
+            return PrepareError(exc.kind, str(exc))
+        items_key, cursor_key = "items", "next_cursor"
+    return prepare_body(body, feed, source_id, agencies, now, items_key, cursor_key, run_id)
 
 
 def prepare_body(
@@ -209,11 +226,29 @@ def prepare_shared(
 ) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
     """`prepare_body` of a body the engine put in shared memory `name` (the engine owns and
     unlinks the segment; this process only reads it, and keeps a few attached)."""
+    with _attached(name, size) as view:
+        return prepare_body(view, feed, source_id, agencies, now, items_key, cursor_key, run_id)
+
+
+def decode_shared(
+    name: str, size: int, wire: str, feed: Feed, source_id: str, agencies: dict[str, str],
+    now: datetime, ctx: PageContext, run_id: str | None = None,
+) -> tuple[PreparedPage, int] | PrepareError:  # fmt: skip
+    """`decode_body` of a body the engine put in shared memory `name`."""
+    with _attached(name, size) as view:
+        return decode_body(view, wire, feed, source_id, agencies, now, ctx, run_id)
+
+
+@contextlib.contextmanager
+def _attached(name: str, size: int) -> Iterator[memoryview]:
+    """The first `size` bytes of segment `name`, decoded in place (nothing may keep a reference
+    to the view). The engine owns and unlinks the segment; this process only reads it, and keeps
+    a few attached."""
     shm = _ATTACHED.pop(name, None) or SharedMemory(name=name)
     try:
         assert shm.buf is not None
-        with shm.buf[:size] as view:  # decoded in place: nothing keeps a reference to it
-            return prepare_body(view, feed, source_id, agencies, now, items_key, cursor_key, run_id)
+        with shm.buf[:size] as view:
+            yield view
     finally:
         _ATTACHED[name] = shm
         while len(_ATTACHED) > 8:
@@ -237,7 +272,9 @@ def prepare_page(
         feed, page.records, page.invalid, source_id=source_id, agencies=agencies, now=now,
         scan_nul=page.may_contain_nul,
     )  # fmt: skip
-    return prepare(feed, good, bad, page.next_cursor), len(bad)
+    prepared = prepare(feed, good, bad, page.next_cursor)
+    prepared.server_time = page.server_time
+    return prepared, len(bad)
 
 
 def _has(body: bytes | memoryview, needle: bytes) -> bool:
@@ -263,6 +300,23 @@ def prepare_dossiers_fast(
     page = fast.decode_page(body)
     if page is None:
         return None
+    # A NUL can only come as an escape; most bodies hold no backslash at all, and finding one
+    # byte (memchr) is far cheaper than finding the six-byte escape in megabytes of digits.
+    may_contain_nul = _has(body, b"\\") and _has(body, b"\\u0000")
+    return prepare_typed(
+        page.items, page.next_cursor, page.server_time,
+        lambda: json.loads(bytes(body))["items"], may_contain_nul, source_id, agencies, now,
+        run_id,
+    )  # fmt: skip
+
+
+def prepare_typed(
+    items: list[Any], next_cursor: str | None, server_time: Any,
+    load_raws: Callable[[], list[Any]], may_contain_nul: bool, source_id: str,
+    agencies: dict[str, str], now: datetime, run_id: str | None,
+) -> tuple[PreparedPage, int]:  # fmt: skip
+    """`prepare_dossiers_fast` of typed records however they were decoded; `load_raws` gives
+    the records as raw dicts, for the reference normaliser when a record is deferred."""
     future = fast.future_limit(now)
     prefix, suffix = row_prefix(source_id), row_suffix(run_id)
     cols = DOSSIER_COLUMNS
@@ -270,12 +324,9 @@ def prepare_dossiers_fast(
     # code → (updated µs, unit, JSON, COPY row); the newest version wins, ties keep the first
     latest: dict[str, tuple[int, str, str, bytes]] = {}
     bad: list[Rejection] = []
-    # A NUL can only come as an escape; most bodies hold no backslash at all, and finding one
-    # byte (memchr) is far cheaper than finding the six-byte escape in megabytes of digits.
-    may_contain_nul = _has(body, b"\\") and _has(body, b"\\u0000")
-    raws: list[Any] | None = json.loads(bytes(body))["items"] if may_contain_nul else None
+    raws: list[Any] | None = load_raws() if may_contain_nul else None
     received = 0
-    for i, item in enumerate(page.items):
+    for i, item in enumerate(items):
         try:
             if raws is not None and find_nul(raws[i]):
                 raise fast.Defer
@@ -284,7 +335,7 @@ def prepare_dossiers_fast(
             )
         except fast.Defer:
             if raws is None:
-                raws = json.loads(bytes(body))["items"]
+                raws = load_raws()
             out = normalise_dossier(
                 raws[i], source_id=source_id, agencies=agencies, now=now, scan_nul=may_contain_nul
             )
@@ -303,7 +354,7 @@ def prepare_dossiers_fast(
     newest = max((v[0] for v in values), default=None)
     copy_data, starts = copy_stream([v[3] for v in values]) if latest else (None, None)
     prepared = PreparedPage(
-        next_cursor=page.next_cursor or None,
+        next_cursor=next_cursor or None,
         received=received,
         rows=[],
         record_json=[v[2] for v in values],
@@ -315,5 +366,6 @@ def prepare_dossiers_fast(
         copy_data=copy_data,
         row_starts=starts,
         run_id=run_id,
+        server_time=parse_server_time(server_time),
     )
     return prepared, len(bad)

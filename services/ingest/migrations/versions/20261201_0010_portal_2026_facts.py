@@ -5,7 +5,7 @@ population data, a certification procedure, offering e-certified copies; what a 
 about. Existing rows get false / null (their sources did not send these fields).
 
 Revision ID: ingest_0010
-Revises: ingest_0007
+Revises: ingest_0009
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "ingest_0010"
-down_revision: str | None = "ingest_0007"
+down_revision: str | None = "ingest_0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
