@@ -8,7 +8,10 @@ export PYTHONPATH := $(CURDIR)
 
 install: ## install uv (if missing) and the locked dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || test -x $(UV) || python3 -m pip install --user --quiet uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --locked --quiet
+	@# JSON Schemas the contract tests validate against (AsyncAPI 3.0), from the npm registry
+	@test tools/asyncapi/node_modules/.package-lock.json -nt tools/asyncapi/package-lock.json \
+		|| npm ci --prefix tools/asyncapi --silent --no-audit --no-fund
 
 run: install ## start PostgreSQL, broker, simulator and the three services; Ctrl-C stops all
 	@$(RUN) python scripts/run_local.py

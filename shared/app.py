@@ -29,6 +29,7 @@ from shared.db import make_engine, make_sessionmaker
 from shared.events.consumer import IdempotentConsumer
 from shared.events.dlq_api import dlq_router
 from shared.events.kafka import broker_reachable, ensure_topics, make_producer
+from shared.events.lag import ConsumerLagSampler, Group
 from shared.events.outbox import Outbox, OutboxRelay
 from shared.logging import configure_logging, install_request_id
 from shared.metrics import install_metrics
@@ -154,7 +155,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     app.state.spec = spec
     install_auth(app, AuthConfig.from_settings(settings))
     install_problem_handlers(app)
-    install_request_id(app)
+    install_request_id(app, settings.access_log_sample)
     install_metrics(app)
     app.include_router(_health_router(spec.name))
     app.include_router(_session_router())
@@ -198,6 +199,13 @@ async def _start_background(
     runtime.workers.append(relay)
     runtime.consumers.extend(spec.consumers(runtime))
     runtime.workers.extend(spec.workers(runtime))
+    groups = [
+        Group(c.group_id, c.topics) for c in runtime.consumers if isinstance(c, IdempotentConsumer)
+    ]
+    if groups and runtime.settings.metrics_sample_interval_s > 0:
+        runtime.workers.append(
+            ConsumerLagSampler(runtime.settings, groups, runtime.settings.metrics_sample_interval_s)
+        )
     for worker in [*runtime.consumers, *runtime.workers]:
         tasks.append(asyncio.create_task(worker.run()))
 

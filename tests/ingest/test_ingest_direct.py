@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from services.ingest.domain.copybin import copy_stream, encode_dossier_row, row_suffix
 from services.ingest.domain.normalise import Record
 from services.ingest.simulator import build
-from services.ingest.store.copybin import copy_stream, encode_dossier_row, row_suffix
 from services.ingest.store.pages import (
     Mode,
     PageResult,

@@ -15,8 +15,8 @@ import pytest
 from services.ingest.connectors.national import decode_envelope
 from services.ingest.domain import fast
 from services.ingest.domain.agencies import mapping_from_registry
+from services.ingest.domain.copybin import encode_dossier_rows
 from services.ingest.simulator import build
-from services.ingest.store.copybin import encode_dossier_rows
 from services.ingest.store.pages import PreparedPage, event_json, prepare
 from services.ingest.sync.prepare import normalise_page, prepare_dossiers_fast, prepare_page
 from shared.events.payloads import DossierRecord, DossiersChanged

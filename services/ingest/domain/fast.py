@@ -21,20 +21,20 @@ from typing import Any
 
 import msgspec
 
-from services.ingest.domain.normalise import EARLIEST, FUTURE_TOLERANCE, VN, _positive
-from services.ingest.store.copybin import (
+from services.ingest.domain.copybin import (
     NULL as _NULL,
 )
-from services.ingest.store.copybin import (
+from services.ingest.domain.copybin import (
     TEXTS as _TEXTS,
 )
-from services.ingest.store.copybin import (
+from services.ingest.domain.copybin import (
     channel_status as _channel_status,
 )
-from services.ingest.store.copybin import i64 as _i64
-from services.ingest.store.copybin import length as _len
-from services.ingest.store.copybin import tail as _tail
-from services.ingest.store.copybin import text_field as _text_field
+from services.ingest.domain.copybin import i64 as _i64
+from services.ingest.domain.copybin import length as _len
+from services.ingest.domain.copybin import tail as _tail
+from services.ingest.domain.copybin import text_field as _text_field
+from services.ingest.domain.normalise import EARLIEST, FUTURE_TOLERANCE, VN, _positive
 
 _FALSE: tuple[Any, ...] = (None, "", 0, "0", False, "false", "False")
 _TRUE: tuple[Any, ...] = (1, "1", True, "true", "True")

@@ -13,9 +13,15 @@ def consumers(runtime: Runtime) -> list[IdempotentConsumer]:
 def workers(runtime: Runtime) -> list[Worker]:
     from services.ingest.runtime import engine
     from services.ingest.settings import IngestSettings
+    from services.ingest.sync.health import SourceHealthSampler
     from services.ingest.sync.scheduler import Scheduler
 
     ingest: IngestSettings = runtime.extras.get("ingest_settings") or IngestSettings()
-    if not ingest.scheduler_enabled:
-        return []
-    return [Scheduler(engine(runtime), tick_s=ingest.scheduler_tick_s)]
+    found: list[Worker] = []
+    if runtime.settings.metrics_sample_interval_s > 0:
+        found.append(
+            SourceHealthSampler(engine(runtime).pool, runtime.settings.metrics_sample_interval_s)
+        )
+    if ingest.scheduler_enabled:
+        found.append(Scheduler(engine(runtime), tick_s=ingest.scheduler_tick_s))
+    return found

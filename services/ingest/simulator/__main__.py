@@ -10,6 +10,7 @@ import uvicorn
 
 from services.ingest.simulator import build
 from services.ingest.simulator.faults import Faults
+from shared.logging import configure_logging
 
 log = logging.getLogger("simulator")
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
             help=fld.description,
         )
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging("simulator")  # one JSON object per line, like the services
     faults = Faults(**{n: getattr(args, n) for n in Faults.model_fields})
     t0 = time.perf_counter()
     sim = build(
@@ -71,7 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     from services.ingest.simulator.app import create_app
 
     uvicorn.run(
-        create_app(sim), host=args.host, port=args.port, log_level="warning", access_log=False
+        create_app(sim),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,  # keep our JSON handler on the root logger
     )
 
 

@@ -32,9 +32,9 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
+from services.ingest.domain.copybin import select_rows
 from services.ingest.domain.normalise import Feed, Record, Rejection
 from services.ingest.domain.pull import newest_wins
-from services.ingest.store.copybin import select_rows
 from shared.events.payloads import (
     DossiersChanged,
     Payload,

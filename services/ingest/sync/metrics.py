@@ -27,3 +27,13 @@ LAG = Gauge(
     ["source", "feed"],
 )
 PAGES = Counter("ingest_pages_total", "Pages committed", ["source", "feed"])
+SOURCE_DEGRADED = Gauge(
+    "ingest_source_degraded",
+    "1 while a source's circuit breaker is open (consecutive failed runs), else 0",
+    ["source"],
+)
+SOURCE_FRESHNESS = Gauge(
+    "ingest_source_last_success_age_seconds",
+    "Seconds since a source's last successful run finished",
+    ["source"],
+)

@@ -20,6 +20,14 @@ from typing import Any
 from services.ingest.connectors.base import SourceError
 from services.ingest.connectors.national import decode_envelope
 from services.ingest.domain import fast
+from services.ingest.domain.copybin import (
+    PG_EPOCH,
+    copy_stream,
+    encode_dossier_row,
+    micros,
+    row_prefix,
+    row_suffix,
+)
 from services.ingest.domain.normalise import (
     NORMALISERS,
     Feed,
@@ -27,14 +35,6 @@ from services.ingest.domain.normalise import (
     Rejection,
     find_nul,
     normalise_dossier,
-)
-from services.ingest.store.copybin import (
-    PG_EPOCH,
-    copy_stream,
-    encode_dossier_row,
-    micros,
-    row_prefix,
-    row_suffix,
 )
 from services.ingest.store.pages import (
     DOSSIER_COLUMNS,
