@@ -14,13 +14,14 @@ import http.client
 import json
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from services.ingest.connectors.auth import build_auth
 from services.ingest.connectors.base import (
@@ -30,6 +31,7 @@ from services.ingest.connectors.base import (
     Page,
     SourceError,
 )
+from shared import tracing
 
 VN = timezone(timedelta(hours=7))
 
@@ -108,7 +110,15 @@ class NationalJsonConnector:
         a `sink` may take the body (see `fetch_blocking`: its length comes back)."""
         request = self.raw_request(feed, updated_since=updated_since, cursor=cursor, limit=limit)
         if request is not None:
-            return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
+            # httpx calls are traced by its instrumentation; this client gets its own span and
+            # hands the trace context to the source (W3C traceparent)
+            with tracing.span(
+                f"GET {feed}", kind=SpanKind.CLIENT, attributes={"url.full": request.url}
+            ):
+                request = replace(
+                    request, headers=(*request.headers, *tracing.inject_headers({}).items())
+                )
+                return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
         params = self._params(updated_since, cursor, limit)
         try:
             response = await self._client.get(self._path.format(feed=feed), params=params)

@@ -43,6 +43,7 @@ from services.ingest.connectors.base import Connector, Feed
 from services.ingest.connectors.retry import RetryPolicy, call_with_retries
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
 from services.ingest.store.pages import (
+    OUTBOX_COLUMNS,
     SCHEMA,
     Mode,
     PreparedPage,
@@ -66,6 +67,7 @@ from services.ingest.sync.prepare import (
     warm,
 )
 from services.ingest.sync.ratelimit import TokenBucket
+from shared import tracing
 from shared.events.payloads import IngestRunCompleted
 
 log = logging.getLogger("cchc.ingest.sync")
@@ -369,7 +371,15 @@ class SyncEngine:
             if plan.walked:
                 committed, complete = 0, True
             else:
-                committed, complete = await self._walk(connector, plan, errors)
+                with tracing.span(
+                    "ingest.sync",
+                    attributes={
+                        "ingest.source": sid,
+                        "ingest.feed": feed,
+                        "ingest.run": plan.run_id,
+                    },
+                ):
+                    committed, complete = await self._walk(connector, plan, errors)
         except SourceError as exc:
             error = str(exc)
         except Exception as exc:  # a bug or the database: end the run, keep the checkpoint
@@ -675,8 +685,7 @@ class SyncEngine:
                 "outbox",
                 schema_name=SCHEMA,
                 records=[outbox_record(event, source=self.event_source, key=sid)],
-                columns=("event_id", "topic", "key", "type", "source", "subject", "time",
-                         "payload"),
+                columns=OUTBOX_COLUMNS,
             )  # fmt: skip
         if lag is not None:
             metrics.LAG.labels(sid, feed).set(lag)
