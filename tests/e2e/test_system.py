@@ -88,7 +88,8 @@ async def system(pg_server: Postgres, subprocess_env: dict[str, str], tmp_path_f
         urls[instance] = f"http://127.0.0.1:{port}"
     try:
         for u in urls.values():
-            wait_for_port("127.0.0.1", int(u.rsplit(":", 1)[1]), timeout=60)
+            # generous: on a loaded 2-core machine four services take well over a minute to start
+            wait_for_port("127.0.0.1", int(u.rsplit(":", 1)[1]), timeout=240)
         yield System(urls, broker, processes, logs, collector)
     finally:
         for proc in processes.values():
