@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared import tracing
 from shared.auth.principal import Principal
 from shared.auth.security import AuthConfig, current_principal, install_auth
 from shared.db import make_engine, make_sessionmaker
@@ -105,6 +106,7 @@ def operation_id(route: APIRoute) -> str:
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service_name=spec.name)
     configure_logging(spec.name, settings.log_level)
+    tracing.configure_tracing(spec.name, settings.otel_exporter_otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -172,6 +174,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     for router in spec.routers:
         app.include_router(router)
     _register_problem_schema(app)
+    tracing.instrument_app(app)
     return app
 
 
@@ -232,6 +235,7 @@ async def _shutdown(runtime: Runtime, tasks: list[asyncio.Task[None]]) -> None:
     with suppress(Exception):
         await runtime.producer.stop()
     await runtime.engine.dispose()
+    tracing.shutdown()
     log.info("service stopped", extra={"service": runtime.service})
 
 

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     metrics_sample_interval_s: float = 15.0
     # share of successful requests written to the access log (4xx/5xx are always logged)
     access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
+    # OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); tracing is off without it
+    otel_exporter_otlp_endpoint: str | None = None
     consumer_batch_size: int = 200
 
     outbox_poll_interval_s: float = 0.1

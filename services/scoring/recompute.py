@@ -26,6 +26,7 @@ from services.scoring.domain.profile import Profile, load_profile
 from services.scoring.store import snapshots as snap
 from services.scoring.store.counters import period_counters_many
 from services.scoring.store.registry import aggregation_targets
+from shared import tracing
 from shared.db import transaction
 from shared.events.outbox import Outbox
 from shared.events.payloads import AlertCleared, AlertRaised, Payload, SnapshotUpdated
@@ -239,7 +240,7 @@ USING (
     FOR UPDATE SKIP LOCKED
 ) t
 WHERE s.unit_id = t.unit_id AND s.month = t.month
-RETURNING s.unit_id, s.month
+RETURNING s.unit_id, s.month, s.traceparent
 """)
 
 
@@ -261,6 +262,25 @@ async def refresh_stale(
     ).all()
     if not rows:
         return RecomputeStats()
+    # the recompute continues the trace of the first event that queued its pairs, linked to the
+    # others', so a dossier's trace reaches the snapshot and the alert it changed
+    traces = sorted({tp for _, _, tp in rows if tp})
+    with tracing.span(
+        "scoring.recompute",
+        parent=traces[0] if traces else None,
+        links=traces[1:],
+        attributes={"scoring.stale_pairs": len(rows)},
+    ):
+        return await _refresh(session, ctx, [(u, m) for u, m, _ in rows], as_of, today)
+
+
+async def _refresh(
+    session: AsyncSession,
+    ctx: Scoring,
+    rows: list[tuple[str, str]],
+    as_of: datetime,
+    today: date | None,
+) -> RecomputeStats:
     by_month: dict[str, set[str]] = {}
     for unit, month in rows:
         by_month.setdefault(month, set()).add(unit)

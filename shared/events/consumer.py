@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import tracing
 from shared.events.envelope import CloudEvent, UndecodableEvent
 from shared.events.failures import Failure, classify, describe
 from shared.events.kafka import ensure_topics
@@ -169,7 +171,20 @@ class IdempotentConsumer:
         while True:
             started = time.perf_counter()
             try:
-                outcome = await self._apply(event, payload, handler)
+                # the trace continues from the event's writer (ce_traceparent)
+                with tracing.span(
+                    f"{message.topic} process",
+                    parent=event.traceparent,
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": message.topic,
+                        "messaging.consumer.group.name": self.group_id,
+                        "cloudevents.event_id": event.id,
+                        "cloudevents.event_type": event.type,
+                    },
+                ):
+                    outcome = await self._apply(event, payload, handler)
                 EVENTS_CONSUMED.labels(self.name, outcome).inc()
                 EVENT_HANDLING.labels(self.name).observe(time.perf_counter() - started)
                 return

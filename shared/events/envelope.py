@@ -33,6 +33,8 @@ class CloudEvent:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: str = CONTENT_TYPE
+    # CloudEvents distributed-tracing extension: the W3C traceparent of the span that wrote it
+    traceparent: str | None = None
 
     @classmethod
     def of(cls, payload: Payload, *, source: str, subject: str | None = None) -> CloudEvent:
@@ -54,6 +56,8 @@ class CloudEvent:
         ]
         if self.subject is not None:
             h.append(("ce_subject", self.subject.encode()))
+        if self.traceparent:
+            h.append(("ce_traceparent", self.traceparent.encode()))
         return h
 
     def value(self) -> bytes:
@@ -87,6 +91,7 @@ class CloudEvent:
             time=time,
             data=data,
             datacontenttype=h.get("content-type", CONTENT_TYPE),
+            traceparent=h.get("ce_traceparent"),
         )
 
     def payload(self) -> Payload:

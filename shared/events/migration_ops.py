@@ -89,3 +89,13 @@ def outbox_payload_text_v2(schema: str) -> None:
 def outbox_payload_jsonb_v2(schema: str) -> None:
     """Back to `jsonb` (fails on a payload jsonb refuses, e.g. a `\\u0000` in a string)."""
     _retype_outbox_payload(schema, "jsonb")
+
+
+def add_outbox_traceparent_v3(schema: str) -> None:
+    """`outbox.traceparent`: the W3C trace context of the span that wrote the event, published
+    as the CloudEvents `ce_traceparent` header (NULL while tracing is off)."""
+    op.execute(f"ALTER TABLE {schema}.outbox ADD COLUMN IF NOT EXISTS traceparent text")
+
+
+def drop_outbox_traceparent_v3(schema: str) -> None:
+    op.execute(f"ALTER TABLE {schema}.outbox DROP COLUMN IF EXISTS traceparent")

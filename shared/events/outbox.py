@@ -59,6 +59,7 @@ from shared.metrics import (
     OUTBOX_RELAY_LEADER,
 )
 from shared.settings import Settings
+from shared.tracing import current_traceparent
 from shared.workers import wait_or_stop
 
 log = logging.getLogger("cchc.outbox")
@@ -84,6 +85,8 @@ def define_event_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("published_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text),
+        # W3C traceparent of the span that wrote the event (published as `ce_traceparent`)
+        Column("traceparent", Text),
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
     )
     processed = Table(
@@ -114,6 +117,7 @@ def outbox_row(
         "subject": subject,
         "time": datetime.now(UTC),
         "payload": payload.model_dump_json(),
+        "traceparent": current_traceparent(),
     }
 
 
@@ -288,7 +292,7 @@ class OutboxRelay:
             rows = (
                 await conn.execute(
                     text(
-                        f"SELECT id, event_id, topic, key, type, source, subject, time, payload "
+                        f"SELECT id, event_id, topic, key, type, source, subject, time, payload, traceparent "
                         f"FROM {self._qualified} WHERE published_at IS NULL ORDER BY id LIMIT :n"
                     ),
                     {"n": self.batch_size},
@@ -392,6 +396,7 @@ class OutboxRelay:
                 subject=row.subject,
                 time=row.time,
                 data={},
+                traceparent=row.traceparent,
             )
             futures.append(
                 await self.producer.send(

@@ -33,6 +33,7 @@ from shared.events.payloads import (
 )
 from shared.settings import to_async_url
 from tests.support.kafka import eventually, read_topic
+from tests.support.otlp import Collector, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 # Event types a downstream consumer acts on (others on the topic are skipped, not deduplicated).
@@ -48,6 +49,7 @@ class System:
     broker: Broker
     processes: dict[str, subprocess.Popen[bytes]]
     logs: Path
+    collector: Collector
 
 
 def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -60,13 +62,15 @@ async def system(pg_server: Postgres, subprocess_env: dict[str, str], tmp_path_f
                  ) -> AsyncIterator[System]:  # fmt: skip
     logs = tmp_path_factory.mktemp("e2e-logs")
     broker = Broker.start(free_port(), logs)
+    collector = Collector()  # every process exports its spans here
     name = f"cchc_e2e_{uuid.uuid4().hex[:8]}"
     url = await pg_server.create_database(name)
     for service in migrate.SERVICES:
         await asyncio.to_thread(migrate.upgrade, service, url)
     env = {**subprocess_env, "DATABASE_URL": to_async_url(url),
            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "PYTHONPATH": str(ROOT),
-           "METRICS_SAMPLE_INTERVAL_S": "1"}  # fmt: skip
+           "METRICS_SAMPLE_INTERVAL_S": "1", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+           "OTEL_BSP_SCHEDULE_DELAY": "500"}  # fmt: skip
     processes: dict[str, subprocess.Popen[bytes]] = {}
     urls: dict[str, str] = {}
     sim_port = free_port()
@@ -84,8 +88,9 @@ async def system(pg_server: Postgres, subprocess_env: dict[str, str], tmp_path_f
         urls[instance] = f"http://127.0.0.1:{port}"
     try:
         for u in urls.values():
-            wait_for_port("127.0.0.1", int(u.rsplit(":", 1)[1]), timeout=60)
-        yield System(urls, broker, processes, logs)
+            # generous: on a loaded 2-core machine four services take well over a minute to start
+            wait_for_port("127.0.0.1", int(u.rsplit(":", 1)[1]), timeout=240)
+        yield System(urls, broker, processes, logs, collector)
     finally:
         for proc in processes.values():
             if proc.poll() is None:
@@ -96,6 +101,7 @@ async def system(pg_server: Postgres, subprocess_env: dict[str, str], tmp_path_f
             except subprocess.TimeoutExpired:
                 proc.kill()
         broker.stop()
+        collector.stop()
         await pg_server.drop_database(name)
 
 
@@ -267,3 +273,41 @@ async def test_every_metric_the_operators_dashboards_and_alerts_use_is_exported(
     # prometheus_client exports a counter `x` as `x_total`
     exported |= {n.removesuffix("_total") + "_total" for n in exported}
     assert used_metrics() - exported == set()
+
+
+async def test_one_trace_follows_a_dossier_from_the_source_call_to_the_alert_it_raised(
+    system: System,
+) -> None:
+    """After the sync above: one trace holds ingest's call to the source, the write of the
+    page, scoring's handling of the DossiersChanged event, the recompute that changed the
+    snapshot and raised an alert, and tasks' handling of that alert (a remediation item)."""
+
+    def traces() -> dict[str, list[Span]]:
+        by_trace: dict[str, list[Span]] = {}
+        for s in system.collector.snapshot():
+            by_trace.setdefault(s.trace_id, []).append(s)
+        return by_trace
+
+    async def whole() -> list[Span] | None:
+        for spans in traces().values():
+            names = {(s.service, s.name) for s in spans}
+            if {
+                ("cchc-ingest", "ingest.sync"),
+                ("cchc-ingest", "GET dossiers"),
+                ("cchc-scoring", "ingest.dossiers process"),
+                ("cchc-scoring", "scoring.recompute"),
+                ("cchc-tasks", "scoring.snapshots process"),
+            } <= names:
+                return spans
+        return None
+
+    spans = await eventually(whole, timeout=60)
+    assert spans, sorted({(s.service, s.name) for s in system.collector.snapshot()})[:50]
+    by_id = {s.span_id: s for s in spans}
+    # one root, in ingest: the request that started the sync (or the scheduler's run itself)
+    roots = [s for s in spans if s.parent_id == ""]
+    assert len(roots) == 1 and roots[0].service == "cchc-ingest", roots
+    fetch = next(s for s in spans if s.name == "GET dossiers")
+    assert by_id[fetch.parent_id].name == "ingest.sync"
+    handled = next(s for s in spans if s.name == "scoring.snapshots process")
+    assert handled.service == "cchc-tasks"

@@ -14,13 +14,14 @@ import http.client
 import json
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from services.ingest.connectors.auth import ClientCredentialsFlow, build_auth
 from services.ingest.connectors.base import (
@@ -41,6 +42,7 @@ from services.ingest.connectors.wire import (
     register_wire,
     wire_format,
 )
+from shared import tracing
 
 VN = timezone(timedelta(hours=7))
 
@@ -149,7 +151,15 @@ class NationalJsonConnector:
             except (httpx.InvalidURL, ValueError) as exc:
                 raise SourceError("client", f"invalid source URL: {type(exc).__name__}") from exc
             try:
-                return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
+                # httpx calls are traced by its instrumentation; this client gets its own span
+                # and hands the trace context to the source (W3C traceparent)
+                with tracing.span(
+                    f"GET {feed}", kind=SpanKind.CLIENT, attributes={"url.full": request.url}
+                ):
+                    request = replace(
+                        request, headers=(*request.headers, *tracing.inject_headers({}).items())
+                    )
+                    return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
             except SourceError as exc:
                 if self._flow is None or exc.status != 401 or attempt:
                     raise

@@ -41,6 +41,7 @@ from shared.events.payloads import (
     PetitionsChanged,
     ProceduresChanged,
 )
+from shared.tracing import current_traceparent
 
 SCHEMA = "ingest"
 SEP = "\x1f"  # joins quarantine reasons in one text parameter (split back in SQL)
@@ -188,7 +189,9 @@ RUN_COUNTERS_SQL = f"""
         unchanged = unchanged + $4, quarantined = quarantined + $5
     WHERE id = $1"""
 
-OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "source", "subject", "time", "payload")
+OUTBOX_COLUMNS = (
+    "event_id", "topic", "key", "type", "source", "subject", "time", "payload", "traceparent",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +219,7 @@ def raw_text(raw: Any) -> str:
 def outbox_record(payload: Payload, *, source: str, key: str) -> tuple[Any, ...]:
     return (
         str(uuid.uuid4()), payload.topic, key, payload.event_type, source, None,
-        datetime.now(UTC), payload.model_dump_json(),
+        datetime.now(UTC), payload.model_dump_json(), current_traceparent(),
     )  # fmt: skip
 
 
@@ -475,10 +478,10 @@ async def _write(
             for i in at:
                 by_unit[page.units[i]].append(page.record_json[i])
             event_type, topic = t.event.event_type, t.event.topic
-            now = datetime.now(UTC)
+            now, traceparent = datetime.now(UTC), current_traceparent()
             rows = [
                 (str(uuid.uuid4()), topic, unit_id, event_type, event_source, None, now,
-                 event_json(feed, unit_id, run_id, by_unit[unit_id]))
+                 event_json(feed, unit_id, run_id, by_unit[unit_id]), traceparent)
                 for unit_id in sorted(by_unit)
             ]  # fmt: skip
             await conn.copy_records_to_table(

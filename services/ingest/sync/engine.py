@@ -50,11 +50,12 @@ from services.ingest.connectors.base import Connector, Feed
 from services.ingest.connectors.retry import RetryPolicy
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
 from services.ingest.store.credentials import CredentialError, Keyring
-from services.ingest.store.pages import SCHEMA, outbox_record, write_page
+from services.ingest.store.pages import OUTBOX_COLUMNS, SCHEMA, outbox_record, write_page
 from services.ingest.sync import metrics
 from services.ingest.sync.prepare import SharedBodies, warm
 from services.ingest.sync.ratelimit import TokenBucket
 from services.ingest.sync.walk import PageWalk
+from shared import tracing
 from shared.events.payloads import IngestRunCompleted
 
 log = logging.getLogger("cchc.ingest.sync")
@@ -368,7 +369,15 @@ class SyncEngine:
             elif plan.kind == "backfill" and self._slices(plan, connector) > 1:
                 committed, complete = await self._walk_slices(connector, plan, errors)
             else:
-                committed, complete = await PageWalk(self, connector, plan, errors).run()
+                with tracing.span(
+                    "ingest.sync",
+                    attributes={
+                        "ingest.source": sid,
+                        "ingest.feed": feed,
+                        "ingest.run": plan.run_id,
+                    },
+                ):
+                    committed, complete = await PageWalk(self, connector, plan, errors).run()
         except SourceError as exc:
             error = str(exc)
         except (CredentialError, ValidationError) as exc:  # the stored auth: not the code
@@ -544,8 +553,7 @@ class SyncEngine:
                 "outbox",
                 schema_name=SCHEMA,
                 records=[outbox_record(event, source=self.event_source, key=sid)],
-                columns=("event_id", "topic", "key", "type", "source", "subject", "time",
-                         "payload"),
+                columns=OUTBOX_COLUMNS,
             )  # fmt: skip
         if lag is not None:
             metrics.LAG.labels(sid, feed).set(lag)

@@ -12,7 +12,13 @@ from typing import Any
 from services.ingest.connectors import capabilities
 from services.ingest.domain.normalise import Record, Rejection, normalise_dossier
 from services.ingest.domain.push import apply_progress, stamped
-from services.ingest.store.pages import DOSSIER_COLUMNS, SCHEMA, outbox_record, write_page
+from services.ingest.store.pages import (
+    DOSSIER_COLUMNS,
+    OUTBOX_COLUMNS,
+    SCHEMA,
+    outbox_record,
+    write_page,
+)
 from services.ingest.sync.engine import SourceDisabled, SourceNotFound, SyncEngine, _source_dict
 from shared.events.payloads import DossierRecord, IngestRunCompleted
 
@@ -93,8 +99,7 @@ async def receive_push(
             await conn.copy_records_to_table(
                 "outbox", schema_name=SCHEMA,
                 records=[outbox_record(event, source=engine.event_source, key=source_id)],
-                columns=("event_id", "topic", "key", "type", "source", "subject", "time",
-                         "payload"),
+                columns=OUTBOX_COLUMNS,
             )  # fmt: skip
     engine._count(source_id, "dossiers", result, [])
     return {

@@ -34,6 +34,7 @@ from services.scoring.domain.facts import (
 )
 from services.scoring.domain.periods import VN_TZ, month_of
 from shared.events.payloads import DossierRecord, PetitionRecord, ProcedureRecord
+from shared.tracing import current_traceparent
 
 Record = DossierRecord | ProcedureRecord | PetitionRecord
 MAX_STALE_MONTHS = 24
@@ -182,16 +183,21 @@ SET {", ".join(f"{c} = l.{c} + excluded.{c}" for c in FLOW_COUNTERS)}
 """Add (unit, procedure, month, counter) deltas to the wide leaf rows, one row per key."""
 
 ENQUEUE_STALE = text("""
-INSERT INTO scoring.stale (unit_id, month)
-SELECT unit_id, month FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, month text)
-ON CONFLICT (unit_id, month) DO UPDATE SET enqueued_at = now()
+INSERT INTO scoring.stale (unit_id, month, traceparent)
+SELECT unit_id, month, CAST(:traceparent AS text)
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, month text)
+ON CONFLICT (unit_id, month) DO UPDATE SET enqueued_at = now(),
+    traceparent = coalesce(scoring.stale.traceparent, excluded.traceparent)
 """)
+"""Queue (unit, month) pairs; a pair keeps the trace of the first event that queued it."""
 
 
 async def enqueue_stale(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> None:
     rows = [{"unit_id": u, "month": m} for u, m in sorted(set(pairs))]
     if rows:
-        await session.execute(ENQUEUE_STALE, {"rows": json.dumps(rows)})
+        await session.execute(
+            ENQUEUE_STALE, {"rows": json.dumps(rows), "traceparent": current_traceparent()}
+        )
 
 
 async def add_leaf_deltas(
