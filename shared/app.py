@@ -37,6 +37,7 @@ from shared.problems import (
     install_problem_handlers,
     problem_responses,
 )
+from shared.request_guard import RequestGuard
 from shared.settings import Settings
 
 log = logging.getLogger("cchc.app")
@@ -78,6 +79,8 @@ class ServiceSpec:
     consumers: Callable[[Runtime], list[IdempotentConsumer]] = lambda rt: []
     workers: Callable[[Runtime], list[Worker]] = lambda rt: []
     on_startup: Callable[[Runtime], Any] | None = None
+    # body size limits by path prefix, where a route needs other than the settings' defaults
+    body_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -152,6 +155,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     app.state.spec = spec
     install_auth(app, AuthConfig.from_settings(settings))
     install_problem_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        limits=spec.body_limits,
+    )
     install_request_id(app)
     install_metrics(app)
     app.include_router(_health_router(spec.name))
@@ -290,10 +299,41 @@ def _register_problem_schema(app: FastAPI) -> None:
                     response["content"] = {PROBLEM_MEDIA_TYPE: problem}
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        _hoist_defs(schema.get("paths", {}), schemas)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _hoist_defs(node: Any, components: dict[str, Any]) -> None:
+    """A model schema pasted into `openapi_extra` (`Model.model_json_schema()`) carries its own
+    `$defs` and `#/$defs/X` refs, which do not resolve in an OpenAPI document: move them to
+    `components/schemas` and point the refs there."""
+    if isinstance(node, dict):
+        defs = node.pop("$defs", None)
+        if isinstance(defs, dict):
+            for name, definition in defs.items():
+                _hoist_defs(definition, components)
+                components.setdefault(name, definition)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+        for value in node.values():
+            _hoist_defs(value, components)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_defs(value, components)
+
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+def download_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry of a file download (use with `response_class=Response`), so
+    the document states the real media types instead of FastAPI's default application/json."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": "The file", "content": {m: binary for m in media_types}}}
 
 
 # --- request dependencies ------------------------------------------------------------------------

@@ -10,10 +10,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -158,12 +160,44 @@ def install_problem_handlers(app: FastAPI) -> None:
             dict(exc.headers) if exc.headers else None,
         )
 
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        sqlstate = database_sqlstate(exc)
+        if sqlstate is None or not sqlstate.startswith(DATA_EXCEPTION):
+            raise exc  # a real server error: the 500 handler below
+        # A value PostgreSQL cannot store or compute (a NUL in a multipart text field, a number
+        # or date out of its range) reached the database: the input is at fault, and the
+        # transaction has rolled back, so nothing changed.
+        log.warning("input refused by the database", extra={"sqlstate": sqlstate})
+        return problem_response(
+            422,
+            "Unprocessable Content",
+            "A value in the request cannot be stored (out of range or not valid text).",
+            request,
+            "validation",
+        )
+
+    # registered by class (not in the catch-all), so Starlette answers without re-raising
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(asyncpg.PostgresError, _database)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return problem_response(
             500, "Internal Server Error", "An unexpected error occurred.", request, "internal"
         )
+
+
+DATA_EXCEPTION = "22"  # SQLSTATE class 22: data exception (22021 NUL byte, 22003 out of range…)
+
+
+def database_sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error, raw asyncpg or wrapped by SQLAlchemy, else None."""
+    for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
+        sqlstate = getattr(candidate, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate
+    return None
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

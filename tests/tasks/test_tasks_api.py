@@ -582,14 +582,17 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
     client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     unit = "P21.STC"
+    # A fixed clock, never today's: the deadlines and the scheduler's pass share it.
+    now = datetime(2026, 6, 10, 9, 0, tzinfo=tl.VN_TZ)
+    day = now.date()
     offsets = [7, 3, 1, 0, 8, -1, -20]
     res = await create(
-        client, auth, [item(unit, deadline=str(TODAY + timedelta(days=d))) for d in offsets]
+        client, auth, [item(unit, deadline=str(day + timedelta(days=d))) for d in offsets]
     )
     ids = [i["id"] for i in res.json()["items"]]
     by_offset = dict(zip(offsets, ids, strict=True))
     # a reported item is not chased
-    extra = await create(client, auth, [item(unit, deadline=str(TODAY + timedelta(days=1)))])
+    extra = await create(client, auth, [item(unit, deadline=str(day + timedelta(days=1)))])
     reported = extra.json()["items"][0]["id"]
     await client.post(
         f"/api/v1/items/{reported}/transitions",
@@ -597,9 +600,6 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
         headers=auth("officer", unit),
     )
     scheduler = DeadlineScheduler(sessions, Outbox(outbox_table, SPEC.source), interval=60)
-    # A fixed clock, never today's: on the 10th the next child is due on the 5th of next month,
-    # outside the 7-day reminder window, so its only event is `created` whatever day CI runs.
-    now = datetime(2026, 6, 10, 9, 0, tzinfo=tl.VN_TZ)
     await scheduler.run_once(now)
     await scheduler.run_once(now)  # a second pass sends nothing new
     async with sessions() as s:
@@ -645,7 +645,7 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
     # moving a deadline re-arms the reminders for the new date (once again)
     patched = await client.patch(
         f"/api/v1/items/{by_offset[8]}",
-        json={"deadline": str(TODAY + timedelta(days=2)), "reason": "Đẩy nhanh tiến độ"},
+        json={"deadline": str(day + timedelta(days=2)), "reason": "Đẩy nhanh tiến độ"},
         headers=auth("inspector"),
     )
     assert patched.status_code == 200
@@ -659,7 +659,7 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
                 )
             )
         ).all()
-    assert rearmed == [(3, TODAY + timedelta(days=2))]
+    assert rearmed == [(3, day + timedelta(days=2))]
 
 
 async def test_patch_item_deadline_needs_reason_and_is_recorded(

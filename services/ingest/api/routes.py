@@ -38,6 +38,7 @@ from services.ingest.sync.engine import (
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
+from shared.bounds import Id64
 from shared.problems import Conflict, NotFound, UnprocessableContent, problem_responses
 
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
@@ -223,7 +224,7 @@ async def list_quarantine(
     feed: FeedName | None = None,
     entry_status: Annotated[str, Query(alias="status")] = "open",
     reason: Annotated[str | None, Query(description="Reason kind, e.g. unknown_agency")] = None,
-    after_id: Annotated[int, Query(ge=0, description="Keyset paging: last id seen")] = 0,
+    after_id: Annotated[Id64, Query(description="Keyset paging: last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[QuarantineOut]:
     q = select(Quarantined).where(Quarantined.id > after_id, Quarantined.status == entry_status)

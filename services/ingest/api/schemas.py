@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from services.ingest.connectors.base import ApiKeyAuth, OAuth2ClientCredentials
+from shared.bounds import Count32, Id64, Instant
 from shared.events.payloads import DossierRecord
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
@@ -44,10 +45,10 @@ class SourceSettings(BaseModel):
     )
     feeds: list[FeedName] | None = None
     enabled: bool | None = None
-    schedule_s: int | None = Field(default=None, ge=10, description="Incremental run interval.")
-    lookback_s: int | None = Field(default=None, ge=0, description="Re-read window.")
+    schedule_s: Count32 | None = Field(default=None, ge=10, description="Incremental run interval.")
+    lookback_s: Count32 | None = Field(default=None, ge=0, description="Re-read window.")
     page_size: int | None = Field(default=None, ge=1, le=5000)
-    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
     concurrency: int | None = Field(default=None, ge=1, le=16)
     timeout_s: float | None = Field(default=None, gt=0, le=300)
 
@@ -116,8 +117,8 @@ class SyncRequest(BaseModel):
 
     feed: FeedName = "dossiers"
     kind: Literal["incremental", "backfill"] = "incremental"
-    since: datetime | None = Field(default=None, description="Backfill start (required).")
-    until: datetime | None = Field(default=None, description="Backfill end (optional).")
+    since: Instant | None = Field(default=None, description="Backfill start (required).")
+    until: Instant | None = Field(default=None, description="Backfill end (optional).")
 
 
 class SyncStarted(BaseModel):
@@ -165,7 +166,7 @@ class ReprocessRequest(BaseModel):
 
     source_id: str
     feed: FeedName = "dossiers"
-    ids: list[int] | None = Field(default=None, description="Only these entries (else all open).")
+    ids: list[Id64] | None = Field(default=None, description="Only these entries (else all open).")
 
 
 class ReprocessResult(BaseModel):

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from services.scoring.api.scores import DEFAULT_PROFILE, parse_period, resolve_profile
 from services.scoring.domain.profile import Profile
 from services.scoring.store import snapshots as snap
-from shared.app import SessionDep
+from shared.app import CSV_MEDIA_TYPE, SessionDep, download_responses
 from shared.auth import Principal, current_principal
-from shared.exports import csv_response, xlsx_response
+from shared.exports import XLSX_MEDIA_TYPE, csv_response, xlsx_response
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
@@ -51,7 +51,11 @@ async def _rows(session: Any, principal: Principal, period: str, level: str | No
     return [r for r in rows if not scope or r["unit_id"] == scope]
 
 
-@router.get("/rankings.csv", responses=problem_responses(400, 401, 404))
+@router.get(
+    "/rankings.csv",
+    response_class=Response,
+    responses={**download_responses(CSV_MEDIA_TYPE), **problem_responses(400, 401, 404)},
+)
 async def rankings_csv(
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],
@@ -65,7 +69,11 @@ async def rankings_csv(
     return csv_response(headers, body, f"xep-hang-766-{p.id}.csv")
 
 
-@router.get("/rankings.xlsx", responses=problem_responses(400, 401, 404))
+@router.get(
+    "/rankings.xlsx",
+    response_class=Response,
+    responses={**download_responses(XLSX_MEDIA_TYPE), **problem_responses(400, 401, 404)},
+)
 async def rankings_xlsx(
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],

@@ -15,10 +15,11 @@ from services.tasks.api.common import today_vn
 from services.tasks.api.schemas import AgencyReport, ConclusionReport, ProvinceReport
 from services.tasks.store import repo
 from services.tasks.store.models import Conclusion, Item, UnitRow
-from shared.app import SessionDep
+from shared.app import CSV_MEDIA_TYPE, SessionDep, download_responses
 from shared.auth.principal import Principal
 from shared.auth.security import current_principal
-from shared.exports import csv_response, xlsx_response
+from shared.bounds import Day
+from shared.exports import XLSX_MEDIA_TYPE, csv_response, xlsx_response
 from shared.problems import NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -116,6 +117,16 @@ async def conclusion_report(
 ) -> ConclusionReport:
     if await session.get(Conclusion, conclusion_id) is None:
         raise NotFound("conclusion not found")
+    if not principal.sees_all_units:  # seen like the conclusion itself: through its items
+        visible = await session.scalar(
+            select(Item.id)
+            .where(
+                Item.conclusion_id == conclusion_id, repo.visible_to_unit(principal.unit_id or "")
+            )
+            .limit(1)
+        )
+        if visible is None:
+            raise NotFound("conclusion not found")
     today = today_vn(repo.utcnow())
     agencies = await _agency_reports(
         session, [Item.conclusion_id == conclusion_id, *_scope(principal)], today
@@ -143,8 +154,8 @@ async def agency_report(
     session: SessionDep,
     principal: Reader,
     conclusion_id: str | None = None,
-    deadline_from: date | None = None,
-    deadline_to: date | None = None,
+    deadline_from: Day | None = None,
+    deadline_to: Day | None = None,
 ) -> list[AgencyReport]:
     clauses = _scope(principal)
     if conclusion_id:
@@ -211,15 +222,8 @@ TIMELINESS_VI = {
 @router.get(
     "/exports/items",
     summary="Export items as CSV or XLSX (Vietnamese headers)",
-    responses={
-        200: {
-            "content": {
-                "text/csv": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
-            }
-        },
-        **problem_responses(401),
-    },
+    response_class=Response,
+    responses={**download_responses(CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE), **problem_responses(401)},
 )
 async def export_items(
     session: SessionDep,
