@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
@@ -64,6 +64,9 @@ class Runtime:
     consumers: list[IdempotentConsumer] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    # service-specific readiness checks (name → coroutine answering "healthy?"), e.g. a
+    # watchdog that notices a wedged engine; /readyz answers 503 when one says no
+    readiness: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -232,7 +235,7 @@ def _health_router(service: str) -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: database and broker reachable",
+        summary="Readiness: database and broker reachable, the service's own checks pass",
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
     )
@@ -240,11 +243,15 @@ def _health_router(service: str) -> APIRouter:
         runtime: Runtime = request.app.state.runtime
         database = await _database_reachable(runtime.engine)
         broker = runtime.broker_ready.is_set() and await broker_reachable(runtime.settings)
-        ready = database and broker
-        body = Readiness(
-            status="ready" if ready else "not ready",
-            checks={"database": database, "broker": broker},
-        )
+        checks = {"database": database, "broker": broker}
+        for name, check in runtime.readiness.items():
+            try:
+                async with asyncio.timeout(5):
+                    checks[name] = bool(await check())
+            except Exception:
+                checks[name] = False
+        ready = all(checks.values())
+        body = Readiness(status="ready" if ready else "not ready", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     return router

@@ -30,6 +30,7 @@ from services.ingest.domain.agencies import mapping_from_registry
 from services.ingest.runtime import engine
 from services.ingest.store.models import Dossier, DossierStatusChange, Quarantined, Run, Source
 from services.ingest.sync.engine import (
+    EngineBusy,
     RunInProgress,
     SourceDisabled,
     SourceNotFound,
@@ -39,7 +40,13 @@ from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
 from shared.bounds import Id64
-from shared.problems import Conflict, NotFound, UnprocessableContent, problem_responses
+from shared.problems import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    UnprocessableContent,
+    problem_responses,
+)
 
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 Reader = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector, Role.viewer))]
@@ -146,7 +153,7 @@ async def delete_source(source_id: str, session: SessionDep, _: Admin) -> Respon
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncStarted,
     summary="Start an incremental sync or a backfill of a date range now",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 async def trigger_sync(
     source_id: str, body: SyncRequest, runtime: RuntimeDep, _: Admin
@@ -167,6 +174,8 @@ async def trigger_sync(
         raise UnprocessableContent(f"source {source_id} is disabled") from exc
     except RunInProgress as exc:
         raise Conflict(str(exc)) from exc
+    except EngineBusy as exc:
+        raise ServiceUnavailable(f"every run slot is taken ({exc}); try again shortly") from exc
     return SyncStarted(run_id=run_id)
 
 
