@@ -107,7 +107,7 @@ def operation_id(route: APIRoute) -> str:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service_name=spec.name)
-    configure_logging(spec.name, settings.log_level)
+    configure_logging(spec.name, settings.log_level, secrets=(settings.jwt_secret,))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

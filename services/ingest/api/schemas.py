@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from services.ingest.connectors.base import ApiKeyAuth, OAuth2ClientCredentials
 from shared.bounds import Count32, Id64, Instant
 from shared.events.payloads import DossierRecord
+from shared.logging import register_secret
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["hy-igate"])]
@@ -206,4 +207,5 @@ def auth_to_store(auth: ApiKeyAuth | OAuth2ClientCredentials) -> dict[str, Any]:
     for key, value in list(data.items()):
         if isinstance(value, SecretStr):
             data[key] = value.get_secret_value()
+            register_secret(data[key])  # from now on, never in a log line of this process
     return data

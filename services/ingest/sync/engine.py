@@ -67,6 +67,7 @@ from services.ingest.sync.prepare import (
 )
 from services.ingest.sync.ratelimit import TokenBucket
 from shared.events.payloads import IngestRunCompleted
+from shared.logging import register_secret
 
 log = logging.getLogger("cchc.ingest.sync")
 
@@ -119,11 +120,11 @@ def lock_key(source_id: str, feed: str) -> str:
 
 def connector_config(source: dict[str, Any]) -> ConnectorConfig:
     auth = source["auth"]
+    auth = json.loads(auth) if isinstance(auth, str) else auth
+    for field_name in ("key", "client_secret"):  # never in a log line of this process
+        register_secret(auth.get(field_name))
     return ConnectorConfig(
-        kind=source["kind"],
-        base_url=source["base_url"],
-        auth=json.loads(auth) if isinstance(auth, str) else auth,
-        timeout_s=source["timeout_s"],
+        kind=source["kind"], base_url=source["base_url"], auth=auth, timeout_s=source["timeout_s"]
     )
 
 
