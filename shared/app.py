@@ -300,7 +300,17 @@ def _register_problem_schema(app: FastAPI) -> None:
         problem = {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                response = operation.get("responses", {}).get("422")
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:  # shared.request_guard, on every body
+                    responses.setdefault(
+                        "413",
+                        {"description": "The body is larger than the limit",
+                         "content": {PROBLEM_MEDIA_TYPE: problem}},
+                    )  # fmt: skip
+                    responses.setdefault(
+                        "422", {"description": "", "content": {PROBLEM_MEDIA_TYPE: problem}}
+                    )
+                response = responses.get("422")
                 if response is not None:
                     response["description"] = "The request does not match the schema"
                     response["content"] = {PROBLEM_MEDIA_TYPE: problem}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import docx
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.tasks.domain import timeliness as tl
 from services.tasks.events.scheduler import DeadlineScheduler
 from services.tasks.main import SPEC, create_app
+from services.tasks.store import repo
 from services.tasks.store.models import Item, NotificationSent, outbox_table
 from shared.db import make_engine, make_sessionmaker
 from shared.events.outbox import Outbox
@@ -29,14 +31,29 @@ from tests.conftest import running
 from tests.tasks._samples import sample
 
 Auth = Callable[..., dict[str, str]]
-TODAY = tl.local_date(datetime.now(tl.VN_TZ))
+# A fixed calendar, never today's (issue 16 item 14): the service runs on a clock that starts at
+# 09:00 on 10 June 2026 (Vietnam) and moves with real time, so deadlines, timeliness and the
+# scheduler's passes agree whatever day and hour the suite runs.
+START = datetime(2026, 6, 10, 9, 0, tzinfo=tl.VN_TZ)
+TODAY = START.date()
+
+
+def fixed_calendar() -> datetime:
+    return (START + timedelta(seconds=time.monotonic() - _STARTED)).astimezone(UTC)
+
+
+_STARTED = time.monotonic()
 
 
 @pytest.fixture(scope="module")
 async def client(make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_settings(service_name="tasks", workers_enabled=False))
-    async with running(app) as c:
-        yield c
+    repo.set_clock(fixed_calendar)
+    try:
+        async with running(app) as c:
+            yield c
+    finally:
+        repo.set_clock(None)
 
 
 @pytest.fixture(scope="module")
@@ -582,9 +599,9 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
     client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     unit = "P21.STC"
-    # A fixed clock, never today's: the deadlines and the scheduler's pass share it.
-    now = datetime(2026, 6, 10, 9, 0, tzinfo=tl.VN_TZ)
-    day = now.date()
+    # the scheduler's pass on the service's fixed calendar
+    now = fixed_calendar()
+    day = TODAY
     offsets = [7, 3, 1, 0, 8, -1, -20]
     res = await create(
         client, auth, [item(unit, deadline=str(day + timedelta(days=d))) for d in offsets]
