@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, text
+from sqlalchemy import Table, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth.principal import Principal
@@ -107,7 +107,9 @@ def operation_id(route: APIRoute) -> str:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service_name=spec.name)
-    configure_logging(spec.name, settings.log_level, secrets=(settings.jwt_secret,))
+    configure_logging(
+        spec.name, settings.log_level, secrets=(settings.jwt_secret, _password(settings))
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -172,6 +174,14 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         app.include_router(router)
     _register_problem_schema(app)
     return app
+
+
+def _password(settings: Settings) -> str | None:
+    """The database password, if the URL carries one (never to be logged)."""
+    try:
+        return make_url(settings.async_database_url).password
+    except Exception:
+        return None
 
 
 async def _start_background(
