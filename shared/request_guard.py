@@ -18,6 +18,7 @@ The body is buffered up to its limit (bounded) and replayed to the app unchanged
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -27,6 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.problems import PROBLEM_BASE_URI, PROBLEM_MEDIA_TYPE
 
 _JSON_NUL = b"\\u0000"
+_JSON_SURROGATE = b"\\ud"  # a \udXXX escape: a lone surrogate is not UTF-8 (paired ones are)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class RequestGuard:
@@ -126,15 +129,16 @@ def _check_body(body: bytes, content_type: str) -> str | None:
         except UnicodeDecodeError:
             return "the JSON body is not valid UTF-8"
         # cheap pre-checks first; an escaped backslash or a string can look alike
-        if _JSON_NUL in body or b"NaN" in body or b"Infinity" in body:
+        lowered = body.lower()
+        if _JSON_NUL in body or _JSON_SURROGATE in lowered or b"NaN" in body or b"Infinity" in body:
             try:
                 value = json.loads(text, parse_constant=_no_constant)
             except _NonFinite:
                 return "NaN and Infinity are not JSON numbers"
             except ValueError:
                 return None  # not JSON at all: the handler's validation says so
-            if _has_nul(value):
-                return "a NUL character (\\u0000) in a JSON string"
+            if _has_unstorable(value):
+                return "a NUL character (\\u0000) or a lone surrogate in a JSON string"
         return None
     if content_type.startswith("application/x-www-form-urlencoded"):
         if b"\x00" in body or b"\x00" in unquote_to_bytes(body.replace(b"+", b" ")):
@@ -166,12 +170,14 @@ def _no_constant(name: str) -> Any:
     raise _NonFinite(name)
 
 
-def _has_nul(value: Any) -> bool:
+def _has_unstorable(value: Any) -> bool:
+    """A string PostgreSQL cannot store as text: a NUL, or a lone UTF-16 surrogate (json.loads
+    joins a valid surrogate pair into one character, so only unpaired ones remain)."""
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, str):
-            if "\x00" in v:
+            if _UNSTORABLE.search(v):
                 return True
         elif isinstance(v, dict):
             stack.extend(v.keys())

@@ -152,6 +152,11 @@ async def test_malformed_utf8_bodies_are_422(
             headers={**auth("admin"), "content-type": "application/json"},
         )  # fmt: skip
         assert "UTF-8" in assert_problem(r, 422)["detail"]
+    surrogate = await clients["tasks"].post(
+        "/api/v1/conclusions/parse", content=b'{"text": "UBND \\ud800 t\\u1ec9nh"}',
+        headers={**auth("inspector"), "content-type": "application/json"},
+    )  # fmt: skip
+    assert "surrogate" in assert_problem(surrogate, 422)["detail"]
     nan = await clients["scoring"].put(
         "/api/v1/units/P21.SNV/counters/202609/personal_data_uses", content=b'{"value": Infinity}',
         headers={**auth("admin"), "content-type": "application/json"},
