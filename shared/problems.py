@@ -162,18 +162,22 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         sqlstate = database_sqlstate(exc)
-        if sqlstate is None or not sqlstate.startswith(DATA_EXCEPTION):
+        refusal = INPUT_REFUSALS.get(sqlstate or "") or (
+            INPUT_REFUSALS[DATA_EXCEPTION] if (sqlstate or "").startswith(DATA_EXCEPTION) else None
+        )
+        if refusal is None:
             raise exc  # a real server error: the 500 handler below
-        # A value PostgreSQL cannot store or compute (a NUL in a multipart text field, a number
-        # or date out of its range) reached the database: the input is at fault, and the
-        # transaction has rolled back, so nothing changed.
+        # The database refused a value of the request: not storable or out of range (class 22),
+        # a reference to nothing, a duplicate, a broken rule (class 23). The input is at fault
+        # and the transaction has rolled back, so nothing changed.
+        status, detail = refusal
         log.warning("input refused by the database", extra={"sqlstate": sqlstate})
         return problem_response(
-            422,
-            "Unprocessable Content",
-            "A value in the request cannot be stored (out of range or not valid text).",
+            status,
+            HTTPStatus(status).phrase,
+            detail,
             request,
-            "validation",
+            "conflict" if status == 409 else "validation",
         )
 
     # registered by class (not in the catch-all), so Starlette answers without re-raising
@@ -189,6 +193,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 DATA_EXCEPTION = "22"  # SQLSTATE class 22: data exception (22021 NUL byte, 22003 out of range…)
+# SQLSTATE → the problem a request gets when the database refuses its values
+INPUT_REFUSALS: dict[str, tuple[int, str]] = {
+    DATA_EXCEPTION: (422, "A value in the request cannot be stored (out of range or not text)."),
+    "21000": (422, "The request names the same thing twice."),  # e.g. an upsert hit twice
+    "23502": (422, "A required value is missing."),
+    "23503": (422, "The request refers to something that does not exist."),
+    "23505": (409, "Something with the same identity already exists."),
+    "23514": (422, "A value in the request breaks a rule of the data."),
+}
 
 
 def database_sqlstate(exc: BaseException) -> str | None:

@@ -227,6 +227,18 @@ async def test_units_import_refuses_a_csv_without_level_or_not_utf8(
         "/api/v1/units/import", json={"units": [{"id": "X"}]}, headers=auth("admin")
     )
     assert_problem(bad_json, 422)
+    # found by Schemathesis: lineage between units that do not exist (a foreign key refusal)
+    dangling = await client.post(
+        "/api/v1/units/import", headers=auth("admin"),
+        json={"units": [], "lineage": [{"from_id": "", "to_id": "", "kind": "merged_into",
+                                        "effective_on": "2020-01-01"}]},
+    )  # fmt: skip
+    assert "does not exist" in assert_problem(dangling, 422)["detail"]
+    unit = {"id": "X2", "name": "n", "level": "commune", "kind": "xã", "valid_from": "2000-01-01"}
+    twice = await client.post(
+        "/api/v1/units/import", json={"units": [unit, unit]}, headers=auth("admin")
+    )
+    assert "twice" in assert_problem(twice, 422)["detail"]
 
 
 async def test_conclusion_report_outside_the_officers_agency_is_404(

@@ -74,7 +74,15 @@ async def list_units(
     "/export",
     response_class=Response,
     responses={
-        **download_responses(CSV_MEDIA_TYPE, "application/json"),
+        200: {
+            "description": "The registry as CSV (default) or JSON",
+            "content": {
+                **download_responses(CSV_MEDIA_TYPE)[200]["content"],
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Unit"}}
+                },
+            },
+        },
         **problem_responses(401),
     },
 )

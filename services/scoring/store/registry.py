@@ -74,7 +74,15 @@ def compute_paths(units: Sequence[UnitIn]) -> dict[str, str]:
 async def import_units(
     session: AsyncSession, units: Sequence[UnitIn], lineage: Sequence[LineageIn] = ()
 ) -> int:
-    """Upsert units (paths recomputed), their external codes and lineage: one statement each."""
+    """Upsert units (paths recomputed), their external codes and lineage: one statement each.
+    A unit or lineage edge twice in one import raises ValueError (one upsert cannot take both)."""
+    ids = [u.id for u in units]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"units listed twice: {', '.join(repr(i) for i in twice)}")
+    edges = [(e.from_id, e.to_id, e.kind) for e in lineage]
+    if len(set(edges)) != len(edges):
+        raise ValueError("a lineage edge is listed twice")
     existing = (await session.execute(text(
         "SELECT id, name, level, kind, parent_id, valid_from, valid_to FROM scoring.units"
     ))).mappings().all()  # fmt: skip
