@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, text
+from sqlalchemy import Table, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import tracing
@@ -41,6 +41,7 @@ from shared.problems import (
     install_problem_handlers,
     problem_responses,
 )
+from shared.request_guard import RequestGuard
 from shared.settings import Settings
 
 log = logging.getLogger("cchc.app")
@@ -67,6 +68,9 @@ class Runtime:
     consumers: list[IdempotentConsumer] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    # service-specific readiness checks (name → coroutine answering "healthy?"), e.g. a
+    # watchdog that notices a wedged engine; /readyz answers 503 when one says no
+    readiness: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +86,8 @@ class ServiceSpec:
     consumers: Callable[[Runtime], list[IdempotentConsumer]] = lambda rt: []
     workers: Callable[[Runtime], list[Worker]] = lambda rt: []
     on_startup: Callable[[Runtime], Any] | None = None
+    # body size limits by path prefix, where a route needs other than the settings' defaults
+    body_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -105,7 +111,9 @@ def operation_id(route: APIRoute) -> str:
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings(service_name=spec.name)
-    configure_logging(spec.name, settings.log_level)
+    configure_logging(
+        spec.name, settings.log_level, secrets=(settings.jwt_secret, _password(settings))
+    )
     tracing.configure_tracing(spec.name, settings.otel_exporter_otlp_endpoint)
 
     @asynccontextmanager
@@ -165,6 +173,12 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     app.state.spec = spec
     install_auth(app, AuthConfig.from_settings(settings))
     install_problem_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        limits=spec.body_limits,
+    )
     install_request_id(app, settings.access_log_sample)
     install_metrics(app)
     install_docs(app)
@@ -176,6 +190,14 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
     _register_problem_schema(app)
     tracing.instrument_app(app)
     return app
+
+
+def _password(settings: Settings) -> str | None:
+    """The database password, if the URL carries one (never to be logged)."""
+    try:
+        return make_url(settings.async_database_url).password
+    except Exception:
+        return None
 
 
 async def _start_background(
@@ -248,7 +270,7 @@ def _health_router(service: str) -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: database and broker reachable",
+        summary="Readiness: database and broker reachable, the service's own checks pass",
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
     )
@@ -256,11 +278,15 @@ def _health_router(service: str) -> APIRouter:
         runtime: Runtime = request.app.state.runtime
         database = await _database_reachable(runtime.engine)
         broker = runtime.broker_ready.is_set() and await broker_reachable(runtime.settings)
-        ready = database and broker
-        body = Readiness(
-            status="ready" if ready else "not ready",
-            checks={"database": database, "broker": broker},
-        )
+        checks = {"database": database, "broker": broker}
+        for name, check in runtime.readiness.items():
+            try:
+                async with asyncio.timeout(5):
+                    checks[name] = bool(await check())
+            except Exception:
+                checks[name] = False
+        ready = all(checks.values())
+        body = Readiness(status="ready" if ready else "not ready", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     return router
@@ -309,16 +335,57 @@ def _register_problem_schema(app: FastAPI) -> None:
         problem = {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                response = operation.get("responses", {}).get("422")
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:  # shared.request_guard, on every body
+                    responses.setdefault(
+                        "413",
+                        {"description": "The body is larger than the limit",
+                         "content": {PROBLEM_MEDIA_TYPE: problem}},
+                    )  # fmt: skip
+                    responses.setdefault(
+                        "422", {"description": "", "content": {PROBLEM_MEDIA_TYPE: problem}}
+                    )
+                response = responses.get("422")
                 if response is not None:
                     response["description"] = "The request does not match the schema"
                     response["content"] = {PROBLEM_MEDIA_TYPE: problem}
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        _hoist_defs(schema.get("paths", {}), schemas)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _hoist_defs(node: Any, components: dict[str, Any]) -> None:
+    """A model schema pasted into `openapi_extra` (`Model.model_json_schema()`) carries its own
+    `$defs` and `#/$defs/X` refs, which do not resolve in an OpenAPI document: move them to
+    `components/schemas` and point the refs there."""
+    if isinstance(node, dict):
+        defs = node.pop("$defs", None)
+        if isinstance(defs, dict):
+            for name, definition in defs.items():
+                _hoist_defs(definition, components)
+                components.setdefault(name, definition)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+        for value in node.values():
+            _hoist_defs(value, components)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_defs(value, components)
+
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+def download_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry of a file download (use with `response_class=Response`), so
+    the document states the real media types instead of FastAPI's default application/json."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": "The file", "content": {m: binary for m in media_types}}}
 
 
 # --- request dependencies ------------------------------------------------------------------------

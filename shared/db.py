@@ -51,6 +51,9 @@ def make_engine(url: str, *, pool_size: int = 10, schema: str | None = None) -> 
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # statement parameters never go into error messages (and so never into a log line):
+        # they carry source credentials and personal data
+        hide_parameters=True,
         connect_args=connect_args,
     )
 

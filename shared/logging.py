@@ -1,10 +1,19 @@
-"""Structured JSON logs, one object per line, each carrying the request id when there is one."""
+"""Structured JSON logs, one object per line, each carrying the request id when there is one.
+
+No secret in any log line: every line is scrubbed as it is formatted — values the process was
+told are secret (`register_secret`: the JWT key from the settings, source credentials as they
+are stored or loaded) and anything shaped like one (Bearer tokens, JWTs, `client_secret=…`,
+`"password": "…"`) become `[redacted]`, in the message, the extras and the traceback alike.
+SQLAlchemy engines hide statement parameters (shared.db), so a failed write of a source never
+prints its credentials in the first place.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import random
+import re
 import sys
 import time
 import uuid
@@ -16,6 +25,48 @@ from fastapi import FastAPI, Request, Response
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+REDACTED = "[redacted]"
+_SECRETS: set[str] = set()
+_MIN_SECRET = 6  # shorter values would redact ordinary words
+_PATTERNS = [
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (
+        re.compile(
+            r"""(?i)(["']?\b(?:client_secret|api_key|apikey|x-api-key|password|passwd|"""
+            r"""jwt_secret|access_token|refresh_token|secret|authorization)["']?\s*[:=]\s*)"""
+            r"""(?:"[^"]*"|'[^']*'|[^\s,;&}\])]+)"""
+        ),
+        r"\1" + REDACTED,
+    ),
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Never log `value` (a credential this process holds)."""
+    if value and len(value) >= _MIN_SECRET:
+        _SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with registered secrets and secret-shaped substrings redacted."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scrub_value(value: object) -> object:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    text = str(value)
+    clean = scrub(text)
+    return value if clean == text else clean
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,24 +80,31 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage()),
         }
         rid = request_id_var.get()
         if rid:
             entry["request_id"] = rid
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value
+                entry[key] = _scrub_value(value)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = scrub(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = scrub(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(
+    service: str, level: str = "INFO", secrets: tuple[str | None, ...] = ()
+) -> None:
+    for secret in secrets:
+        register_secret(secret)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # handlers marked `cchc_keep` (the test suite's secret watch) outlive a reconfiguration
+    root.handlers[:] = [handler, *(h for h in root.handlers if getattr(h, "cchc_keep", False))]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)

@@ -74,7 +74,7 @@ def run_env(metadata: MetaData, schema: str) -> None:
             context.run_migrations()
 
     async def main() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         async with engine.begin() as conn:
             await conn.run_sync(do_run)
         await engine.dispose()

@@ -10,10 +10,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -158,12 +160,57 @@ def install_problem_handlers(app: FastAPI) -> None:
             dict(exc.headers) if exc.headers else None,
         )
 
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        sqlstate = database_sqlstate(exc)
+        refusal = INPUT_REFUSALS.get(sqlstate or "") or (
+            INPUT_REFUSALS[DATA_EXCEPTION] if (sqlstate or "").startswith(DATA_EXCEPTION) else None
+        )
+        if refusal is None:
+            raise exc  # a real server error: the 500 handler below
+        # The database refused a value of the request: not storable or out of range (class 22),
+        # a reference to nothing, a duplicate, a broken rule (class 23). The input is at fault
+        # and the transaction has rolled back, so nothing changed.
+        status, detail = refusal
+        log.warning("input refused by the database", extra={"sqlstate": sqlstate})
+        return problem_response(
+            status,
+            HTTPStatus(status).phrase,
+            detail,
+            request,
+            "conflict" if status == 409 else "validation",
+        )
+
+    # registered by class (not in the catch-all), so Starlette answers without re-raising
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(asyncpg.PostgresError, _database)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return problem_response(
             500, "Internal Server Error", "An unexpected error occurred.", request, "internal"
         )
+
+
+DATA_EXCEPTION = "22"  # SQLSTATE class 22: data exception (22021 NUL byte, 22003 out of range…)
+# SQLSTATE → the problem a request gets when the database refuses its values
+INPUT_REFUSALS: dict[str, tuple[int, str]] = {
+    DATA_EXCEPTION: (422, "A value in the request cannot be stored (out of range or not text)."),
+    "21000": (422, "The request names the same thing twice."),  # e.g. an upsert hit twice
+    "23502": (422, "A required value is missing."),
+    "23503": (422, "The request refers to something that does not exist."),
+    "23505": (409, "Something with the same identity already exists."),
+    "23514": (422, "A value in the request breaks a rule of the data."),
+}
+
+
+def database_sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error, raw asyncpg or wrapped by SQLAlchemy, else None."""
+    for candidate in (exc, getattr(exc, "orig", None), exc.__cause__):
+        sqlstate = getattr(candidate, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate
+    return None
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

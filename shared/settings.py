@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 10
 
+    # Request bodies (shared.request_guard): refused with 413 while streaming, past these.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, description="JSON/text bodies.")
+    max_upload_bytes: int = Field(
+        default=12 * 1024 * 1024, ge=1024, description="multipart/form-data bodies (uploads)."
+    )
+
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_enable_idempotence: bool = Field(
         default=False,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,9 +23,52 @@ from fastapi import FastAPI
 from shared import migrate
 from shared.auth.tokens import issue_token
 from shared.devstack import Broker, Postgres
+from shared.logging import JsonFormatter
 from shared.settings import Settings, to_async_url
 
 TEST_JWT_SECRET = "test-secret-" + uuid.uuid4().hex
+
+
+class SecretWatch(logging.Handler):
+    """Every log record of the session, formatted as the services write it (JsonFormatter),
+    checked for the secrets the suite hands out: the JWT key, issued tokens and whatever a test
+    adds (`secret_watch.secrets.add(...)`). Kept across `configure_logging` (`cchc_keep`)."""
+
+    cchc_keep = True
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter("test"))
+        self.secrets: set[str] = {TEST_JWT_SECRET}
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # a record that cannot be formatted is not ours to judge
+            return
+        if any(secret in line for secret in self.secrets):
+            self.leaks.append(line)
+
+
+SECRET_WATCH = SecretWatch()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_watch() -> Iterator[SecretWatch]:
+    root = logging.getLogger()
+    root.addHandler(SECRET_WATCH)
+    yield SECRET_WATCH
+    root.removeHandler(SECRET_WATCH)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(secret_watch: SecretWatch) -> Iterator[None]:
+    """Fails the test whose code logged a known secret (issue 16 item 8)."""
+    secret_watch.leaks.clear()
+    yield
+    leaks, secret_watch.leaks[:] = list(secret_watch.leaks), []
+    assert not leaks, f"a secret appeared in {len(leaks)} log line(s), e.g. {leaks[0][:400]}"
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +127,9 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture(scope="session")
 def token(settings: Settings) -> Callable[..., str]:
     def make(role: str = "admin", unit: str | None = None) -> str:
-        return issue_token(settings, role, unit)
+        issued = issue_token(settings, role, unit)
+        SECRET_WATCH.secrets.add(issued)
+        return issued
 
     return make
 

@@ -192,8 +192,14 @@ async def test_a_sync_flows_from_ingest_through_scoring_into_tasks_and_replays_c
         assert replayed > 100 and handled > 100
         after = await _quiet_state(client, scoring, tasks, unit)
         assert after == before
-        # The replay really was delivered, and recognised as already processed.
-        assert await _duplicates(client, consumers) - duplicates_before == handled
+
+        # The replay really was delivered, and recognised as already processed (the state
+        # reads the same before the consumers are through the replay: wait for the counters).
+        async def recognised() -> float:
+            n = await _duplicates(client, consumers) - duplicates_before
+            return n if n >= handled else 0
+
+        assert await eventually(recognised, timeout=120) == handled
 
 
 async def _json(client: httpx.AsyncClient, url: str, params: dict[str, str]) -> Any:

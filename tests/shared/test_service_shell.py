@@ -36,7 +36,8 @@ async def test_health_ready_metrics_and_openapi(
             await asyncio.sleep(0.2)
             ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"database": True, "broker": True}
+        own = {"ingest": {"sync_engine": True}}.get(service, {})
+        assert ready.json()["checks"] == {"database": True, "broker": True, **own}
 
         metrics = await client.get("/metrics")
         assert metrics.status_code == 200 and "http_requests_total" in metrics.text

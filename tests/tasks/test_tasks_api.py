@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import docx
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.tasks.domain import timeliness as tl
 from services.tasks.events.scheduler import DeadlineScheduler, sample_items
 from services.tasks.main import SPEC, create_app
+from services.tasks.store import repo
 from services.tasks.store.models import Item, NotificationSent, outbox_table
 from shared.db import make_engine, make_sessionmaker
 from shared.events.outbox import Outbox
@@ -30,14 +32,29 @@ from tests.conftest import running
 from tests.tasks._samples import sample
 
 Auth = Callable[..., dict[str, str]]
-TODAY = tl.local_date(datetime.now(tl.VN_TZ))
+# A fixed calendar, never today's (issue 16 item 14): the service runs on a clock that starts at
+# 09:00 on 10 June 2026 (Vietnam) and moves with real time, so deadlines, timeliness and the
+# scheduler's passes agree whatever day and hour the suite runs.
+START = datetime(2026, 6, 10, 9, 0, tzinfo=tl.VN_TZ)
+TODAY = START.date()
+
+
+def fixed_calendar() -> datetime:
+    return (START + timedelta(seconds=time.monotonic() - _STARTED)).astimezone(UTC)
+
+
+_STARTED = time.monotonic()
 
 
 @pytest.fixture(scope="module")
 async def client(make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_settings(service_name="tasks", workers_enabled=False))
-    async with running(app) as c:
-        yield c
+    repo.set_clock(fixed_calendar)
+    try:
+        async with running(app) as c:
+            yield c
+    finally:
+        repo.set_clock(None)
 
 
 @pytest.fixture(scope="module")
@@ -593,17 +610,17 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
     client: httpx.AsyncClient, auth: Auth, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     unit = "P21.STC"
-    # A fixed clock, never today's: deadlines are days from it, and the scheduler runs at it.
-    now = datetime(2026, 6, 10, 9, 0, tzinfo=tl.VN_TZ)
-    today = tl.local_date(now)
+    # the scheduler's pass on the service's fixed calendar
+    now = fixed_calendar()
+    day = TODAY
     offsets = [7, 3, 1, 0, 8, -1, -20]
     res = await create(
-        client, auth, [item(unit, deadline=str(today + timedelta(days=d))) for d in offsets]
+        client, auth, [item(unit, deadline=str(day + timedelta(days=d))) for d in offsets]
     )
     ids = [i["id"] for i in res.json()["items"]]
     by_offset = dict(zip(offsets, ids, strict=True))
     # a reported item is not chased
-    extra = await create(client, auth, [item(unit, deadline=str(today + timedelta(days=1)))])
+    extra = await create(client, auth, [item(unit, deadline=str(day + timedelta(days=1)))])
     reported = extra.json()["items"][0]["id"]
     await client.post(
         f"/api/v1/items/{reported}/transitions",
@@ -661,7 +678,7 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
     # moving a deadline re-arms the reminders for the new date (once again)
     patched = await client.patch(
         f"/api/v1/items/{by_offset[8]}",
-        json={"deadline": str(today + timedelta(days=2)), "reason": "Đẩy nhanh tiến độ"},
+        json={"deadline": str(day + timedelta(days=2)), "reason": "Đẩy nhanh tiến độ"},
         headers=auth("inspector"),
     )
     assert patched.status_code == 200
@@ -675,19 +692,17 @@ async def test_reminders_and_overdue_sent_once_per_threshold(
                 )
             )
         ).all()
-    assert rearmed == [(3, today + timedelta(days=2))]
+    assert rearmed == [(3, day + timedelta(days=2))]
     # /metrics counted what was sent: 4 reminders + 1 re-armed, 2 overdue, 1 escalation (other
     # tests' items share the database, so at least these)
     sent_now = {k: notices(k) - before[k] for k in before}
     assert sent_now["reminder"] >= 5 and sent_now["overdue"] >= 2 and sent_now["escalation"] >= 1
     async with sessions() as s:
         counts = await sample_items(s, now)
-    # the reported item was reported (in real time) after its deadline on the fixed clock
-    assert counts.get(("reported", "done_late"), 0) >= 1, sorted(counts)
-    assert (
-        REGISTRY.get_sample_value("tasks_items", {"status": "reported", "timeliness": "done_late"})
-        == counts[("reported", "done_late")]
-    )
+    assert sum(n for (status, _), n in counts.items() if status == "reported") >= 1
+    for (status, timeliness), n in counts.items():
+        labels = {"status": status, "timeliness": timeliness}
+        assert REGISTRY.get_sample_value("tasks_items", labels) == n
 
 
 async def test_patch_item_deadline_needs_reason_and_is_recorded(

@@ -41,6 +41,7 @@ from services.ingest.runtime import engine, keyring
 from services.ingest.store.credentials import Keyring
 from services.ingest.store.models import Dossier, DossierStatusChange, Quarantined, Run, Source
 from services.ingest.sync.engine import (
+    EngineBusy,
     RunInProgress,
     SourceDisabled,
     SourceNotFound,
@@ -50,7 +51,14 @@ from services.ingest.sync.push import NotAPushSource, receive_push
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
-from shared.problems import Conflict, NotFound, UnprocessableContent, problem_responses
+from shared.bounds import Id64
+from shared.problems import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    UnprocessableContent,
+    problem_responses,
+)
 
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 Reader = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector, Role.viewer))]
@@ -189,7 +197,7 @@ async def delete_source(source_id: str, session: SessionDep, _: Admin) -> Respon
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncStarted,
     summary="Start an incremental sync or a backfill of a date range now",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
 )
 async def trigger_sync(
     source_id: str, body: SyncRequest, runtime: RuntimeDep, _: Admin
@@ -210,6 +218,8 @@ async def trigger_sync(
         raise UnprocessableContent(f"source {source_id} is disabled") from exc
     except RunInProgress as exc:
         raise Conflict(str(exc)) from exc
+    except EngineBusy as exc:
+        raise ServiceUnavailable(f"every run slot is taken ({exc}); try again shortly") from exc
     return SyncStarted(run_id=run_id)
 
 
@@ -267,7 +277,7 @@ async def list_quarantine(
     feed: FeedName | None = None,
     entry_status: Annotated[str, Query(alias="status")] = "open",
     reason: Annotated[str | None, Query(description="Reason kind, e.g. unknown_agency")] = None,
-    after_id: Annotated[int, Query(ge=0, description="Keyset paging: last id seen")] = 0,
+    after_id: Annotated[Id64, Query(description="Keyset paging: last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[QuarantineOut]:
     q = select(Quarantined).where(Quarantined.id > after_id, Quarantined.status == entry_status)

@@ -14,7 +14,9 @@ from services.ingest.connectors.base import (
     OAuth2ClientCredentials,
     check_http_url,
 )
+from shared.bounds import Count32, Id64, Instant
 from shared.events.payloads import DossierRecord
+from shared.logging import register_secret
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["hy-igate"])]
@@ -66,10 +68,10 @@ class SourceSettings(BaseModel):
     )
     feeds: list[FeedName] | None = None
     enabled: bool | None = None
-    schedule_s: int | None = Field(default=None, ge=10, description="Incremental run interval.")
-    lookback_s: int | None = Field(default=None, ge=0, description="Re-read window.")
+    schedule_s: Count32 | None = Field(default=None, ge=10, description="Incremental run interval.")
+    lookback_s: Count32 | None = Field(default=None, ge=0, description="Re-read window.")
     page_size: int | None = Field(default=None, ge=1, le=5000)
-    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
     concurrency: int | None = Field(default=None, ge=1, le=16)
     timeout_s: float | None = Field(default=None, gt=0, le=300)
 
@@ -161,8 +163,8 @@ class SyncRequest(BaseModel):
 
     feed: FeedName = "dossiers"
     kind: Literal["incremental", "backfill"] = "incremental"
-    since: datetime | None = Field(default=None, description="Backfill start (required).")
-    until: datetime | None = Field(default=None, description="Backfill end (optional).")
+    since: Instant | None = Field(default=None, description="Backfill start (required).")
+    until: Instant | None = Field(default=None, description="Backfill end (optional).")
 
 
 class SyncStarted(BaseModel):
@@ -210,7 +212,7 @@ class ReprocessRequest(BaseModel):
 
     source_id: str
     feed: FeedName = "dossiers"
-    ids: list[int] | None = Field(default=None, description="Only these entries (else all open).")
+    ids: list[Id64] | None = Field(default=None, description="Only these entries (else all open).")
 
 
 class ReprocessResult(BaseModel):
@@ -283,6 +285,7 @@ def auth_to_store(auth: ApiKeyAuth | BasicAuth | OAuth2ClientCredentials) -> dic
     for key, value in list(data.items()):
         if isinstance(value, SecretStr):
             data[key] = value.get_secret_value()
+            register_secret(data[key])  # from now on, never in a log line of this process
     return data
 
 

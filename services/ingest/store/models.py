@@ -239,13 +239,22 @@ class Petition(Base):
 
 class Quarantined(Base):
     __tablename__ = "quarantine"
+    # one open entry per record (code) and per payload (ingest_0011)
     __table_args__ = (
-        Index(None, "source_id", "feed", "fingerprint", unique=True),
+        Index(
+            "ix_quarantine_open_fingerprint",
+            "source_id",
+            "feed",
+            "fingerprint",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
         Index(
             "ix_quarantine_open_code",
             "source_id",
             "feed",
             "code",
+            unique=True,
             postgresql_where=text("status = 'open'"),
         ),
     )

@@ -10,7 +10,8 @@ For a page of normalised records the writer, inside a single transaction:
    that are not stored yet COPYed straight into `ingest.dossiers`, and only the stored ones
    take steps 1–3; see `write_prepared`)
 4. COPYs one `…Changed` outbox event per unit containing only the changed records;
-5. upserts the rejected records into quarantine (deduplicated by payload fingerprint) and
+5. upserts the rejected records into quarantine (one open entry per record code, updated as
+   the record changes; records without a code deduplicated by payload fingerprint) and
    supersedes open quarantine entries of codes that now stored a valid newer version;
 6. advances the checkpoint (next cursor) and the run's counters.
 A crash anywhere before COMMIT leaves none of it; after COMMIT all of it.
@@ -144,10 +145,24 @@ def _upsert_sql(t: FeedTable) -> str:
 UPSERT_SQL = {feed: _upsert_sql(t) for feed, t in TABLES.items()}
 
 QUARANTINE_SQL = f"""
+    WITH t AS (
+        SELECT code, string_to_array(reasons, E'\\x1f') AS reasons, raw, fp, ord
+        FROM unnest($4::text[], $5::text[], $6::text[], $7::text[])
+             WITH ORDINALITY AS t(code, reasons, raw, fp, ord)
+    ), latest AS (  -- a record twice in the page: its last version
+        SELECT DISTINCT ON (coalesce(code, fp)) * FROM t ORDER BY coalesce(code, fp), ord DESC
+    ), updated AS (  -- the record's open entry follows its latest malformed version
+        UPDATE {SCHEMA}.quarantine q
+        SET reasons = l.reasons, raw = l.raw, fingerprint = l.fp, run_id = $3,
+            last_seen_at = now(), seen_count = q.seen_count + 1
+        FROM latest l
+        WHERE q.source_id = $1 AND q.feed = $2 AND q.status = 'open' AND q.code = l.code
+        RETURNING q.code
+    )
     INSERT INTO {SCHEMA}.quarantine AS q (source_id, feed, code, reasons, raw, fingerprint, run_id)
-    SELECT $1, $2, code, string_to_array(reasons, E'\\x1f'), raw, fp, $3
-    FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) AS t(code, reasons, raw, fp)
-    ON CONFLICT (source_id, feed, fingerprint) DO UPDATE
+    SELECT $1, $2, l.code, l.reasons, l.raw, l.fp, $3 FROM latest l
+    WHERE l.code IS NULL OR l.code NOT IN (SELECT code FROM updated)
+    ON CONFLICT (source_id, feed, fingerprint) WHERE status = 'open' DO UPDATE
         SET last_seen_at = now(), seen_count = q.seen_count + 1, run_id = excluded.run_id,
             reasons = excluded.reasons
     RETURNING (xmax = 0) AS inserted"""

@@ -57,12 +57,17 @@ from services.ingest.sync.ratelimit import TokenBucket
 from services.ingest.sync.walk import PageWalk
 from shared import tracing
 from shared.events.payloads import IngestRunCompleted
+from shared.logging import register_secret
 
 log = logging.getLogger("cchc.ingest.sync")
 
 
 class RunInProgress(Exception):
     """Another run of this (source, feed) holds the lock."""
+
+
+class EngineBusy(Exception):
+    """Every run slot is taken (see `max_runs`): try again when a run has ended."""
 
 
 class SourceNotFound(Exception):
@@ -107,10 +112,14 @@ def connector_config(source: dict[str, Any], keyring: Keyring) -> ConnectorConfi
     """The connector's configuration, its credentials opened (they stay `SecretStr`s)."""
     auth = source["auth"]
     auth = json.loads(auth) if isinstance(auth, str) else auth
+    opened = keyring.open(auth, source["id"])
+    for field_name in ("key", "client_secret", "password"):  # never in a log line of this process
+        value = opened.get(field_name)
+        register_secret(value if isinstance(value, str) else None)
     return ConnectorConfig(
         kind=source["kind"],
         base_url=source["base_url"],
-        auth=keyring.open(auth, source["id"]),
+        auth=opened,
         timeout_s=source["timeout_s"],
         options=source.get("options") or {},
     )
@@ -137,11 +146,27 @@ class SyncEngine:
         connector_factory: Callable[[ConnectorConfig], Connector] = create_connector,
         workers: int = 0,
         keyring: Keyring | None = None,
+        lock_pool: asyncpg.Pool | None = None,
+        max_runs: int | None = None,
+        start_wait_s: float = 10.0,
     ) -> None:
         """`workers` > 0 decodes and normalises pages in that many worker processes; `keyring`
-        opens the sources' sealed credentials (default: from the environment)."""
+        opens the sources' sealed credentials (default: from the environment).
+
+        A run holds its lock connection for its whole life and needs a second connection to
+        write pages: with both from one pool, as many runs as connections wedge for good
+        (each holds one and waits for another). So lock connections come from `lock_pool`
+        (one per run) and at most `max_runs` runs exist at once; without a separate lock pool
+        `max_runs` stays one below the pool size, so a page writer always finds a connection.
+        A start that finds no free slot within `start_wait_s` raises EngineBusy."""
         self.pool = pool
         self.keyring = keyring or Keyring.from_environment()
+        self.lock_pool = lock_pool or pool
+        if max_runs is None:
+            max_runs = lock_pool.get_max_size() if lock_pool else pool.get_max_size() - 1
+        self.max_runs = max(1, max_runs)
+        self._slots = asyncio.Semaphore(self.max_runs)
+        self.start_wait_s = start_wait_s
         self.executor: ProcessPoolExecutor | None = (
             ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
             if workers > 0
@@ -172,9 +197,16 @@ class SyncEngine:
         trigger: str = "manual",
         since: datetime | None = None,
         until: datetime | None = None,
+        wait_s: float | None = None,
     ) -> str:
-        """Take the (source, feed) lock, open or resume a run, walk it in the background."""
-        lock_conn: asyncpg.Connection = await self.pool.acquire()
+        """Take a run slot and the (source, feed) lock, open or resume a run, walk it in the
+        background. `wait_s` (default `start_wait_s`) bounds the wait for a free slot."""
+        await self._take_slot(self.start_wait_s if wait_s is None else wait_s)
+        try:
+            lock_conn: asyncpg.Connection = await self.lock_pool.acquire()
+        except BaseException:
+            self._slots.release()
+            raise
         try:
             got = await lock_conn.fetchval(
                 "SELECT pg_try_advisory_lock(hashtext($1))", lock_key(source_id, feed)
@@ -187,12 +219,22 @@ class SyncEngine:
                 await self._unlock(lock_conn, source_id, feed)
                 raise
         except BaseException:
-            await self.pool.release(lock_conn)
+            await self.lock_pool.release(lock_conn)
+            self._slots.release()
             raise
         task = asyncio.create_task(self._execute(lock_conn, plan), name=f"ingest-{plan.run_id}")
         self.tasks[plan.run_id] = task
         task.add_done_callback(functools.partial(self._forget, plan.run_id))
         return plan.run_id
+
+    async def _take_slot(self, wait_s: float) -> None:
+        if self._slots.locked() and wait_s <= 0:
+            raise EngineBusy(f"{self.max_runs} runs in progress")
+        try:
+            async with asyncio.timeout(wait_s):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise EngineBusy(f"{self.max_runs} runs in progress") from exc
 
     def _forget(self, run_id: str, _task: object) -> None:
         self.tasks.pop(run_id, None)
@@ -241,6 +283,8 @@ class SyncEngine:
 
     async def close(self) -> None:
         await self.pool.close()
+        if self.lock_pool is not self.pool:
+            await self.lock_pool.close()
 
     async def due(self) -> list[tuple[str, Feed]]:
         """(source, feed) pairs the scheduler should start now."""
@@ -397,7 +441,8 @@ class SyncEngine:
             return result
         finally:
             await self._unlock(lock_conn, sid, feed)
-            await self.pool.release(lock_conn)
+            await self.lock_pool.release(lock_conn)
+            self._slots.release()
 
     @staticmethod
     def _slices(plan: RunPlan, connector: Connector) -> int:

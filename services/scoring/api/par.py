@@ -16,6 +16,7 @@ from services.scoring.recompute import default_profile
 from services.scoring.store import snapshots as snap
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
+from shared.bounds import Year
 from shared.problems import NotFound, UnprocessableContent, problem_responses
 
 router = APIRouter(prefix="/api/v1/units/{unit_id}/par", tags=["scores"])
@@ -36,7 +37,7 @@ def _framework(year: int) -> Any:
 @router.put("/{year}/entries/{code}", responses=problem_responses(401, 403, 404, 422))
 async def put_par_entry(
     unit_id: str,
-    year: int,
+    year: Year,
     code: str,
     body: EntryIn,
     session: SessionDep,
@@ -66,7 +67,7 @@ async def put_par_entry(
 @router.get("/{year}", responses=problem_responses(401, 404))
 async def get_par(
     unit_id: str,
-    year: int,
+    year: Year,
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from services.scoring.store.facts_store import enqueue_stale
 from services.scoring.store.snapshots import remediation_share
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
+from shared.bounds import Instant, Limit, Version, Year
 from shared.problems import BadRequest, NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["scores"])
@@ -85,7 +86,7 @@ async def get_profile(key: str, principal: PrincipalDep) -> dict[str, Any]:
 
 
 @profiles_router.get("/par-frameworks/{year}", responses=problem_responses(401, 404))
-async def get_par_framework(year: int, principal: PrincipalDep) -> dict[str, Any]:
+async def get_par_framework(year: Year, principal: PrincipalDep) -> dict[str, Any]:
     try:
         return load_par_framework(year).model_dump(mode="json")
     except FileNotFoundError as e:
@@ -135,8 +136,8 @@ async def get_unit_score(
     session: SessionDep,
     principal: PrincipalDep,
     profile: str = Query(default=DEFAULT_PROFILE, examples=["766@1"]),
-    as_of: datetime | None = Query(default=None, description="The version current then."),
-    version: int | None = None,
+    as_of: Instant | None = Query(default=None, description="The version current then."),
+    version: Version | None = None,
     explain_points: bool = Query(default=True, alias="explain"),
 ) -> dict[str, Any]:
     """A unit's snapshot for a period, each figure citing its rule, with what cost points.
@@ -299,7 +300,7 @@ async def list_alerts(
     unit_id: str | None = None,
     period: str | None = None,
     status: str | None = Query(default=None, pattern="^(open|cleared)$"),
-    limit: int = Query(default=200, le=1000),
+    limit: Annotated[Limit, Query()] = 200,
     accept_language: str | None = Header(default=None),
 ) -> list[dict[str, Any]]:
     """Alerts, newest first. Titles and messages are Vietnamese, with English beside

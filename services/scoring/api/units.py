@@ -7,15 +7,16 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import text
 
 from services.scoring.store import registry
 from services.scoring.store.facts_store import enqueue_stale
 from services.scoring.store.registry import LineageIn, UnitIn, parse_units_csv, units_csv
-from shared.app import SessionDep
+from shared.app import CSV_MEDIA_TYPE, SessionDep, download_responses
 from shared.auth import Principal, Role, current_principal, require_roles
-from shared.problems import BadRequest, NotFound, problem_responses
+from shared.bounds import Day
+from shared.problems import BadRequest, NotFound, UnprocessableContent, problem_responses
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 
@@ -73,7 +74,7 @@ async def list_units(
     principal: Annotated[Principal, Depends(current_principal)],
     under: str | None = Query(default=None, description="Only this unit's subtree."),
     level: str | None = Query(default=None, examples=["commune"]),
-    on: date | None = Query(default=None, description="Only units valid on this date."),
+    on: Day | None = Query(default=None, description="Only units valid on this date."),
     q: str | None = Query(
         default=None,
         max_length=200,
@@ -83,8 +84,8 @@ async def list_units(
     code: str | None = Query(
         default=None,
         max_length=100,
-        description="Any external code (GSO, H26.n, …).",
-        examples=["H26.131"],
+        description="Any external code (GSO, the national portal's, a source's, …).",
+        examples=["00070"],
     ),
 ) -> list[dict[str, Any]]:
     scope = principal.unit_scope()
@@ -98,7 +99,22 @@ async def list_units(
     return await registry.list_units(session, under=under, level=level, on=on, ids=ids, code=code)
 
 
-@router.get("/export", responses=problem_responses(401))
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The registry as CSV (default) or JSON",
+            "content": {
+                **download_responses(CSV_MEDIA_TYPE)[200]["content"],
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Unit"}}
+                },
+            },
+        },
+        **problem_responses(401),
+    },
+)
 async def export_units(
     session: SessionDep,
     principal: Annotated[Principal, Depends(current_principal)],
@@ -120,7 +136,7 @@ async def export_units(
 @router.post(
     "/import",
     response_model=ImportResult,
-    responses=problem_responses(400, 401, 403),
+    responses=problem_responses(401, 403, 422),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -136,15 +152,27 @@ async def import_units(
     principal: Annotated[Principal, Depends(require_roles(Role.admin))],
 ) -> ImportResult:
     """Upsert units (JSON `{units, lineage}` or CSV with the export's columns)."""
-    body = (await request.body()).decode("utf-8-sig")
+    try:
+        body = (await request.body()).decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UnprocessableContent("the body is not valid UTF-8") from e
     try:
         if request.headers.get("content-type", "").startswith("text/csv"):
             data = UnitsImport(units=parse_units_csv(body))
         else:
             data = UnitsImport.model_validate_json(body)
-        n = await registry.import_units(session, data.units, data.lineage)
+    except ValidationError as e:
+        raise UnprocessableContent(
+            "the units do not match the schema",
+            extra={"errors": e.errors(include_url=False, include_context=False,
+                                      include_input=False)},
+        ) from e  # fmt: skip
     except ValueError as e:
-        raise BadRequest(str(e)) from e
+        raise UnprocessableContent(str(e)) from e
+    try:
+        n = await registry.import_units(session, data.units, data.lineage)
+    except ValueError as e:  # the tree itself: a cycle, an unknown parent
+        raise UnprocessableContent(str(e)) from e
     return ImportResult(imported=n)
 
 

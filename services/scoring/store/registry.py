@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.bounds import Day
+
 SEED_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "units.json"
 
 
@@ -38,8 +40,8 @@ class UnitIn(BaseModel):
     level: str
     kind: str
     parent_id: str | None = None
-    valid_from: date
-    valid_to: date | None = None
+    valid_from: Day
+    valid_to: Day | None = None
     aliases: list[str] = Field(default_factory=list)
     external_codes: dict[str, str] = Field(default_factory=dict)
 
@@ -50,7 +52,7 @@ class LineageIn(BaseModel):
     from_id: str
     to_id: str
     kind: str
-    effective_on: date
+    effective_on: Day
     weight: float = Field(default=1.0, ge=0, le=1)
     carries: str = Field(default="subtree", pattern="^(subtree|self)$")
 
@@ -95,7 +97,15 @@ UNIT_COLUMNS = ("id", "name", "level", "kind", "parent_id", "valid_from", "valid
 async def import_units(
     session: AsyncSession, units: Sequence[UnitIn], lineage: Sequence[LineageIn] = ()
 ) -> int:
-    """Upsert units (paths recomputed), their external codes and lineage: one statement each."""
+    """Upsert units (paths recomputed), their external codes and lineage: one statement each.
+    A unit or lineage edge twice in one import raises ValueError (one upsert cannot take both)."""
+    ids = [u.id for u in units]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"units listed twice: {', '.join(repr(i) for i in twice)}")
+    edges = [(e.from_id, e.to_id, e.kind) for e in lineage]
+    if len(set(edges)) != len(edges):
+        raise ValueError("a lineage edge is listed twice")
     return await write_units(
         session,
         [u.model_dump(mode="json") for u in units],
@@ -245,30 +255,41 @@ CSV_FIELDS = ("id", "name", "level", "kind", "parent_id", "valid_from", "valid_t
               "external_codes")  # fmt: skip
 
 
+REQUIRED_CSV_FIELDS = ("id", "name", "level", "kind", "valid_from")
+
+
 def parse_units_csv(data: str) -> list[UnitIn]:
-    """CSV with CSV_FIELDS headers; aliases `;`-separated, external codes `source=code;…`."""
+    """CSV with CSV_FIELDS headers; aliases `;`-separated, external codes `source=code;…`.
+    A missing required column, a short row or a bad date raises ValueError naming the line."""
     out: list[UnitIn] = []
-    for row in csv.DictReader(io.StringIO(data)):
+    reader = csv.DictReader(io.StringIO(data))
+    missing = [f for f in REQUIRED_CSV_FIELDS if f not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"the CSV has no {', '.join(missing)} column")
+    for line, row in enumerate(reader, start=2):
+        cells = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+        empty = [f for f in REQUIRED_CSV_FIELDS if not cells.get(f)]
+        if empty:
+            raise ValueError(f"line {line}: no {', '.join(empty)}")
         codes = dict(
-            part.split("=", 1)
-            for part in (row.get("external_codes") or "").split(";")
-            if "=" in part
+            part.split("=", 1) for part in cells.get("external_codes", "").split(";") if "=" in part
         )
-        out.append(
-            UnitIn(
-                id=row["id"].strip(),
-                name=row["name"].strip(),
-                level=row["level"].strip(),
-                kind=row["kind"].strip(),
-                parent_id=(row.get("parent_id") or "").strip() or None,
-                valid_from=date.fromisoformat(row["valid_from"].strip()),
-                valid_to=date.fromisoformat(v)
-                if (v := (row.get("valid_to") or "").strip())
-                else None,
-                aliases=[a for a in (row.get("aliases") or "").split(";") if a],
-                external_codes=codes,
+        try:
+            out.append(
+                UnitIn(
+                    id=cells["id"],
+                    name=cells["name"],
+                    level=cells["level"],
+                    kind=cells["kind"],
+                    parent_id=cells.get("parent_id") or None,
+                    valid_from=cells["valid_from"],
+                    valid_to=cells.get("valid_to") or None,
+                    aliases=[a for a in cells.get("aliases", "").split(";") if a],
+                    external_codes=codes,
+                )
             )
-        )
+        except ValueError as exc:  # pydantic's ValidationError is one
+            raise ValueError(f"line {line}: {exc}") from exc
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -53,6 +53,7 @@ from services.tasks.store.models import ExtensionRequest, Item, ItemHistory
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import current_principal, require_roles
+from shared.bounds import Day, Instant
 from shared.problems import Forbidden, UnprocessableContent, problem_responses
 
 router = APIRouter(prefix="/api/v1", tags=["items"])
@@ -91,9 +92,9 @@ async def list_items(
     timeliness: TimelinessName | None = None,
     conclusion_id: str | None = None,
     criterion: str | None = Query(None, examples=["3.2.5"]),
-    deadline_from: date | None = None,
-    deadline_to: date | None = None,
-    updated_since: datetime | None = None,
+    deadline_from: Day | None = None,
+    deadline_to: Day | None = None,
+    updated_since: Instant | None = None,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=500),
 ) -> Response:
@@ -149,7 +150,7 @@ async def my_items(
     request: Request,
     session: SessionDep,
     principal: Reader,
-    updated_since: datetime | None = None,
+    updated_since: Instant | None = None,
     status: StatusName | None = None,
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=500),

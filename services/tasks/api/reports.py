@@ -18,6 +18,7 @@ from services.tasks.store.models import Conclusion, Item, UnitRow
 from shared.app import SessionDep
 from shared.auth.principal import Principal
 from shared.auth.security import current_principal
+from shared.bounds import Day
 from shared.exports import (
     PDF_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
@@ -130,6 +131,16 @@ async def conclusion_report(
 ) -> ConclusionReport:
     if await session.get(Conclusion, conclusion_id) is None:
         raise NotFound("conclusion not found")
+    if not principal.sees_all_units:  # seen like the conclusion itself: through its items
+        visible = await session.scalar(
+            select(Item.id)
+            .where(
+                Item.conclusion_id == conclusion_id, repo.visible_to_unit(principal.unit_id or "")
+            )
+            .limit(1)
+        )
+        if visible is None:
+            raise NotFound("conclusion not found")
     today = today_vn(repo.utcnow())
     agencies = await _agency_reports(
         session, [Item.conclusion_id == conclusion_id, *_scope(principal)], today
@@ -157,8 +168,8 @@ async def agency_report(
     session: SessionDep,
     principal: Reader,
     conclusion_id: str | None = None,
-    deadline_from: date | None = None,
-    deadline_to: date | None = None,
+    deadline_from: Day | None = None,
+    deadline_to: Day | None = None,
 ) -> list[AgencyReport]:
     clauses = _scope(principal)
     if conclusion_id:

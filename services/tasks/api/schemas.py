@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from services.tasks.domain.workflow import Action
+from shared.bounds import Day
 
 Priority = Literal["low", "normal", "high", "urgent"]
 ItemRoleName = Literal["lead", "supporting", "monitoring"]
@@ -28,7 +29,7 @@ class ItemIn(BaseModel):
     title: str = Field(min_length=1, examples=["Rà soát, đăng ký DVC trực tuyến toàn trình"])
     lead_unit_id: str = Field(examples=["P21.SNV"])
     supporting_unit_ids: list[str] = Field(default_factory=list, examples=[["P21.VP"]])
-    deadline: date | None = Field(default=None, examples=["2022-09-01"])
+    deadline: Day | None = Field(default=None, examples=["2022-09-01"])
     recurrence: str | None = Field(
         default=None,
         description="monthly, monthly:days=1-5, monthly:by=25, weekly, quarterly, half_yearly, "
@@ -51,7 +52,7 @@ class FindingIn(BaseModel):
 class ConclusionIn(BaseModel):
     number: str | None = Field(default=None, examples=["05/TB-ĐKT"])
     title: str = Field(min_length=1, examples=["Thông báo kết luận kiểm tra CCHC tại Sở Nội vụ"])
-    issued_on: date | None = Field(default=None, examples=["2023-09-18"])
+    issued_on: Day | None = Field(default=None, examples=["2023-09-18"])
     issuer: str | None = Field(default=None, examples=["Đoàn kiểm tra CCHC tỉnh"])
     findings: list[FindingIn] = Field(min_length=1)
 
@@ -200,7 +201,7 @@ class Evidence(BaseModel):
 class ItemPatch(BaseModel):
     """Inspector edits; a deadline change needs a reason and is kept in the deadline history."""
 
-    deadline: date | None = Field(default=None, examples=["2022-10-15"])
+    deadline: Day | None = Field(default=None, examples=["2022-10-15"])
     clear_deadline: bool = Field(default=False, description="Remove the deadline.")
     reason: str | None = Field(default=None, examples=["Điều chỉnh theo chỉ đạo của UBND tỉnh"])
     responsible_person: str | None = None
@@ -224,7 +225,7 @@ class ReportIn(BaseModel):
 
 
 class ExtensionIn(BaseModel):
-    requested_deadline: date = Field(examples=["2022-09-30"])
+    requested_deadline: Day = Field(examples=["2022-09-30"])
     reason: str = Field(min_length=1, examples=["Chờ hướng dẫn của Bộ Nội vụ"])
 
 
@@ -259,8 +260,8 @@ class HistoryOut(BaseModel):
 
 class ParseIn(BaseModel):
     text: str = Field(min_length=1, examples=["UBND tỉnh yêu cầu:\n\n1. Sở Nội vụ\n\n- …"])
-    issued_on: date | None = Field(default=None, examples=["2022-07-25"])
-    as_of: date | None = Field(
+    issued_on: Day | None = Field(default=None, examples=["2022-07-25"])
+    as_of: Day | None = Field(
         default=None,
         description="The confirmation date the preview is for (default: today, Vietnam time): "
         "abolished units map to their successors and groups expand to the units valid then.",

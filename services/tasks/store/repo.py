@@ -4,7 +4,7 @@ its event (through the shared outbox) in the caller's transaction; nothing here 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -58,8 +58,22 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
 
 
-def utcnow() -> datetime:
+def _wall_clock() -> datetime:
     return datetime.now(UTC)
+
+
+_clock: Callable[[], datetime] = _wall_clock
+
+
+def utcnow() -> datetime:
+    """The service's clock: business dates (today, timeliness, reminders) come from here."""
+    return _clock()
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Run the service on another clock (tests take a fixed calendar); None = the wall clock."""
+    global _clock
+    _clock = clock or _wall_clock
 
 
 # ----------------------------------------------------------------- timeliness in SQL
