@@ -60,6 +60,9 @@ _TITLES = (
 )
 
 
+_UNIT_TYPES = {("tinh",), ("thanh",), ("huyen",), ("quan",), ("thi",), ("xa",), ("phuong",), ("dac",)}
+
+
 def agency_key(name: str, units: UnitDirectory) -> str:
     """Agencies compared by standard name, without the title of who heads them."""
     if name.startswith("group:"):
@@ -70,8 +73,10 @@ def agency_key(name: str, units: UnitDirectory) -> str:
             key = key[len(title) :]
     if key[:1] == ("cac",):
         key = key[1:]
-    if key[:2] in (("ubnd", "tinh"), ("ubnd", "thanh")):
-        key = key[1:]  # "UBND tỉnh Phú Thọ" is the province unit "Tỉnh Phú Thọ"
+    if key[:1] == ("ubnd",) and key[1:2] in _UNIT_TYPES:
+        # "UBND tỉnh Phú Thọ" is the province unit "Tỉnh Phú Thọ", "UBND huyện Văn Giang" the
+        # district unit "Huyện Văn Giang": the registry names a People's Committee by its unit
+        key = key[1:]
     canonical = gazetteer().get(key)
     if canonical is not None:
         key = name_key(canonical)

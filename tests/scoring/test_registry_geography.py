@@ -25,7 +25,7 @@ from vietnam_provinces import Province, Ward
 
 from services.scoring.domain.periods import VN_TZ, Period
 from services.scoring.main import create_app
-from services.scoring.recompute import Scoring, recompute
+from services.scoring.recompute import Scoring, default_profile, recompute
 from services.scoring.store.counters import period_counters
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
@@ -356,7 +356,7 @@ async def test_a_2025_ranking_keeps_abolished_wards_apart_from_their_successors(
     await recompute(db, ctx, [p, old, new], [y2025], AS_OF)
     counters = await period_counters(db, [old, new], y2025, AS_OF)
     assert counters[old]["received"] == 2 and counters[new]["received"] == 3
-    rows = await list_rankings(db, "2025", "766@1", "commune", p)
+    rows = await list_rankings(db, "2025", default_profile().key, "commune", p)
     groups = {r["unit_id"]: (r["peer_group"], r["rank"]) for r in rows}
     assert groups[old][0] != groups[new][0]
     assert groups[old][1] == 1 and groups[new][1] == 1
