@@ -35,7 +35,7 @@ def explain_vi(
 ) -> dict[str, Any]:
     """`{"indicator", "lost", "max", "shortfall", "contributors": [...]}` → a sentence and the
     procedures and agencies behind the loss."""
-    name = (indicator or {}).get("name") or entry.get("indicator", "")
+    name = (indicator or {}).get("name") or entry.get("name") or entry.get("indicator", "")
     code = (indicator or {}).get("code") or ""
     label = str(entry.get("shortfall_label") or "").strip()
     names = names or {}
@@ -53,6 +53,9 @@ def explain_vi(
             f", {fmt(100 * float(top.get('share', 0)), 0)}% trong số đó thuộc thủ tục "
             f"{top.get('procedure')} tại {names.get(top.get('unit') or '', top.get('unit'))}"
         )
+    if entry.get("text"):
+        # scoring says it in Vietnamese already, naming the procedures (TenTTHC) and agencies
+        sentence = str(entry["text"]).rstrip(".")
     return {
         "text": sentence + ".",
         "indicator": entry.get("indicator"),
