@@ -60,7 +60,16 @@ _TITLES = (
 )
 
 
-_UNIT_TYPES = {("tinh",), ("thanh",), ("huyen",), ("quan",), ("thi",), ("xa",), ("phuong",), ("dac",)}
+_UNIT_TYPES = {
+    ("tinh",),
+    ("thanh",),
+    ("huyen",),
+    ("quan",),
+    ("thi",),
+    ("xa",),
+    ("phuong",),
+    ("dac",),
+}
 
 
 def agency_key(name: str, units: UnitDirectory) -> str:
