@@ -55,7 +55,7 @@ def run_dlt(sim_url: str, db_url: str, page_size: int, workdir: str) -> float:
                  "endpoint": {"path": "/api/v1/dossiers", "params": {"limit": page_size},
                               "data_selector": "items"}},
             ],
-        }  # type: ignore[arg-type]
+        }
     )  # fmt: skip
     url = urlsplit(to_plain_url(db_url))
     if url.password is None:  # dlt insists on one; a trust-authenticated server ignores it

@@ -287,11 +287,11 @@ def main(out_path: Path = OUT) -> None:
     unmatched: list[str] = []
     for code, w in data["newWards"].items():
         pid = new_prov_pid[w["parent_code"]]
-        cid = find_commune(pid, w["name_with_type"])
-        if cid is None:
+        found = find_commune(pid, w["name_with_type"])
+        if found is None:
             unmatched.append(f"{w['name_with_type']}, {w['path']}")
             continue
-        new_ward_id[code] = cid
+        new_ward_id[code] = found
     assert not unmatched, unmatched
     for code, cid in new_ward_id.items():
         by_id[cid]["external_codes"]["vnac-new"] = code
@@ -328,8 +328,8 @@ def main(out_path: Path = OUT) -> None:
     # an old province whose only successor has its name and holds no other old province was
     # left as it was: it is the same unit (its districts hang under the current province)
     olds_of_new: dict[str, list[str]] = defaultdict(list)
-    for oc, targets in province_targets.items():
-        for t in targets:
+    for oc, successors in province_targets.items():
+        for t in successors:
             olds_of_new[t].append(oc)
     old_province_id: dict[str, str] = {}
     demo_old = {v[0]: k for k, v in OLD_DEMO_DISTRICTS.items()}
@@ -437,8 +437,8 @@ def main(out_path: Path = OUT) -> None:
                 share[t] += 1.0 / len(ward_targets[wc]) / len(wcs)
         for t in district_direct.get(dc, []):
             share[t] += 0.0
-        for t, w in sorted(share.items()):
-            edge(did, t, w, MERGER_DAY, "self")
+        for t, weight in sorted(share.items()):
+            edge(did, t, weight, MERGER_DAY, "self")
     for dc, targets in district_direct.items():
         if dc in district_wards:
             continue  # handled above (a district with wards and a direct row)

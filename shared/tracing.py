@@ -52,7 +52,7 @@ def configure_tracing(service: str, endpoint: str | None) -> bool:
     )
     trace.set_tracer_provider(provider)
     HTTPXClientInstrumentor().instrument()
-    AsyncPGInstrumentor().instrument()
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     _configured[service] = True
     log.info("tracing exported over OTLP", extra={"endpoint": endpoint})
     return True

@@ -77,7 +77,8 @@ def create_app(
     @app.exception_handler(httpx.HTTPError)
     async def service_unreachable(request: Request, exc: httpx.HTTPError) -> Response:
         # A service down or failing: say so in Vietnamese instead of a bare 500.
-        return app.state.templates.TemplateResponse(
+        templates: Jinja2Templates = app.state.templates
+        return templates.TemplateResponse(
             request, "missing.html",
             {"user": None, "what": "Chưa kết nối được dịch vụ dữ liệu, vui lòng thử lại sau."},
             status_code=503,

@@ -69,7 +69,7 @@ def dev_vapid_key(path: Path = RUN_DIR / "dev-vapid.pem") -> str:
 
     key = Vapid02()
     key.generate_keys()
-    pem = key.private_pem().decode()
+    pem: str = key.private_pem().decode()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

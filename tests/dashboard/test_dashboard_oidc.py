@@ -161,11 +161,11 @@ async def test_sign_in_with_the_identity_provider(
         # The real one was not consumed by the forgery: the provider saw no token request.
         done = await http.get(callback)
         assert done.status_code == 303 and done.headers["location"] == "/overview"
-        page = await http.get("/overview")
-        assert page.status_code == 200 and shown in page.text
-        session = unsign(http.cookies["cchc_session"], oidc_stack["secret"])
-        assert session is not None
-        token = session["token"]
+        overview = await http.get("/overview")
+        assert overview.status_code == 200 and shown in overview.text
+        signed = unsign(http.cookies["cchc_session"], oidc_stack["secret"])
+        assert signed is not None
+        token = signed["token"]
         assert jwt.get_unverified_header(token)["alg"] == "RS256", "the IdP's access token"
         r = await http.get(f"{oidc_stack['scoring']}/api/v1/units/{province.id}/scores/"
                            f"{PERIODS[-1]}", headers={"Authorization": f"Bearer {token}"})  # fmt: skip

@@ -10,6 +10,7 @@ it again, consumers deduplicate); per key, events first appear in the order they
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections import Counter
@@ -45,7 +46,7 @@ async def test_lost_leadership_stops_publishing_and_nothing_is_published_twice(
         OutboxRelay(
             engine,
             outbox_table,
-            lambda n=n: make_producer(settings, f"faults-relay-{n}"),
+            functools.partial(make_producer, settings, f"faults-relay-{n}"),
             service="faults",
             poll_interval=0.05,
             batch_size=BATCH,
@@ -133,6 +134,8 @@ async def test_lost_leadership_stops_publishing_and_nothing_is_published_twice(
     seen: set[str] = set()
     order: dict[str, list[int]] = {}
     for m, event_id in zip(messages, ids, strict=True):
+        # kept above by its key; a remediation event always has a body
+        assert m.key is not None and m.value is not None
         if event_id in seen:
             continue
         seen.add(event_id)

@@ -238,8 +238,8 @@ async def test_blocking_fetch_matches_httpx_and_keeps_the_connection() -> None:
     closed = NationalJsonConnector(ConnectorConfig(base_url=url, auth=ApiKeyAuth(key="k")))
     try:
         await closed.fetch_body("dossiers", updated_since=None, cursor=None, limit=5)
-    except SourceError as exc:
-        assert exc.kind == "connect"
+    except SourceError as connect_exc:
+        assert connect_exc.kind == "connect"
     else:
         raise AssertionError("expected a connect error")
     finally:

@@ -58,9 +58,9 @@ async def test_push_batches_repeated_and_malformed_end_with_the_exact_set(
         ).status_code == 403
 
         # Malformed batches: a clear problem, nothing stored.
-        for bad in ({"session": "b1", "data": "not a list"}, {"session": "b2"},
-                    {"session": "b3", "data": [{}] * 5001}):  # fmt: skip
-            r = await client.post(url, json=bad, headers=service)
+        for malformed in ({"session": "b1", "data": "not a list"}, {"session": "b2"},
+                          {"session": "b3", "data": [{}] * 5001}):  # fmt: skip
+            r = await client.post(url, json=malformed, headers=service)
             assert r.status_code == 422 and r.headers["content-type"].startswith(
                 "application/problem+json"
             ), r.text

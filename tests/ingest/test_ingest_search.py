@@ -55,7 +55,7 @@ async def test_search_filters_pagination_scope_and_view(
         engine = SyncEngine(pool, policy=RetryPolicy(attempts=2, base_s=0.01))
         try:
             for feed in ("procedures", "dossiers"):
-                assert (await engine.run(sid, feed)).status == "succeeded"  # type: ignore[arg-type]
+                assert (await engine.run(sid, feed)).status == "succeeded"
         finally:
             await engine.stop()
     records = await stored(pool, sid)

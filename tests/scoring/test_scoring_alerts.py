@@ -30,10 +30,11 @@ def obs(
     of: int = 100,
     level: str = "commune",
     period: str = "202609",
-    **kw: int,
+    rank: int | None = None,
+    previous_rank: int | None = None,
 ) -> Observation:
     card = score(p, {"on_time_or_within": on_time, "processed_or_open": of})
-    return Observation("P21.C001", level, period, card, **kw)
+    return Observation("P21.C001", level, period, card, rank=rank, previous_rank=previous_rank)
 
 
 TODAY = date(2026, 10, 15)

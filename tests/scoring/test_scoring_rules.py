@@ -31,7 +31,8 @@ def test_profile_structure(p766: Profile) -> None:
 def test_on_time_linear(p766: Profile) -> None:
     ind = p766.indicator("prog_on_time")
     r, pts, empty = points_for(ind, {"on_time_or_within": 76, "processed_or_open": 80})
-    assert (r, pts, empty) == (pytest.approx(0.95), pytest.approx(19.0), False)
+    expected: tuple[object, object, bool] = (pytest.approx(0.95), pytest.approx(19.0), False)
+    assert (r, pts, empty) == expected
 
 
 def test_empty_denominator_rules(p766: Profile) -> None:

@@ -62,7 +62,7 @@ def test_envelope_round_trip_and_unknown_fields_ignored() -> None:
 
 
 @pytest.fixture
-async def tasks_db(settings: Settings):  # type: ignore[no-untyped-def]
+async def tasks_db(settings: Settings):
     engine = make_engine(settings.async_database_url, schema="tasks")
     yield engine
     await engine.dispose()

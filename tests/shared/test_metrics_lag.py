@@ -36,7 +36,7 @@ def lag_of(group: str, topic: str) -> float:
     )
 
 
-async def send(producer, topic: str, n: int, start: int = 0) -> None:  # type: ignore[no-untyped-def]
+async def send(producer, topic: str, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         event = CloudEvent.of(
             RemediationCreated(item_id=f"lag-{i}", unit_id=f"U{i % 3}", status="not_started"),

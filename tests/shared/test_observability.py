@@ -22,7 +22,7 @@ async def boom() -> dict[str, str]:
     raise RuntimeError("a bug nobody caught")
 
 
-def probe_app(settings: Settings):  # type: ignore[no-untyped-def]
+def probe_app(settings: Settings):
     spec = ServiceSpec(
         name="tasks",
         title="probe",

@@ -65,6 +65,7 @@ def _serve(service: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], 
             break
         time.sleep(0.2)
     process.kill()
+    assert process.stderr is not None  # started with stderr=PIPE
     raise AssertionError(f"{service} did not start: {process.stderr.read()[-2000:]!r}")
 
 

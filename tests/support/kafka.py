@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
@@ -54,14 +55,20 @@ def _read(bootstrap: str, topic: str, want: int | None, timeout: float) -> list[
             if msg is None or msg.error():
                 continue
             last = time.monotonic()
+            # a consumed message without error always has its topic, partition and offset, and
+            # its headers as a list of (name, bytes) pairs (the dict form is for producing)
+            got_topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            assert got_topic is not None and partition is not None and offset is not None
+            headers = msg.headers() or []
+            assert isinstance(headers, list)
             out.append(
                 Read(
-                    msg.topic(),
-                    msg.partition(),
-                    msg.offset(),
+                    got_topic,
+                    partition,
+                    offset,
                     msg.key(),
                     msg.value(),
-                    {k: v for k, v in (msg.headers() or [])},
+                    {k: cast(bytes, v) for k, v in headers},
                 )
             )
     finally:
@@ -76,7 +83,7 @@ async def read_topic(
     return await asyncio.to_thread(_read, bootstrap, topic, want, timeout)
 
 
-async def eventually(check, timeout: float = 20, interval: float = 0.2):  # type: ignore[no-untyped-def]
+async def eventually(check, timeout: float = 20, interval: float = 0.2):
     """Poll an async predicate until it returns a truthy value; return that value."""
     deadline = time.monotonic() + timeout
     while True:

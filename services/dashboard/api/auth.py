@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import jwt
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from services.dashboard.domain.session import pkce_pair, sign, unsign
 from shared.auth.principal import Principal, Role
@@ -76,7 +77,8 @@ def _sign_in(
 @router.get("/signin", response_class=HTMLResponse)
 async def signin_page(request: Request, next: str = "/", error: str | None = None) -> Response:
     state = request.app.state
-    return state.templates.TemplateResponse(
+    templates: Jinja2Templates = state.templates
+    return templates.TemplateResponse(
         request, "signin.html",
         {"next": _safe_next(next), "dev": state.settings.dev_login,
          "oidc": bool(state.settings.oidc_issuer), "error": error,

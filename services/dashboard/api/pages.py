@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from services.dashboard.api.auth import User
 from services.dashboard.api.client import Api
@@ -54,14 +55,15 @@ async def profile(request: Request, client: Api) -> dict[str, Any]:
 
 
 def render(request: Request, name: str, user: dict[str, Any], **ctx: Any) -> Response:
-    return request.app.state.templates.TemplateResponse(
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
         request, name, {"user": user, "fig": fig, "levels": LEVELS, **ctx}
     )
 
 
 def freshness(*docs: dict[str, Any] | None) -> str | None:
     """The newest 'as of' among documents, reading the fields scoring has or may add."""
-    stamps = []
+    stamps: list[str] = []
     for doc in docs:
         for key in ("data_as_of", "as_of", "facts_as_of", "computed_at"):
             if doc and isinstance(doc.get(key), str):

@@ -657,8 +657,8 @@ class Dataset:
 
     def agency_code(self, feed: Feed, item: Any) -> str:
         if feed == "procedures":
-            return self.procedures[item].agency_code
-        return self.agencies[item.agency].code
+            return str(self.procedures[item].agency_code)
+        return str(self.agencies[item.agency].code)
 
 
 _PROCEDURE_FLAG_FIELDS = (

@@ -104,7 +104,8 @@ class _Fields:
         return getattr(self, key, default)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        out: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return out
 
 
 @dataclass(frozen=True)
