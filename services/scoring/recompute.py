@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ from services.scoring.domain.alerts import (
 )
 from services.scoring.domain.periods import VN_TZ, Period, month_of, periods_containing_month
 from services.scoring.domain.profile import Profile, load_profile
+from services.scoring.metrics import ALERTS, RECOMPUTE_SECONDS, SNAPSHOT_VERSIONS, STALE_QUEUE
 from services.scoring.store import snapshots as snap
 from services.scoring.store.counters import period_counters_many
 from services.scoring.store.registry import aggregation_targets
@@ -351,8 +353,19 @@ class StaleWorker(PeriodicWorker):
             async with transaction(self.sessions) as session:
                 await enqueue_running(session, now)
             self._last_running = now
+        started = time.perf_counter()
         async with transaction(self.sessions) as session:
             stats = await refresh_stale(session, self.ctx, debounce=self.debounce)
+        # counted once committed
+        if stats.pairs:
+            RECOMPUTE_SECONDS.observe(time.perf_counter() - started)
+        SNAPSHOT_VERSIONS.inc(stats.versions)
+        ALERTS.labels("raised").inc(stats.raised)
+        ALERTS.labels("cleared").inc(stats.cleared)
+        async with self.sessions() as session:
+            STALE_QUEUE.set(
+                (await session.execute(text("SELECT count(*) FROM scoring.stale"))).scalar_one()
+            )
         if stats.pairs:
             log.info(
                 "recomputed stale pairs",

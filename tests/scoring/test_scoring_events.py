@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from services.scoring.main import create_app
@@ -54,6 +55,7 @@ async def test_facts_in_snapshot_out(
     item_event = CloudEvent.of(item, source="/cchc-monitor/tasks", subject=item.item_id)
     producer = make_producer(settings, "test-scoring-ingest")
     await producer.start()
+    versions_before = REGISTRY.get_sample_value("scoring_snapshot_versions_total") or 0
     try:
         async with running(create_app(settings)):
             for _ in range(2):  # at-least-once: the same event delivered twice
@@ -73,6 +75,11 @@ async def test_facts_in_snapshot_out(
             assert rows, "no snapshot computed"
             assert [r[0] for r in rows] == [1]
             assert rows[0][1]["received"] == 2 and rows[0][1]["received_online"] == 1
+            # /metrics counts the recompute that wrote them
+            versions = REGISTRY.get_sample_value("scoring_snapshot_versions_total") or 0
+            assert versions - versions_before >= 1
+            assert (REGISTRY.get_sample_value("scoring_recompute_seconds_count") or 0) >= 1
+            assert REGISTRY.get_sample_value("scoring_stale_queue") is not None
 
             async def remediation() -> Any:
                 async with sessions() as s:
