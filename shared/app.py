@@ -88,6 +88,8 @@ class ServiceSpec:
     on_startup: Callable[[Runtime], Any] | None = None
     # body size limits by path prefix, where a route needs other than the settings' defaults
     body_limits: dict[str, int] = field(default_factory=dict)
+    # path prefixes whose JSON records the handler validates and quarantines one by one
+    record_paths: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -178,6 +180,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None) -> F
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
         limits=spec.body_limits,
+        record_paths=spec.record_paths,
     )
     install_request_id(app, settings.access_log_sample)
     install_metrics(app)
@@ -337,6 +340,12 @@ def _register_problem_schema(app: FastAPI) -> None:
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 if "requestBody" in operation:  # shared.request_guard, on every body
+                    responses.setdefault(
+                        "400",
+                        {"description": "The body cannot be read (a malformed multipart body "
+                         "or Content-Length), or its fields contradict each other",
+                         "content": {PROBLEM_MEDIA_TYPE: problem}},
+                    )  # fmt: skip
                     responses.setdefault(
                         "413",
                         {"description": "The body is larger than the limit",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -40,8 +40,13 @@ class RequestGuard:
         max_body_bytes: int,
         max_upload_bytes: int,
         limits: Mapping[str, int] | None = None,
+        record_paths: Sequence[str] = (),
     ) -> None:
         self.app = app
+        # bodies of records the handler validates one by one and quarantines (a one-stop
+        # system's sync push): a NUL in one record's text is that record's rejection, not the
+        # whole batch's, so only their UTF-8 is checked here
+        self.record_paths = tuple(record_paths)
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
         # longest prefix first, so a specific route wins over its parent
@@ -91,7 +96,7 @@ class RequestGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        refusal = _check_body(body, content_type)
+        refusal = _check_body(body, content_type, records=path.startswith(self.record_paths))
         if refusal is not None:
             await _problem(scope, send, 422, refusal, ["body"])
             return
@@ -119,8 +124,8 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-def _check_body(body: bytes, content_type: str) -> str | None:
-    """Why the body cannot be accepted, or None."""
+def _check_body(body: bytes, content_type: str, *, records: bool = False) -> str | None:
+    """Why the body cannot be accepted, or None (`records`: only that it is UTF-8)."""
     if not body:
         return None
     if "json" in content_type:
@@ -128,6 +133,8 @@ def _check_body(body: bytes, content_type: str) -> str | None:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return "the JSON body is not valid UTF-8"
+        if records:
+            return None
         # cheap pre-checks first; an escaped backslash or a string can look alike
         lowered = body.lower()
         if _JSON_NUL in body or _JSON_SURROGATE in lowered or b"NaN" in body or b"Infinity" in body:

@@ -22,6 +22,8 @@ SPEC = ServiceSpec(
     consumers=events.consumers,
     workers=events.workers,
     on_startup=on_startup,
+    # a sync push's records are validated one by one: a bad one is quarantined, not the batch
+    record_paths=("/api/v1/push/",),
 )
 
 

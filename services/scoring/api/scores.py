@@ -378,7 +378,7 @@ async def import_official_scores(
 @official_router.get(
     "/official-scores/differences",
     response_model=list[OfficialDifference],
-    responses=problem_responses(400, 401),
+    responses=problem_responses(400, 401, 404),
 )
 async def official_differences(
     session: SessionDep,
