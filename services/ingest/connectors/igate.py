@@ -124,6 +124,10 @@ def dossier_to_national(
         "TrangThaiHoSo": _mapped(status_map, r.get("dossierStatus")),
         "HoSoCoThanhPhanSoHoa": r.get("digitized", 0),
         "DuocThanhToanTrucTuyen": r.get("onlinePayment", 0),
+        # personal data store and population data use: field names not confirmed from public
+        # code; configurable like the rest of this dialect through the wire translation
+        "DongBoKhoDuLieuCaNhan": r.get("pdsSynced", 0),
+        "SuDungDuLieuDanCu": r.get("citizenDataUsed", 0),
         "TaiKhoanDuocXacThucVoiVNeID": applicant.get("identityVerified", 0),
         "DaDongBoDVCQG": 1 if r.get("nationCode") else 0,
         "DanhSachLePhi": [
@@ -262,6 +266,8 @@ class _Dossier(msgspec.Struct, gc=False):
     updatedDate: Any = None
     digitized: Any = 0
     onlinePayment: Any = 0
+    pdsSynced: Any = 0
+    citizenDataUsed: Any = 0
     fee: list[_Fee] | None = None
     attachment: list[_Attachment] | None = None
     additionalRequirement: list[_Requirement] | None = None
@@ -305,6 +311,8 @@ def typed_to_national(
         "TrangThaiHoSo": _mapped(status_map, status),
         "HoSoCoThanhPhanSoHoa": r.digitized,
         "DuocThanhToanTrucTuyen": r.onlinePayment,
+        "DongBoKhoDuLieuCaNhan": r.pdsSynced,
+        "SuDungDuLieuDanCu": r.citizenDataUsed,
         "TaiKhoanDuocXacThucVoiVNeID": data.identityVerified,
         "DaDongBoDVCQG": 1 if r.nationCode else 0,
         "DanhSachLePhi": [
@@ -371,6 +379,8 @@ def typed_to_raw(
         NgayCapNhat=ts(r.updatedDate),
         DuocThanhToanTrucTuyen=r.onlinePayment,
         HoSoCoThanhPhanSoHoa=r.digitized,
+        DongBoKhoDuLieuCaNhan=r.pdsSynced,
+        SuDungDuLieuDanCu=r.citizenDataUsed,
         TaiKhoanDuocXacThucVoiVNeID=data.identityVerified,
         DaDongBoDVCQG=1 if r.nationCode else 0,
         DanhSachHoSoBoSung=[

@@ -109,6 +109,10 @@ def dossier_to_national(r: dict[str, Any], status_map: dict[str, int]) -> dict[s
         "TrangThaiHoSo": status_map.get(status, status) if isinstance(status, str) else status,
         "HoSoCoThanhPhanSoHoa": r.get("digitized", 0),
         "DuocThanhToanTrucTuyen": r.get("paymentOnline", 0),
+        # personal data store and population data use: field names not confirmed from public
+        # code (configurable through the wire translation)
+        "DongBoKhoDuLieuCaNhan": r.get("pdsSynced", 0),
+        "SuDungDuLieuDanCu": r.get("citizenDataUsed", 0),
         "TaiKhoanDuocXacThucVoiVNeID": r.get("vneidVerified", 0),
         "DaDongBoDVCQG": r.get("syncedNational", 0),
         "DanhSachLePhi": [
@@ -227,6 +231,8 @@ class _Dossier(msgspec.Struct, gc=False):
     modifiedDate: Any = None
     digitized: Any = 0
     paymentOnline: Any = 0
+    pdsSynced: Any = 0
+    citizenDataUsed: Any = 0
     vneidVerified: Any = 0
     syncedNational: Any = 0
     payments: list[_Payment] | None = None
@@ -266,6 +272,8 @@ def typed_to_national(r: _Dossier, status_map: dict[str, int]) -> dict[str, Any]
         "TrangThaiHoSo": status_map.get(status, status) if isinstance(status, str) else status,
         "HoSoCoThanhPhanSoHoa": r.digitized,
         "DuocThanhToanTrucTuyen": r.paymentOnline,
+        "DongBoKhoDuLieuCaNhan": r.pdsSynced,
+        "SuDungDuLieuDanCu": r.citizenDataUsed,
         "TaiKhoanDuocXacThucVoiVNeID": r.vneidVerified,
         "DaDongBoDVCQG": r.syncedNational,
         "DanhSachLePhi": [
@@ -328,6 +336,8 @@ def typed_to_raw(r: _Dossier, status_map: dict[str, int]) -> fast.RawDossier:
         NgayCapNhat=ts(r.modifiedDate),
         DuocThanhToanTrucTuyen=r.paymentOnline,
         HoSoCoThanhPhanSoHoa=r.digitized,
+        DongBoKhoDuLieuCaNhan=r.pdsSynced,
+        SuDungDuLieuDanCu=r.citizenDataUsed,
         TaiKhoanDuocXacThucVoiVNeID=r.vneidVerified,
         DaDongBoDVCQG=r.syncedNational,
         DanhSachHoSoBoSung=[

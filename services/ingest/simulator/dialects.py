@@ -79,6 +79,8 @@ def to_igate(r: dict[str, Any]) -> dict[str, Any]:
         "returnedDate": iso(r.get("NgayTra")),
         "cancelledDate": iso(r.get("NgayTuChoi")),
         "digitized": r.get("HoSoCoThanhPhanSoHoa", 0),
+        "pdsSynced": r.get("DongBoKhoDuLieuCaNhan", 0),
+        "citizenDataUsed": r.get("SuDungDuLieuDanCu", 0),
         "onlinePayment": r.get("DuocThanhToanTrucTuyen", 0),
         "fee": [
             {
@@ -150,6 +152,8 @@ def to_opencps(r: dict[str, Any], index: int) -> dict[str, Any]:
         "releaseDate": vn(r.get("NgayTra")),
         "deniedDate": vn(r.get("NgayTuChoi")),
         "digitized": r.get("HoSoCoThanhPhanSoHoa", 0),
+        "pdsSynced": r.get("DongBoKhoDuLieuCaNhan", 0),
+        "citizenDataUsed": r.get("SuDungDuLieuDanCu", 0),
         "paymentOnline": r.get("DuocThanhToanTrucTuyen", 0),
         "vneidVerified": r.get("TaiKhoanDuocXacThucVoiVNeID", 0),
         "syncedNational": r.get("DaDongBoDVCQG", 0),
