@@ -28,8 +28,10 @@ from shared.events.payloads import (
     AlertCleared,
     AlertRaised,
     DossiersChanged,
+    OfficialScoresPublished,
     PetitionsChanged,
     ProceduresChanged,
+    SnapshotUpdated,
 )
 from shared.settings import to_async_url
 from tests.support.kafka import eventually, read_topic
@@ -39,7 +41,15 @@ ROOT = Path(__file__).resolve().parents[2]
 # Event types a downstream consumer acts on (others on the topic are skipped, not deduplicated).
 HANDLED = {
     t.event_type
-    for t in (DossiersChanged, ProceduresChanged, PetitionsChanged, AlertRaised, AlertCleared)
+    for t in (
+        DossiersChanged,
+        ProceduresChanged,
+        PetitionsChanged,
+        OfficialScoresPublished,  # scoring stores the portal's published scores
+        AlertRaised,
+        AlertCleared,
+        SnapshotUpdated,  # tasks keeps each unit's latest score for the leaders' digest
+    )
 }
 
 
