@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from services.ingest.connectors.base import ConnectorConfig, SourceError
 from services.ingest.connectors.portal766 import Portal766Connector, PortalUnit
+from services.ingest.runtime import keyring
+from services.ingest.store.credentials import CredentialError
 from services.ingest.store.models import Source
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
@@ -86,7 +88,11 @@ async def pull_official_scores(
     row = await session.get(Source, source_id)
     if row is None:
         raise NotFound(f"source {source_id} not found")
-    config = ConnectorConfig(kind=Portal766Connector.kind, base_url=row.base_url, auth=row.auth,
+    try:  # credentials are sealed at rest (AES-GCM): opened here, never returned or logged
+        auth = keyring(runtime).open(row.auth, source_id)
+    except CredentialError as e:
+        raise ServiceUnavailable("the source's credentials cannot be opened") from e
+    config = ConnectorConfig(kind=Portal766Connector.kind, base_url=row.base_url, auth=auth,
                              timeout_s=row.timeout_s)  # fmt: skip
     connector = Portal766Connector(config)
     try:
