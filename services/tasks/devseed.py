@@ -49,7 +49,8 @@ async def seed(ctx: Any) -> None:
         )
         if confirm.status_code not in (409, 422):  # 409/422: seeded before (same key)
             confirm.raise_for_status()
-        await seed_due_soon(client, datetime.now(UTC))
+        # the clock the service runs on (a test's fixed calendar), else the wall clock
+        await seed_due_soon(client, getattr(ctx, "now", None) or datetime.now(UTC))
 
 
 async def seed_due_soon(client: httpx.AsyncClient, now: datetime) -> None:

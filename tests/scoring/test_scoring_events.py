@@ -71,7 +71,10 @@ async def test_facts_in_snapshot_out(
                         "WHERE unit_id = :u AND period = '2026Q3' ORDER BY version DESC"),
                         {"u": p})).all()  # fmt: skip
 
-            rows = await eventually(snapshot, timeout=60)
+            # the worker first works through the start-up catch-up of the running months of
+            # every unit with open dossiers in the session's shared database (thousands of
+            # pairs queued before ours): minutes on a loaded machine
+            rows = await eventually(snapshot, timeout=240)
             assert rows, "no snapshot computed"
             assert [r[0] for r in rows] == [1]
             assert rows[0][1]["received"] == 2 and rows[0][1]["received_online"] == 1

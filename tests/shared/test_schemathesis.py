@@ -90,7 +90,7 @@ def test_no_server_error_and_conformance(
         result = subprocess.run(
             [str(Path(sys.executable).parent / "st"), "run", f"{base}/openapi.json",
              "--checks", CHECKS, "--max-examples", MAX_EXAMPLES, "--max-time", MAX_TIME_S,
-             "--seed", "16", "--workers", "1", "--request-timeout", "20",
+             "--seed", "16", "--workers", "1", "--request-timeout", "60",
              "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all",
              # readiness answers 503 by design while the broker is away (no broker here)
              "--exclude-path", "/readyz",

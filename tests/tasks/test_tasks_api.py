@@ -784,6 +784,7 @@ async def test_devseed_creates_the_demo_items(
             urls={"tasks": "http://testserver"},
             admin_token=token("admin"),
             transport=httpx.ASGITransport(app=app),
+            now=fixed_calendar(),  # the module's service clock
         )
         await devseed.seed(ctx)
         await devseed.seed(ctx)  # a second run does not duplicate the demo items
@@ -809,7 +810,7 @@ async def test_devseed_creates_the_demo_items(
             scheduler = DeadlineScheduler(
                 make_sessionmaker(engine), Outbox(outbox_table, SPEC.source), interval=60
             )
-            await scheduler.run_once(datetime.now(tl.VN_TZ))
+            await scheduler.run_once(fixed_calendar())
         finally:
             await engine.dispose()
         feed = await c.get("/api/v1/me/notifications", params={"limit": 500}, headers=officer)
