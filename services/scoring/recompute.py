@@ -238,7 +238,8 @@ DELETE FROM scoring.stale s
 USING (
     SELECT unit_id, month FROM scoring.stale
     WHERE enqueued_at <= now() - make_interval(secs => :debounce)
-    ORDER BY enqueued_at LIMIT :limit
+    -- what an event queued first, then the catch-up; oldest first within each
+    ORDER BY priority, enqueued_at LIMIT :limit
     FOR UPDATE SKIP LOCKED
 ) t
 WHERE s.unit_id = t.unit_id AND s.month = t.month
@@ -310,8 +311,8 @@ async def _refresh(
 
 
 ENQUEUE_RUNNING = text("""
-INSERT INTO scoring.stale (unit_id, month)
-SELECT DISTINCT f.unit_id, m.month
+INSERT INTO scoring.stale (unit_id, month, priority)
+SELECT DISTINCT f.unit_id, m.month, 1
 FROM scoring.facts f
 CROSS JOIN unnest(CAST(:months AS text[])) AS m(month)
 WHERE f.kind = 'dossier' AND f.end_at IS NULL AND f.reception_at IS NOT NULL

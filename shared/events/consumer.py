@@ -2,7 +2,8 @@
 
 For every message: decode the CloudEvent, then in ONE database transaction insert
 (consumer, source, id) into `processed_events` and apply the handler's effects; a duplicate
-inserts nothing and is skipped. Offsets are committed manually after the transaction, so a
+inserts nothing and is skipped. A batch of a partition's messages is first tried in one
+transaction together (a backlog's fast path); any failure sends it event by event. Offsets are committed manually after the transaction, so a
 crash re-delivers and the dedup row makes the replay harmless. A message that cannot be decoded,
 or whose handler keeps failing, goes to `<topic>.dlq` with the reason in its headers and the
 partition moves on.
@@ -111,6 +112,9 @@ class IdempotentConsumer:
                 batch = await consumer.getmany(timeout_ms=250)
                 self.assigned = set(consumer.assignment())
                 for tp, messages in batch.items():
+                    if len(messages) > 1 and await self.process_together(messages):
+                        await self._commit(consumer, tp, messages[-1].offset + 1)
+                        continue
                     done: int | None = None
                     try:
                         for message in messages:
@@ -150,6 +154,84 @@ class IdempotentConsumer:
             return
         await consumer.commit({tp: offset})
         self._committed[tp] = offset
+
+    async def process_together(self, messages: list[ConsumerRecord[Any, Any]]) -> bool:
+        """A backlog's fast path: a partition's batch in ONE transaction (a commit per event is
+        what a consumer catching up after downtime spends its time on). Only for a batch that
+        needs no care: if any event cannot be decoded, or any handler fails, nothing of the
+        batch is kept and False sends it through `process` event by event, where retries, holds
+        and the dead-letter topic decide each event alone. Handlers act only on the session, so
+        an attempt that is rolled back leaves nothing behind."""
+        work: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Payload, Handler]] = []
+        ignored = 0
+        for message in messages:
+            try:
+                event = CloudEvent.from_kafka(message.headers, message.value)
+                handler = self.handlers.get(event.type)
+                if handler is None:
+                    ignored += 1
+                    continue
+                work.append((message, event, event.payload(), handler))
+            except UndecodableEvent:
+                return False
+        # one dedup row per distinct event; a redelivery inside the batch is a duplicate too
+        rows = {
+            (e.source, e.id): {"consumer": self.name, "event_source": e.source,
+                               "event_id": e.id, "event_type": e.type}
+            for _, e, _, _ in work
+        }  # fmt: skip
+        outcomes: list[str] = []
+        try:
+            async with self.sessions() as session, session.begin():
+                inserted: set[tuple[str, str]] = set()
+                if rows:
+                    result = await session.execute(
+                        pg_insert(self.processed)
+                        .values(list(rows.values()))
+                        .on_conflict_do_nothing()
+                        .returning(self.processed.c.event_source, self.processed.c.event_id)
+                    )
+                    inserted = {(src, eid) for src, eid in result}
+                for message, event, payload, handler in work:
+                    key = (event.source, event.id)
+                    if key not in inserted:  # handled before, or earlier in this batch
+                        outcomes.append("duplicate")
+                        continue
+                    inserted.discard(key)
+                    started = time.perf_counter()
+                    with tracing.span(
+                        f"{message.topic} process",
+                        parent=event.traceparent,
+                        kind=SpanKind.CONSUMER,
+                        attributes={
+                            "messaging.system": "kafka",
+                            "messaging.destination.name": message.topic,
+                            "messaging.consumer.group.name": self.group_id,
+                            "messaging.batch.message_count": len(messages),
+                            "cloudevents.event_id": event.id,
+                            "cloudevents.event_type": event.type,
+                        },
+                    ):
+                        await handler(session, event, payload)
+                    EVENT_HANDLING.labels(self.name).observe(time.perf_counter() - started)
+                    outcomes.append("processed")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "batch not applied together; handling its events one by one",
+                extra={
+                    "consumer": self.name,
+                    "events": len(messages),
+                    "error": describe(exc)[:300],
+                },
+            )
+            return False
+        for outcome in outcomes:
+            EVENTS_CONSUMED.labels(self.name, outcome).inc()
+        if ignored:
+            EVENTS_CONSUMED.labels(self.name, "ignored").inc(ignored)
+        return True
 
     async def process(self, message: ConsumerRecord[Any, Any]) -> None:
         try:

@@ -339,6 +339,32 @@ async def test_time_alone_requeues_running_months(db: AsyncSession) -> None:
     assert months == ["202610", "202611"]
 
 
+async def test_changed_dossiers_are_scored_before_the_catch_up(
+    db: AsyncSession, ctx: Scoring
+) -> None:
+    """The periodic catch-up queues the running months of every unit with open dossiers (a
+    province: thousands of pairs); a dossier that changed meanwhile is scored first."""
+    _, c1, c2 = await tree(db)
+    await upsert_facts(db, [dossier(c1, 1, status=4, finished_at=None), dossier(c2, 1)], now=AS_OF)
+    # only this test's queue (rolled back with the test): other tests' leftovers must not decide
+    await db.execute(text("DELETE FROM scoring.stale"))
+    await enqueue_running(db, AS_OF)
+    # the catch-up was queued an hour before the event: oldest first would take it first
+    await db.execute(text("UPDATE scoring.stale SET enqueued_at = now() - interval '1 hour'"))
+    await upsert_facts(db, [dossier(c2, 2)], now=AS_OF)  # an event: c2's September changed
+    await refresh_stale(db, ctx, as_of=AS_OF, limit=1)
+    left = (await db.execute(text(
+        "SELECT unit_id, month, priority FROM scoring.stale ORDER BY unit_id, month"
+    ))).all()  # fmt: skip
+    assert [tuple(r) for r in left] == [(c1, "202610", 1), (c1, "202611", 1)]
+    # an event on a pair the catch-up queued moves it ahead too
+    await upsert_facts(db, [dossier(c1, 2, received_at=vn(2026, 11, 2), due_at=vn(2026, 11, 9),
+                                    finished_at=vn(2026, 11, 3))], now=AS_OF)  # fmt: skip
+    await refresh_stale(db, ctx, as_of=AS_OF, limit=1)
+    left = (await db.execute(text("SELECT unit_id, month FROM scoring.stale"))).all()
+    assert [tuple(r) for r in left] == [(c1, "202610")]
+
+
 async def test_ranks_with_change_since_previous_period(db: AsyncSession, ctx: Scoring) -> None:
     p, c1, c2 = await tree(db)
     aug = {"received_at": vn(2026, 8, 3), "due_at": vn(2026, 8, 10),

@@ -249,6 +249,78 @@ async def test_consumer_is_idempotent_and_dead_letters_poison(
     assert await handled() == ["item-1", "item-2"]
 
 
+async def test_a_backlog_is_applied_together_and_a_poison_in_it_is_still_set_apart(
+    make_settings: Callable[..., Settings], tasks_db: Any
+) -> None:
+    """Events that waited while the consumer was away arrive as one batch per partition: applied
+    in one transaction, each exactly once (redeliveries inside the batch too); one event its
+    handler cannot cope with sends that batch event by event, and only that one is
+    dead-lettered."""
+    settings = make_settings(consumer_batch_size=500)
+    topic = f"test.backlog.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic, f"{topic}.dlq"])
+    sessions = make_sessionmaker(tasks_db)
+    async with tasks_db.begin() as c:
+        await c.execute(text("CREATE TABLE IF NOT EXISTS public.idem_log (topic text, item text)"))
+    producer = make_producer(settings, "test-backlog")
+    await producer.start()
+
+    async def handle(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
+        assert isinstance(payload, RemediationCreated)
+        if payload.item_id == "explode":
+            raise ValueError("handler cannot cope")
+        await session.execute(
+            text("INSERT INTO public.idem_log VALUES (:t, :i)"), {"t": topic, "i": payload.item_id}
+        )
+
+    def consumer() -> IdempotentConsumer:
+        return IdempotentConsumer(
+            name=f"test-{topic}",
+            topics=[topic],
+            handlers={RemediationCreated.event_type: handle},
+            sessions=sessions,
+            processed_table=processed_events_table,
+            producer=producer,
+            settings=settings,
+        )
+
+    async def handled(n: int) -> list[str]:
+        async with tasks_db.connect() as c:
+            rows = (await c.execute(
+                text("SELECT item FROM public.idem_log WHERE topic = :t"), {"t": topic}
+            )).scalars().all()  # fmt: skip
+        return list(rows) if len(rows) >= n else []
+
+    async def run_over(events: list[CloudEvent], n: int) -> list[str]:
+        for ev in events:  # all waiting before the consumer starts: one backlog
+            await _raw_send(producer, topic, ev)
+        c = consumer()
+        task = asyncio.create_task(c.run())
+        try:
+            assert await eventually(lambda: handled(n), timeout=60)
+            await asyncio.sleep(1)  # anything doubled would show by now
+            return await handled(n)
+        finally:
+            c.stop()
+            await asyncio.wait_for(task, 30)
+
+    try:
+        clean = [CloudEvent.of(item("U", n), source=SOURCE) for n in range(60)]
+        got = await run_over([*clean, clean[3], clean[7]], 60)
+        assert sorted(got) == sorted(f"item-{n}" for n in range(60))
+        poison = CloudEvent.of(
+            RemediationCreated(item_id="explode", unit_id="U", status="not_started"),
+            source=SOURCE,
+        )
+        more = [CloudEvent.of(item("U", n), source=SOURCE) for n in range(60, 90)]
+        got = await run_over([*more[:10], poison, *more[10:], more[0]], 90)
+        assert sorted(got) == sorted(f"item-{n}" for n in range(90))
+        dead = await read_topic(settings.kafka_bootstrap_servers, f"{topic}.dlq", 1, timeout=20)
+        assert [m.headers["ce_id"] for m in dead] == [poison.id.encode()]
+    finally:
+        await producer.stop()
+
+
 def _spawn(env: dict[str, str], topic: str, group: str, instance: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.spine", topic, group, instance],

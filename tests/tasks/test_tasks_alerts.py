@@ -73,7 +73,9 @@ async def test_alert_raised_creates_one_item_and_cleared_is_noted(
                     )
                 return bool(n)
 
-            await eventually(cleared_noted, timeout=90)
+            assert await eventually(cleared_noted, timeout=180), (
+                "the alert's clearing was not noted"
+            )
             async with sessions() as s:
                 items = (
                     (await s.execute(select(Item).where(Item.alert_id == alert_id))).scalars().all()

@@ -32,7 +32,12 @@ from services.tasks.domain import timeliness as tl
 from services.tasks.events.scheduler import DeadlineScheduler
 from services.tasks.main import SPEC, create_app
 from services.tasks.notify.worker import DeliveryWorker
-from services.tasks.store.models import Notification, NotificationDelivery, outbox_table
+from services.tasks.store.models import (
+    Notification,
+    NotificationDelivery,
+    NotificationTarget,
+    outbox_table,
+)
 from shared.db import make_engine, make_sessionmaker
 from shared.events.outbox import Outbox
 from shared.settings import Settings
@@ -374,8 +379,11 @@ async def test_a_webhook_that_is_down_is_retried_then_failed_never_blocking(
                     NotificationDelivery.last_error,
                 )
                 .join(Notification, Notification.id == NotificationDelivery.notification_id)
+                .join(NotificationTarget, NotificationTarget.id == NotificationDelivery.target_id)
                 .where(Notification.item_id == item_id)
-                .order_by(NotificationDelivery.id)
+                # the dead address first, then the flaky one: the deliveries' own order is not
+                # the order the targets were registered in
+                .order_by(NotificationTarget.address != dead)
             )
             return [(a, b, c) for a, b, c in rows]
 

@@ -186,10 +186,11 @@ ENQUEUE_STALE = text("""
 INSERT INTO scoring.stale (unit_id, month, traceparent)
 SELECT unit_id, month, CAST(:traceparent AS text)
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit_id text, month text)
-ON CONFLICT (unit_id, month) DO UPDATE SET enqueued_at = now(),
+ON CONFLICT (unit_id, month) DO UPDATE SET enqueued_at = now(), priority = 0,
     traceparent = coalesce(scoring.stale.traceparent, excluded.traceparent)
 """)
-"""Queue (unit, month) pairs; a pair keeps the trace of the first event that queued it."""
+"""Queue (unit, month) pairs at the events' priority (ahead of the periodic catch-up, even when
+the catch-up queued the pair first); a pair keeps the trace of the first event that queued it."""
 
 
 async def enqueue_stale(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> None:
