@@ -69,6 +69,7 @@ def _serve(service: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], 
     raise AssertionError(f"{service} did not start: {process.stderr.read()[-2000:]!r}")
 
 
+@pytest.mark.timeout(900)  # ~800 generated requests; a PDF export converts with LibreOffice
 @pytest.mark.parametrize("service", SERVICES)
 def test_no_server_error_and_conformance(
     service: str,
@@ -90,7 +91,7 @@ def test_no_server_error_and_conformance(
         result = subprocess.run(
             [str(Path(sys.executable).parent / "st"), "run", f"{base}/openapi.json",
              "--checks", CHECKS, "--max-examples", MAX_EXAMPLES, "--max-time", MAX_TIME_S,
-             "--seed", "16", "--workers", "1", "--request-timeout", "120",
+             "--seed", "16", "--workers", "1", "--request-timeout", "300",
              "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all",
              # readiness answers 503 by design while the broker is away (no broker here)
              "--exclude-path", "/readyz",
@@ -99,7 +100,7 @@ def test_no_server_error_and_conformance(
              "--exclude-path", "/api/v1/sources/{source_id}/official-scores",
              "--header", f"Authorization: Bearer {token('admin')}",
              "--report", "junit", "--report-junit-path", str(report)],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
         )  # fmt: skip
     finally:
         process.terminate()
@@ -108,6 +109,8 @@ def test_no_server_error_and_conformance(
         except subprocess.TimeoutExpired:
             process.kill()
     (tmp_path / "schemathesis.log").write_text(result.stdout + result.stderr)
-    failures = result.stdout[result.stdout.find("=====") :][:8000]
+    # the first failures in full (a network error names its operation there), then the summary
+    out = result.stdout
+    failures = out[out.find("=====") :][:6000] + "\n…\n" + out[-3000:]
     assert result.returncode == 0, f"schemathesis found failures in {service}:\n{failures}"
     assert report.exists() and "<testcase" in report.read_text()
