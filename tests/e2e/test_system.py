@@ -243,12 +243,16 @@ async def _duplicates(client: httpx.AsyncClient, urls: list[str]) -> float:
 
 async def _quiet_state(client: httpx.AsyncClient, scoring: str, tasks: str, unit: str
                        ) -> dict[str, Any]:  # fmt: skip
-    """The state once two reads five seconds apart agree (debounced workers have settled)."""
+    """The state once two reads five seconds apart agree (debounced workers have settled) and
+    tasks is through what scoring published (every alert has its item: a consumer still
+    catching up can leave the state unchanged for five seconds)."""
     previous = await _state(client, scoring, tasks, unit)
-    for _ in range(24):
+    for _ in range(36):
         await asyncio.sleep(5)
         current = await _state(client, scoring, tasks, unit)
-        if current == previous:
+        if current == previous and {a for a, _ in current["alerts"]} <= {
+            alert for _, _, alert in current["items"]
+        }:
             return current
         previous = current
     raise AssertionError("the system never settled")

@@ -139,7 +139,8 @@ async def test_morning_digest_content_and_delivery(
                         p21 = await s.get(UnitScore, ("P21", PERIOD, "pci-766"))
                     return bool(row and row.version == 2 and p21 and p21.version == 3)
 
-                await eventually(stored, timeout=90)
+                # behind whatever the session's scoring tests published on the topic
+                assert await eventually(stored, timeout=180), "the snapshot events were not stored"
 
                 async with sessions() as s, s.begin():
                     assert await send_digest(s, at(2, 6), tasks) == 0  # before 07:00
