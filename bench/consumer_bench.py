@@ -59,7 +59,7 @@ async def main() -> None:
         consumer = IdempotentConsumer(
             name="bench", topics=["scoring.snapshots"], handlers=make_score_handlers(),
             sessions=sessions, processed_table=processed_events_table,
-            producer=None,  # type: ignore[arg-type]  # nothing is dead-lettered here
+            producer=None,  # nothing is dead-lettered here
             settings=settings,
         )  # fmt: skip
         one = records("A")
@@ -73,7 +73,7 @@ async def main() -> None:
             assert await consumer.process_together(together[i : i + BATCH])
         batched = N / (time.perf_counter() - started)
         async with engine.connect() as c:
-            rows = dict(
+            rows: dict[str, int] = dict(
                 (
                     await c.execute(
                         text("SELECT left(unit_id, 1), count(*) FROM tasks.unit_scores GROUP BY 1")
