@@ -291,11 +291,8 @@ async def period_counters_many(
     ones; the others are read from `own_counters`. Computed ones are stored.
     `spans_instants`: the caller has built `period_spans` over these stock instants (which
     include every period's) for every member it may compute."""
-    out: dict[str, dict[str, dict[str, float]]] = {
-        p.id: {u: defaultdict(float) for u in units} for p in periods
-    }
     if not units or not periods:
-        return {pid: dict(v) for pid, v in out.items()}
+        return {p.id: {u: {} for u in units} for p in periods}
     months = sorted({m for p in periods for m in p.months})
     if len(months) > 63:
         raise ValueError("at most 63 distinct months per call")
@@ -375,20 +372,34 @@ async def period_counters_many(
                 )
             },
         )
+    # {agg: [(member, weight)]}, then per period the members' own counters summed into each
+    # aggregate: ~2,300 pairs × 29 periods × ~40 counters for a province, so the loop is kept
+    # lean (period ids computed once, a weight of 1 not multiplied)
+    by_agg: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for agg, member, weight in pairs:
-        # a predecessor split between successors counts for its share (lineage weight)
-        for p in periods:
-            acc = out[p.id][agg]
-            for counter, value in own.get((member, p.id), {}).items():
-                acc[counter] += value * weight
+        by_agg[agg].append((member, weight))
+    derived = [d for d in COUNTERS.values() if d.kind == "derived"]
     result: dict[str, dict[str, dict[str, float]]] = {}
-    for pid, by_unit in out.items():
-        result[pid] = {}
-        for u, c in by_unit.items():
-            for d in COUNTERS.values():
-                if d.kind == "derived":
-                    c[d.name] = derived_value(d, c.get)
-            result[pid][u] = {k: v for k, v in sorted(c.items()) if v != 0}
+    for p in periods:
+        pid = p.id
+        by_unit = result[pid] = {}
+        for u in units:
+            acc: defaultdict[str, float] = defaultdict(float)
+            for member, weight in by_agg.get(u, ()):
+                values = own.get((member, pid))
+                if not values:
+                    continue
+                if weight == 1.0:
+                    for counter, value in values.items():
+                        acc[counter] += value
+                else:
+                    # a predecessor split between successors counts for its share (lineage weight)
+                    for counter, value in values.items():
+                        acc[counter] += value * weight
+            get = acc.get
+            for d in derived:
+                acc[d.name] = derived_value(d, get)
+            by_unit[u] = {k: v for k, v in sorted(acc.items()) if v != 0}
     return result
 
 

@@ -390,7 +390,11 @@ members AS (
         SELECT r.agg, d.id AS member, r.weight
         FROM roots r
         JOIN scoring.units ru ON ru.id = r.root
-        JOIN scoring.units d ON d.path LIKE ru.path || '%'
+        -- the subtree as a range of the path index (every path ends in '/', and '0' follows
+        -- '/'), not `LIKE ru.path || '%'`: a pattern that is not a constant is tested against
+        -- every unit of the registry for every root (~1 s for a province's 527 members)
+        JOIN scoring.units d ON d.path ~>=~ ru.path AND d.path ~<~ (left(ru.path, -1) || '0')
+             AND d.path LIKE ru.path || '%'
         WHERE r.carries = 'subtree'
         UNION ALL
         SELECT r.agg, r.root, r.weight FROM roots r WHERE r.carries = 'self'
@@ -414,7 +418,9 @@ async def aggregation_targets(session: AsyncSession, units: Sequence[str]) -> li
             SELECT x.id FROM up
             JOIN scoring.units u ON u.id = up.id
             JOIN LATERAL (
-                SELECT a.id FROM scoring.units a WHERE u.path LIKE a.path || '%'
+                -- the ancestors (and the unit) are the ids its path is made of
+                SELECT a.id FROM scoring.units a
+                WHERE a.id = ANY(string_to_array(trim(BOTH '/' FROM u.path), '/'))
                 UNION ALL
                 SELECT l.to_id FROM scoring.unit_lineage l
                 WHERE l.from_id = u.id AND l.weight > 0
