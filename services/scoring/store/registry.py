@@ -431,3 +431,27 @@ async def aggregation_targets(session: AsyncSession, units: Sequence[str]) -> li
         {"units": list(units)},
     )).scalars().all()  # fmt: skip
     return list(rows)
+
+
+async def unit_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    """The names of units, by id."""
+    rows = await session.execute(
+        text("SELECT id, name FROM scoring.units WHERE id = ANY(CAST(:ids AS text[]))"),
+        {"ids": sorted(ids)},
+    )
+    return {i: n for i, n in rows.all()}
+
+
+async def procedure_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    """TenTTHC of procedure codes (MaTTHC), from the procedure facts (one name per code)."""
+    if not codes:
+        return {}
+    rows = await session.execute(
+        text("""
+        SELECT DISTINCT ON (procedure) procedure, doc ->> 'name'
+        FROM scoring.facts WHERE kind = 'procedure' AND procedure = ANY(CAST(:c AS text[]))
+        ORDER BY procedure, source_updated_at DESC
+        """),
+        {"c": sorted(codes)},
+    )
+    return {c: n for c, n in rows.all() if n}
