@@ -185,6 +185,10 @@ SELECT f.unit_id, e.month,
                    AND (f.eff_due_at IS NULL
                         OR least(f.end_at, f.source_updated_at) <= f.eff_due_at))
     AS received_online_on_time,
+  count(*) FILTER (WHERE e.rec AND NOT f.late_by_rule
+                   AND (f.eff_due_at IS NULL
+                        OR least(f.end_at, f.source_updated_at) <= f.eff_due_at))
+    AS received_on_time,
   count(*) FILTER (WHERE NOT e.rec) AS finished,
   count(*) FILTER (WHERE NOT e.rec AND NOT f.late_by_rule
                    AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at)) AS finished_on_time,
@@ -203,7 +207,7 @@ WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:units AS text[]))
   AND e.month BETWEEN :first AND :last
 GROUP BY f.unit_id, e.month
 """
-"""Every dossier flow counter of `rebuild.DOSSIER_FLOWS` (19, the portal's 2026 ones included),
+"""Every dossier flow counter of `rebuild.DOSSIER_FLOWS` (20, the portal's 2026 ones included),
 each fact read once per date it is counted by: what the rebuild's scan has to produce at least."""
 assert all(re.search(rf"\bAS {name}\b", BASELINE) for name in DOSSIER_FLOWS)
 

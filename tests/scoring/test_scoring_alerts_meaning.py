@@ -42,7 +42,8 @@ def v2() -> Profile:
 
 
 def obs(p: Profile, on_time: float, of: float, period: str = "202609") -> Observation:
-    counters = {"on_time_or_within": on_time, "processed_or_open": of, "received": of}
+    ind = p.indicator("prog_on_time")  # the on-time share, by the profile's own counters
+    counters = {ind.numerator: on_time, ind.denominator: of, "received": of}
     return Observation(UNIT, "commune", period, score(p, counters), unit_name=NAME)
 
 
