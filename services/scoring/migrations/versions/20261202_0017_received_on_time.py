@@ -59,6 +59,8 @@ def upgrade() -> None:
     op.execute("DROP VIEW scoring.leaf_counters")
     op.execute(f"ALTER TABLE scoring.leaf_flows ADD COLUMN {ADDED} bigint NOT NULL DEFAULT 0")
     op.execute(FILL)
+    # every row was rewritten: the rebuild's and the period statements' plans read its statistics
+    op.execute("ANALYZE scoring.leaf_flows")
     op.execute(_view((*BEFORE, ADDED)))
 
 
