@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.facts import COUNTERS, FLOW_COUNTERS, derived_value
@@ -410,15 +410,29 @@ async def period_counters(
     return (await period_counters_many(session, units, [period], as_of))[period.id]
 
 
-BREAKDOWN = text(
-    MEMBERS_CTE
-    + """
-SELECT l.procedure, l.unit_id, l.counter, sum(l.value * m.weight)::float8 AS value
-FROM members m JOIN scoring.leaf_counters l ON l.unit_id = m.member
-WHERE l.month = ANY(CAST(:months AS text[])) AND l.counter = ANY(CAST(:counters AS text[]))
-GROUP BY l.procedure, l.unit_id, l.counter
+def _breakdown(counters: Sequence[str]) -> TextClause:
+    """(procedure, unit, counter, value) of flow `counters` summed over `:months` for the members
+    of `:units`, read from the wide leaf table's columns: the narrow `leaf_counters` view would
+    expand every leaf row into one row per counter first (~3 s for a province's year)."""
+    if not counters or not set(counters) <= set(FLOW_COUNTERS):
+        raise ValueError(f"not flow counters: {counters}")
+    names = sorted(set(counters))
+    return text(
+        MEMBERS_CTE
+        + f"""
+SELECT x.procedure, x.unit_id, v.counter, v.value
+FROM (
+    SELECT l.procedure, l.unit_id,
+           {", ".join(f"sum(l.{c} * m.weight)::float8 AS {c}" for c in names)}
+    FROM members m JOIN scoring.leaf_flows l ON l.unit_id = m.member
+    WHERE l.month = ANY(CAST(:months AS text[]))
+    GROUP BY l.procedure, l.unit_id
+) x
+CROSS JOIN LATERAL (VALUES {", ".join(f"('{c}', x.{c})" for c in names)}) AS v(counter, value)
+WHERE v.value <> 0
 """
-)
+    )
+
 
 LATE_OPEN = text(
     MEMBERS_CTE
@@ -491,7 +505,7 @@ async def shortfall_breakdown(
         return sorted(((p, u, v) for p, u, v in rows.all()), key=lambda r: (r[1], r[0]))
     if shortfall_counter == "late_total" or numerator == "on_time_or_within":
         rows = await session.execute(
-            BREAKDOWN, {"units": [unit], "months": months, "counters": ["finished_late"]}
+            _breakdown(["finished_late"]), {"units": [unit], "months": months}
         )
         for proc, u, _, v in rows.all():
             acc[(proc, u)] += v
@@ -505,7 +519,7 @@ async def shortfall_breakdown(
         if num.kind not in ("flow",) or den.kind not in ("flow",):
             return []
         rows = await session.execute(
-            BREAKDOWN, {"units": [unit], "months": months, "counters": [numerator, denominator]}
+            _breakdown([numerator, denominator]), {"units": [unit], "months": months}
         )
         for proc, u, counter, v in rows.all():
             acc[(proc, u)] += v if counter == denominator else -v
