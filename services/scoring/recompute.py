@@ -176,11 +176,16 @@ async def with_causes(
     breakdown as the scorecard's explanation. One breakdown per such alert: alerts are few (a
     rule's watch window holds the current periods only), clears keep their words."""
     out: list[AlertDecision] = []
-    wanted = [d for d in decisions if d.action != "clear" and d.indicator != TOTAL]
-    if not wanted:
+    # only the decisions `alert_decision_events` applies: the last raise and the last update of
+    # each alert (a rebuild judging a year's months in order continues an alert month by month)
+    last: dict[tuple[str, str], AlertDecision] = {}
+    for d in decisions:
+        if d.action != "clear" and d.indicator != TOTAL:
+            last[(d.alert_id, d.action)] = d
+    if not last:
         return list(decisions)
     rows: dict[str, list[BreakdownRow]] = {}
-    for d in wanted:
+    for d in last.values():
         ind = profile.indicator(d.indicator)
         found = await shortfall_breakdown(session, d.unit_id, Period.parse(d.period), as_of,
                                           ind.numerator, ind.denominator,
