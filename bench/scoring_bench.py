@@ -1,20 +1,26 @@
 """Scoring: full rebuild of a province-year against the raw GROUP BY that reads the same facts
-once (the physical limit), single unit-period refresh, and event-to-snapshot latency.
+once (the physical limit), at several province sizes; single unit-period refresh; and
+event-to-snapshot latency.
 
-    python bench/scoring_bench.py [--dossiers 2000000] [--events 120] [--refresh-runs 50]
-                                  [--latency-only]
+    python bench/scoring_bench.py [--dossiers 500000,2000000,4000000] [--detail-size 2000000]
+                                  [--events 120] [--refresh-runs 50] [--latency-only]
 
-Creates its own database (DATABASE_URL's server or an embedded PostgreSQL), migrates scoring,
-seeds the unit registry and loads ~2 million dossier facts for the demo province P21 (its
-subtree plus the units merged into it) for one complete year with `generate_series`, plus the
-units' procedures (TTHC lists) and petitions. Then times, in the same run:
+For each size in `--dossiers` (a province's year of dossiers: 0.5M is a small province, 2M a
+large one, 4M Hà Nội or Hồ Chí Minh City), in a database of its own (DATABASE_URL's server or
+an embedded PostgreSQL): migrates scoring, seeds the unit registry and loads that many dossier
+facts for the demo province P21 (its subtree plus the units merged into it) for one complete
+year with `generate_series`, plus the units' procedures (TTHC lists) and petitions. Then times,
+in the same run:
 
 (a) baseline — one `GROUP BY unit, month` over the same fact rows producing the monthly flow
-    counters (the counters the rebuild materialises), read once;
+    counters (every flow counter the rebuild materialises), read once;
 (b) the full rebuild (`services.scoring.rebuild.rebuild_province_year`): leaf counters from the
     facts, then every period of the year (12 months, 4 quarters, 12 YTDs, the year) for every
     unit with ranks, alerts and outbox events — first on empty leaf counters, then a re-run
-    where nothing changed;
+    where nothing changed. Reported as a ratio to the baselines and as the cost per unit-period
+    (the rebuild's time, and its time beyond the baseline, divided by the unit-periods scored:
+    the part that does not grow with the dossiers);
+and, at `--detail-size` only (the sizes' loads and rebuilds are what takes time):
 (c) a single unit-period refresh after one event (the consumer's upsert, then the stale
     worker's recompute of that unit and month), median / p95;
 (d) event-to-snapshot latency with the scoring service running in-process (consumer, stale
@@ -27,10 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 
 from services.scoring.domain.periods import VN_TZ, Period
-from services.scoring.rebuild import rebuild_province_year
+from services.scoring.rebuild import DOSSIER_FLOWS, rebuild_province_year
 from services.scoring.recompute import (
     RecomputeStats,
     Scoring,
@@ -169,12 +177,28 @@ SELECT f.unit_id, e.month,
                    AND (f.doc ->> 'has_e_result')::boolean) AS digitised_e_result,
   count(*) FILTER (WHERE e.rec AND (f.doc ->> 'reused_data')::boolean) AS reused,
   count(*) FILTER (WHERE e.rec AND (f.doc ->> 'vneid_verified')::boolean) AS vneid,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'has_e_result')::boolean) AS received_e_result,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'pds_synced')::boolean) AS pds_synced,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'citizen_data_used')::boolean)
+    AS citizen_data_dossiers,
+  count(*) FILTER (WHERE e.rec AND (f.doc ->> 'channel') = '2' AND NOT f.late_by_rule
+                   AND (f.eff_due_at IS NULL
+                        OR least(f.end_at, f.source_updated_at) <= f.eff_due_at))
+    AS received_online_on_time,
+  count(*) FILTER (WHERE e.rec AND NOT f.late_by_rule
+                   AND (f.eff_due_at IS NULL
+                        OR least(f.end_at, f.source_updated_at) <= f.eff_due_at))
+    AS received_on_time,
   count(*) FILTER (WHERE NOT e.rec) AS finished,
   count(*) FILTER (WHERE NOT e.rec AND NOT f.late_by_rule
                    AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at)) AS finished_on_time,
+  count(*) FILTER (WHERE NOT e.rec AND NOT (NOT f.late_by_rule
+                   AND (f.eff_due_at IS NULL OR f.end_at <= f.eff_due_at))) AS finished_late,
   count(*) FILTER (WHERE NOT e.rec AND (f.doc ->> 'status') IN ('9', '10')) AS needs_result,
   count(*) FILTER (WHERE NOT e.rec AND (f.doc ->> 'status') IN ('9', '10')
-                   AND (f.doc ->> 'has_e_result')::boolean) AS e_result
+                   AND (f.doc ->> 'has_e_result')::boolean) AS e_result,
+  sum(floor(extract(epoch FROM f.end_at - f.reception_at) / 3600)) FILTER (WHERE NOT e.rec)
+    AS finished_hours
 FROM scoring.facts f
 CROSS JOIN LATERAL (VALUES
     (to_char(f.reception_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYYMM'), true),
@@ -183,6 +207,9 @@ WHERE f.kind = 'dossier' AND f.unit_id = ANY(CAST(:units AS text[]))
   AND e.month BETWEEN :first AND :last
 GROUP BY f.unit_id, e.month
 """
+"""Every dossier flow counter of `rebuild.DOSSIER_FLOWS` (20, the portal's 2026 ones included),
+each fact read once per date it is counted by: what the rebuild's scan has to produce at least."""
+assert all(re.search(rf"\bAS {name}\b", BASELINE) for name in DOSSIER_FLOWS)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -200,10 +227,53 @@ def new_dossier(unit: str, n: int, received: datetime) -> DossierRecord:
     )  # fmt: skip
 
 
+@dataclass
+class SizeResult:
+    dossiers: int
+    baselines: list[float]
+    rebuilds: list[tuple[str, float, RecomputeStats]]
+    leaf_rows: int
+
+
 async def main(args: argparse.Namespace) -> None:
+    sizes = [int(x) for x in str(args.dossiers).split(",")]
+    detail = args.detail_size if args.detail_size in sizes else sizes[-1]
     pg = Postgres.start()
+    results: list[SizeResult] = []
+    try:
+        for n in sizes:
+            results.append(await one_size(args, pg, n, detail=n == detail))
+    finally:
+        pg.stop()
+    if len(results) > 1 or not args.latency_only:
+        summary(results)
+
+
+def summary(results: list[SizeResult]) -> None:
+    print(
+        "\nsize      | baseline best | first rebuild: ratio around / best | re-run: ratio "
+        "around / best | unit-periods | first rebuild per unit-period (beyond the baseline)"
+    )
+    for r in results:
+        b = r.baselines
+        cells = []
+        for i, (_, ms, _) in enumerate(r.rebuilds):
+            around = (b[i] + b[i + 1]) / 2 if len(b) > i + 1 else b[0]
+            cells.append(f"{ms:,.0f} ms: {ms / around:.2f}x / {ms / min(b):.2f}x")
+        _, ms, stats = r.rebuilds[0]
+        pairs = max(stats.pairs, 1)
+        beyond = ms - (b[0] + b[1]) / 2 if len(b) > 1 else ms - b[0]
+        print(f"{r.dossiers / 1e6:g}M dossiers | {min(b):,.0f} ms | " + " | ".join(cells)
+              + f" | {stats.pairs:,} ({r.leaf_rows:,} leaf rows) | {ms / pairs:.2f} ms "
+              f"({beyond / pairs:.2f} ms)")  # fmt: skip
+
+
+async def one_size(args: argparse.Namespace, pg: Postgres, dossiers: int, *, detail: bool
+                   ) -> SizeResult:  # fmt: skip
     name = f"cchc_bench_scoring_{uuid.uuid4().hex[:8]}"
     broker: Broker | None = None
+    latency_only = args.latency_only and detail
+    print(f"\n--- {dossiers:,} dossiers ---", flush=True)
     try:
         url = await pg.create_database(name)
         await asyncio.to_thread(upgrade, "scoring", url)
@@ -224,15 +294,15 @@ async def main(args: argparse.Namespace) -> None:
         async with transaction(sessions) as s:
             await s.execute(text("SET LOCAL synchronous_commit = off"))
             await s.execute(
-                text(LOAD_DOSSIERS), {"units": leaves, "n": args.dossiers, "procs": PROCS_PER_UNIT}
+                text(LOAD_DOSSIERS), {"units": leaves, "n": dossiers, "procs": PROCS_PER_UNIT}
             )
             await s.execute(text(LOAD_PROCEDURES), {"units": leaves, "procs": PROCS_PER_UNIT})
             await s.execute(text(LOAD_PETITIONS), {"units": leaves, "n": 100})
         async with engine.connect() as c:
             await c.execution_options(isolation_level="AUTOCOMMIT")
             await c.execute(text("VACUUM ANALYZE scoring.facts"))
-        print(f"loaded {args.dossiers:,} dossiers (+ procedures, petitions) in "
-              f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+        print(f"loaded {dossiers:,} dossiers (+ procedures, petitions) in "
+              f"{time.perf_counter() - t:.1f} s", flush=True)  # fmt: skip
 
         # (a) baseline and (b) rebuild, interleaved: baseline, first rebuild, baseline, re-run,
         # baseline. Each rebuild is compared with the baselines just before and after it (their
@@ -249,33 +319,37 @@ async def main(args: argparse.Namespace) -> None:
 
         ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
         as_of = datetime.now(UTC)
-        labels = ("first",) if args.latency_only else ("first", "re-run")
+        labels = ("first",) if latency_only else ("first", "re-run")
         base: list[float] = []
         rebuilds: list[tuple[str, float, RecomputeStats]] = []
         for label in labels:
-            if not args.latency_only:
+            if not latency_only:
                 ms, rows = await baseline()
                 base.append(ms)
             t = time.perf_counter()
             async with transaction(sessions) as s:
                 stats = await rebuild_province_year(s, ctx, PROVINCE, YEAR, as_of)
             rebuilds.append((label, (time.perf_counter() - t) * 1000, stats))
-        if not args.latency_only:
+        if not latency_only:
             ms, rows = await baseline()
             base.append(ms)
             print(f"(a) baseline GROUP BY unit, month ({rows} rows): "
                   + ", ".join(f"{b:.0f}" for b in base) + f" ms; best {min(base):.0f} ms")  # fmt: skip
+        async with sessions() as s:
+            leaf_rows = (await s.execute(text("SELECT count(*) FROM scoring.leaf_flows"))
+                         ).scalar_one()  # fmt: skip
         for i, (label, ms, stats) in enumerate(rebuilds):
             line = (f"(b) rebuild {PROVINCE} {YEAR} ({label}): {ms:.0f} ms, {stats.pairs} "
-                    f"unit-periods, {stats.versions} versions")  # fmt: skip
+                    f"unit-periods ({ms / max(stats.pairs, 1):.2f} ms each), "
+                    f"{stats.versions} versions")  # fmt: skip
             if base:
                 around = (base[i] + base[i + 1]) / 2
                 line += (f"; ratio {ms / around:.2f}x the baselines around it, "
                          f"{ms / min(base):.2f}x the best")  # fmt: skip
-            print(line)
+            print(line, flush=True)
 
         # (c) single unit-period refresh after one event
-        if args.refresh_runs:
+        if args.refresh_runs and detail:
             unit = leaves[len(leaves) // 2]
             one, fan = [], []
             for n in range(args.refresh_runs):
@@ -299,15 +373,15 @@ async def main(args: argparse.Namespace) -> None:
                   f"{pct(fan, 0.95):.0f} ms")  # fmt: skip
 
         # (d) event-to-snapshot latency
-        if args.events:
+        if args.events and detail:
             broker = Broker.start()
             await latency(args, url, broker, sessions, leaves)
         await engine.dispose()
+        return SizeResult(dossiers, base or [float("nan")], rebuilds, leaf_rows)
     finally:
         await pg.drop_database(name)
         if broker is not None:
             broker.stop()
-        pg.stop()
 
 
 async def latency(
@@ -384,7 +458,17 @@ async def latency(
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dossiers", type=int, default=2_000_000)
+    ap.add_argument(
+        "--dossiers",
+        default="500000,2000000,4000000",
+        help="province sizes, comma-separated: each loaded and rebuilt in a database of its own",
+    )
+    ap.add_argument(
+        "--detail-size",
+        type=int,
+        default=2_000_000,
+        help="the size (one of --dossiers, else the last) at which (c) and (d) are measured",
+    )
     ap.add_argument("--events", type=int, default=120)
     ap.add_argument("--refresh-runs", type=int, default=50)
     ap.add_argument(

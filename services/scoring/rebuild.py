@@ -70,6 +70,7 @@ DOSSIER_FLOWS = {
     "pds_synced": (True, "pds"),
     "citizen_data_dossiers": (True, "citizen"),
     "received_online_on_time": (True, "online AND known_on_time"),
+    "received_on_time": (True, "known_on_time"),
     "finished_hours": (False, "true"),
 }
 DOSSIER_SUMS = {"finished_hours": "hours"}

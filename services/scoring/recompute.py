@@ -3,6 +3,7 @@ ranks, alerts and their events through the outbox — all inside the caller's tr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scoring.domain.alerts import (
+    TOTAL,
     AlertDecision,
     AlertRule,
     Observation,
@@ -22,12 +24,13 @@ from services.scoring.domain.alerts import (
     evaluate,
     load_alert_rules,
 )
+from services.scoring.domain.explain import BreakdownRow, causes
 from services.scoring.domain.periods import VN_TZ, Period, month_of, periods_containing_month
 from services.scoring.domain.profile import Profile, load_profile
 from services.scoring.metrics import ALERTS, RECOMPUTE_SECONDS, SNAPSHOT_VERSIONS, STALE_QUEUE
 from services.scoring.store import snapshots as snap
-from services.scoring.store.counters import period_counters_many
-from services.scoring.store.registry import aggregation_targets
+from services.scoring.store.counters import period_counters_many, shortfall_breakdown
+from services.scoring.store.registry import aggregation_targets, procedure_names, unit_names
 from shared import tracing
 from shared.db import transaction
 from shared.events.outbox import Outbox
@@ -138,7 +141,10 @@ async def recompute(
             found = evaluate(ctx.alert_rules, profile, obs, opened, today=today)
             apply_to_open(opened, found)
             out += found
-    alert_events = await alert_decision_events(session, [d for p in todo for d in decisions[p.id]])
+    alert_events = await alert_decision_events(
+        session,
+        await with_causes(session, profile, [d for p in todo for d in decisions[p.id]], as_of),
+    )
     events: list[tuple[Payload, str, str | None]] = []
     for period in todo:
         events += [
@@ -160,6 +166,45 @@ async def recompute(
                 stats.cleared += 1
     await ctx.outbox.add_many(session, events)
     return stats
+
+
+async def with_causes(
+    session: AsyncSession, profile: Profile, decisions: Sequence[AlertDecision], as_of: datetime
+) -> list[AlertDecision]:
+    """Raised and continued alerts of an indicator get the procedures behind its shortfall at the
+    end of their messages (`explain.causes`: TenTTHC, agency, count), read from the same
+    breakdown as the scorecard's explanation. One breakdown per such alert: alerts are few (a
+    rule's watch window holds the current periods only), clears keep their words."""
+    out: list[AlertDecision] = []
+    # only the decisions `alert_decision_events` applies: the last raise and the last update of
+    # each alert (a rebuild judging a year's months in order continues an alert month by month)
+    last: dict[tuple[str, str], AlertDecision] = {}
+    for d in decisions:
+        if d.action != "clear" and d.indicator != TOTAL:
+            last[(d.alert_id, d.action)] = d
+    if not last:
+        return list(decisions)
+    rows: dict[str, list[BreakdownRow]] = {}
+    for d in last.values():
+        ind = profile.indicator(d.indicator)
+        found = await shortfall_breakdown(session, d.unit_id, Period.parse(d.period), as_of,
+                                          ind.numerator, ind.denominator,
+                                          ind.shortfall_counter)  # fmt: skip
+        rows[d.alert_id + "|" + d.period] = [BreakdownRow(*r) for r in found]
+    units = await unit_names(session, {r.unit for rs in rows.values() for r in rs})
+    procs = await procedure_names(
+        session, {r.procedure for rs in rows.values() for r in rs if r.procedure}
+    )
+    for d in decisions:
+        found_rows = rows.get(d.alert_id + "|" + d.period)
+        if d.action == "clear" or d.indicator == TOTAL or not found_rows:
+            out.append(d)
+            continue
+        vi, en = causes(profile, d.indicator, found_rows, unit_names=units, procedure_names=procs)
+        out.append(
+            dataclasses.replace(d, message=f"{d.message}. {vi}", message_en=f"{d.message_en}. {en}")
+        )
+    return out
 
 
 async def alert_decision_events(

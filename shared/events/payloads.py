@@ -237,7 +237,10 @@ class AlertRaised(Payload):
     unit_id: str
     indicator: str
     period: str
-    message: str = Field(description="Vietnamese, naming the agency, indicator and period.")
+    message: str = Field(
+        description="Vietnamese, naming the agency, indicator and period, and for an indicator "
+        "the procedures (TenTTHC) and agencies behind its shortfall."
+    )
     value: float | None = None
     threshold: float | None = None
     # added with scoring's alert words (additive, defaults keep older producers valid)

@@ -27,6 +27,7 @@ from services.scoring.recompute import Scoring, recompute
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
 from shared.events.outbox import Outbox
+from shared.events.payloads import ProcedureRecord
 from tests.scoring import test_scoring_store as store
 from tests.scoring.test_scoring_store import AS_OF, dossier, tree, vn
 
@@ -41,7 +42,8 @@ def v2() -> Profile:
 
 
 def obs(p: Profile, on_time: float, of: float, period: str = "202609") -> Observation:
-    counters = {"on_time_or_within": on_time, "processed_or_open": of, "received": of}
+    ind = p.indicator("prog_on_time")  # the on-time share, by the profile's own counters
+    counters = {ind.numerator: on_time, ind.denominator: of, "received": of}
     return Observation(UNIT, "commune", period, score(p, counters), unit_name=NAME)
 
 
@@ -180,3 +182,42 @@ async def test_two_dossiers_raise_nothing_in_the_store(db: AsyncSession) -> None
     s = await recompute(db, ctx, [p, c1], [Period.parse("202609")], AS_OF,
                         today=date(2026, 10, 5))  # fmt: skip
     assert s.raised == 0
+
+
+async def test_the_message_names_the_procedures_behind_the_lost_points(db: AsyncSession) -> None:
+    """A raised alert's message ends with the procedures (TenTTHC, with their code) and agency
+    whose dossiers were late, largest share first — in Vietnamese, and in English beside —
+    from the same breakdown as the scorecard's explanation."""
+    _, c1, _ = await tree(db)
+    await db.execute(text("UPDATE scoring.units SET name = 'Xã Một' WHERE id = :u"), {"u": c1})
+    await upsert_facts(db, [
+        ProcedureRecord(source_id="test", code=code, name=name, unit_id=c1, online_level="full",
+                        source_updated_at=vn(2026, 8, 1))
+        for code, name in (("1.001", "Đăng ký khai sinh"), ("1.002", "Cấp giấy phép xây dựng"))
+    ], now=AS_OF)  # fmt: skip
+    late = [dossier(c1, i, finished_at=vn(2026, 9, 15)) for i in range(18)]
+    late += [dossier(c1, 100 + i, procedure_code="1.002", finished_at=vn(2026, 9, 15))
+             for i in range(6)]  # fmt: skip
+    on_time = [dossier(c1, 200 + i, procedure_code="1.002") for i in range(6)]
+    await upsert_facts(db, late + on_time, now=AS_OF)
+    ctx = Scoring(
+        outbox=Outbox(outbox_table, "/cchc-monitor/scoring"),
+        alert_rules=(
+            AlertRule(
+                id="below_target", kind="below_target", indicators=("prog_on_time",), min_volume=20
+            ),
+        ),
+    )
+    s = await recompute(db, ctx, [c1], [Period.parse("202609")], AS_OF, today=date(2026, 10, 5))
+    assert s.raised == 1
+    message, message_en = (await db.execute(text(
+        "SELECT message, message_en FROM scoring.alerts WHERE unit_id = :u"), {"u": c1})).one()  # fmt: skip
+    _, causes_vi = message.split("Nguyên nhân chính: ")
+    assert causes_vi.startswith("thủ tục «Đăng ký khai sinh» (1.001) tại Xã Một (18 ")
+    assert "75%" in causes_vi.split(";")[0]
+    assert "thủ tục «Cấp giấy phép xây dựng» (1.002) tại Xã Một (6 " in causes_vi
+    assert "Main causes: procedure «Đăng ký khai sinh» (1.001) at Xã Một (18 " in message_en
+    (payload,) = (await db.execute(text(
+        "SELECT payload::jsonb FROM scoring.outbox WHERE key = :u AND type LIKE '%alert.raised%'"
+    ), {"u": c1})).scalars().all()  # fmt: skip
+    assert payload["message"] == message

@@ -188,3 +188,21 @@ def test_version_1_still_scores_as_before() -> None:
     assert card.profile == "766@1"
     assert card.indicators["prog_on_time"].points == 16.0
     assert len(v1.groups) == 6 and len(v1.indicators) == 19
+
+
+def test_on_time_is_a_share_of_the_dossiers_received(v2: Profile) -> None:
+    """The portal's ON_TIME denominator is its RECEIVED count in every commune published (not
+    the dossiers finished plus those still open): the profile's denominator is the dossiers
+    received, and its numerator a flow dated by reception, so both count the same dossiers."""
+    from services.scoring.domain.facts import COUNTERS
+    from services.scoring.rebuild import DOSSIER_FLOWS
+
+    communes = [u for u in _units() if u["parent_code"] is not None]
+    assert len(communes) == 18
+    for unit in communes:
+        m = {x["code"]: x for x in _metrics(unit)}
+        assert m["ON_TIME"]["denominator"] == m["RECEIVED"]["value"], unit["code"]
+    ind = v2.by_external_code("ON_TIME")
+    assert ind is not None
+    assert COUNTERS[ind.denominator].terms == ("received",)
+    assert COUNTERS[ind.numerator].kind == "flow" and DOSSIER_FLOWS[ind.numerator][0]

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.alerts import AlertRule
+from services.scoring.domain.engine import score
 from services.scoring.domain.facts import aggregate, leaf_counters
 from services.scoring.domain.periods import (
     VN_TZ,
@@ -420,7 +421,7 @@ async def test_concurrent_writers_of_one_fact_keep_counters_exact(settings: Sett
             )).all()  # fmt: skip
         assert [tuple(r) for r in rows] == [
             (b, "finished", 1), (b, "finished_hours", 96), (b, "finished_on_time", 1),
-            (b, "needs_result", 1), (b, "received", 1),
+            (b, "needs_result", 1), (b, "received", 1), (b, "received_on_time", 1),
         ]  # fmt: skip
     finally:
         await engine.dispose()
@@ -456,3 +457,24 @@ async def test_shortfall_breakdowns(db: AsyncSession) -> None:
     assert await rows("on_time_or_within", "processed_or_open") == [("3.003", c1, 1.0)]
     counters = (await period_counters(db, [p], sep, AS_OF))[p]
     assert counters["proc_online_with_dossiers"] == 1 and counters["proc_online"] == 2
+
+
+async def test_on_time_counts_the_dossiers_received_in_the_period(db: AsyncSession) -> None:
+    """766@2's on-time share (the portal's ON_TIME) is of September's received dossiers, as
+    last known: one finished on time, one still open within time and one finished late in
+    October count (2 of 3); a dossier received in August and finished in September does not."""
+    _, c1, _ = await tree(db)
+    await upsert_facts(db, [
+        dossier(c1, 1),  # received 1/9, finished 9/9, due 10/9
+        dossier(c1, 2, status=4, finished_at=None, due_at=vn(2026, 10, 20),
+                source_updated_at=vn(2026, 9, 20)),  # open, within time when last updated
+        dossier(c1, 3, finished_at=vn(2026, 10, 2), source_updated_at=vn(2026, 10, 3)),  # late
+        dossier(c1, 4, received_at=vn(2026, 8, 20), due_at=vn(2026, 8, 30),
+                finished_at=vn(2026, 9, 2)),  # received in August
+    ], now=AS_OF)  # fmt: skip
+    sep = Period.parse("202609")
+    c = (await period_counters(db, [c1], sep, AS_OF))[c1]
+    assert (c["received"], c["received_on_time"], c["on_time_base"]) == (3, 2, 3)
+    card = score(load_profile("766", 2), c)
+    res = card.indicators["prog_on_time"]
+    assert (res.numerator, res.denominator, res.ratio) == (2, 3, 0.6667)

@@ -9,7 +9,6 @@ import msgspec
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.api.schemas import (
     Alert,
@@ -28,6 +27,7 @@ from services.scoring.recompute import default_profile
 from services.scoring.store import snapshots as snap
 from services.scoring.store.counters import shortfall_breakdown
 from services.scoring.store.facts_store import enqueue_stale
+from services.scoring.store.registry import procedure_names, unit_names
 from services.scoring.store.snapshots import remediation_share
 from shared.app import SessionDep
 from shared.auth import Principal, Role, current_principal, require_roles
@@ -100,29 +100,6 @@ def card_from_doc(profile: Profile, doc: dict[str, Any]) -> Scorecard:
               for k, g in doc["groups"].items()}  # fmt: skip
     return Scorecard(profile.key, doc["total"], doc["max_total"], doc["applicable_max"], groups,
                      inds, doc["counters"])  # fmt: skip
-
-
-async def unit_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
-    rows = await session.execute(
-        text("SELECT id, name FROM scoring.units WHERE id = ANY(CAST(:ids AS text[]))"),
-        {"ids": sorted(ids)},
-    )
-    return {i: n for i, n in rows.all()}
-
-
-async def procedure_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
-    """TenTTHC of procedure codes (MaTTHC), from the procedure facts (one name per code)."""
-    if not codes:
-        return {}
-    rows = await session.execute(
-        text("""
-        SELECT DISTINCT ON (procedure) procedure, doc ->> 'name'
-        FROM scoring.facts WHERE kind = 'procedure' AND procedure = ANY(CAST(:c AS text[]))
-        ORDER BY procedure, source_updated_at DESC
-        """),
-        {"c": sorted(codes)},
-    )
-    return {c: n for c, n in rows.all() if n}
 
 
 @router.get(

@@ -136,3 +136,41 @@ def explain(
     code = {i.id: i.code for i in profile.indicators}
     out.sort(key=lambda e: (-e.lost, code[e.indicator]))
     return out
+
+
+def causes(
+    profile: Profile,
+    indicator: str,
+    rows: Iterable[BreakdownRow],
+    *,
+    unit_names: Mapping[str, str] | None = None,
+    procedure_names: Mapping[str, str] | None = None,
+    top: int = 3,
+) -> tuple[str, str]:
+    """The procedures behind an indicator's shortfall, as a sentence to end an alert's message
+    with (Vietnamese, English): the `top` (procedure, unit) rows of the breakdown, each named as
+    the explanation names them (TenTTHC with its code, the agency's name), with its count and
+    share. ("", "") when there is no breakdown."""
+    unit_names = unit_names or {}
+    procedure_names = procedure_names or {}
+    kept = sorted((r for r in rows if r.count > 0), key=lambda r: (-r.count, r.procedure, r.unit))
+    shortfall = sum(r.count for r in kept)
+    if shortfall <= 0:
+        return "", ""
+    ind = profile.indicator(indicator)
+    label_vi, label_en = ind.shortfall_label_vi or ind.shortfall_label, ind.shortfall_label
+    vi, en = [], []
+    for r in kept[:top]:
+        proc_vi, proc_en = _procedure(r.procedure, procedure_names)
+        unit = unit_names.get(r.unit, r.unit)
+        pct = round(r.count / shortfall * 100)
+        vi.append(f"{proc_vi} tại {unit} ({_fmt_vi(r.count)} {label_vi}, {pct}%)")
+        en.append(f"{proc_en} at {unit} ({_fmt(r.count)} {label_en}, {pct}%)")
+    more_vi = more_en = ""
+    if len(kept) > top:
+        rest = len(kept) - top
+        more_vi, more_en = f"; và {rest} thủ tục khác", f"; and {rest} more"
+    return (
+        f"Nguyên nhân chính: {'; '.join(vi)}{more_vi}.",
+        f"Main causes: {'; '.join(en)}{more_en}.",
+    )

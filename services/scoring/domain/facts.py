@@ -171,6 +171,17 @@ COUNTERS: dict[str, CounterDef] = {
         _c("finished_hours", "flow", "hours from reception to the end, summed over finished"),
         _c("received_e_result", "flow", "received with an electronic result"),
         _c("received_online_on_time", "flow", "received online and, as last known, not late"),
+        _c(
+            "received_on_time",
+            "flow",
+            "received and, as last known, not late (finished on time, or open within time)",
+        ),
+        _c(
+            "on_time_base",
+            "derived",
+            "dossiers the portal's on-time share is taken of: every dossier received",
+            terms=("received",),
+        ),
         _c("pds_synced", "flow", "received, digitised data synced to the DVCQG personal store"),
         _c("citizen_data_dossiers", "flow", "received using national population data"),
         _c("pakn_about_tthc", "flow", "petitions handled about procedures (TTHC)"),
@@ -322,9 +333,11 @@ def dossier_flows(d: DossierRecord, rule: OnTimeRule = DEFAULT_ON_TIME) -> list[
         add(m, "pds_synced")
     if d.citizen_data_used:
         add(m, "citizen_data_dossiers")
-    # the portal's online-on-time share is of the dossiers received online, judged as last known
-    if d.channel == 2 and is_on_time_at(d, d.source_updated_at, rule):
-        add(m, "received_online_on_time")
+    # the portal's on-time shares are of the dossiers received (online), judged as last known
+    if is_on_time_at(d, d.source_updated_at, rule):
+        add(m, "received_on_time")
+        if d.channel == 2:
+            add(m, "received_online_on_time")
     end = end_instant(d, rule)
     if end is not None:
         em = month_of(end)

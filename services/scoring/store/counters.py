@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.facts import COUNTERS, FLOW_COUNTERS, derived_value
@@ -291,11 +291,8 @@ async def period_counters_many(
     ones; the others are read from `own_counters`. Computed ones are stored.
     `spans_instants`: the caller has built `period_spans` over these stock instants (which
     include every period's) for every member it may compute."""
-    out: dict[str, dict[str, dict[str, float]]] = {
-        p.id: {u: defaultdict(float) for u in units} for p in periods
-    }
     if not units or not periods:
-        return {pid: dict(v) for pid, v in out.items()}
+        return {p.id: {u: {} for u in units} for p in periods}
     months = sorted({m for p in periods for m in p.months})
     if len(months) > 63:
         raise ValueError("at most 63 distinct months per call")
@@ -375,20 +372,34 @@ async def period_counters_many(
                 )
             },
         )
+    # {agg: [(member, weight)]}, then per period the members' own counters summed into each
+    # aggregate: ~2,300 pairs × 29 periods × ~40 counters for a province, so the loop is kept
+    # lean (period ids computed once, a weight of 1 not multiplied)
+    by_agg: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for agg, member, weight in pairs:
-        # a predecessor split between successors counts for its share (lineage weight)
-        for p in periods:
-            acc = out[p.id][agg]
-            for counter, value in own.get((member, p.id), {}).items():
-                acc[counter] += value * weight
+        by_agg[agg].append((member, weight))
+    derived = [d for d in COUNTERS.values() if d.kind == "derived"]
     result: dict[str, dict[str, dict[str, float]]] = {}
-    for pid, by_unit in out.items():
-        result[pid] = {}
-        for u, c in by_unit.items():
-            for d in COUNTERS.values():
-                if d.kind == "derived":
-                    c[d.name] = derived_value(d, c.get)
-            result[pid][u] = {k: v for k, v in sorted(c.items()) if v != 0}
+    for p in periods:
+        pid = p.id
+        by_unit = result[pid] = {}
+        for u in units:
+            acc: defaultdict[str, float] = defaultdict(float)
+            for member, weight in by_agg.get(u, ()):
+                values = own.get((member, pid))
+                if not values:
+                    continue
+                if weight == 1.0:
+                    for counter, value in values.items():
+                        acc[counter] += value
+                else:
+                    # a predecessor split between successors counts for its share (lineage weight)
+                    for counter, value in values.items():
+                        acc[counter] += value * weight
+            get = acc.get
+            for d in derived:
+                acc[d.name] = derived_value(d, get)
+            by_unit[u] = {k: v for k, v in sorted(acc.items()) if v != 0}
     return result
 
 
@@ -399,15 +410,29 @@ async def period_counters(
     return (await period_counters_many(session, units, [period], as_of))[period.id]
 
 
-BREAKDOWN = text(
-    MEMBERS_CTE
-    + """
-SELECT l.procedure, l.unit_id, l.counter, sum(l.value * m.weight)::float8 AS value
-FROM members m JOIN scoring.leaf_counters l ON l.unit_id = m.member
-WHERE l.month = ANY(CAST(:months AS text[])) AND l.counter = ANY(CAST(:counters AS text[]))
-GROUP BY l.procedure, l.unit_id, l.counter
+def _breakdown(counters: Sequence[str]) -> TextClause:
+    """(procedure, unit, counter, value) of flow `counters` summed over `:months` for the members
+    of `:units`, read from the wide leaf table's columns: the narrow `leaf_counters` view would
+    expand every leaf row into one row per counter first (~3 s for a province's year)."""
+    if not counters or not set(counters) <= set(FLOW_COUNTERS):
+        raise ValueError(f"not flow counters: {counters}")
+    names = sorted(set(counters))
+    return text(
+        MEMBERS_CTE
+        + f"""
+SELECT x.procedure, x.unit_id, v.counter, v.value
+FROM (
+    SELECT l.procedure, l.unit_id,
+           {", ".join(f"sum(l.{c} * m.weight)::float8 AS {c}" for c in names)}
+    FROM members m JOIN scoring.leaf_flows l ON l.unit_id = m.member
+    WHERE l.month = ANY(CAST(:months AS text[]))
+    GROUP BY l.procedure, l.unit_id
+) x
+CROSS JOIN LATERAL (VALUES {", ".join(f"('{c}', x.{c})" for c in names)}) AS v(counter, value)
+WHERE v.value <> 0
 """
-)
+    )
+
 
 LATE_OPEN = text(
     MEMBERS_CTE
@@ -480,7 +505,7 @@ async def shortfall_breakdown(
         return sorted(((p, u, v) for p, u, v in rows.all()), key=lambda r: (r[1], r[0]))
     if shortfall_counter == "late_total" or numerator == "on_time_or_within":
         rows = await session.execute(
-            BREAKDOWN, {"units": [unit], "months": months, "counters": ["finished_late"]}
+            _breakdown(["finished_late"]), {"units": [unit], "months": months}
         )
         for proc, u, _, v in rows.all():
             acc[(proc, u)] += v
@@ -494,7 +519,7 @@ async def shortfall_breakdown(
         if num.kind not in ("flow",) or den.kind not in ("flow",):
             return []
         rows = await session.execute(
-            BREAKDOWN, {"units": [unit], "months": months, "counters": [numerator, denominator]}
+            _breakdown([numerator, denominator]), {"units": [unit], "months": months}
         )
         for proc, u, counter, v in rows.all():
             acc[(proc, u)] += v if counter == denominator else -v

@@ -390,7 +390,11 @@ members AS (
         SELECT r.agg, d.id AS member, r.weight
         FROM roots r
         JOIN scoring.units ru ON ru.id = r.root
-        JOIN scoring.units d ON d.path LIKE ru.path || '%'
+        -- the subtree as a range of the path index (every path ends in '/', and '0' follows
+        -- '/'), not `LIKE ru.path || '%'`: a pattern that is not a constant is tested against
+        -- every unit of the registry for every root (~1 s for a province's 527 members)
+        JOIN scoring.units d ON d.path ~>=~ ru.path AND d.path ~<~ (left(ru.path, -1) || '0')
+             AND d.path LIKE ru.path || '%'
         WHERE r.carries = 'subtree'
         UNION ALL
         SELECT r.agg, r.root, r.weight FROM roots r WHERE r.carries = 'self'
@@ -414,7 +418,9 @@ async def aggregation_targets(session: AsyncSession, units: Sequence[str]) -> li
             SELECT x.id FROM up
             JOIN scoring.units u ON u.id = up.id
             JOIN LATERAL (
-                SELECT a.id FROM scoring.units a WHERE u.path LIKE a.path || '%'
+                -- the ancestors (and the unit) are the ids its path is made of
+                SELECT a.id FROM scoring.units a
+                WHERE a.id = ANY(string_to_array(trim(BOTH '/' FROM u.path), '/'))
                 UNION ALL
                 SELECT l.to_id FROM scoring.unit_lineage l
                 WHERE l.from_id = u.id AND l.weight > 0
@@ -425,3 +431,27 @@ async def aggregation_targets(session: AsyncSession, units: Sequence[str]) -> li
         {"units": list(units)},
     )).scalars().all()  # fmt: skip
     return list(rows)
+
+
+async def unit_names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    """The names of units, by id."""
+    rows = await session.execute(
+        text("SELECT id, name FROM scoring.units WHERE id = ANY(CAST(:ids AS text[]))"),
+        {"ids": sorted(ids)},
+    )
+    return {i: n for i, n in rows.all()}
+
+
+async def procedure_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    """TenTTHC of procedure codes (MaTTHC), from the procedure facts (one name per code)."""
+    if not codes:
+        return {}
+    rows = await session.execute(
+        text("""
+        SELECT DISTINCT ON (procedure) procedure, doc ->> 'name'
+        FROM scoring.facts WHERE kind = 'procedure' AND procedure = ANY(CAST(:c AS text[]))
+        ORDER BY procedure, source_updated_at DESC
+        """),
+        {"c": sorted(codes)},
+    )
+    return {c: n for c, n in rows.all() if n}
