@@ -6,7 +6,7 @@ must not import the domain), so snapshots recomputed before the next rebuild alr
 The narrow `leaf_counters` view is recreated with it.
 
 Revision ID: scoring_0017
-Revises: scoring_0015
+Revises: scoring_0016
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "scoring_0017"
-down_revision: str | None = "scoring_0015"
+down_revision: str | None = "scoring_0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
