@@ -22,7 +22,7 @@ from shared.events.payloads import DossiersChanged, RemediationCreated
 from shared.settings import Settings
 from tests.conftest import running
 from tests.scoring.test_scoring_store import dossier, vn
-from tests.support.kafka import eventually, read_topic
+from tests.support.kafka import eventually, read_topic, skip_backlog
 
 SOURCE = "/cchc-monitor/ingest"
 
@@ -44,6 +44,11 @@ async def test_facts_in_snapshot_out(
                    valid_from=date(2000, 1, 1)),
         ])  # fmt: skip
     await ensure_topics(settings)
+    for group, topic in (
+        ("scoring.facts", "ingest.dossiers"),
+        ("scoring.remediation", "tasks.remediation"),
+    ):
+        await skip_backlog(settings.kafka_bootstrap_servers, group, [topic])
     event = CloudEvent.of(
         DossiersChanged(unit_id=c1, dossiers=[dossier(c1, 1), dossier(c1, 2, channel=2)]),
         source=SOURCE,

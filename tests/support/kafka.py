@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass
 from typing import cast
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as AIOTopicPartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 
@@ -91,3 +93,41 @@ async def eventually(check, timeout: float = 20, interval: float = 0.2):
         if result or time.monotonic() > deadline:
             return result
         await asyncio.sleep(interval)
+
+
+async def skip_backlog(bootstrap: str, group: str, topics: list[str], timeout: float = 60) -> None:
+    """Move a consumer group to the current end of `topics`, as a member of the group.
+
+    The session's tests share one broker: a service's group finds waiting every event the tests
+    before it published (tens of thousands of snapshot and dossier events). A test whose subject
+    is its own events skips that backlog rather than wait minutes for it; what a backlog does is
+    tested where it is the subject (the consumer's batch path, the e2e replay)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # a group that never committed: from the start, as ours
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
+    consumer.subscribe(topics)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not consumer.assignment():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{group} was assigned no partition of {topics}")
+            await consumer.getmany(timeout_ms=200)
+        # read through to the end (tansu under-reports end offsets, so seek_to_end falls short):
+        # until two polls in a row come back empty
+        ends: dict[AIOTopicPartition, int] = {}
+        empty = 0
+        while empty < 2 and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            empty = 0 if batch else empty + 1
+            for tp, messages in batch.items():
+                ends[tp] = messages[-1].offset + 1
+        if ends:
+            await consumer.commit(ends)
+    finally:
+        await consumer.stop()

@@ -17,7 +17,7 @@ from shared.events.kafka import ensure_topics, make_producer
 from shared.events.payloads import AlertCleared, AlertRaised
 from shared.settings import Settings
 from tests.conftest import running
-from tests.support.kafka import eventually, read_topic
+from tests.support.kafka import eventually, read_topic, skip_backlog
 
 SCORING = "/cchc-monitor/scoring"
 
@@ -27,6 +27,7 @@ async def test_alert_raised_creates_one_item_and_cleared_is_noted(
 ) -> None:
     settings = make_settings(service_name="tasks")
     await ensure_topics(settings)
+    await skip_backlog(settings.kafka_bootstrap_servers, "tasks.alerts", ["scoring.snapshots"])
     engine = make_engine(settings.async_database_url, schema="tasks")
     sessions = make_sessionmaker(engine)
     alert_id = f"alert-{uuid.uuid4().hex[:8]}"

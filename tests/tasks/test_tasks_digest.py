@@ -25,7 +25,7 @@ from shared.events.kafka import ensure_topics, make_producer
 from shared.events.payloads import SnapshotUpdated
 from shared.settings import Settings
 from tests.conftest import running
-from tests.support.kafka import eventually
+from tests.support.kafka import eventually, skip_backlog
 from tests.tasks._standins import smtp_server
 
 Auth = Callable[..., dict[str, str]]
@@ -58,6 +58,7 @@ async def test_morning_digest_content_and_delivery(
 ) -> None:
     settings = make_settings(service_name="tasks")
     await ensure_topics(settings)
+    await skip_backlog(settings.kafka_bootstrap_servers, "tasks.alerts", ["scoring.snapshots"])
     engine = make_engine(settings.async_database_url, schema="tasks")
     sessions = make_sessionmaker(engine)
     audience = f"user:leader-{uuid.uuid4().hex[:6]}"
