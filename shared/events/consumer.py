@@ -118,8 +118,12 @@ class IdempotentConsumer:
                     done: int | None = None
                     try:
                         for message in messages:
-                            await self.process(message)
+                            dead_lettered = await self.process(message)
                             done = message.offset + 1
+                            if dead_lettered:
+                                # at once: a crash before the batch's commit must not
+                                # dead-letter it a second time
+                                await self._commit(consumer, tp, done)
                     except _Stopped:
                         # The held event is not committed: the next owner handles it.
                         if done is not None:
@@ -233,21 +237,22 @@ class IdempotentConsumer:
             EVENTS_CONSUMED.labels(self.name, "ignored").inc(ignored)
         return True
 
-    async def process(self, message: ConsumerRecord[Any, Any]) -> None:
+    async def process(self, message: ConsumerRecord[Any, Any]) -> bool:
+        """Handle one event; True when it went to the dead-letter topic."""
         try:
             event = CloudEvent.from_kafka(message.headers, message.value)
         except UndecodableEvent as exc:
             await self.dead_letter(message, str(exc))
-            return
+            return True
         handler = self.handlers.get(event.type)
         if handler is None:
             EVENTS_CONSUMED.labels(self.name, "ignored").inc()
-            return  # a type this consumer does not care about
+            return False  # a type this consumer does not care about
         try:
             payload = event.payload()
         except UndecodableEvent as exc:
             await self.dead_letter(message, str(exc))
-            return
+            return True
         attempts = 0
         backoff = 0.5
         while True:
@@ -269,7 +274,7 @@ class IdempotentConsumer:
                     outcome = await self._apply(event, payload, handler)
                 EVENTS_CONSUMED.labels(self.name, outcome).inc()
                 EVENT_HANDLING.labels(self.name).observe(time.perf_counter() - started)
-                return
+                return False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -302,7 +307,7 @@ class IdempotentConsumer:
                         },
                     )
                     await self.dead_letter(message, describe(exc))
-                    return
+                    return True
                 await self._hold(0.2 * 2**attempts)
 
     async def _hold(self, seconds: float) -> None:
