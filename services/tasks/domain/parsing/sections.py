@@ -37,6 +37,14 @@ _NON_DIRECTIVE = re.compile(
     r"pham vi|can cu (?:phap ly|xay dung))\b"
 )
 _FINDINGS_HEAD = re.compile(r"(?:\S+ )?(?:ton tai|han che|khuyet diem)\b")
+_VE = re.compile(r"ve\s+")
+
+
+def _after_ve(f: str, p: int) -> int:
+    """Where an evaluation heading's own words start: "I. VỀ KẾT QUẢ ĐẠT ĐƯỢC", "II. Về tồn
+    tại, hạn chế" open their subject with "Về" as often as not."""
+    m = _VE.match(f, p)
+    return m.end() if m else p
 
 
 _DIRECT = re.compile(r"\b(?:yeu cau|giao|de nghi|giao cho|chi dao)\s+(?=\S)")
@@ -171,10 +179,10 @@ def walk_sections(ctx: Context, blocks: list[_Block], result: ParseResult) -> bo
                 resume_leads = []  # a new roman section: the evaluation's addressee ends
             if skip_level is not None and level <= skip_level:
                 skip_level = None
-            if skip_level is None and _NON_DIRECTIVE.match(f, blk.start):
+            if skip_level is None and _NON_DIRECTIVE.match(f, _after_ve(f, blk.start)):
                 skip_level = level  # "I. KẾT QUẢ KIỂM TRA", "2. Tồn tại, hạn chế": not tasks
             if skip_level is not None:
-                in_findings = bool(_FINDINGS_HEAD.match(f, blk.start))
+                in_findings = bool(_FINDINGS_HEAD.match(f, _after_ve(f, blk.start)))
                 continue
         if skip_level is not None:
             if blk.kind == "para" and _RESUME.search(body_text):
@@ -269,6 +277,10 @@ def walk_sections(ctx: Context, blocks: list[_Block], result: ParseResult) -> bo
                     continue
                 # a long or timed one ("b) Các Bộ: … hoàn thành trong tháng 11, cụ thể:") is
                 # also a task itself
+            else:
+                named = _named_before_colon(fd, matcher, blk.start, blk.end)
+                if named:  # "a) Bộ Khoa học và Công nghệ: (1) trình …; (2) chủ trì …"
+                    sub_leads = named
         elif blk.kind in ("para", "bullet") and body_text.endswith(":"):
             # an intro ("… UBND tỉnh yêu cầu:", "- Nghiên cứu, tham mưu Lãnh đạo Bộ:"); one that
             # asks someone ("Đề nghị Thường trực Tỉnh ủy tập trung … sau:") leads what follows

@@ -31,6 +31,11 @@ _COL_LEAD = re.compile(
 )
 _COL_SUPPORT = re.compile(r"(?:co quan|don vi)? ?phoi hop")
 _COL_TIME = re.compile(r"thoi (?:han|gian)|tien do")
+# a column of what was done ("Kết quả thực hiện", "Tình hình thực hiện"): the table reports on
+# tasks assigned elsewhere, it assigns none
+_COL_REPORT = re.compile(r"^(?:ket qua|tinh hinh) (?:thuc hien|trien khai)")
+_COL_STATUS = re.compile(r"^(?:tien do|tinh trang|trang thai)$")
+_STT = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[ivxlc]+\.?|[a-z]\)?)$")
 _Q = re.compile(r"\bqu[yi] (iv|iii|ii|i|[1-4])\b\s*(?:[/\-]|nam)?\s*(\d{4})")
 _MONTH = re.compile(r"\bthang (\d{1,2})\s*[/\-]\s*(\d{4})|\bthang (\d{1,2}) nam (\d{4})")
 _FULL = re.compile(r"\b(\d{1,2})\s*/\s*(\d{1,2})\s*/\s*(\d{4})\b")
@@ -54,6 +59,48 @@ def _cell_deadline(f: str, dt: _DocTime) -> date | None:
     if m:
         return date(int(m.group(1)), 12, 31)
     return None
+
+
+def _header_like(row: list[Any]) -> bool:
+    cells = [fold(c.text).strip() for c in row]
+    return any(_COL_LEAD.search(c) and len(c) < 60 for c in cells) and any(
+        _COL_TASK.search(c) for c in cells
+    )
+
+
+def _header_start(row: list[Any]) -> int:
+    """Where the header's own cells start in a header-like row ("STT" or the task column)."""
+    for i, c in enumerate(row):
+        t = fold(c.text).strip()
+        if t == "stt" or _COL_TASK.search(t):
+            return i
+    return 0
+
+
+def _parts(rows: list[list[Any]]) -> list[list[list[Any]]]:
+    """A table cut where a header row comes again: the same columns after a part title, or
+    other columns (a report appended after the task list, "Kết quả thực hiện | Tiến độ"); each
+    part is read with its own header. A shorter repeat ("Nội dung | Đơn vị thực hiện | …"
+    without the STT column) heads a group of rows under the same columns and is skipped."""
+    out: list[list[list[Any]]] = []
+    cur: list[list[Any]] = []
+    width = 0  # the header cells of the current part
+    for r in rows:
+        if _header_like(r):
+            h = _header_start(r)
+            prefix = r[:h]
+            if width and len(prefix) >= width and _STT.match(fold(prefix[0].text).strip()):
+                # no row break between the part's last row, the next part's title and header
+                cur.append(prefix[:width])
+            if cur and width and len(r) - h >= width:
+                out.append(cur)
+                cur = []
+            if not cur:
+                width = len(r) - h
+        cur.append(r)
+    if cur:
+        out.append(cur)
+    return out
 
 
 def _items_from_tables(
@@ -103,76 +150,87 @@ def _items_from_tables(
         return found
 
     for t in tables:
-        if not t.rows:
-            continue
-        # the header row: the first naming a lead column; a crawl may have glued other
-        # cells (a signature block) before it, so keep as many cells as a data row has
-        first = next(
-            (k for k, r in enumerate(t.rows) if any(_COL_LEAD.search(fold(c.text)) for c in r)),
-            None,
-        )
-        if first is None:
-            continue
-        lengths = Counter(len(r) for r in t.rows[first + 1 :])
-        typical = lengths.most_common(1)[0][0] if lengths else len(t.rows[first])
-        header_cells = t.rows[first][-typical:] if len(t.rows[first]) > typical else t.rows[first]
-        header = [fold(c.text).strip() for c in header_cells]
-
-        def col(
-            rx: re.Pattern[str],
-            exclude: re.Pattern[str] | None = None,
-            header: list[str] = header,
-        ) -> int | None:
-            for i, h in enumerate(header):
-                if rx.search(h) and not (exclude and exclude.search(h)):
-                    return i
-            return None
-
-        c_task = col(_COL_TASK)
-        c_lead = col(_COL_LEAD, _COL_SUPPORT)
-        c_sup = col(_COL_SUPPORT)
-        c_time = col(_COL_TIME)
-        if c_task is None or c_lead is None:
-            continue  # not a task table (statistics, proposals …)
-        width = len(header)
-        section: str | None = None
-        for row in t.rows[first + 1 :]:
-            if len(row) < max(c_task, c_lead) + 1 or len(row) < width - 1:
-                if row:
-                    section = row[0].text[:20]
+        for rows in _parts(t.rows):
+            if not rows:
                 continue
-            shift = len(row) - width  # a row without its STT cell
-
-            def cell(i: int | None, row: list[Any] = row, shift: int = shift) -> Any:
-                if i is None:
-                    return None
-                j = i + shift
-                return row[j] if 0 <= j < len(row) else None
-
-            task = cell(c_task)
-            lead = cell(c_lead)
-            if task is None or lead is None or not task.text:
-                continue
-            people = agencies(lead, "lead")
-            sup = cell(c_sup)
-            if sup is not None:
-                seen = {(x.unit_id, x.group, x.name) for x in people}
-                people += [
-                    x for x in agencies(sup, "support") if (x.unit_id, x.group, x.name) not in seen
-                ]
-            tm = cell(c_time)
-            tf = fold(tm.text) if tm is not None else ""
-            recurrence = _find_recurrence(tf) or _find_recurrence(fold(task.text))
-            deadline = _cell_deadline(tf, dt) if tm is not None else None
-            out.append(
-                DraftItem(
-                    assignees=people,
-                    action=_clean(task.text),
-                    deadline=deadline,
-                    recurrence=recurrence,
-                    criteria=_find_criteria(fold(task.text)),
-                    span=(task.start, task.end),
-                    section=section,
-                )
+            # the header row: the first naming a lead column; a crawl may have glued other
+            # cells (a signature block) before it, so keep as many cells as a data row has
+            first = next(
+                (k for k, r in enumerate(rows) if any(_COL_LEAD.search(fold(c.text)) for c in r)),
+                None,
             )
+            if first is None:
+                continue
+            lengths = Counter(len(r) for r in rows[first + 1 :])
+            typical = lengths.most_common(1)[0][0] if lengths else len(rows[first])
+            header_cells = rows[first][-typical:] if len(rows[first]) > typical else rows[first]
+            header = [fold(c.text).strip() for c in header_cells]
+
+            def col(
+                rx: re.Pattern[str],
+                exclude: re.Pattern[str] | None = None,
+                header: list[str] = header,
+            ) -> int | None:
+                for i, h in enumerate(header):
+                    if rx.search(h) and not (exclude and exclude.search(h)):
+                        return i
+                return None
+
+            c_task = col(_COL_TASK)
+            c_lead = col(_COL_LEAD, _COL_SUPPORT)
+            c_sup = col(_COL_SUPPORT)
+            c_time = col(_COL_TIME)
+            if c_task is None or c_lead is None:
+                continue  # not a task table (statistics, proposals …)
+            c_report = col(_COL_REPORT)
+            c_status = col(_COL_STATUS)
+            if c_report is not None and c_status is not None and c_status != c_time:
+                continue  # a progress report on earlier tasks: what was done, how far along
+            width = len(header)
+            section: str | None = None
+            for row in rows[first + 1 :]:
+                if len(row) < max(c_task, c_lead) + 1 or len(row) < width - 1:
+                    if row:
+                        section = row[0].text[:20]
+                    continue
+                shift = len(row) - width  # a row without its STT cell
+                if shift > 0 and _STT.match(fold(row[0].text).strip()):
+                    shift = 0  # a numbered row with the next section's title row glued after it
+
+                def cell(i: int | None, row: list[Any] = row, shift: int = shift) -> Any:
+                    if i is None:
+                        return None
+                    j = i + shift
+                    return row[j] if 0 <= j < len(row) else None
+
+                task = cell(c_task)
+                lead = cell(c_lead)
+                if task is None or lead is None or not task.text:
+                    continue
+                if _header_like(row):
+                    continue  # the header repeated (a page break, a group of rows)
+                people = agencies(lead, "lead")
+                sup = cell(c_sup)
+                if sup is not None:
+                    seen = {(x.unit_id, x.group, x.name) for x in people}
+                    people += [
+                        x
+                        for x in agencies(sup, "support")
+                        if (x.unit_id, x.group, x.name) not in seen
+                    ]
+                tm = cell(c_time)
+                tf = fold(tm.text) if tm is not None else ""
+                recurrence = _find_recurrence(tf) or _find_recurrence(fold(task.text))
+                deadline = _cell_deadline(tf, dt) if tm is not None else None
+                out.append(
+                    DraftItem(
+                        assignees=people,
+                        action=_clean(task.text),
+                        deadline=deadline,
+                        recurrence=recurrence,
+                        criteria=_find_criteria(fold(task.text)),
+                        span=(task.start, task.end),
+                        section=section,
+                    )
+                )
     return out
