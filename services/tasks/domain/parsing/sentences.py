@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from services.tasks.domain.parsing.agencies import _Matcher, _Mention
-from services.tasks.domain.parsing.blocks import _Block, _sentences
+from services.tasks.domain.parsing.agencies import _AGENCY_HEAD, _Matcher, _Mention
+from services.tasks.domain.parsing.blocks import _Block, _sentences, _split_semicolons
 from services.tasks.domain.parsing.deadlines import (
     _DocTime,
     _find_criteria,
@@ -19,6 +20,7 @@ from services.tasks.domain.parsing.deadlines import (
     _find_recurrence,
 )
 from services.tasks.domain.parsing.folding import Folded
+from services.tasks.domain.parsing.gazetteer import gazetteer
 from services.tasks.domain.parsing.model import Assignee, DraftItem, Role, _clean
 from services.tasks.domain.units import name_key
 
@@ -36,6 +38,82 @@ _OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de|ve)\b")
 _INNER_LEAD = re.compile(r"[,:]\s+(?:giao\s+|de nghi\s+|yeu cau\s+)?")
 
 
+_INLINE_NUM = re.compile(r"\((\d{1,2})\)\s+")
+
+
+def _inline_list(f: str, a: int, b: int) -> tuple[int, int, list[tuple[int, int]]] | None:
+    """A block whose tasks run inline, numbered "(1) … ; (2) … ; (3) …" (each at the block's
+    start or after a colon, a semicolon or a full stop): the head before "(1)" and each
+    part's span. A list of short objects ("sửa đổi các Luật: (1) Luật A; (2) Luật B") is not
+    tasks: the parts must read as sentences (40 characters on average)."""
+    marks = []
+    want = 1
+    for m in _INLINE_NUM.finditer(f, a, b):
+        before = f[a : m.start()].rstrip()
+        if before and before[-1] not in ":;.":
+            continue
+        if int(m.group(1)) == want:
+            marks.append(m)
+            want += 1
+    if len(marks) < 2:
+        return None
+    spans = [
+        (m.end(), marks[k + 1].start() if k + 1 < len(marks) else b) for k, m in enumerate(marks)
+    ]
+    spans = [(x, y - (1 if f[y - 1 : y] in (";", " ") else 0)) for x, y in spans]
+    if sum(y - x for x, y in spans) / len(spans) < 40:
+        return None
+    return a, marks[0].start(), spans
+
+
+_BODY_HEAD = re.compile(r"(?:cac )?(?:doanh nghiep|tap doan|tong cong ty|to chuc)\b")
+_LIST_END = re.compile(r":\s+\S")
+
+
+def _addressee_list(
+    fd: Folded,
+    matcher: _Matcher,
+    p: int,
+    limit: int,
+    assignee: Callable[[_Mention, Role], Assignee],
+) -> list[Assignee] | None:
+    """ "Đề nghị Sở X, Sở Y; Văn phòng Z; các đơn vị sự nghiệp …; UBND các xã, phường: tổ chức
+    …": addressees listed by semicolons before the colon that opens their task. Every part
+    must start with an agency (registry, gazetteer, group, or a name headed by an agency word,
+    kept as written); else it is no list."""
+    f = fd.f
+    m = _LIST_END.search(f, p, min(limit, p + 700))
+    if m is None or "." in f[p : m.start()].replace("tp.", "tp"):
+        return None
+    colon = m.start()
+    segs = _split_semicolons(f, p, colon)
+    if len(segs) < 2:
+        return None
+    out: list[Assignee] = []
+    for a, b in segs:
+        pos = a
+        while pos < b:
+            ms, end = matcher.scan_list(pos, b)
+            out.extend(assignee(x, "lead") for x in ms)
+            rest = f[end:b].lstrip(" ,")
+            if not rest:
+                break
+            start = b - len(rest)
+            if ms and re.match(r"(?:va|cung)\b", rest):
+                break
+            headed = _AGENCY_HEAD.match(f, start) or _BODY_HEAD.match(f, start)
+            if not headed and not ms:
+                return None
+            if not headed:
+                break  # what follows the names is theirs ("… trực thuộc …")
+            nxt = f.find(", cac ", start, b)  # "các doanh nghiệp …, các Hội …"
+            stop = nxt if nxt != -1 else b
+            name = _clean(fd.original(start, stop))
+            out.append(Assignee(name, "lead", canonical=gazetteer().get(name_key(name))))
+            pos = stop + 2 if nxt != -1 else b
+    return out or None
+
+
 def _items_from_block(
     fd: Folded,
     matcher: _Matcher,
@@ -47,6 +125,20 @@ def _items_from_block(
     assignee: Callable[[_Mention, Role], Assignee],
 ) -> list[DraftItem]:
     f = fd.f
+    parts = _inline_list(f, blk.start, blk.end)
+    if parts is not None:
+        # "a) Bộ Khoa học và Công nghệ: (1) trình …; (2) chủ trì …, trước ngày …": each
+        # numbered part is a task of its own, led by whom it names or by the block's lead;
+        # a deadline before the list ("hoàn thành trước ngày …: (1) …") holds for each part
+        head_a, head_b, segs = parts
+        head_dl = _find_deadline(f, head_a, head_b, dt, cited)
+        out: list[DraftItem] = []
+        for x, y in segs:
+            for it in _items_from_block(
+                fd, matcher, _Block(blk.kind, blk.label, x, y), context, dt, cited, label, assignee
+            ):
+                out.append(replace(it, deadline=it.deadline or head_dl))
+        return out
     sents = _sentences(fd, blk.start, blk.end)
 
     def subject_at(p: int, limit: int) -> list[Assignee] | None:
@@ -56,6 +148,9 @@ def _items_from_block(
         enum = matcher.enumeration_at(p, limit)
         if enum is not None:
             return [assignee(m, "lead") for m in enum[0]]
+        listed = _addressee_list(fd, matcher, p, limit, assignee)
+        if listed is not None:
+            return listed
         ms, end = matcher.scan_list(p, limit)
         if not ms:
             # an agency outside the registry that explicitly leads ("Cục Thuế tỉnh chủ trì")
