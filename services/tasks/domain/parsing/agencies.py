@@ -281,6 +281,8 @@ class _Matcher:
         (re.compile(r"cac bo(?:,? (?:nganh|co quan))?\s*:\s*"), ("Bộ ", "")),
         (re.compile(r"cac cuc\s*:\s*"), ("Cục ",)),
         (re.compile(r"cac vu\s*:\s*"), ("Vụ ",)),
+        (re.compile(r"cac tap doan\s*:\s*"), ("Tập đoàn ",)),  # "các Tập đoàn: Bưu chính …"
+        (re.compile(r"cac tong cong ty\s*:\s*"), ("Tổng công ty ",)),
         (
             re.compile(
                 rf"{_UB} (?:cac )?(?:huyen|thi xa|thanh pho)(?:,? (?:thi xa|thanh pho))*\s*:\s*"
@@ -357,7 +359,10 @@ class _Matcher:
                         head = ""  # "Tập đoàn Điện lực Việt Nam" keeps its own head
                     canonical = (
                         GAZ_PREFIX + head + _clean(self.fd.original(pos, elem_end))
-                        if (head.strip() in ("Cục", "Vụ", "Bộ", "Sở") or _OWN_HEAD.match(f, pos))
+                        if (
+                            head.strip() in ("Cục", "Vụ", "Bộ", "Sở", "Tập đoàn", "Tổng công ty")
+                            or _OWN_HEAD.match(f, pos)
+                        )
                         and elem_end > pos
                         and self.fd.is_upper_at(pos)
                         and elem_end - pos < 80

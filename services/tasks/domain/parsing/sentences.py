@@ -114,6 +114,14 @@ def _addressee_list(
     return out or None
 
 
+def _and_tail(f: str, ms: list[_Mention]) -> int:
+    """Index of the first of the last mentions joined by "và" (the last alone otherwise)."""
+    k = len(ms) - 1
+    while k > 0 and re.fullmatch(r",?\s+va\s+", f[ms[k - 1].end : ms[k].start]):
+        k -= 1
+    return k
+
+
 def _items_from_block(
     fd: Folded,
     matcher: _Matcher,
@@ -164,6 +172,19 @@ def _items_from_block(
             return None
         return [assignee(m, "lead") for m in ms]
 
+    def opening_subject(a: int, b: int) -> list[Assignee] | None:
+        """ "Để xác định vị trí …, UBND tỉnh X phối hợp với …": after an opening phrase and
+        its comma, a later sentence's own subject (then a verb, not "và …")."""
+        if _OPENING.match(f, a) is None:
+            return None
+        comma = f.find(", ", a, min(b, a + 160))
+        if comma == -1:
+            return None
+        ms, end = matcher.scan_list(comma + 2, b)
+        if not ms or not re.match(r"\s+[a-z]", f[end : end + 3]) or re.match(r"\s+va\b", f[end:]):
+            return None
+        return [assignee(x, "lead") for x in ms]
+
     # Group sentences into items. A block is one item unless
     # * a later sentence names its own subject ("UBND các huyện … chỉ đạo …"): that sentence
     #   (plus a following timing-only sentence) is an item for that subject, and the block's
@@ -176,7 +197,7 @@ def _items_from_block(
     groups: list[dict[str, Any]] = []
     for i, (a, b) in enumerate(sents):
         has_timing = timed(a, b)
-        subj = subject_at(a, b) if i > 0 else None
+        subj = (subject_at(a, b) or opening_subject(a, b)) if i > 0 else None
         if i == 0 or subj is not None:
             start_new = True
         elif groups[-1]["narrow"]:
@@ -228,7 +249,9 @@ def _items_from_block(
                 ):
                     # after an opening phrase its own objects come first: the subject is the
                     # last; after a colon the whole list is the subject
-                    g["subject"] = [assignee(x, "lead") for x in (ms if after_colon else ms[-1:])]
+                    # ("…, các sở, ngành và UBND các xã chủ động …": the last joined by "và")
+                    last = ms if after_colon else ms[_and_tail(f, ms) :]
+                    g["subject"] = [assignee(x, "lead") for x in last]
                     break
         leads: list[Assignee] = list(g["subject"] or context)
         supports: list[Assignee] = []
