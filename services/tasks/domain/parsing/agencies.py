@@ -23,7 +23,7 @@ _UB = r"(?:ubnd|uy ban nhan dan)"
 _UNDER = r"(?:ubnd|uy ban nhan(?: dan)?) (?:tinh|thanh pho)"
 # "xã, phường, thị trấn" before 2025, "phường, xã, đặc khu" after, in any order
 _CW = r"(?:xa|phuong|thi tran|dac khu)"
-_COMMUNE_WORDS = rf"{_CW}(?:(?:,| va|, va) {_CW}){{1,3}}"
+_COMMUNE_WORDS = rf"{_CW}(?:(?:,| va|, va|) {_CW}){{1,3}}"  # "phường xã": the comma dropped too
 _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     (
         "related_units",
@@ -147,6 +147,13 @@ class _Matcher:
         # one named explicitly ("UBND tỉnh Phú Thọ") goes through province_at
         prov = self.units.province_of(unit_id)
         return prov is None or prov in self.scope
+
+    def province_named(self, p: int, limit: int) -> bool:
+        """Whether [p, limit) is a province's name ("Đồng Nai", "tỉnh Lai Châu")."""
+        m = re.compile(r"(?:tinh|thanh pho|tp\.?)\s+").match(self.f, p, limit)
+        start = m.end() if m else p
+        name = _clean(self.fd.original(start, limit)).strip(" ,.;")
+        return bool(name) and bool(self.units.provinces_named(name))
 
     def _province_named(self, p: int, limit: int) -> tuple[int, str] | None:
         """A province named in an enumeration ("UBND các thành phố: Hà Nội, Cần Thơ"): named

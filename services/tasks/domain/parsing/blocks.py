@@ -105,7 +105,10 @@ def _heading_level(label: str | None) -> int:
     return label.count(".") + 1
 
 
-_NAMED_PART = re.compile(r",\s+(?=(?:cuc|vu|so|bo|ban|trung tam|van phong|thanh tra|vien)\s)")
+_NAMED_PART = re.compile(
+    r",\s+(?=(?:cuc|vu|so|bo|ban|trung tam|van phong|thanh tra|vien|toa an|kiem toan|"
+    r"ngan hang|tap doan|tong cong ty|kho bac|bao hiem)\s)"
+)
 
 
 def _split_named(f: str, a: int, b: int) -> list[tuple[int, int]]:

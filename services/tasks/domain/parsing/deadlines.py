@@ -22,7 +22,7 @@ _DT = r"(\d{1,2}) thang (\d{1,2})(?: nam (\d{4}))?"
 _CUE = (
     r"(?:hoan thanh |xong |thuc hien |gui |bao cao )?"
     r"(?:truoc|cham nhat(?: la)?(?: truoc| vao)?|han chot(?: la)?|khong muon hon|den het|"
-    r"trong thoi han den)"
+    r"trong thoi han den|trong(?= ngay))"  # "trong ngày 20 tháng 11": by that day
 )
 _WEEKDAY = r"(?:(?:thu (?:hai|ba|tu|nam|sau|bay)|chu nhat),?\s+)?"  # "trước Thứ Tư ngày 03/12"
 _DEADLINE_RES = [
@@ -198,7 +198,7 @@ def _find_recurrence(seg: str) -> str | None:
         return "monthly"
     if re.search(r"\bhang quy\b", seg):
         return "quarterly"
-    if re.search(r"\b(?:dinh ky 6 thang|6 thang (?:mot|1) lan)\b", seg):
+    if re.search(r"\b(?:dinh ky 0?6 thang|0?6 thang (?:mot|1) lan)\b", seg):
         return "half_yearly"
     if re.search(r"\bhang nam\b", seg):
         return "yearly"

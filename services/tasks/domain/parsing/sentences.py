@@ -165,6 +165,8 @@ def _items_from_block(
             um = _UNKNOWN_LEAD.match(f, p, limit)
             if um and fd.is_upper_at(p):
                 name = _clean(fd.original(um.start("name"), um.end("name")))
+                # "Đài Truyền hình Việt Nam (VTV)": the abbreviation is not part of the name
+                name = re.sub(r"\s*\([A-Z0-9&Đ\-]{2,12}\)$", "", name)
                 return [Assignee(name, "lead")]
             return None
         nxt = f[end : end + 1]

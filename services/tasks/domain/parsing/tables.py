@@ -9,8 +9,8 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from services.tasks.domain.parsing.agencies import _Matcher
-from services.tasks.domain.parsing.blocks import _fold_range, _split_semicolons
+from services.tasks.domain.parsing.agencies import _AGENCY_HEAD, _Matcher
+from services.tasks.domain.parsing.blocks import _NAMED_PART, _fold_range, _split_semicolons
 from services.tasks.domain.parsing.deadlines import (
     _ROMAN,
     _DocTime,
@@ -19,8 +19,9 @@ from services.tasks.domain.parsing.deadlines import (
     _mkdate,
 )
 from services.tasks.domain.parsing.folding import Folded
+from services.tasks.domain.parsing.gazetteer import gazetteer
 from services.tasks.domain.parsing.model import Assignee, DraftItem, Role, _assignee, _clean
-from services.tasks.domain.units import UnitDirectory, When, fold
+from services.tasks.domain.units import UnitDirectory, When, fold, name_key
 
 _COL_TASK = re.compile(
     r"^(?:ten )?(?:nhiem vu|noi dung|giai phap)|^thong tin|^(?:noi dung )?(?:de xuat|kien nghi)"
@@ -35,6 +36,9 @@ _COL_TIME = re.compile(r"thoi (?:han|gian)|tien do")
 # tasks assigned elsewhere, it assigns none
 _COL_REPORT = re.compile(r"^(?:ket qua|tinh hinh) (?:thuc hien|trien khai)")
 _COL_STATUS = re.compile(r"^(?:tien do|tinh trang|trang thai)$")
+# bodies the sentence-level head words do not start ("Tòa án nhân dân tối cao", "Tập đoàn …")
+_OTHER_HEAD = re.compile(r"(?:toa an|vien kiem sat|kiem toan|ngan hang|tap doan|tong cong ty|bo)\b")
+_GENERIC = {"co quan", "don vi", "dia phuong", "nganh", "cac co quan", "cac don vi"}
 _STT = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[ivxlc]+\.?|[a-z]\)?)$")
 _Q = re.compile(r"\bqu[yi] (iv|iii|ii|i|[1-4])\b\s*(?:[/\-]|nam)?\s*(\d{4})")
 _MONTH = re.compile(r"\bthang (\d{1,2})\s*[/\-]\s*(\d{4})|\bthang (\d{1,2}) nam (\d{4})")
@@ -137,16 +141,42 @@ def _items_from_tables(
                 for m in enum[0]
             ]
         found: list[Assignee] = []
-        for seg_a, seg_b in _split_semicolons(fd.f, a, b):
+        f = fd.f
+        for seg_a, seg_b in _split_semicolons(f, a, b):
+            # a cell holds names only: known ones, and between them names outside the registry
+            # ("Bộ Xây dựng, Tòa án nhân dân tối cao, Bộ Y tế"), each kept as written
             pos = seg_a
-            ms, end = matcher.scan_list(pos, seg_b)
-            for m in ms:
-                found.append(
-                    _assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
-                )
-            rest = fd.f[end:seg_b].strip(" ,.;")
-            if not ms and rest:
-                found.append(Assignee(_clean(fd.original(seg_a, seg_b)), role))
+            while pos < seg_b:
+                ms, end = matcher.scan_list(pos, seg_b)
+                for m in ms:
+                    found.append(
+                        _assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
+                    )
+                if not ms:
+                    cut = _NAMED_PART.search(f, pos + 1, seg_b)
+                    end = cut.start() if cut else seg_b
+                    name = _clean(fd.original(pos, end).strip(" ,.;"))
+                    head = _AGENCY_HEAD.match(f, pos) or _OTHER_HEAD.match(f, pos) or pos == seg_a
+                    if fold(name) in _GENERIC:
+                        pass  # "Các bộ, cơ quan": a bare word of the group just read
+                    elif name and not head and found and matcher.province_named(pos, end):
+                        pass  # "Thuế tỉnh Đồng Nai": the province of the name just read
+                    elif name and not head and found:
+                        # what qualifies the name just read ("Ngân hàng Nhà nước Chi nhánh
+                        # Khu vực II", "Các địa phương có đảo"): another body, as written
+                        prev = found.pop()
+                        whole = _clean(prev.name + " " + name)
+                        found.append(
+                            Assignee(whole, role, canonical=gazetteer().get(name_key(whole)))
+                        )
+                    elif name:
+                        canonical = gazetteer().get(name_key(name))
+                        found.append(Assignee(name, role, canonical=canonical))
+                sep = re.compile(r"[ ,.;]*(?:va\s+)?").match(f, end)
+                nxt = sep.end() if sep else end
+                if nxt <= pos:
+                    break
+                pos = nxt
         return found
 
     for t in tables:
