@@ -141,10 +141,9 @@ def _items_from_block(
         head_a, head_b, segs = parts
         head_dl = _find_deadline(f, head_a, head_b, dt, cited)
         out: list[DraftItem] = []
-        for x, y in segs:
-            for it in _items_from_block(
-                fd, matcher, _Block(blk.kind, blk.label, x, y), context, dt, cited, label, assignee
-            ):
+        for sa, sb in segs:
+            part = _Block(blk.kind, blk.label, sa, sb)
+            for it in _items_from_block(fd, matcher, part, context, dt, cited, label, assignee):
                 out.append(replace(it, deadline=it.deadline or head_dl))
         return out
     sents = _sentences(fd, blk.start, blk.end)
