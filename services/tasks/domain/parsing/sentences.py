@@ -229,7 +229,8 @@ def _items_from_block(
             # phrase ("Trên cơ sở đó, Bộ Tư pháp tổng hợp …") any verb will do
             opening = _OPENING.match(f, a, b) is not None
             for im in _INNER_LEAD.finditer(f, a, min(b, a + 600)):
-                if f[im.start()] == "," and im.start() > a + 200:
+                directed = bool(im.group().strip(" ,:"))  # ", yêu cầu …", ", giao …", ", đề nghị …"
+                if f[im.start()] == "," and im.start() > a + 200 and not directed:
                     continue  # a comma far in is a list, not the clause before the subject
                 enum = matcher.enumeration_at(im.end(), b)  # ", yêu cầu các Bộ: A; B; C làm …"
                 if enum is not None:
