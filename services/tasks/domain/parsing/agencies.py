@@ -312,6 +312,7 @@ class _Matcher:
         out: list[_Mention] = []
         pos = p
         prefixes: tuple[str, ...] | None = None
+        stops = ",;.\n"
         while pos < limit:
             intro = None
             for rx, pf in self._INTROS:
@@ -324,11 +325,15 @@ class _Matcher:
             if intro is not None:
                 prefixes = intro[1]
                 pos = intro[0].end()
+                # "Các Cục: Bản quyền tác giả; Xuất bản, In và Phát hành; Báo chí": a list by
+                # semicolons keeps the commas inside its names
+                semi, comma = f.find(";", pos, limit), f.find(",", pos, limit)
+                stops = ";.\n" if semi != -1 and (comma == -1 or semi < comma) else ",;.\n"
             assert prefixes is not None
             finished = False
             while pos < limit:
                 stop = len(f)
-                for ch in ",;.\n":
+                for ch in stops:
                     k = f.find(ch, pos, limit)
                     if k != -1:
                         stop = min(stop, k)

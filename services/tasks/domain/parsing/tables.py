@@ -134,14 +134,18 @@ def _items_from_tables(
 
     def agencies(c: Any, role: Role) -> list[Assignee]:
         a, b = _fold_range(fd, c.start, c.end)
+        found: list[Assignee] = []
+        f = fd.f
         enum = matcher.enumeration_at(a, b)  # "Các Cục: Di sản văn hóa, Bản quyền tác giả"
         if enum is not None:
-            return [
+            found = [
                 _assignee(_clean(fd.original(m.start, m.end)), role, m.unit_id, m.group)
                 for m in enum[0]
             ]
-        found: list[Assignee] = []
-        f = fd.f
+            # what the cell names after the enumeration ("…; Báo chí. Vụ Kế hoạch, Tài chính")
+            a = enum[1]
+            while a < b and f[a] in " ,.;":
+                a += 1
         for seg_a, seg_b in _split_semicolons(f, a, b):
             # a cell holds names only: known ones, and between them names outside the registry
             # ("Bộ Xây dựng, Tòa án nhân dân tối cao, Bộ Y tế"), each kept as written
