@@ -546,6 +546,13 @@ def test_addressees_listed_by_semicolons_before_the_colon_lead_the_task() -> Non
         (None, "communes"),
     ]
     assert item.deadline == date(2025, 12, 5)
+    # a lead and a support each with its verb are no list of addressees
+    text = HY_HEAD + (
+        "1. Về cải cách\n- Giao Sở Nội vụ chủ trì; Sở Tư pháp phối hợp: rà soát thủ tục, "
+        "hoàn thành trước ngày 30/6/2025.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.SNV", None)]
 
 
 def test_evaluation_headings_opened_by_ve_are_findings_not_tasks() -> None:

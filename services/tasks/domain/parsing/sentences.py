@@ -102,10 +102,8 @@ def _addressee_list(
             if ms and re.match(r"(?:va|cung)\b", rest):
                 break
             headed = _AGENCY_HEAD.match(f, start) or _BODY_HEAD.match(f, start)
-            if not headed and not ms:
-                return None
             if not headed:
-                break  # what follows the names is theirs ("… trực thuộc …")
+                return None  # "Sở A chủ trì; Sở B phối hợp: …" is no list of addressees
             nxt = f.find(", cac ", start, b)  # "các doanh nghiệp …, các Hội …"
             stop = nxt if nxt != -1 else b
             name = _clean(fd.original(start, stop))
