@@ -621,3 +621,19 @@ def test_a_central_document_names_provinces_in_an_enumeration() -> None:
     named = [units().get(a.unit_id or "") for a in item.assignees if a.role == "lead"]
     assert [u.name if u else None for u in named] == ["Thành phố Hà Nội", "Thành phố Cần Thơ"]
     assert item.deadline == date(2025, 11, 20)
+
+
+def test_assignments_chained_by_semicolons_are_one_item_each() -> None:
+    text = HY_HEAD + (
+        "1. Về chuyển đổi số\n- Giao Sở Tài chính bố trí kinh phí số hóa hồ sơ, hoàn thành trong "
+        "tháng 9 năm 2025; Sở Nội vụ hướng dẫn các xã thực hiện, báo cáo trước ngày 30/10/2025.\n"
+        # a list of addressees by semicolons is one subject, not a chain
+        "- Giám đốc Sở Tư pháp; Thủ trưởng các sở, ban, ngành chịu trách nhiệm trước Chủ tịch "
+        "UBND tỉnh về kết quả cải cách hành chính.\n"
+    )
+    items = parse(text).items
+    assert [(leads(i), i.deadline) for i in items] == [
+        ([("P21.STC", None)], date(2025, 9, 30)),
+        ([("P21.SNV", None)], date(2025, 10, 30)),
+        ([("P21.STP", None), (None, "departments")], None),
+    ]

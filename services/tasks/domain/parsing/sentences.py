@@ -112,6 +112,42 @@ def _addressee_list(
     return out or None
 
 
+_VERB_AFTER = re.compile(
+    r",?\s+(?:chu tri|phoi hop|huong dan|tong hop|bao cao|khan truong|chi dao|"
+    r"to chuc|thuc hien|trien khai|nghien cuu|xay dung|ra soat|tham muu|co trach nhiem|chiu trach)\b"
+)
+
+
+_CLAUSE_VERB = re.compile(
+    r"\b(?:chu tri|phoi hop|huong dan|tong hop|bao cao|to chuc|thuc hien|trien khai|nghien cuu|"
+    r"xay dung|ra soat|tham muu|hoan thanh|ban hanh|trinh|gui|cap nhat|bao dam|dam bao)\b"
+)
+
+
+def _semicolon_clauses(
+    fd: Folded, matcher: _Matcher, sents: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """A sentence that chains assignments by semicolons ("…, hoàn thành trong tháng 12; Bộ
+    Khoa học và Công nghệ hướng dẫn …"): a clause whose subject is a body followed by its verb
+    is a sentence of its own. A list of names by semicolons is not cut (the clause before
+    must be more than names)."""
+    f = fd.f
+    out: list[tuple[int, int]] = []
+    for a, b in sents:
+        start = a
+        for m in re.finditer(r";\s+", f[a:b]):
+            cut = a + m.end()
+            ms, end = matcher.scan_list(cut, b)
+            if not ms or not fd.is_upper_at(cut) or not _VERB_AFTER.match(f, end):
+                continue
+            if cut - start < 40 or not _CLAUSE_VERB.search(f, start, a + m.start()):
+                continue  # the clause before names bodies only: a list, not a task
+            out.append((start, a + m.start() + 1))
+            start = cut
+        out.append((start, b))
+    return out
+
+
 def _and_tail(f: str, ms: list[_Mention]) -> int:
     """Index of the first of the last mentions joined by "và" (the last alone otherwise)."""
     k = len(ms) - 1
@@ -144,7 +180,7 @@ def _items_from_block(
             for it in _items_from_block(fd, matcher, part, context, dt, cited, label, assignee):
                 out.append(replace(it, deadline=it.deadline or head_dl))
         return out
-    sents = _sentences(fd, blk.start, blk.end)
+    sents = _semicolon_clauses(fd, matcher, _sentences(fd, blk.start, blk.end))
 
     def subject_at(p: int, limit: int) -> list[Assignee] | None:
         pm = _HEAD_PREFIX.match(f, p, limit)  # "Giao Sở X chủ trì …", "Đề nghị UBND tỉnh …"
