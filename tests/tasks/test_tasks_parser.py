@@ -637,3 +637,16 @@ def test_assignments_chained_by_semicolons_are_one_item_each() -> None:
         ([("P21.SNV", None)], date(2025, 10, 30)),
         ([("P21.STP", None), (None, "departments")], None),
     ]
+
+
+def test_central_documents_group_phrasings_of_ministries_and_localities() -> None:
+    text = (
+        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 2/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+        "III. NHIỆM VỤ\n1. Các cơ quan Trung ương và địa phương rà soát dữ liệu, hoàn thành "
+        "trước ngày 30/11/2025.\n2. Các cơ quan, bộ, ngành và địa phương gửi đề xuất kinh phí "
+        "trước ngày 05/12/2025.\n"
+    )
+    assert [leads(i) for i in parse(text).items] == [
+        [(None, "ministries"), (None, "provinces")],
+        [(None, "ministries"), (None, "provinces")],
+    ]

@@ -69,14 +69,17 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"(?:cac (?:dong chi )?)?bo truong(?: cac bo)?(?=,| va)|"
             r"(?:cac )?bo,? (?:co quan ngang bo|nganh)(?:,? co quan (?:ngang bo|thuoc chinh phu))*"
-            r"(?: trung uong)?|cac bo\b|(?:cac )?co quan ngang bo(?:,? co quan thuoc chinh phu)?"
+            r"(?: trung uong)?|cac bo\b|(?:cac )?co quan ngang bo(?:,? co quan thuoc chinh phu)?|"
+            # "các cơ quan Trung ương (và địa phương)", "các cơ quan, bộ, ngành (và địa phương)"
+            r"(?:cac )?co quan (?:trung uong|tw)\b|cac co quan,? bo,? nganh\b"
         ),
     ),
     (
         "provinces",
         re.compile(
             rf"(?:{_UB} )?(?:cac )?tinh,? (?:thanh pho|tp)(?: truc thuoc (?:trung uong|tw))?|"
-            rf"(?:{_UB} )?cac dia phuong\b|(?<=nganh, )dia phuong\b"
+            rf"(?:{_UB} )?cac dia phuong\b|"
+            r"(?:(?<=nganh, )|(?<=nganh va )|(?<=uong va )|(?<=uong, )|(?<=tw va ))dia phuong\b"
         ),
     ),
 ]
