@@ -650,3 +650,14 @@ def test_central_documents_group_phrasings_of_ministries_and_localities() -> Non
         [(None, "ministries"), (None, "provinces")],
         [(None, "ministries"), (None, "provinces")],
     ]
+
+
+def test_in_the_coming_time_turns_an_evaluation_into_a_task() -> None:
+    text = HY_HEAD + (
+        "I. ĐÁNH GIÁ CHUNG\n\n"
+        "Năm 2025 Sở Nội vụ đã hoàn thành phần lớn các chỉ tiêu cải cách hành chính.\n\n"
+        "Trong thời gian tới, Sở Nội vụ rà soát vị trí việc làm, hoàn thành trước ngày "
+        "30/9/2025.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.SNV", None)] and item.deadline == date(2025, 9, 30)

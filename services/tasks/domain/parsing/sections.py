@@ -66,6 +66,7 @@ _RESUME = re.compile(
     r"\b(?:can|phai|de nghi|yeu cau)\b[^.]{0,120}\b(?:nhiem vu|giai phap|noi dung)\b[^.]{0,60}"
     r"(?:sau day|nhu sau|sau)\s*:$"
 )
+_AHEAD = re.compile(r"(?:trong )?thoi gian (?:toi|sap toi)\s*,")
 _WHO_NEEDS = re.compile(r"\b(tinh|thanh pho) ([a-z]+(?: [a-z]+){0,3}?) (?:can|phai)\b")
 
 
@@ -211,10 +212,15 @@ def walk_sections(ctx: Context, blocks: list[_Block], result: ParseResult) -> bo
                         )
                     ]
                 continue
-            if in_findings:
-                oa, ob = fd.span(blk.start, blk.end)
-                result.findings.append(DraftFinding(_clean(text[oa:ob]), (oa, ob)))
-            continue
+            if blk.kind == "para" and _AHEAD.match(f, blk.start):
+                # "Trong thời gian tới, Tỉnh tổ chức thực hiện …": the evaluation turns to what
+                # is to be done; this paragraph is a task
+                skip_level = None
+            else:
+                if in_findings:
+                    oa, ob = fd.span(blk.start, blk.end)
+                    result.findings.append(DraftFinding(_clean(text[oa:ob]), (oa, ob)))
+                continue
         if blk.kind == "heading":
             section, subsection, sub_leads = blk.label, None, None
             level = _heading_level(blk.label)

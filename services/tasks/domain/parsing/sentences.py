@@ -34,7 +34,7 @@ _UNKNOWN_LEAD = re.compile(
 _HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s*:?\s+")
 
 
-_OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de|ve)\b")
+_OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de|ve|(?:trong )?thoi gian toi)\b")
 _INNER_LEAD = re.compile(r"[,:]\s+(?:giao\s+|de nghi\s+|yeu cau\s+)?")
 
 
