@@ -5,7 +5,9 @@ document: per task its lead agencies, support agencies, deadline, recurrence, cr
 no text copied) the document is parsed and compared, as multisets per document:
 
 * leads: one entry per (task, lead agency), agencies compared by standard name
-  (registry name, else gazetteer name, else the name as written; accents/case folded);
+  (registry name, else gazetteer name — a provincial body written with its province,
+  "Thuế tỉnh Đắk Lắk", is the gazetteer's "Thuế tỉnh" — else the name as written;
+  accents/case folded);
 * deadlines: one entry per task with a deadline (the date);
 * recurrences: one entry per task with a recurrence (its kind: weekly, monthly, …).
 
@@ -86,10 +88,24 @@ def agency_key(name: str, units: UnitDirectory) -> str:
         # "UBND tỉnh Phú Thọ" is the province unit "Tỉnh Phú Thọ", "UBND huyện Văn Giang" the
         # district unit "Huyện Văn Giang": the registry names a People's Committee by its unit
         key = key[1:]
-    canonical = gazetteer().get(key)
+    canonical = gazetteer().get(key) or _provincial(key, units)
     if canonical is not None:
         key = name_key(canonical)
     return " ".join(key)
+
+
+def _provincial(key: tuple[str, ...], units: UnitDirectory) -> str | None:
+    """A provincial body written with its province ("Thuế tỉnh Đắk Lắk", "Báo và Phát thanh,
+    Truyền hình Lai Châu"): its standard name is the gazetteer's ("Thuế tỉnh")."""
+    gz = gazetteer()
+    for k in range(len(key) - 1, 0, -1):
+        head, tail = key[:k], key[k:]
+        if tail[:1] == ("tinh",):
+            head, tail = (*head, "tinh"), tail[1:]
+        canonical = gz.get(head) or gz.get((*head, "tinh"))
+        if canonical is not None and tail and units.provinces_named(" ".join(tail)):
+            return canonical
+    return None
 
 
 def predicted_key(a: Assignee, units: UnitDirectory) -> str:

@@ -329,6 +329,114 @@ def test_vietnamese_text_layer_pdf_parses_like_the_text(prefix: str) -> None:
     assert want and got == want
 
 
+def _pdf_with_table(rows_per_page: int) -> bytes:
+    """A text-layer PDF (DejaVu, Vietnamese) with a paragraph, then a task table drawn cell by
+    cell at column positions, wrapped cell text and a two-line header, running onto a second
+    page, then a closing paragraph and "Nơi nhận"."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(TTFont("DejaVu", str(DEJAVU)))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.setFont("DejaVu", 9)
+    cols = [40, 70, 270, 370, 480]
+    c.drawString(40, 800, "Hưng Yên, ngày 02 tháng 6 năm 2025")
+    c.drawString(40, 780, "UBND tỉnh yêu cầu các cơ quan thực hiện các nhiệm vụ sau:")
+    y = 750.0
+    head = ["STT", "Nhiệm vụ", "Cơ quan chủ trì", "Cơ quan phối hợp", "Thời hạn"]
+    for x, t in zip(cols, head, strict=True):
+        c.drawString(x, y, t)
+    c.drawString(cols[2], y - 11, "thực hiện")  # the header wraps
+    y -= 30
+    rows = [
+        (
+            "1",
+            ["Rà soát, công bố danh mục", "thủ tục hành chính"],
+            "Sở Tư pháp",
+            "Sở Nội vụ",
+            "15/12/2025",
+        ),
+        (
+            "2",
+            ["Số hóa hồ sơ, kết quả giải quyết"],
+            "Sở Khoa học và Công nghệ",
+            "Sở Tài chính",
+            "Quý IV/2025",
+        ),
+        (
+            "3",
+            ["Tập huấn kỹ năng số cho", "công chức cấp xã"],
+            "Sở Nội vụ",
+            "UBND các xã, phường",
+            "Năm 2026",
+        ),
+        ("4", ["Báo cáo kết quả thực hiện"], "Sở Tư pháp", "Sở Nội vụ", "Thường xuyên, hằng năm"),
+    ]
+    for n, (stt, task, lead, sup, when) in enumerate(rows):
+        if n == rows_per_page:
+            c.showPage()
+            c.setFont("DejaVu", 9)
+            y = 800.0
+        c.drawString(cols[0], y, stt)
+        for k, part in enumerate(task):
+            c.drawString(cols[1], y - 11 * k, part)
+        c.drawString(cols[2], y, lead)
+        c.drawString(cols[3], y, sup)
+        c.drawString(cols[4], y, when)
+        y -= 11 * len(task) + 8
+    c.drawString(40, y - 10, "Các cơ quan triển khai thực hiện nghiêm túc Kế hoạch này./.")
+    c.drawString(40, y - 30, "Nơi nhận:")
+    c.drawString(40, y - 41, "- Như trên;")
+    c.save()
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("rows_per_page", [4, 2], ids=["one-page", "over-two-pages"])
+def test_task_table_in_a_text_layer_pdf_becomes_items_like_a_word_table(rows_per_page: int) -> None:
+    text = extract_text(_pdf_with_table(rows_per_page), "ke-hoach.pdf")
+    # the table is in the layout stage's "|" form, before what follows it
+    assert "|" in text.split("\n") and text.index("Sở Tư pháp") < text.index("Nơi nhận")
+    items = parse_conclusion(text, issued_on=None, units=units()).items
+    got = [
+        (
+            " ".join(i.action.split()),
+            [(a.unit_id, a.role) for a in i.assignees],
+            i.deadline,
+            i.recurrence,
+        )
+        for i in items
+    ]
+    assert got == [
+        (
+            "Rà soát, công bố danh mục thủ tục hành chính",
+            [("P21.STP", "lead"), ("P21.SNV", "support")],
+            date(2025, 12, 15),
+            None,
+        ),
+        (
+            "Số hóa hồ sơ, kết quả giải quyết",
+            [("P21.SKHCN", "lead"), ("P21.STC", "support")],
+            date(2025, 12, 31),
+            None,
+        ),
+        (
+            "Tập huấn kỹ năng số cho công chức cấp xã",
+            [("P21.SNV", "lead"), (None, "support")],
+            date(2026, 12, 31),
+            None,
+        ),
+        (
+            "Báo cáo kết quả thực hiện",
+            [("P21.STP", "lead"), ("P21.SNV", "support")],
+            None,
+            "yearly",
+        ),
+    ]
+
+
 def test_encrypted_pdf_and_zip_bomb_and_not_a_zip_are_refused() -> None:
     import zipfile
 

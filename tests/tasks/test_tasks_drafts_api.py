@@ -14,7 +14,7 @@ import pytest
 from services.tasks.main import create_app
 from shared.settings import Settings
 from tests.conftest import running
-from tests.tasks._samples import sample
+from tests.tasks._samples import sample, samples_dir
 
 Auth = Callable[..., dict[str, str]]
 AS_OF = "2026-06-10"  # a fixed confirmation date, after the 2025 restructuring
@@ -116,6 +116,94 @@ async def test_no_directive_section_cannot_be_confirmed(
         f"/api/v1/drafts/{draft['id']}/confirm", json={"title": "x"}, headers=auth("inspector")
     )
     assert res.status_code == 422
+
+
+def _shown(draft: dict[str, Any]) -> Counter[tuple[Any, ...]]:
+    """What the draft says confirming creates: per item, one entry per lead target, with its
+    supporting targets (the lead itself left out), deadline and planned recurrence."""
+    out: Counter[tuple[Any, ...]] = Counter()
+    for item in draft["items"]:
+        leads = [t["unit_id"] for t in item["targets"] if t["role"] == "lead"]
+        sups = [t["unit_id"] for t in item["targets"] if t["role"] == "support"]
+        assert item["creates"] == len(leads) == len(set(leads))
+        for lead in leads:
+            out[
+                (
+                    lead,
+                    item["action"],
+                    item["deadline"],
+                    item["planned_recurrence"],
+                    tuple(sorted(set(sups) - {lead})),
+                )
+            ] += 1
+    return out
+
+
+@pytest.mark.parametrize("prefix", ["21", "23"])
+async def test_confirming_a_real_plan_creates_exactly_the_items_the_draft_shows(
+    client: httpx.AsyncClient, auth: Auth, prefix: str
+) -> None:
+    # provincial plans with sections, field blocks, a task table and groups expanded to the
+    # province's communes: every created item is one the draft listed, with the same lead,
+    # supporting units, deadline and recurrence, and nothing else is created
+    (path,) = sorted((samples_dir().parent / "corpus").glob(f"{prefix}-*.txt"))
+    draft = await parse(client, auth, path.read_text(encoding="utf-8"))
+    shown = _shown(draft)
+    assert sum(shown.values()) == draft["total_items"] > 10
+    conf = await client.post(
+        f"/api/v1/drafts/{draft['id']}/confirm",
+        # a number of our own: the corpus number may have been confirmed by an earlier run
+        json={"title": "Kế hoạch", "number": f"{uuid.uuid4().hex[:8]}/KH-UBND"},
+        headers=auth("inspector"),
+    )
+    assert conf.status_code == 201, conf.text
+    created = Counter(
+        (
+            i["lead_unit_id"],
+            i["title"],
+            i["deadline"],
+            i["recurrence"],
+            tuple(sorted(i["supporting_unit_ids"])),
+        )
+        for i in conf.json()["items"]
+    )
+    assert created == shown
+    # and the draft cannot be confirmed a second time into more items
+    again = await client.post(
+        f"/api/v1/drafts/{draft['id']}/confirm", json={"title": "x"}, headers=auth("inspector")
+    )
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # only an evaluation: results and shortcomings, no task
+        "UBND TỈNH HƯNG YÊN\n|\nHưng Yên, ngày 02 tháng 6 năm 2026\n\nI. KẾT QUẢ ĐẠT ĐƯỢC\n\n"
+        "- Sở Nội vụ đã hoàn thành rà soát thủ tục hành chính.\n\nII. TỒN TẠI, HẠN CHẾ\n\n"
+        "- Một số thủ tục còn giải quyết quá hạn.\n",
+        # a directive whose tasks name nobody the registry knows: nothing to create
+        "Hưng Yên, ngày 02 tháng 6 năm 2026\n\nUBND tỉnh yêu cầu:\n\n1. Tổ công tác liên ngành\n\n"
+        "- Tổng hợp kết quả, báo cáo trước ngày 30/6/2026.\n",
+    ],
+    ids=["evaluation-only", "no-lead"],
+)
+async def test_a_draft_that_would_create_nothing_cannot_be_confirmed_as_an_empty_conclusion(
+    client: httpx.AsyncClient, auth: Auth, text: str
+) -> None:
+    draft = await parse(client, auth, text)
+    assert draft["total_items"] == 0
+    res = await client.post(
+        f"/api/v1/drafts/{draft['id']}/confirm", json={"title": "x"}, headers=auth("inspector")
+    )
+    assert res.status_code == 422 and res.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    # the draft stays pending: nothing was created from it
+    res2 = await client.post(
+        f"/api/v1/drafts/{draft['id']}/confirm", json={"title": "x"}, headers=auth("inspector")
+    )
+    assert res2.status_code == 422
 
 
 async def test_recurring_duty_is_bounded_and_starts_at_the_conclusion(

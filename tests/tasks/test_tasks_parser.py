@@ -499,3 +499,165 @@ def test_arbitrary_fragments_never_crash_and_spans_stay_valid() -> None:
                     assert 0 <= start < end <= len(s)
                     sliced = unicodedata.normalize("NFC", s[start:end])
                     assert " ".join(sliced.split()) == item.action
+
+
+# ------------------------------------------------ shapes of real documents (our own wording)
+
+HY_HEAD = "UBND TỈNH HƯNG YÊN\n|\nSố: 12/KH-UBND\n|\nHưng Yên, ngày 02 tháng 6 năm 2025\n\n"
+
+
+def test_inline_numbered_tasks_of_a_lettered_body_are_one_item_each() -> None:
+    text = HY_HEAD + (
+        "III. NHIỆM VỤ\n\n1. Về thủ tục hành chính\n"
+        "a) Sở Tư pháp: (1) rà soát các thủ tục hành chính còn chồng chéo, hoàn thành trước "
+        "ngày 30/6/2025; (2) chủ trì, phối hợp với Sở Nội vụ hướng dẫn các xã công khai "
+        "thủ tục; (3) Sở Tài chính bố trí kinh phí số hóa hồ sơ, hoàn thành trong tháng 9 "
+        "năm 2025.\n"
+    )
+    items = parse(text).items
+    assert [(leads(i), i.deadline) for i in items] == [
+        ([("P21.STP", None)], date(2025, 6, 30)),
+        ([("P21.STP", None)], None),
+        ([("P21.STC", None)], date(2025, 9, 30)),
+    ]
+    assert supports(items[1]) == [("P21.SNV", None)]
+
+
+def test_a_list_of_short_objects_after_a_colon_is_one_task() -> None:
+    text = HY_HEAD + (
+        "1. Sở Tư pháp\n- Trình sửa đổi các quy định: (1) Quy chế một cửa; (2) Quy chế "
+        "lưu trữ, hoàn thành trước ngày 15/7/2025.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.STP", None)] and item.deadline == date(2025, 7, 15)
+
+
+def test_addressees_listed_by_semicolons_before_the_colon_lead_the_task() -> None:
+    text = HY_HEAD + (
+        "Đề nghị Sở Nội vụ, Sở Tư pháp; các đơn vị sự nghiệp công lập thuộc UBND tỉnh; "
+        "Hội đồng nhân dân, Ủy ban nhân dân các xã, phường: tổ chức đánh giá cán bộ năm "
+        "2025, hoàn thành trước ngày 05 tháng 12 năm 2025.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [
+        ("P21.SNV", None),
+        ("P21.STP", None),
+        (None, "public_service_units"),
+        (None, "communes"),
+    ]
+    assert item.deadline == date(2025, 12, 5)
+    # a lead and a support each with its verb are no list of addressees
+    text = HY_HEAD + (
+        "1. Về cải cách\n- Giao Sở Nội vụ chủ trì; Sở Tư pháp phối hợp: rà soát thủ tục, "
+        "hoàn thành trước ngày 30/6/2025.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.SNV", None)]
+
+
+def test_evaluation_headings_opened_by_ve_are_findings_not_tasks() -> None:
+    text = HY_HEAD + (
+        "I. VỀ KẾT QUẢ ĐẠT ĐƯỢC\n(1) Sở Nội vụ đã ban hành nhiều văn bản hướng dẫn; "
+        "(2) Sở Tư pháp đã rà soát toàn bộ thủ tục trong năm 2025.\n"
+        "II. VỀ TỒN TẠI, HẠN CHẾ\n- Việc số hóa hồ sơ còn chậm.\n"
+        "III. NHIỆM VỤ\n1. Sở Nội vụ chủ trì tổng hợp, báo cáo trước ngày 30/6/2025.\n"
+    )
+    result = parse(text)
+    assert [(leads(i), i.deadline) for i in result.items] == [
+        ([("P21.SNV", None)], date(2025, 6, 30))
+    ]
+    assert any("số hóa" in f.text for f in result.findings)
+
+
+def _table(rows: list[list[str]]) -> str:
+    return "|\n" + "|\n|\n".join("\n|\n".join(r) + "\n" for r in rows) + "|\n"
+
+
+def test_a_progress_report_appended_to_a_task_table_is_not_tasks() -> None:
+    tasks = [
+        ["STT", "Nhiệm vụ", "Cơ quan chủ trì", "Thời hạn"],
+        ["1", "Xây dựng kho dữ liệu dùng chung", "Sở Khoa học và Công nghệ", "30/9/2025"],
+    ]
+    report = [
+        ["STT", "Tên nhiệm vụ", "Đơn vị chủ trì", "Thời hạn", "Kết quả thực hiện", "Tiến độ"],
+        ["1", "Số hóa hồ sơ", "Sở Nội vụ", "31/3/2025", "Đã số hóa 80%", "Đang thực hiện"],
+    ]
+    # no row break between the task list's last row and the report's header (a crawl)
+    body = (
+        _table(tasks)[: -len("|\n")]
+        + "\n".join(f"|\n{c}" for c in report[0])
+        + "\n|\n|\n"
+        + "\n|\n".join(report[1])
+        + "\n|\n"
+    )
+    items = parse(HY_HEAD + "UBND tỉnh yêu cầu:\n\n" + body).items
+    assert [(leads(i), i.deadline) for i in items] == [([("P21.SKHCN", None)], date(2025, 9, 30))]
+
+
+def test_deadline_cues_of_real_documents() -> None:
+    def deadline(sentence: str) -> date | None:
+        (item,) = parse(HY_HEAD + "1. Sở Nội vụ\n- " + sentence + "\n").items
+        return item.deadline
+
+    assert deadline("Tổng hợp, báo cáo UBND tỉnh trong ngày 20 tháng 11 năm 2025.") == date(
+        2025, 11, 20
+    )
+    assert deadline("Tháo gỡ khó khăn, xong cuối tháng 12 năm 2025.") == date(2025, 12, 31)
+    assert deadline("Bảo đảm đến hết năm 2025 không còn hồ sơ trễ hạn.") == date(2025, 12, 31)
+    assert deadline("Rà soát và công bố kết quả trong năm 2026.") == date(2026, 12, 31)
+    # a year inside a purpose or a period is no deadline
+    assert deadline("Phối hợp tháo gỡ vướng mắc để có thể triển khai trong năm 2026.") is None
+    assert deadline("Xây dựng kịch bản tăng trưởng từ nay đến hết năm 2025.") is None
+
+
+def test_a_central_document_names_provinces_in_an_enumeration() -> None:
+    text = (
+        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 1/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+        "III. NHIỆM VỤ\n1. Về đô thị thông minh\n"
+        "a) Ủy ban nhân dân các thành phố: Hà Nội, Cần Thơ gửi ý kiến về Bộ Khoa học và "
+        "Công nghệ trước ngày 20 tháng 11 năm 2025.\n"
+    )
+    (item,) = parse(text).items
+    named = [units().get(a.unit_id or "") for a in item.assignees if a.role == "lead"]
+    assert [u.name if u else None for u in named] == ["Thành phố Hà Nội", "Thành phố Cần Thơ"]
+    assert item.deadline == date(2025, 11, 20)
+
+
+def test_assignments_chained_by_semicolons_are_one_item_each() -> None:
+    text = HY_HEAD + (
+        "1. Về chuyển đổi số\n- Giao Sở Tài chính bố trí kinh phí số hóa hồ sơ, hoàn thành trong "
+        "tháng 9 năm 2025; Sở Nội vụ hướng dẫn các xã thực hiện, báo cáo trước ngày 30/10/2025.\n"
+        # a list of addressees by semicolons is one subject, not a chain
+        "- Giám đốc Sở Tư pháp; Thủ trưởng các sở, ban, ngành chịu trách nhiệm trước Chủ tịch "
+        "UBND tỉnh về kết quả cải cách hành chính.\n"
+    )
+    items = parse(text).items
+    assert [(leads(i), i.deadline) for i in items] == [
+        ([("P21.STC", None)], date(2025, 9, 30)),
+        ([("P21.SNV", None)], date(2025, 10, 30)),
+        ([("P21.STP", None), (None, "departments")], None),
+    ]
+
+
+def test_central_documents_group_phrasings_of_ministries_and_localities() -> None:
+    text = (
+        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 2/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+        "III. NHIỆM VỤ\n1. Các cơ quan Trung ương và địa phương rà soát dữ liệu, hoàn thành "
+        "trước ngày 30/11/2025.\n2. Các cơ quan, bộ, ngành và địa phương gửi đề xuất kinh phí "
+        "trước ngày 05/12/2025.\n"
+    )
+    assert [leads(i) for i in parse(text).items] == [
+        [(None, "ministries"), (None, "provinces")],
+        [(None, "ministries"), (None, "provinces")],
+    ]
+
+
+def test_in_the_coming_time_turns_an_evaluation_into_a_task() -> None:
+    text = HY_HEAD + (
+        "I. ĐÁNH GIÁ CHUNG\n\n"
+        "Năm 2025 Sở Nội vụ đã hoàn thành phần lớn các chỉ tiêu cải cách hành chính.\n\n"
+        "Trong thời gian tới, Sở Nội vụ rà soát vị trí việc làm, hoàn thành trước ngày "
+        "30/9/2025.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.SNV", None)] and item.deadline == date(2025, 9, 30)

@@ -7,8 +7,9 @@ out ("1.", "a)", "-"), and tables as one cell per line between lines holding onl
 
 * .docx is read with docx2python, which keeps Word's automatic list numbering and puts
   tables where they are in the document (python-docx's ``paragraphs`` loses both);
-* .pdf is read from its text layer with pypdf; a PDF without one (a scan) is refused with a
-  clear message rather than parsed into nothing; an encrypted PDF is refused;
+* .pdf is read from its text layer with pypdf, task tables rebuilt from where their text sits
+  (``pdflayout.py``); a PDF without a text layer (a scan) is refused with a clear message
+  rather than parsed into nothing; an encrypted PDF is refused;
 * bounds: the compressed and decompressed size of a .docx (zip bombs), its paragraph count,
   the page count of a PDF. Over a bound → :class:`DocumentTooLarge`; unreadable →
   :class:`UnsupportedDocument`.
@@ -144,6 +145,8 @@ def text_from_pdf(data: bytes) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    from services.tasks.domain.pdflayout import PdfTables, page_fragments
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -156,7 +159,9 @@ def text_from_pdf(data: bytes) -> str:
                 raise UnsupportedDocument("the PDF is encrypted (password protected)")
         if len(reader.pages) > MAX_PDF_PAGES:
             raise DocumentTooLarge(f"PDF has more than {MAX_PDF_PAGES} pages")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        tables = PdfTables()
+        pages = [tables.page_text(*page_fragments(page)) for page in reader.pages]
+        pages.append(tables.finish())
     except UnsupportedDocument:
         raise
     except (PdfReadError, ValueError, TypeError, KeyError, OSError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from services.tasks.domain.parsing.folding import Folded, clean
 from services.tasks.domain.parsing.gazetteer import GAZ_PREFIX, gazetteer
@@ -22,7 +23,7 @@ _UB = r"(?:ubnd|uy ban nhan dan)"
 _UNDER = r"(?:ubnd|uy ban nhan(?: dan)?) (?:tinh|thanh pho)"
 # "xã, phường, thị trấn" before 2025, "phường, xã, đặc khu" after, in any order
 _CW = r"(?:xa|phuong|thi tran|dac khu)"
-_COMMUNE_WORDS = rf"{_CW}(?:(?:,| va|, va) {_CW}){{1,3}}"
+_COMMUNE_WORDS = rf"{_CW}(?:(?:,| va|, va|) {_CW}){{1,3}}"  # "phường xã": the comma dropped too
 _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     (
         "related_units",
@@ -32,7 +33,10 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
             r"(?:cac )?so,? (?:ban,? )?nganh(?:,? co quan)? (?:co )?lien quan"
         ),
     ),
-    ("all_units", re.compile(r"(?:cac )?co quan,? don vi,? dia phuong")),
+    (
+        "all_units",
+        re.compile(r"(?:cac )?co quan,? don vi,? dia phuong|(?:cac )?co quan,? to chuc,? don vi"),
+    ),
     (
         "public_service_units",
         re.compile(rf"(?:cac )?don vi su nghiep cong lap(?: (?:truc )?thuoc {_UNDER})?"),
@@ -43,7 +47,7 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
             r"(?:cac )?so,? ban,? nganh(?: (?:tinh|thanh pho))?(?:,? don vi(?= ?,))?|"
             r"cac so,? nganh(?: tinh)?(?:,? don vi(?= ?,))?|"
             r"(?:cac )?co quan chuyen mon(?:,? co quan hanh chinh khac)?(?: cap tinh)?"
-            rf"(?: (?:truc )?thuoc {_UNDER})?"
+            rf"(?:,? (?:truc )?thuoc {_UNDER})?"
         ),
     ),
     (
@@ -55,21 +59,27 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         "communes",
-        re.compile(rf"{_UB} (?:cac )?{_COMMUNE_WORDS}|{_UB} cap xa|cac {_COMMUNE_WORDS}"),
+        re.compile(
+            rf"(?:(?:hoi dong nhan dan|hdnd),? (?:va )?)?{_UB} (?:cac )?{_COMMUNE_WORDS}|"
+            rf"{_UB} cap xa|cac {_COMMUNE_WORDS}"
+        ),
     ),
     (
         "ministries",
         re.compile(
             r"(?:cac (?:dong chi )?)?bo truong(?: cac bo)?(?=,| va)|"
             r"(?:cac )?bo,? (?:co quan ngang bo|nganh)(?:,? co quan (?:ngang bo|thuoc chinh phu))*"
-            r"(?: trung uong)?|cac bo\b|(?:cac )?co quan ngang bo(?:,? co quan thuoc chinh phu)?"
+            r"(?: trung uong)?|cac bo\b|(?:cac )?co quan ngang bo(?:,? co quan thuoc chinh phu)?|"
+            # "các cơ quan Trung ương (và địa phương)", "các cơ quan, bộ, ngành (và địa phương)"
+            r"(?:cac )?co quan (?:trung uong|tw)\b|cac co quan,? bo,? nganh\b"
         ),
     ),
     (
         "provinces",
         re.compile(
             rf"(?:{_UB} )?(?:cac )?tinh,? (?:thanh pho|tp)(?: truc thuoc (?:trung uong|tw))?|"
-            rf"(?:{_UB} )?cac dia phuong\b|(?<=nganh, )dia phuong\b"
+            rf"(?:{_UB} )?cac dia phuong\b|"
+            r"(?:(?<=nganh, )|(?<=nganh va )|(?<=uong va )|(?<=uong, )|(?<=tw va ))dia phuong\b"
         ),
     ),
 ]
@@ -80,6 +90,13 @@ _TITLE = re.compile(
     r"(?: cua)?\s+"
 )
 _SEP = re.compile(r"\s*(?:,\s*(?:dac biet la|nhat la)\s+|,\s*va\s+|,|;|\bva\b|\bcung\b)\s*")
+
+
+@cache
+def _gazetteer_max_words() -> int:
+    return max((len(k) for k in gazetteer()), default=0)
+
+
 _AGENCY_HEAD = re.compile(
     r"(?:(?:cac|thu truong|lanh dao|nguoi dung dau|giam doc|chu tich) )*(?:so|van phong|tieu ban|vu|"
     r"vien|hoi dong|to cong tac|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
@@ -134,6 +151,26 @@ class _Matcher:
         prov = self.units.province_of(unit_id)
         return prov is None or prov in self.scope
 
+    def province_named(self, p: int, limit: int) -> bool:
+        """Whether [p, limit) is a province's name ("Đồng Nai", "tỉnh Lai Châu")."""
+        m = re.compile(r"(?:tinh|thanh pho|tp\.?)\s+").match(self.f, p, limit)
+        start = m.end() if m else p
+        name = _clean(self.fd.original(start, limit)).strip(" ,.;")
+        return bool(name) and bool(self.units.provinces_named(name))
+
+    def _province_named(self, p: int, limit: int) -> tuple[int, str] | None:
+        """A province named in an enumeration ("UBND các thành phố: Hà Nội, Cần Thơ"): named
+        explicitly, so admissible in any document (like "UBND tỉnh Phú Thọ")."""
+        words = list(re.finditer(r"[a-z0-9]+", self.f[p:limit]))[:4]
+        for k in range(len(words), 0, -1):
+            end = p + words[k - 1].end()
+            if not self.fd.is_upper_at(p):
+                return None
+            found = self.units.provinces_named(_clean(self.fd.original(p, end)), self.when)
+            if len(found) == 1:
+                return end, found[0].id
+        return None
+
     def unit_at(
         self, p: int, prefixes: Sequence[str] = ("",), limit: int | None = None
     ) -> tuple[int, str] | None:
@@ -142,7 +179,9 @@ class _Matcher:
         limit = len(f) if limit is None else limit
         ends: list[int] = []
         pos = p
-        max_words = self.units.max_key_len + 1
+        # the longest name either source knows: the gazetteer's ("Văn phòng Đoàn Đại biểu Quốc
+        # hội và Hội đồng nhân dân Thành phố", 14 words) outrun the registry's
+        max_words = max(self.units.max_key_len, _gazetteer_max_words()) + 1
         while len(ends) < max_words:
             m = re.compile(r"[a-z0-9]+").match(f, pos)
             if not m or m.end() > limit:
@@ -252,6 +291,8 @@ class _Matcher:
         (re.compile(r"cac bo(?:,? (?:nganh|co quan))?\s*:\s*"), ("Bộ ", "")),
         (re.compile(r"cac cuc\s*:\s*"), ("Cục ",)),
         (re.compile(r"cac vu\s*:\s*"), ("Vụ ",)),
+        (re.compile(r"cac tap doan\s*:\s*"), ("Tập đoàn ",)),  # "các Tập đoàn: Bưu chính …"
+        (re.compile(r"cac tong cong ty\s*:\s*"), ("Tổng công ty ",)),
         (
             re.compile(
                 rf"{_UB} (?:cac )?(?:huyen|thi xa|thanh pho)(?:,? (?:thi xa|thanh pho))*\s*:\s*"
@@ -263,6 +304,10 @@ class _Matcher:
             ("UBND xã ", "UBND phường ", "UBND thị trấn ", "UBND ", ""),
         ),
         (re.compile(r"cac (?:co quan|don vi)(?:,? (?:don vi|dia phuong))*\s*:\s*"), ("Sở ", "")),
+        (
+            re.compile(rf"{_UB} cac tinh(?:,? thanh pho)?\s*:\s*"),
+            ("UBND tỉnh ", "UBND thành phố ", "UBND ", ""),
+        ),
     ]
 
     def enumeration_at(self, p: int, limit: int) -> tuple[list[_Mention], int] | None:
@@ -270,6 +315,7 @@ class _Matcher:
         out: list[_Mention] = []
         pos = p
         prefixes: tuple[str, ...] | None = None
+        stops = ",;.\n"
         while pos < limit:
             intro = None
             for rx, pf in self._INTROS:
@@ -282,16 +328,22 @@ class _Matcher:
             if intro is not None:
                 prefixes = intro[1]
                 pos = intro[0].end()
+                # "Các Cục: Bản quyền tác giả; Xuất bản, In và Phát hành; Báo chí": a list by
+                # semicolons keeps the commas inside its names
+                semi, comma = f.find(";", pos, limit), f.find(",", pos, limit)
+                stops = ";.\n" if semi != -1 and (comma == -1 or semi < comma) else ",;.\n"
             assert prefixes is not None
             finished = False
             while pos < limit:
                 stop = len(f)
-                for ch in ",;.\n":
+                for ch in stops:
                     k = f.find(ch, pos, limit)
                     if k != -1:
                         stop = min(stop, k)
                 stop = min(stop, limit)
                 hit = self.unit_at(pos, prefixes, limit=stop)
+                if hit is None and ("UBND thành phố " in prefixes or "UBND tỉnh " in prefixes):
+                    hit = self._province_named(pos, stop)
                 wide = self.unit_at(pos, prefixes, limit=limit)  # "Văn hóa, Thể thao và Du lịch"
                 if wide is not None and wide[0] > stop and (hit is None or wide[0] > hit[0]):
                     hit = wide
@@ -322,7 +374,10 @@ class _Matcher:
                         head = ""  # "Tập đoàn Điện lực Việt Nam" keeps its own head
                     canonical = (
                         GAZ_PREFIX + head + _clean(self.fd.original(pos, elem_end))
-                        if (head.strip() in ("Cục", "Vụ", "Bộ", "Sở") or _OWN_HEAD.match(f, pos))
+                        if (
+                            head.strip() in ("Cục", "Vụ", "Bộ", "Sở", "Tập đoàn", "Tổng công ty")
+                            or _OWN_HEAD.match(f, pos)
+                        )
                         and elem_end > pos
                         and self.fd.is_upper_at(pos)
                         and elem_end - pos < 80

@@ -22,16 +22,26 @@ _DT = r"(\d{1,2}) thang (\d{1,2})(?: nam (\d{4}))?"
 _CUE = (
     r"(?:hoan thanh |xong |thuc hien |gui |bao cao )?"
     r"(?:truoc|cham nhat(?: la)?(?: truoc| vao)?|han chot(?: la)?|khong muon hon|den het|"
-    r"trong thoi han den)"
+    r"trong thoi han den|trong(?= ngay))"  # "trong ngày 20 tháng 11": by that day
 )
 _WEEKDAY = r"(?:(?:thu (?:hai|ba|tu|nam|sau|bay)|chu nhat),?\s+)?"  # "trước Thứ Tư ngày 03/12"
 _DEADLINE_RES = [
     re.compile(rf"\b{_CUE}\s+{_WEEKDAY}(?:ngay\s+)?{_D}"),
     re.compile(rf"\b{_CUE}\s+{_WEEKDAY}(?:ngay\s+)?{_DT}"),
 ]
-_IN_MONTH = re.compile(r"\btrong thang (\d{1,2})(?!\d)(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?")
+# "trong tháng 12/2025", "xong cuối tháng 12 năm 2025", "đến hết tháng 12 năm 2025"
+_IN_MONTH = re.compile(
+    r"\b(?:trong|cuoi|(?:den )?het) thang (\d{1,2})(?!\d)(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?"
+)
 # "hoàn thành (thực thi) trong năm 2026": the end of that year
 _IN_YEAR = re.compile(r"\b(?:hoan thanh|thuc thi|xong)(?: [a-z]+){0,3} trong nam (\d{4})\b")
+# "đến hết năm 2025"; "… công bố kết quả trong năm 2026." closing its clause (a year inside
+# a clause, "các nhiệm vụ trong năm 2026 gồm", or a purpose, "để triển khai trong năm
+# 2026", is no deadline)
+_BY_YEAR_END = re.compile(r"\bden het nam (\d{4})\b")
+_IN_YEAR_END = re.compile(r"\btrong nam (\d{4})(?=\s*(?:\([^)]{0,80}\)\s*)?(?:[.;]|$))")
+# "để …" (folded, like "đề án", "đề nghị", "đề xuất", which are not purposes)
+_PURPOSE = re.compile(r"\bde (?!an\b|nghi\b|xuat\b|ra\b|cap\b|cuong\b|tai\b|thi\b|muc\b)")
 _IN_QUARTER = re.compile(r"\btrong quy (iv|iii|ii|i|[1-4])\b(?:\s*[/\-]\s*(\d{4})| nam (\d{4}))?")
 _DOC_KW = (
     r"(?:nghi dinh|quyet dinh|ke hoach|bao cao|thong bao|chi thi|cong van|thong tu|"
@@ -140,6 +150,13 @@ def _find_deadline(
             found.append((m.start(), d))
     for m in _IN_YEAR.finditer(seg):
         found.append((m.start(), date(int(m.group(1)), 12, 31)))
+    for m in _BY_YEAR_END.finditer(seg):
+        if not re.search(r"\btu\b", re.split(r"[,;:]", seg[: m.start()])[-1]):
+            found.append((m.start(), date(int(m.group(1)), 12, 31)))  # not "từ nay đến hết"
+    for m in _IN_YEAR_END.finditer(seg):
+        clause = re.split(r"[;:]|\.\s", seg[: m.start()])[-1]
+        if not _PURPOSE.search(clause) and not is_cited(m.start(), m.end()):
+            found.append((m.start(), date(int(m.group(1)), 12, 31)))
     for m in _IN_QUARTER.finditer(seg):
         q = _ROMAN[m.group(1)]
         d = dt.month_end(q * 3, m.group(2) or m.group(3))
@@ -198,7 +215,7 @@ def _find_recurrence(seg: str) -> str | None:
         return "monthly"
     if re.search(r"\bhang quy\b", seg):
         return "quarterly"
-    if re.search(r"\b(?:dinh ky 6 thang|6 thang (?:mot|1) lan)\b", seg):
+    if re.search(r"\b(?:dinh ky 0?6 thang|0?6 thang (?:mot|1) lan)\b", seg):
         return "half_yearly"
     if re.search(r"\bhang nam\b", seg):
         return "yearly"
