@@ -20,6 +20,7 @@ from services.ingest.api.schemas import (
     DossierOut,
     DossierPage,
     FeedName,
+    FeeOut,
     PushAck,
     PushBatch,
     QuarantineOut,
@@ -30,12 +31,15 @@ from services.ingest.api.schemas import (
     SourceOut,
     SourceSettings,
     StatusChangeOut,
+    StepOut,
+    SupplementOut,
     SyncRequest,
     SyncStarted,
     auth_out,
     auth_to_store,
 )
 from services.ingest.domain.agencies import mapping_from_registry
+from services.ingest.domain.details import StepsTranslator, read_details
 from services.ingest.domain.names import CHANNEL_NAMES, status_name, unit_names
 from services.ingest.runtime import engine, keyring
 from services.ingest.store.credentials import Keyring
@@ -52,6 +56,7 @@ from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
 from shared.bounds import Id64
+from shared.events.payloads import DossierRecord
 from shared.problems import (
     Conflict,
     NotFound,
@@ -316,7 +321,7 @@ OVERDUE_SQL = """(d.due_at IS NOT NULL AND coalesce(d.finished_at, d.returned_at
 LIST_SQL = f"""
     SELECT d.source_id, d.code, d.unit_id, d.procedure_code, p.name AS procedure_name,
            d.channel, d.status, d.submitted_at, d.received_at, d.due_at, d.finished_at,
-           d.source_updated_at, {OVERDUE_SQL} AS overdue
+           d.source_updated_at, d.supplement_count, d.details, {OVERDUE_SQL} AS overdue
     FROM ingest.dossiers d
     JOIN ingest.sources s ON s.id = d.source_id
     LEFT JOIN ingest.procedures p ON p.source_id = d.source_id AND p.code = d.procedure_code
@@ -415,11 +420,27 @@ async def list_dossiers(
         .all()
     )
     names = unit_names()
-    items = [
-        DossierListItem(**dict(r), unit_name=names.get(r["unit_id"]),
-                        status_name=status_name(r["status"]))
-        for r in rows[:limit]
-    ]  # fmt: skip
+    options = {
+        o["id"]: o["options"]
+        for o in (await session.execute(
+            text("SELECT id, options FROM ingest.sources WHERE id = ANY(:ids)"),
+            {"ids": sorted({r["source_id"] for r in rows})},
+        )).mappings()
+    }  # fmt: skip
+    items = []
+    for r in rows[:limit]:
+        row = dict(r)
+        shown = read_details(
+            row.pop("details"), status_name, steps_translator(options.get(r["source_id"]))
+        )
+        amounts = [f["amount"] for f in shown.fees if f["amount"] is not None]
+        items.append(DossierListItem(
+            **{**row, "procedure_name": shown.procedure_name or row["procedure_name"]},
+            unit_name=names.get(r["unit_id"]), status_name=status_name(r["status"]),
+            source_agency_name=shown.agency_name,
+            fee_total=sum(amounts) if amounts else None,
+            last_step=StepOut(**shown.steps[-1]) if shown.steps else None,
+        ))  # fmt: skip
     more = len(rows) > limit
     return DossierPage(
         items=items,
@@ -430,7 +451,8 @@ async def list_dossiers(
 @dossiers.get(
     "/{code}",
     response_model=DossierOut,
-    summary="Track a dossier by its code (MaHoSo), with its status history",
+    summary="Track a dossier by its code (MaHoSo): status history, names, fees, supplements "
+    "and processing steps",
     responses=problem_responses(401, 403, 404),
 )
 async def get_dossier(
@@ -453,7 +475,7 @@ async def get_dossier(
     extra = (
         (
             await session.execute(
-                text(f"""SELECT p.name AS procedure_name, {OVERDUE_SQL} AS overdue
+                text(f"""SELECT p.name AS procedure_name, {OVERDUE_SQL} AS overdue, s.options
                 FROM ingest.dossiers d JOIN ingest.sources s ON s.id = d.source_id
                 LEFT JOIN ingest.procedures p ON p.source_id = d.source_id
                      AND p.code = d.procedure_code
@@ -464,13 +486,33 @@ async def get_dossier(
         .mappings()
         .one()
     )
-    own = {"history", "status_name", "channel_name", "unit_name", "procedure_name", "overdue"}
-    data = {c: getattr(row, c) for c in DossierOut.model_fields if c not in own}
+    shown = read_details(row.details, status_name, steps_translator(extra["options"]))
+    data = {c: getattr(row, c) for c in DossierRecord.model_fields}
     return DossierOut(
-        **data, history=status_trail(row, changes), status_name=status_name(row.status),
-        channel_name=CHANNEL_NAMES.get(row.channel, ""), unit_name=unit_names().get(row.unit_id),
-        procedure_name=extra["procedure_name"], overdue=bool(extra["overdue"]),
+        **data, version=row.version, history=status_trail(row, changes),
+        status_name=status_name(row.status), channel_name=CHANNEL_NAMES.get(row.channel, ""),
+        unit_name=unit_names().get(row.unit_id),
+        procedure_name=shown.procedure_name or extra["procedure_name"],
+        field_name=shown.field_name, source_agency_name=shown.agency_name,
+        overdue=bool(extra["overdue"]),
+        fees=[FeeOut(**f) for f in shown.fees],
+        supplements=[SupplementOut(**x) for x in shown.supplements],
+        steps=[StepOut(**x) for x in shown.steps],
     )  # fmt: skip
+
+
+def steps_translator(options: dict[str, Any] | str | None) -> StepsTranslator:
+    """Brings stored vendor steps into national fields with the source's current options
+    (its status map: a corrected map shows at once)."""
+
+    opts = json.loads(options) if isinstance(options, str) else options
+    opts = opts if isinstance(opts, dict) else {}
+
+    def translate(wire: str, steps: list[Any]) -> list[Any]:
+        fmt = connectors.WIRE_FORMATS.get(wire)
+        return fmt.steps(steps, opts) if fmt is not None and fmt.steps else []
+
+    return translate
 
 
 def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[StatusChangeOut]:

@@ -230,8 +230,42 @@ class StatusChangeOut(BaseModel):
     recorded_at: datetime
 
 
+class FeeOut(BaseModel):
+    """A fee or charge (DanhSachLePhi) as the source listed it."""
+
+    code: str | None = Field(examples=["LP1.001234"])
+    name: str | None = Field(examples=["Lệ phí"])
+    amount: float | None = Field(examples=[8000])
+    method: int | None = Field(description="HinhThucThu", examples=[2])
+    method_name: str | None = Field(examples=["Thanh toán trực tuyến"])
+    kind: int | None = Field(description="LoaiPhiLePhi", examples=[1])
+    kind_name: str | None = Field(examples=["Lệ phí"])
+
+
+class SupplementOut(BaseModel):
+    """A request for more documents (DanhSachHoSoBoSung)."""
+
+    requested_at: datetime | None
+    received_at: datetime | None = Field(description="None: not handed in yet.")
+    previous_due_at: datetime | None
+    new_due_at: datetime | None
+
+
+class StepOut(BaseModel):
+    """A processing step (QuaTrinhXuLy; iGate's task history, OpenCPS's actions)."""
+
+    at: datetime | None
+    officer: str | None = Field(examples=["Nguyễn Văn An"])
+    position: str | None = Field(examples=["Chuyên viên"])
+    department: str | None = Field(examples=["Phòng Hành chính tư pháp"])
+    action: str | None = Field(examples=["Chuyển xử lý"])
+    status: int | None = Field(description="TrangThaiHoSo after the step", examples=[4])
+    status_name: str | None = Field(examples=["Đang xử lý (processing)"])
+
+
 class DossierOut(DossierRecord):
-    """The dossier as published to scoring, plus its version, status history and names."""
+    """The dossier as published to scoring, plus its version, status history, names, fees,
+    supplements and processing steps (those where the source sends them)."""
 
     version: int
     history: list[StatusChangeOut]
@@ -239,11 +273,19 @@ class DossierOut(DossierRecord):
     channel_name: str = Field(default="", examples=["Trực tuyến"])
     unit_name: str | None = Field(default=None, examples=["Sở Nội vụ"])
     procedure_name: str | None = Field(default=None, examples=["Cấp bản sao trích lục hộ tịch"])
+    field_name: str | None = Field(default=None, examples=["Hộ tịch"])
+    source_agency_name: str | None = Field(
+        default=None, description="The agency as the source names it (TenDonVi).",
+        examples=["Sở Tư pháp tỉnh Hưng Yên"],
+    )  # fmt: skip
     overdue: bool = Field(
         default=False,
         description="Finished after its promised date (due_at), or unfinished and past it on "
         "the source's clock.",
     )
+    fees: list[FeeOut] = Field(default_factory=list)
+    supplements: list[SupplementOut] = Field(default_factory=list)
+    steps: list[StepOut] = Field(default_factory=list, description="Oldest first.")
 
 
 class DossierListItem(BaseModel):
@@ -253,6 +295,7 @@ class DossierListItem(BaseModel):
     unit_name: str | None
     procedure_code: str
     procedure_name: str | None
+    source_agency_name: str | None = Field(description="The agency as the source names it.")
     channel: int
     status: int
     status_name: str
@@ -262,6 +305,11 @@ class DossierListItem(BaseModel):
     finished_at: datetime | None
     overdue: bool
     source_updated_at: datetime
+    supplement_count: int
+    fee_total: float | None = Field(description="Sum of the listed fees (None: none listed).")
+    last_step: StepOut | None = Field(
+        description="The latest processing step; the dossier view has them all."
+    )
 
 
 class DossierPage(BaseModel):

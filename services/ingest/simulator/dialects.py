@@ -44,6 +44,11 @@ def _id(code: Any) -> str:
     return hashlib.blake2b(str(code).encode(), digest_size=12).hexdigest()
 
 
+def _igate_status(status: Any) -> dict[str, Any]:
+    st = IGATE_STATUS.get(status) if isinstance(status, int) else None
+    return {"id": st[0], "name": st[1]} if st else {"id": status}
+
+
 def to_igate(r: dict[str, Any]) -> dict[str, Any]:
     status = r.get("TrangThaiHoSo")
     st = IGATE_STATUS.get(status) if isinstance(status, int) else None
@@ -54,7 +59,7 @@ def to_igate(r: dict[str, Any]) -> dict[str, Any]:
             "position": h["ChucDanh"],
             "agency": {"name": h["PhongBanXuLy"]},
             "name": h["NoiDungXuLy"],
-            "status": h["TrangThai"],
+            "status": _igate_status(h["TrangThai"]),
             "createdDate": iso(h["ThoiDiemXuLy"]),
         }
         for h in r.get("QuaTrinhXuLy") or ()
@@ -207,7 +212,7 @@ def to_opencps(r: dict[str, Any], index: int) -> dict[str, Any]:
                 "actionUserTitle": h["ChucDanh"],
                 "stepName": h["PhongBanXuLy"],
                 "actionName": h["NoiDungXuLy"],
-                "status": h["TrangThai"],
+                "status": OPENCPS_STATUS.get(h["TrangThai"], h["TrangThai"]),
                 "createDate": vn(h["ThoiDiemXuLy"]),
             }
             for h in r.get("QuaTrinhXuLy") or ()

@@ -48,6 +48,7 @@ from services.ingest.connectors import (
 )
 from services.ingest.connectors.base import Connector, Feed
 from services.ingest.connectors.retry import RetryPolicy
+from services.ingest.domain.details import details_json
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
 from services.ingest.store.credentials import CredentialError, Keyring
 from services.ingest.store.pages import OUTBOX_COLUMNS, SCHEMA, outbox_record, write_page
@@ -642,6 +643,7 @@ async def reprocess_quarantine(
         now = datetime.now(UTC)
         records: list[Record] = []
         rejections: list[Rejection] = []
+        details: list[bytes | None] = []
         ok_ids: list[int] = []
         for r in rows:
             raw = json.loads(r["raw"])
@@ -650,6 +652,7 @@ async def reprocess_quarantine(
                 rejections.append(out)
             else:
                 records.append(out)
+                details.append(details_json(raw) if feed == "dossiers" else None)
                 ok_ids.append(r["id"])
         run_id = str(uuid.uuid4())
         await SyncEngine._insert_run(conn, run_id, source_id, feed, "reprocess", "manual",
@@ -657,7 +660,7 @@ async def reprocess_quarantine(
         result = await write_page(
             conn, source_id=source_id, feed=feed, run_id=run_id,
             event_source=engine.event_source, records=records, rejections=rejections,
-            next_cursor=None, checkpoint=False,
+            next_cursor=None, checkpoint=False, details=details,
         )  # fmt: skip
         async with conn.transaction():
             await conn.execute(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.ingest.connectors import capabilities
+from services.ingest.domain.details import details_json, merge_progress
 from services.ingest.domain.normalise import Record, Rejection, normalise_dossier
 from services.ingest.domain.push import apply_progress, stamped
 from services.ingest.store.pages import (
@@ -46,30 +47,42 @@ async def receive_push(
             raise SourceDisabled(source_id)
         records: list[Record] = []
         rejections: list[Rejection] = []
+        details: list[bytes | None] = []  # each stored record's (`domain.details`)
         if service == "DongBoHoSoMC":
             for raw in data:
                 out = normalise_dossier(
                     stamped(raw), source_id=source_id, agencies=source["agencies"], now=now
                 )
-                (rejections if isinstance(out, Rejection) else records).append(out)  # type: ignore[arg-type]
+                if isinstance(out, Rejection):
+                    rejections.append(out)
+                else:
+                    records.append(out)
+                    details.append(details_json(raw))
         else:
             codes = [r.get("MaHoSo") for r in data if isinstance(r, dict)]
             rows = await conn.fetch(
-                f"SELECT {', '.join(DOSSIER_COLUMNS)} FROM {SCHEMA}.dossiers "
+                f"SELECT {', '.join(DOSSIER_COLUMNS)}, details FROM {SCHEMA}.dossiers "
                 f"WHERE source_id = $1 AND code = ANY($2::text[])",
                 source_id, [c for c in codes if isinstance(c, str)],
             )  # fmt: skip
-            known = {r["code"]: DossierRecord.model_validate(dict(r)) for r in rows}
+            known = {
+                r["code"]: (DossierRecord.model_validate({c: r[c] for c in DOSSIER_COLUMNS}),
+                            r["details"])
+                for r in rows
+            }  # fmt: skip
             for raw in data:
                 code = raw.get("MaHoSo") if isinstance(raw, dict) else None
-                progress = apply_progress(
-                    raw, known.get(code) if isinstance(code, str) else None, now=now
-                )
+                stored = known.get(code) if isinstance(code, str) else None
+                progress = apply_progress(raw, stored[0] if stored else None, now=now)
                 if isinstance(progress, Rejection):
                     rejections.append(progress)
                 else:
+                    # the update's steps join the stored ones
+                    merged = merge_progress(stored[1] if stored else None, raw)
                     records.append(progress)
-                    known[progress.code] = progress  # later steps of the batch build on it
+                    details.append(merged)
+                    # later steps of the batch build on it
+                    known[progress.code] = (progress, merged.decode() if merged else None)
         run_id = str(uuid.uuid4())
         async with conn.transaction():
             await engine._insert_run(conn, run_id, source_id, "dossiers", "push", "push",
@@ -77,7 +90,7 @@ async def receive_push(
             result = await write_page(
                 conn, source_id=source_id, feed="dossiers", run_id=run_id,
                 event_source=engine.event_source, records=records, rejections=rejections,
-                next_cursor=None, checkpoint=False,
+                next_cursor=None, checkpoint=False, details=details,
             )  # fmt: skip
             status = "partial" if rejections else "succeeded"
             error = f"push session {session}"[:200] if session else None
