@@ -46,7 +46,7 @@ def copy_fields(data: bytes | None) -> list[list[Any]] | None:
         return None
     from services.ingest.store.pages import COPY_COLUMNS
 
-    at, rows = 19, []
+    at, rows = 19, list[list[Any]]()
     details = COPY_COLUMNS.index("details")
     while True:
         (count,) = struct.unpack_from(">h", data, at)
@@ -243,9 +243,10 @@ def test_fast_path_agrees_with_the_reference_rules(changes: dict[str, Any]) -> N
 
 
 def test_a_price_float_cannot_hold_fails_as_in_the_reference() -> None:
+    from services.ingest.domain.details import Fee
     from services.ingest.domain.normalise import _positive
 
-    huge = [fast.Fee(Gia=10**400)]
+    huge = [Fee(Gia=10**400)]
     with pytest.raises(OverflowError):
         _positive(10**400)
     item = fast.page_decoder.decode(body_of([DOSSIER])).items[0]

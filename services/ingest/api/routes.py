@@ -6,7 +6,7 @@ import asyncio
 import base64
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -92,6 +92,8 @@ def _source_out(row: Source) -> SourceOut:
         last_error=row.last_error, source_time=row.source_time, newest_seen=row.newest_seen,
         lag_s=(((row.source_time or datetime.now(UTC)) - row.newest_seen).total_seconds()
                if row.newest_seen else None),
+        lag_clock=(row.lag_clock or "server_time" if row.source_time else "local")
+        if row.newest_seen else None,
         created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
@@ -501,12 +503,12 @@ async def get_dossier(
     )  # fmt: skip
 
 
-def steps_translator(options: dict[str, Any] | str | None) -> StepsTranslator:
+def steps_translator(options: Mapping[str, Any] | str | None) -> StepsTranslator:
     """Brings stored vendor steps into national fields with the source's current options
     (its status map: a corrected map shows at once)."""
 
     opts = json.loads(options) if isinstance(options, str) else options
-    opts = opts if isinstance(opts, dict) else {}
+    opts = opts if isinstance(opts, Mapping) else {}
 
     def translate(wire: str, steps: list[Any]) -> list[Any]:
         fmt = connectors.WIRE_FORMATS.get(wire)

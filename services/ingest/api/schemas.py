@@ -19,6 +19,7 @@ from shared.events.payloads import DossierRecord
 from shared.logging import register_secret
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
+LagClock = Literal["server_time", "http_date", "local"]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["hy-igate"])]
 AuthIn = Annotated[ApiKeyAuth | BasicAuth | OAuth2ClientCredentials, Field(discriminator="type")]
 # Every registered connector kind, listed in the OpenAPI document.
@@ -141,6 +142,13 @@ class SourceOut(BaseModel):
         "clock (or ours, when the source reports none), in seconds.",
         examples=[42.0],
     )
+    lag_clock: LagClock | None = Field(
+        default=None,
+        description="The clock lag_s is measured against: server_time (the time the source's "
+        "pages report), http_date (the HTTP Date header of its answers) or local (ours: the "
+        "source reports no time).",
+        examples=["http_date"],
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -190,6 +198,10 @@ class RunOut(BaseModel):
     errors: dict[str, int] = Field(examples=[{"http_5xx": 2, "rate_limited": 1}])
     error: str | None
     lag_s: float | None
+    lag_clock: LagClock | None = Field(
+        default=None, description="What lag_s was measured against (see the source's).",
+        examples=["http_date"],
+    )  # fmt: skip
     resumes: int
 
 

@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         access_log=False,
         log_config=None,  # keep our JSON handler on the root logger
+        date_header=False,  # the simulator's Date header reads its own clock
     )
 
 

@@ -37,5 +37,17 @@ class Faults(BaseModel):
         "between pages (and move after the cursor).",
     )
 
+    clock_skew_s: int = Field(
+        default=0,
+        ge=-10 * 365 * 86_400,
+        le=10 * 365 * 86_400,
+        description="Seconds every answer's HTTP Date header is ahead of the simulated "
+        "system's clock (negative: behind): a source whose clock is off.",
+    )
+    date_header: bool = Field(
+        default=True, description="Send the HTTP Date header at all (False: a source that "
+        "reports no time in its vendor dialects).",
+    )  # fmt: skip
+
     def any_request_fault(self) -> bool:
         return bool(self.error_rate or self.rate_limit_rate or self.hang_rate or self.garble_rate)

@@ -524,13 +524,14 @@ class SyncEngine:
         sid, feed = plan.source["id"], plan.feed
         async with self.pool.acquire() as conn, conn.transaction():
             cp = await conn.fetchrow(
-                f"SELECT max(max_seen) AS max_seen, max(source_time) AS source_time "
-                f"FROM {SCHEMA}.checkpoints "
+                f"SELECT max(max_seen) AS max_seen, max(source_time) AS source_time, "
+                f"max(source_clock) AS source_clock FROM {SCHEMA}.checkpoints "
                 f"WHERE source_id = $1 AND (feed = $2 OR feed LIKE $2 || '#%')",
                 sid, feed,
             )  # fmt: skip
             max_seen = cp["max_seen"] if cp else None
             source_time = cp["source_time"] if cp else None
+            clock = (cp["source_clock"] or "server_time") if source_time is not None else "local"
             if complete:
                 if plan.kind == "incremental" and max_seen is not None:
                     await conn.execute(
@@ -558,16 +559,18 @@ class SyncEngine:
             else:
                 status = "partial" if total_pages > 0 else "failed"
             newest = watermark if plan.kind == "incremental" else max_seen
-            # Lag on the source's own clock (the time it reported) when it reports one: a
-            # source whose clock is off, or a simulator at a fixed date, is then not "behind".
+            # Lag on the source's own clock (the time it reported in its pages, or its HTTP
+            # Date header) when it reports one: a source whose clock is off, or a simulator at
+            # a fixed date, is then not "behind". `clock` says which was used.
             lag = ((source_time or datetime.now(UTC)) - newest).total_seconds() if newest else None
             if error is None and not complete:
                 error = "stopped before the end of the walk (service shutting down)"
             run = await conn.fetchrow(
                 f"""UPDATE {SCHEMA}.runs SET status = $2, finished_at = now(), error = $3,
-                    errors = $4::jsonb, lag_s = $5 WHERE id = $1
+                    errors = $4::jsonb, lag_s = $5, lag_clock = $6 WHERE id = $1
                     RETURNING pulled, stored, unchanged, quarantined, pages""",
                 plan.run_id, status, error, json.dumps(dict(errors)), lag,
+                clock if lag is not None else None,
             )  # fmt: skip
             if status == "failed":
                 await conn.execute(
@@ -586,9 +589,11 @@ class SyncEngine:
                         degraded_until = NULL, updated_at = now(),
                         last_error = CASE WHEN $2::text IS NULL THEN last_error ELSE $2 END,
                         source_time = CASE WHEN $4 THEN $3 ELSE source_time END,
-                        newest_seen = CASE WHEN $4 THEN $5 ELSE newest_seen END
+                        newest_seen = CASE WHEN $4 THEN $5 ELSE newest_seen END,
+                        lag_clock = CASE WHEN $4 THEN $6 ELSE lag_clock END
                         WHERE id = $1""",
                     sid, error, source_time, feed == "dossiers" and newest is not None, newest,
+                    clock,
                 )  # fmt: skip
             event = IngestRunCompleted(
                 run_id=plan.run_id, source_id=sid, feed=feed, outcome=status,

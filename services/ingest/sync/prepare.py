@@ -131,7 +131,7 @@ def keep_sources(
         sources = fmt.records(body)
     except (SourceError, ValueError):
         return
-    by_fp = {}
+    by_fp: dict[str, Any] = {}
     for source in sources:
         national = fmt.translate(source, ctx.options) if isinstance(source, dict) else source
         by_fp.setdefault(fingerprint(raw_text(national)), source)
