@@ -268,9 +268,15 @@ def _quarantine_out(q: Quarantined) -> QuarantineOut:
         raw: Any = json.loads(q.raw)
     except ValueError:
         raw = q.raw
+    source_raw: Any = None
+    if q.source_raw is not None:
+        try:
+            source_raw = json.loads(q.source_raw)
+        except ValueError:
+            source_raw = q.source_raw
     return QuarantineOut(
         id=q.id, source_id=q.source_id, feed=q.feed, code=q.code, reasons=list(q.reasons),
-        raw=raw, status=q.status, seen_count=q.seen_count, first_seen_at=q.first_seen_at,
+        raw=raw, source_raw=source_raw, status=q.status, seen_count=q.seen_count, first_seen_at=q.first_seen_at,
         last_seen_at=q.last_seen_at, resolved_at=q.resolved_at,
     )  # fmt: skip
 
@@ -305,6 +311,9 @@ async def list_quarantine(
     "/reprocess",
     response_model=ReprocessResult,
     summary="Normalise open entries again (after fixing a mapping) and store the valid ones",
+    description="A vendor's record (`source_raw`) is translated again with the source's "
+    "current options first, so a corrected `status_map` applies. Stored records are announced "
+    "once; entries that are still invalid stay open with their new reasons.",
     responses=problem_responses(401, 403, 404),
 )
 async def reprocess(body: ReprocessRequest, runtime: RuntimeDep, _: Admin) -> ReprocessResult:

@@ -211,7 +211,15 @@ class QuarantineOut(BaseModel):
     feed: str
     code: str | None
     reasons: list[str] = Field(examples=[["unknown_agency:999.99.99.H99"]])
-    raw: Any = Field(description="The payload exactly as received.")
+    raw: Any = Field(
+        description="The payload exactly as received, or for a vendor source (iGate, OpenCPS) "
+        "its translation into national fields."
+    )
+    source_raw: Any | None = Field(
+        default=None,
+        description="A vendor source's record exactly as it sent it (None: the source sends "
+        "national fields); re-processing translates it again with the source's options.",
+    )
     status: str = Field(examples=["open"], description="open | resolved | superseded")
     seen_count: int
     first_seen_at: datetime

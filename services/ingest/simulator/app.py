@@ -268,7 +268,9 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
 
     @app.post("/admin/faults", dependencies=[Depends(admin)])
     def set_faults(faults: Faults) -> Faults:
-        if faults.invalid_rate != sim.faults.invalid_rate:
+        if (faults.invalid_rate, faults.unknown_status_rate) != (
+            sim.faults.invalid_rate, sim.faults.unknown_status_rate
+        ):  # fmt: skip
             sim.clear_pages()  # served records change
         sim.faults = faults
         return faults

@@ -19,6 +19,10 @@ IGATE_STATUS: dict[int, tuple[int, str]] = {
 IGATE_CHANNEL: dict[int, tuple[int, str]] = {
     1: (0, "Trực tiếp"), 2: (1, "Trực tuyến"), 3: (2, "Bưu chính công ích"),
 }  # fmt: skip
+# A status of a deployment's own, standing for national 4 (processing): what the
+# `unknown_status_rate` fault sends; the connectors' default vocabularies do not know it.
+IGATE_UNKNOWN_STATUS = {"id": 11, "name": "Chờ phê duyệt"}
+OPENCPS_UNKNOWN_STATUS = "approving"
 # national TrangThaiHoSo → OpenCPS dossierStatus
 OPENCPS_STATUS: dict[int, str] = {
     1: "new", 2: "received", 3: "denied", 4: "processing", 5: "waiting", 6: "paying",

@@ -30,6 +30,15 @@ class Faults(BaseModel):
         "(quarantined as unknown_agency until the mapping is added and the quarantine "
         "re-processed).",
     )
+    unknown_status_rate: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="Share of dossiers in processing that the vendor dialects send with a "
+        "status of the deployment's own (iGate id 11 'Chờ phê duyệt', OpenCPS 'approving'), "
+        "which a connector does not know until the source's status_map maps it (to 4) and "
+        "the quarantine is re-processed.",
+    )
     advance_per_page_s: int = Field(
         default=0,
         ge=0,

@@ -43,6 +43,7 @@ from services.ingest.connectors import (
     WIRE_FORMATS,
     ConnectorConfig,
     SourceError,
+    capabilities,
     create_connector,
     push_kinds,
 )
@@ -630,7 +631,9 @@ async def reprocess_quarantine(
 ) -> dict[str, Any]:  # fmt: skip
     """Normalise open quarantine entries again (e.g. after an agency mapping was added): valid
     ones are stored like any page (newer wins, events for real changes) and marked resolved;
-    the others stay open with their current reasons."""
+    the others stay open with their current reasons. An entry holding the record as a vendor
+    sent it (`source_raw`) is translated again first, with the source's options as they are
+    now (a status map corrected since is applied); others are read as they were stored."""
     pool = engine.pool
     async with pool.acquire() as conn:
         row = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.sources WHERE id = $1", source_id)
@@ -638,7 +641,7 @@ async def reprocess_quarantine(
             raise SourceNotFound(source_id)
         source = _source_dict(row)
         rows = await conn.fetch(
-            f"""SELECT id, raw FROM {SCHEMA}.quarantine
+            f"""SELECT id, raw, source_raw FROM {SCHEMA}.quarantine
             WHERE source_id = $1 AND feed = $2 AND status = 'open'
               AND ($3::bigint[] IS NULL OR id = ANY($3::bigint[]))
             ORDER BY id LIMIT $4""",
@@ -650,11 +653,17 @@ async def reprocess_quarantine(
         rejections: list[Rejection] = []
         details: list[bytes | None] = []
         ok_ids: list[int] = []
+        wire = WIRE_FORMATS[capabilities(source["kind"]).wire]
+        options = source.get("options") or {}
         for r in rows:
-            raw = json.loads(r["raw"])
+            sent = json.loads(r["source_raw"]) if r["source_raw"] is not None else None
+            if sent is not None and wire.translate is not None:
+                raw = wire.translate(sent, options)
+            else:
+                raw = json.loads(r["raw"])
             out = normaliser(raw, source_id=source_id, agencies=source["agencies"], now=now)
             if isinstance(out, Rejection):
-                rejections.append(out)
+                rejections.append(dataclasses.replace(out, source=sent))
             else:
                 records.append(out)
                 details.append(details_json(raw) if feed == "dossiers" else None)
