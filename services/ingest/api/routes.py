@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -550,9 +551,14 @@ def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[S
     summary="Receive a national synchronisation batch (DongBoHoSoMC / CapNhatTienDoHoSoMC)",
     description="A one-stop system pushes its dossiers here as it does to the national portal. "
     "Each record is validated like a pulled one (invalid ones are quarantined, with reasons); "
-    "repeats store nothing; the answer comes once the batch is committed. Needs a `service` "
-    "(or admin) token; the source must be of kind `national-push`.",
-    responses=problem_responses(401, 403, 404, 422),
+    "repeats store nothing; the answer comes once the batch is committed. Idempotent: the same "
+    "batch (same `session`, same content) sent again gets the first acknowledgement again "
+    "(`replayed: true`) and stores nothing. Needs a `service` (or admin) token; the source "
+    "must be of kind `national-push`.",
+    responses={
+        200: {"description": "Committed: the acknowledgement (or, replayed, the first one)."},
+        **problem_responses(401, 403, 404, 422),
+    },
 )
 async def receive(
     source_id: str,
@@ -563,9 +569,13 @@ async def receive(
 ) -> PushAck:
     if body.service is not None and body.service != service:
         raise UnprocessableContent(f"the batch says service {body.service!r}, the path {service!r}")
+    # what makes a repeat the same batch: its content, canonically serialised
+    digest = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
     try:
         out = await receive_push(engine(runtime), source_id, service, body.data,
-                                 session=body.session)  # fmt: skip
+                                 session=body.session, digest=digest)  # fmt: skip
     except SourceNotFound as exc:
         raise NotFound(f"source {source_id} not found") from exc
     except NotAPushSource as exc:

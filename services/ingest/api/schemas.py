@@ -398,12 +398,45 @@ class PushRejected(BaseModel):
 
 
 class PushAck(BaseModel):
-    """Sent once the batch is committed: a repeat stores nothing again."""
+    """Sent once the batch is committed (its records, events, quarantine entries and this
+    acknowledgement in one transaction): a repeat stores nothing again. The same batch (same
+    `session`, same content) sent again, e.g. by a sync retrying after a lost answer, is
+    answered with this same acknowledgement, `replayed`, and opens no run. A batch refused as
+    a whole is answered with a problem+json (401/403/404/422) instead: nothing of it is kept.
+    `error_code` 0 and `message` follow the convention of the national portal's sync answers
+    (our reading of public integration code: a client that checks `error_code == 0` keeps
+    working)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error_code": 0,
+                    "message": "Đã nhận 2 hồ sơ: lưu 1, không thay đổi 0, cách ly 1.",
+                    "session": "c0ffee-2026-06-10-001",
+                    "run_id": "5b0e5c8e-4a57-4b43-9a53-0f0b6f7b8f1e",
+                    "received": 2, "stored": 1, "unchanged": 0, "quarantined": 1,
+                    "rejected": [{"MaHoSo": "000.00.12.H33-260610-0002",
+                                  "reasons": ["unknown_agency:999.99.99.H99"]}],
+                    "replayed": False,
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    error_code: Literal[0] = Field(default=0, description="0: the batch is committed.")
+    message: str = Field(description="The counts in Vietnamese.")
     session: str | None
-    run_id: str
+    run_id: str = Field(
+        description="The run that stored the batch (the first one's, when replayed)."
+    )
     received: int
     stored: int = Field(description="Records stored as new or newer versions.")
     unchanged: int = Field(description="Repeats and older versions (nothing stored).")
-    quarantined: int
+    quarantined: int = Field(description="Records kept in quarantine, with their reasons.")
     rejected: list[PushRejected] = Field(description="The first 100 rejected, with reasons.")
+    replayed: bool = Field(
+        default=False,
+        description="True: this batch was committed before; this is its acknowledgement "
+        "then, and nothing was stored now.",
+    )

@@ -11,6 +11,7 @@
 - `dossier_status_history`: every status transition we observed of a stored dossier, with the
   previous status and when it began; the trail's first entry is derived from the first
   transition (or the dossier row itself), see `api.routes.get_dossier`.
+- `push_acks`: acknowledgements of committed push batches, replayed for a repeat.
 - `quarantine`: records that failed validation, with reasons and the raw payload as received
   (a vendor's record also as the vendor sent it, to translate again when re-processed).
 """
@@ -282,3 +283,19 @@ class Quarantined(Base):
     first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     resolved_at: Mapped[datetime | None]
+
+
+class PushAck(Base):
+    """The acknowledgement of a committed push batch that named its session: the same batch
+    (same session, same content) sent again is answered with it (ingest_0013)."""
+
+    __tablename__ = "push_acks"
+
+    source_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
+    session: Mapped[str] = mapped_column(Text, primary_key=True)
+    digest: Mapped[str] = mapped_column(Text, primary_key=True)  # sha256 of the batch
+    ack: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -11,6 +11,9 @@
 - `runs.lag_clock`, `sources.lag_clock`, `checkpoints.source_clock`: which clock `lag_s` was
   measured against: `server_time` (the national envelope's field), `http_date` (the source's
   HTTP Date header) or `local` (ours: the source reported no time).
+- `push_acks`: the acknowledgement of every committed push batch that named its `session`,
+  by (source, service, session, digest of the batch), written in the batch's transaction, so
+  the same batch sent again is answered with the same acknowledgement and stores nothing.
 
 Revision ID: ingest_0013
 Revises: ingest_0012
@@ -36,9 +39,21 @@ def upgrade() -> None:
     op.execute("ALTER TABLE ingest.runs ADD COLUMN lag_clock text")
     op.execute("ALTER TABLE ingest.sources ADD COLUMN lag_clock text")
     op.execute("ALTER TABLE ingest.checkpoints ADD COLUMN source_clock text")
+    op.execute("""
+        CREATE TABLE ingest.push_acks (
+            source_id text NOT NULL CONSTRAINT fk_push_acks_source_id_sources
+                REFERENCES ingest.sources (id) ON DELETE CASCADE,
+            service text NOT NULL,
+            session text NOT NULL,
+            digest text NOT NULL,
+            ack jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT pk_push_acks PRIMARY KEY (source_id, service, session, digest)
+        )""")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE ingest.push_acks")
     op.execute("ALTER TABLE ingest.checkpoints DROP COLUMN source_clock")
     op.execute("ALTER TABLE ingest.sources DROP COLUMN lag_clock")
     op.execute("ALTER TABLE ingest.runs DROP COLUMN lag_clock")
