@@ -199,3 +199,24 @@ async def test_pushed_dossier_shows_its_steps_and_progress_adds_to_them(
         ]
         assert view["steps"][-1]["status_name"] == status_name(last["TrangThai"])
         assert len(view["fees"]) == len(rec["DanhSachLePhi"])  # kept from the first batch
+
+
+def test_stored_details_read_safely_whatever_they_hold() -> None:
+    """Odd stored values read as nothing rather than failing the view: an amount no float
+    holds, a status code we do not know, steps that are not a list, text that is not JSON."""
+    from services.ingest.domain.details import read_details
+
+    doc = {
+        "DanhSachLePhi": [{"Gia": 10**400, "HinhThucThu": 9, "LoaiPhiLePhi": True}, "x"],
+        "QuaTrinhXuLy": [{"TrangThai": "chờ ký", "ThoiDiemXuLy": "không phải ngày"}, 3],
+    }
+    shown = read_details(json.dumps(doc), status_name)
+    assert shown.fees == [{"code": None, "name": None, "amount": None, "method": 9,
+                           "method_name": "Không rõ (9)", "kind": None,
+                           "kind_name": "Không rõ (True)"}]  # fmt: skip
+    assert [(s["status"], s["status_name"], s["at"]) for s in shown.steps] == [
+        (None, "Không rõ (chờ ký)", None)
+    ]
+    for text in (None, "", "not json", "[1, 2]", json.dumps({"QuaTrinhXuLy": "abc"})):
+        empty = read_details(text, status_name)
+        assert (empty.fees, empty.supplements, empty.steps) == ([], [], [])

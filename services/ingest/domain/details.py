@@ -62,7 +62,6 @@ class Details(msgspec.Struct, gc=False, omit_defaults=True):
 
 
 encode = msgspec.json.Encoder().encode
-STEP_FIELDS = ("NguoiXuLy", "ChucDanh", "ThoiDiemXuLy", "PhongBanXuLy", "NoiDungXuLy", "TrangThai")
 
 
 def steps_raw(value: Any) -> msgspec.Raw:
@@ -177,6 +176,15 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
+def _amount(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int no float holds: not an amount we can show
+        return None
+
+
 def _at(value: Any) -> datetime | None:
     return parse_datetime(value) if isinstance(value, str) and value else None
 
@@ -208,7 +216,7 @@ def read_details(
         {
             "code": _text(f.get("MaPhiLePhi")),
             "name": _text(f.get("TenPhiLePhi")),
-            "amount": f.get("Gia") if isinstance(f.get("Gia"), int | float) else None,
+            "amount": _amount(f.get("Gia")),
             "method": _code(f.get("HinhThucThu")),
             "method_name": label(FEE_METHODS, f.get("HinhThucThu")),
             "kind": _code(f.get("LoaiPhiLePhi")),
