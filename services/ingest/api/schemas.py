@@ -81,6 +81,24 @@ class SourceSettings(BaseModel):
     def _base_url(cls, value: str | None) -> str | None:
         return None if value is None else check_http_url(value)
 
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A vendor vocabulary maps onto national codes: TrangThaiHoSo 1–10, KenhThucHien
+        1–3 (a map the connector cannot read would stop every pull of the source)."""
+        for key, codes in (("status_map", range(1, 11)), ("channel_map", range(1, 4))):
+            table = (value or {}).get(key)
+            if table is None:
+                continue
+            if not isinstance(table, dict) or not all(
+                type(v) is int and v in codes for v in table.values()
+            ):
+                raise ValueError(
+                    f"{key} maps the source's codes to national codes "
+                    f"{codes.start}–{codes.stop - 1}"
+                )
+        return value
+
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str | None) -> str | None:
