@@ -130,9 +130,9 @@ async def test_unknown_vendor_status_is_repaired_from_the_record_as_sent(
                 assert r.json()["resolved"] == 0 and r.json()["still_rejected"] == len(codes)
 
                 # A map to no national status is refused, naming the field.
-                for bad in ({str(cfg["status"]): 11}, {str(cfg["status"]): "4"}, ["x"]):
+                for wrong in ({str(cfg["status"]): 11}, {str(cfg["status"]): "4"}, ["x"]):
                     r = await client.patch(f"/api/v1/sources/{sid}", headers=admin,
-                                           json={"options": {"status_map": bad}})  # fmt: skip
+                                           json={"options": {"status_map": wrong}})  # fmt: skip
                     assert r.status_code == 422 and "options" in r.text, r.text
                 # The operator maps the deployment's status, then re-processes.
                 r = await client.patch(f"/api/v1/sources/{sid}", headers=admin, json={
