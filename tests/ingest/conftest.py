@@ -27,6 +27,7 @@ def serve_simulator(sim: Simulator) -> Iterator[str]:
         access_log=False,
         timeout_graceful_shutdown=1,
         lifespan="off",
+        date_header=False,  # the simulator sends its own clock's (`faults.clock_skew_s`)
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

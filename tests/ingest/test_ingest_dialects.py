@@ -169,7 +169,7 @@ async def test_dialect_filters_and_wrong_credentials() -> None:
 @pytest.mark.parametrize("dialect", ["vnpt-igate", "opencps"])
 def test_typed_and_plain_decoding_agree(dialect: str) -> None:
     """The typed decode (msgspec, fields skipped in C) gives what the record-by-record path
-    gives, malformed records included (the processing steps aside: the typed path skips them)."""
+    gives, malformed records and the processing steps included."""
     import orjson
 
     from services.ingest.connectors import igate, opencps
@@ -186,8 +186,7 @@ def test_typed_and_plain_decoding_agree(dialect: str) -> None:
                  for r in raw]  # fmt: skip
     else:
         plain = [opencps.dossier_to_national(r, opencps.STATUS_MAP) for r in raw]
-    for p in plain:
-        del p["QuaTrinhXuLy"]
+    assert all(p["QuaTrinhXuLy"] for p in plain)
     assert typed == plain and len(typed) == len(raw) > 300
     # and both are the simulator's national records, field for field where the normaliser reads
     national = {r["MaHoSo"]: r for r in orjson.loads(sim.page(
@@ -205,12 +204,19 @@ def test_one_pass_typed_decode_prepares_what_the_national_translation_does(diale
     envelope and preparing that gives — malformed records and a NUL included."""
     from datetime import datetime
 
+    import orjson
+
+    from services.ingest.api.routes import steps_translator
     from services.ingest.connectors import WIRE_FORMATS
     from services.ingest.connectors.wire import PageContext
+    from services.ingest.domain.details import read_details
+    from services.ingest.domain.names import status_name
     from services.ingest.simulator.data import VN
+    from services.ingest.store.pages import COPY_COLUMNS
     from services.ingest.sync.prepare import decode_body, prepare_body
 
     from .ingest_db import AGENCIES
+    from .test_ingest_fastpath import copy_fields
 
     sim = build(13, 500, malformed_rate=0.08)
     now = datetime.fromtimestamp(sim.clock, VN)
@@ -226,10 +232,29 @@ def test_one_pass_typed_decode_prepares_what_the_national_translation_does(diale
     (page, rejected), (want, want_rejected) = one_pass, reference
     assert rejected == want_rejected > 0 and page.codes
     # Rejections carry the same codes and reasons; their raw record is the vendor's record
-    # in the national field set, processing steps included (the translation skips those).
+    # in the national field set, processing steps included, and beside it the record as the
+    # vendor sent it (for re-processing with a corrected mapping).
     assert [r[:2] for r in page.rejections] == [r[:2] for r in want.rejections]
     assert all('"QuaTrinhXuLy"' in r[2] for r in page.rejections)
+    sent = orjson.loads(body)["content" if dialect == "vnpt-igate" else "data"]
+    assert all(r[4] is not None and orjson.loads(r[4]) in sent for r in page.rejections)
+    assert [r[:4] for r in page.rejections] == [r[:4] for r in want.rejections]
     page.rejections = want.rejections
+    # The details: the one pass keeps the vendor's steps as sent, translated when shown; the
+    # national translation carries them translated. Shown, they are the same.
+    at = COPY_COLUMNS.index("details")
+
+    def shown(p: Any) -> list[Any]:
+        rows = copy_fields(p.copy_data) or []
+        for row in rows:
+            row[at] = read_details(json.dumps(row[at]), status_name, steps_translator(ctx.options))
+        return rows
+
+    assert shown(page) == shown(want) and shown(page)
+    rows = shown(page)
+    assert all(r[at].steps for r in rows) and any(r[at].fees for r in rows)
+    assert any(r[at].supplements for r in rows)
+    page.copy_data, page.row_starts = want.copy_data, want.row_starts
     assert page == want
 
 

@@ -6,6 +6,7 @@ the `DossierRecord` / `DossiersChanged` contract."""
 from __future__ import annotations
 
 import json
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,11 +26,11 @@ from tests.ingest.test_ingest_normalise import AGENCIES, DOSSIER, NOW, dossier
 
 def reference(body: bytes, agencies: dict[str, str], now: datetime) -> tuple[PreparedPage, int]:
     page = decode_envelope(body)
-    good, bad = normalise_page(
+    good, bad, details = normalise_page(
         "dossiers", page.records, page.invalid, source_id="demo", agencies=agencies, now=now,
         scan_nul=page.may_contain_nul,
     )  # fmt: skip
-    return prepare("dossiers", good, bad, page.next_cursor), len(bad)
+    return prepare("dossiers", good, bad, page.next_cursor, details), len(bad)
 
 
 def body_of(items: list[Any], cursor: str | None = "c2") -> bytes:
@@ -37,15 +38,41 @@ def body_of(items: list[Any], cursor: str | None = "c2") -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode()
 
 
+def copy_fields(data: bytes | None) -> list[list[Any]] | None:
+    """The rows of a binary COPY stream as their fields' bytes, the `details` field (JSON
+    text) decoded: the fast path keeps the source's own bytes of the processing steps where
+    the reference path re-serialises them, so the two compare as JSON values."""
+    if data is None:
+        return None
+    from services.ingest.store.pages import COPY_COLUMNS
+
+    at, rows = 19, list[list[Any]]()
+    details = COPY_COLUMNS.index("details")
+    while True:
+        (count,) = struct.unpack_from(">h", data, at)
+        at += 2
+        if count == -1:
+            return rows
+        fields: list[Any] = []
+        for _ in range(count):
+            (n,) = struct.unpack_from(">i", data, at)
+            at += 4
+            fields.append(None if n < 0 else data[at : at + n])
+            at += max(n, 0)
+        if fields[details] is not None:
+            fields[details] = json.loads(fields[details])
+        rows.append(fields)
+
+
 def view(page: PreparedPage) -> tuple[Any, ...]:
     """What the writer uses of a page; rows as the binary COPY stream they become (the fast
     path ships only that)."""
     copy = page.copy_data
     if copy is None and page.rows:
-        copy = encode_dossier_rows(page.rows)
+        copy = encode_dossier_rows(page.rows, details=page.details)
     return (
-        page.next_cursor, page.received, copy, page.record_json, page.codes, page.units,
-        page.max_seen, page.rejections, page.reason_kinds,
+        page.next_cursor, page.received, copy_fields(copy), page.record_json, page.codes,
+        page.units, page.max_seen, page.rejections, page.reason_kinds,
     )  # fmt: skip
 
 
@@ -216,9 +243,10 @@ def test_fast_path_agrees_with_the_reference_rules(changes: dict[str, Any]) -> N
 
 
 def test_a_price_float_cannot_hold_fails_as_in_the_reference() -> None:
+    from services.ingest.domain.details import Fee
     from services.ingest.domain.normalise import _positive
 
-    huge = [fast.Fee(Gia=10**400)]
+    huge = [Fee(Gia=10**400)]
     with pytest.raises(OverflowError):
         _positive(10**400)
     item = fast.page_decoder.decode(body_of([DOSSIER])).items[0]

@@ -4,6 +4,7 @@ set stored once each, every change announced once, invalid records quarantined."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -82,8 +83,25 @@ async def test_push_batches_repeated_and_malformed_end_with_the_exact_set(
                 r = await client.post(url, json=_batch(data, f"s{n}"), headers=service)
                 assert r.status_code == 200, r.text
                 acks.append(r.json())
-        assert acks[1]["stored"] == 0 and acks[1]["unchanged"] == acks[0]["stored"]
+        # The same batch again (a sync retrying after a lost answer): the first
+        # acknowledgement, replayed, and no second run.
+        assert acks[1] == {**acks[0], "replayed": True} and acks[0]["replayed"] is False
         assert acks[0]["received"] == 152 and acks[0]["quarantined"] >= 2
+        assert acks[0]["error_code"] == 0 and acks[0]["message"].startswith("Đã nhận 152 hồ sơ")
+        runs = await pool.fetchval("SELECT count(*) FROM ingest.runs WHERE source_id = $1", sid)
+        assert runs == len(acks) // 2
+        # The same records under another session: a new batch, stored nothing new.
+        r = await client.post(url, json=_batch(truth[:150], "s0-bis"), headers=service)
+        again = r.json()
+        assert (again["replayed"], again["stored"]) == (False, 0)
+        assert again["unchanged"] == acks[0]["stored"] and again["run_id"] != acks[0]["run_id"]
+        # Two identical batches at once: one stores, the other replays its answer.
+        twins = await asyncio.gather(*(
+            client.post(url, json=_batch(truth[:3], "twin"), headers=service) for _ in range(2)
+        ))  # fmt: skip
+        bodies = sorted((t.json() for t in twins), key=lambda a: a["replayed"])
+        assert [t.status_code for t in twins] == [200, 200]
+        assert bodies[1] == {**bodies[0], "replayed": True}
 
         good, bad = expected(sim, sid)
         assert await stored(pool, sid) == good

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from services.ingest.api.schemas import (
     DossierOut,
     DossierPage,
     FeedName,
+    FeeOut,
     PushAck,
     PushBatch,
     QuarantineOut,
@@ -30,12 +32,15 @@ from services.ingest.api.schemas import (
     SourceOut,
     SourceSettings,
     StatusChangeOut,
+    StepOut,
+    SupplementOut,
     SyncRequest,
     SyncStarted,
     auth_out,
     auth_to_store,
 )
 from services.ingest.domain.agencies import mapping_from_registry
+from services.ingest.domain.details import StepsTranslator, read_details
 from services.ingest.domain.names import CHANNEL_NAMES, status_name, unit_names
 from services.ingest.runtime import engine, keyring
 from services.ingest.store.credentials import Keyring
@@ -52,6 +57,7 @@ from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
 from shared.bounds import Id64
+from shared.events.payloads import DossierRecord
 from shared.problems import (
     Conflict,
     NotFound,
@@ -87,6 +93,8 @@ def _source_out(row: Source) -> SourceOut:
         last_error=row.last_error, source_time=row.source_time, newest_seen=row.newest_seen,
         lag_s=(((row.source_time or datetime.now(UTC)) - row.newest_seen).total_seconds()
                if row.newest_seen else None),
+        lag_clock=(row.lag_clock or "server_time" if row.source_time else "local")
+        if row.newest_seen else None,
         created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
@@ -261,9 +269,15 @@ def _quarantine_out(q: Quarantined) -> QuarantineOut:
         raw: Any = json.loads(q.raw)
     except ValueError:
         raw = q.raw
+    source_raw: Any = None
+    if q.source_raw is not None:
+        try:
+            source_raw = json.loads(q.source_raw)
+        except ValueError:
+            source_raw = q.source_raw
     return QuarantineOut(
         id=q.id, source_id=q.source_id, feed=q.feed, code=q.code, reasons=list(q.reasons),
-        raw=raw, status=q.status, seen_count=q.seen_count, first_seen_at=q.first_seen_at,
+        raw=raw, source_raw=source_raw, status=q.status, seen_count=q.seen_count, first_seen_at=q.first_seen_at,
         last_seen_at=q.last_seen_at, resolved_at=q.resolved_at,
     )  # fmt: skip
 
@@ -298,6 +312,9 @@ async def list_quarantine(
     "/reprocess",
     response_model=ReprocessResult,
     summary="Normalise open entries again (after fixing a mapping) and store the valid ones",
+    description="A vendor's record (`source_raw`) is translated again with the source's "
+    "current options first, so a corrected `status_map` applies. Stored records are announced "
+    "once; entries that are still invalid stay open with their new reasons.",
     responses=problem_responses(401, 403, 404),
 )
 async def reprocess(body: ReprocessRequest, runtime: RuntimeDep, _: Admin) -> ReprocessResult:
@@ -316,7 +333,7 @@ OVERDUE_SQL = """(d.due_at IS NOT NULL AND coalesce(d.finished_at, d.returned_at
 LIST_SQL = f"""
     SELECT d.source_id, d.code, d.unit_id, d.procedure_code, p.name AS procedure_name,
            d.channel, d.status, d.submitted_at, d.received_at, d.due_at, d.finished_at,
-           d.source_updated_at, {OVERDUE_SQL} AS overdue
+           d.source_updated_at, d.supplement_count, d.details, {OVERDUE_SQL} AS overdue
     FROM ingest.dossiers d
     JOIN ingest.sources s ON s.id = d.source_id
     LEFT JOIN ingest.procedures p ON p.source_id = d.source_id AND p.code = d.procedure_code
@@ -415,11 +432,27 @@ async def list_dossiers(
         .all()
     )
     names = unit_names()
-    items = [
-        DossierListItem(**dict(r), unit_name=names.get(r["unit_id"]),
-                        status_name=status_name(r["status"]))
-        for r in rows[:limit]
-    ]  # fmt: skip
+    options = {
+        o["id"]: o["options"]
+        for o in (await session.execute(
+            text("SELECT id, options FROM ingest.sources WHERE id = ANY(:ids)"),
+            {"ids": sorted({r["source_id"] for r in rows})},
+        )).mappings()
+    }  # fmt: skip
+    items = []
+    for r in rows[:limit]:
+        row = dict(r)
+        shown = read_details(
+            row.pop("details"), status_name, steps_translator(options.get(r["source_id"]))
+        )
+        amounts = [f["amount"] for f in shown.fees if f["amount"] is not None]
+        items.append(DossierListItem(
+            **{**row, "procedure_name": shown.procedure_name or row["procedure_name"]},
+            unit_name=names.get(r["unit_id"]), status_name=status_name(r["status"]),
+            source_agency_name=shown.agency_name,
+            fee_total=sum(amounts) if amounts else None,
+            last_step=StepOut(**shown.steps[-1]) if shown.steps else None,
+        ))  # fmt: skip
     more = len(rows) > limit
     return DossierPage(
         items=items,
@@ -430,7 +463,8 @@ async def list_dossiers(
 @dossiers.get(
     "/{code}",
     response_model=DossierOut,
-    summary="Track a dossier by its code (MaHoSo), with its status history",
+    summary="Track a dossier by its code (MaHoSo): status history, names, fees, supplements "
+    "and processing steps",
     responses=problem_responses(401, 403, 404),
 )
 async def get_dossier(
@@ -453,7 +487,7 @@ async def get_dossier(
     extra = (
         (
             await session.execute(
-                text(f"""SELECT p.name AS procedure_name, {OVERDUE_SQL} AS overdue
+                text(f"""SELECT p.name AS procedure_name, {OVERDUE_SQL} AS overdue, s.options
                 FROM ingest.dossiers d JOIN ingest.sources s ON s.id = d.source_id
                 LEFT JOIN ingest.procedures p ON p.source_id = d.source_id
                      AND p.code = d.procedure_code
@@ -464,13 +498,33 @@ async def get_dossier(
         .mappings()
         .one()
     )
-    own = {"history", "status_name", "channel_name", "unit_name", "procedure_name", "overdue"}
-    data = {c: getattr(row, c) for c in DossierOut.model_fields if c not in own}
+    shown = read_details(row.details, status_name, steps_translator(extra["options"]))
+    data = {c: getattr(row, c) for c in DossierRecord.model_fields}
     return DossierOut(
-        **data, history=status_trail(row, changes), status_name=status_name(row.status),
-        channel_name=CHANNEL_NAMES.get(row.channel, ""), unit_name=unit_names().get(row.unit_id),
-        procedure_name=extra["procedure_name"], overdue=bool(extra["overdue"]),
+        **data, version=row.version, history=status_trail(row, changes),
+        status_name=status_name(row.status), channel_name=CHANNEL_NAMES.get(row.channel, ""),
+        unit_name=unit_names().get(row.unit_id),
+        procedure_name=shown.procedure_name or extra["procedure_name"],
+        field_name=shown.field_name, source_agency_name=shown.agency_name,
+        overdue=bool(extra["overdue"]),
+        fees=[FeeOut(**f) for f in shown.fees],
+        supplements=[SupplementOut(**x) for x in shown.supplements],
+        steps=[StepOut(**x) for x in shown.steps],
     )  # fmt: skip
+
+
+def steps_translator(options: Mapping[str, Any] | str | None) -> StepsTranslator:
+    """Brings stored vendor steps into national fields with the source's current options
+    (its status map: a corrected map shows at once)."""
+
+    opts = json.loads(options) if isinstance(options, str) else options
+    opts = opts if isinstance(opts, Mapping) else {}
+
+    def translate(wire: str, steps: list[Any]) -> list[Any]:
+        fmt = connectors.WIRE_FORMATS.get(wire)
+        return fmt.steps(steps, opts) if fmt is not None and fmt.steps else []
+
+    return translate
 
 
 def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[StatusChangeOut]:
@@ -497,9 +551,14 @@ def status_trail(row: Dossier, changes: Sequence[DossierStatusChange]) -> list[S
     summary="Receive a national synchronisation batch (DongBoHoSoMC / CapNhatTienDoHoSoMC)",
     description="A one-stop system pushes its dossiers here as it does to the national portal. "
     "Each record is validated like a pulled one (invalid ones are quarantined, with reasons); "
-    "repeats store nothing; the answer comes once the batch is committed. Needs a `service` "
-    "(or admin) token; the source must be of kind `national-push`.",
-    responses=problem_responses(401, 403, 404, 422),
+    "repeats store nothing; the answer comes once the batch is committed. Idempotent: the same "
+    "batch (same `session`, same content) sent again gets the first acknowledgement again "
+    "(`replayed: true`) and stores nothing. Needs a `service` (or admin) token; the source "
+    "must be of kind `national-push`.",
+    responses={
+        200: {"description": "Committed: the acknowledgement (or, replayed, the first one)."},
+        **problem_responses(401, 403, 404, 422),
+    },
 )
 async def receive(
     source_id: str,
@@ -510,9 +569,13 @@ async def receive(
 ) -> PushAck:
     if body.service is not None and body.service != service:
         raise UnprocessableContent(f"the batch says service {body.service!r}, the path {service!r}")
+    # what makes a repeat the same batch: its content, canonically serialised
+    digest = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
     try:
         out = await receive_push(engine(runtime), source_id, service, body.data,
-                                 session=body.session)  # fmt: skip
+                                 session=body.session, digest=digest)  # fmt: skip
     except SourceNotFound as exc:
         raise NotFound(f"source {source_id} not found") from exc
     except NotAPushSource as exc:

@@ -19,6 +19,7 @@ from shared.events.payloads import DossierRecord
 from shared.logging import register_secret
 
 FeedName = Literal["dossiers", "procedures", "petitions"]
+LagClock = Literal["server_time", "http_date", "local"]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["hy-igate"])]
 AuthIn = Annotated[ApiKeyAuth | BasicAuth | OAuth2ClientCredentials, Field(discriminator="type")]
 # Every registered connector kind, listed in the OpenAPI document.
@@ -79,6 +80,24 @@ class SourceSettings(BaseModel):
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
         return None if value is None else check_http_url(value)
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A vendor vocabulary maps onto national codes: TrangThaiHoSo 1–10, KenhThucHien
+        1–3 (a map the connector cannot read would stop every pull of the source)."""
+        for key, codes in (("status_map", range(1, 11)), ("channel_map", range(1, 4))):
+            table = (value or {}).get(key)
+            if table is None:
+                continue
+            if not isinstance(table, dict) or not all(
+                type(v) is int and v in codes for v in table.values()
+            ):
+                raise ValueError(
+                    f"{key} maps the source's codes to national codes "
+                    f"{codes.start}–{codes.stop - 1}"
+                )
+        return value
 
     @field_validator("kind")
     @classmethod
@@ -141,6 +160,13 @@ class SourceOut(BaseModel):
         "clock (or ours, when the source reports none), in seconds.",
         examples=[42.0],
     )
+    lag_clock: LagClock | None = Field(
+        default=None,
+        description="The clock lag_s is measured against: server_time (the time the source's "
+        "pages report), http_date (the HTTP Date header of its answers) or local (ours: the "
+        "source reports no time).",
+        examples=["http_date"],
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -190,6 +216,10 @@ class RunOut(BaseModel):
     errors: dict[str, int] = Field(examples=[{"http_5xx": 2, "rate_limited": 1}])
     error: str | None
     lag_s: float | None
+    lag_clock: LagClock | None = Field(
+        default=None, description="What lag_s was measured against (see the source's).",
+        examples=["http_date"],
+    )  # fmt: skip
     resumes: int
 
 
@@ -199,7 +229,15 @@ class QuarantineOut(BaseModel):
     feed: str
     code: str | None
     reasons: list[str] = Field(examples=[["unknown_agency:999.99.99.H99"]])
-    raw: Any = Field(description="The payload exactly as received.")
+    raw: Any = Field(
+        description="The payload exactly as received, or for a vendor source (iGate, OpenCPS) "
+        "its translation into national fields."
+    )
+    source_raw: Any | None = Field(
+        default=None,
+        description="A vendor source's record exactly as it sent it (None: the source sends "
+        "national fields); re-processing translates it again with the source's options.",
+    )
     status: str = Field(examples=["open"], description="open | resolved | superseded")
     seen_count: int
     first_seen_at: datetime
@@ -230,8 +268,42 @@ class StatusChangeOut(BaseModel):
     recorded_at: datetime
 
 
+class FeeOut(BaseModel):
+    """A fee or charge (DanhSachLePhi) as the source listed it."""
+
+    code: str | None = Field(examples=["LP1.001234"])
+    name: str | None = Field(examples=["Lệ phí"])
+    amount: float | None = Field(examples=[8000])
+    method: int | None = Field(description="HinhThucThu", examples=[2])
+    method_name: str | None = Field(examples=["Thanh toán trực tuyến"])
+    kind: int | None = Field(description="LoaiPhiLePhi", examples=[1])
+    kind_name: str | None = Field(examples=["Lệ phí"])
+
+
+class SupplementOut(BaseModel):
+    """A request for more documents (DanhSachHoSoBoSung)."""
+
+    requested_at: datetime | None
+    received_at: datetime | None = Field(description="None: not handed in yet.")
+    previous_due_at: datetime | None
+    new_due_at: datetime | None
+
+
+class StepOut(BaseModel):
+    """A processing step (QuaTrinhXuLy; iGate's task history, OpenCPS's actions)."""
+
+    at: datetime | None
+    officer: str | None = Field(examples=["Nguyễn Văn An"])
+    position: str | None = Field(examples=["Chuyên viên"])
+    department: str | None = Field(examples=["Phòng Hành chính tư pháp"])
+    action: str | None = Field(examples=["Chuyển xử lý"])
+    status: int | None = Field(description="TrangThaiHoSo after the step", examples=[4])
+    status_name: str | None = Field(examples=["Đang xử lý (processing)"])
+
+
 class DossierOut(DossierRecord):
-    """The dossier as published to scoring, plus its version, status history and names."""
+    """The dossier as published to scoring, plus its version, status history, names, fees,
+    supplements and processing steps (those where the source sends them)."""
 
     version: int
     history: list[StatusChangeOut]
@@ -239,11 +311,19 @@ class DossierOut(DossierRecord):
     channel_name: str = Field(default="", examples=["Trực tuyến"])
     unit_name: str | None = Field(default=None, examples=["Sở Nội vụ"])
     procedure_name: str | None = Field(default=None, examples=["Cấp bản sao trích lục hộ tịch"])
+    field_name: str | None = Field(default=None, examples=["Hộ tịch"])
+    source_agency_name: str | None = Field(
+        default=None, description="The agency as the source names it (TenDonVi).",
+        examples=["Sở Tư pháp tỉnh Hưng Yên"],
+    )  # fmt: skip
     overdue: bool = Field(
         default=False,
         description="Finished after its promised date (due_at), or unfinished and past it on "
         "the source's clock.",
     )
+    fees: list[FeeOut] = Field(default_factory=list)
+    supplements: list[SupplementOut] = Field(default_factory=list)
+    steps: list[StepOut] = Field(default_factory=list, description="Oldest first.")
 
 
 class DossierListItem(BaseModel):
@@ -253,6 +333,7 @@ class DossierListItem(BaseModel):
     unit_name: str | None
     procedure_code: str
     procedure_name: str | None
+    source_agency_name: str | None = Field(description="The agency as the source names it.")
     channel: int
     status: int
     status_name: str
@@ -262,6 +343,11 @@ class DossierListItem(BaseModel):
     finished_at: datetime | None
     overdue: bool
     source_updated_at: datetime
+    supplement_count: int
+    fee_total: float | None = Field(description="Sum of the listed fees (None: none listed).")
+    last_step: StepOut | None = Field(
+        description="The latest processing step; the dossier view has them all."
+    )
 
 
 class DossierPage(BaseModel):
@@ -330,12 +416,45 @@ class PushRejected(BaseModel):
 
 
 class PushAck(BaseModel):
-    """Sent once the batch is committed: a repeat stores nothing again."""
+    """Sent once the batch is committed (its records, events, quarantine entries and this
+    acknowledgement in one transaction): a repeat stores nothing again. The same batch (same
+    `session`, same content) sent again, e.g. by a sync retrying after a lost answer, is
+    answered with this same acknowledgement, `replayed`, and opens no run. A batch refused as
+    a whole is answered with a problem+json (401/403/404/422) instead: nothing of it is kept.
+    `error_code` 0 and `message` follow the convention of the national portal's sync answers
+    (our reading of public integration code: a client that checks `error_code == 0` keeps
+    working)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error_code": 0,
+                    "message": "Đã nhận 2 hồ sơ: lưu 1, không thay đổi 0, cách ly 1.",
+                    "session": "c0ffee-2026-06-10-001",
+                    "run_id": "5b0e5c8e-4a57-4b43-9a53-0f0b6f7b8f1e",
+                    "received": 2, "stored": 1, "unchanged": 0, "quarantined": 1,
+                    "rejected": [{"MaHoSo": "000.00.12.H33-260610-0002",
+                                  "reasons": ["unknown_agency:999.99.99.H99"]}],
+                    "replayed": False,
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    error_code: Literal[0] = Field(default=0, description="0: the batch is committed.")
+    message: str = Field(description="The counts in Vietnamese.")
     session: str | None
-    run_id: str
+    run_id: str = Field(
+        description="The run that stored the batch (the first one's, when replayed)."
+    )
     received: int
     stored: int = Field(description="Records stored as new or newer versions.")
     unchanged: int = Field(description="Repeats and older versions (nothing stored).")
-    quarantined: int
+    quarantined: int = Field(description="Records kept in quarantine, with their reasons.")
     rejected: list[PushRejected] = Field(description="The first 100 rejected, with reasons.")
+    replayed: bool = Field(
+        default=False,
+        description="True: this batch was committed before; this is its acknowledgement "
+        "then, and nothing was stored now.",
+    )

@@ -198,6 +198,12 @@ class Connector(Protocol):
         bodies itself, in worker processes)."""
         ...
 
+    def source_clock(self) -> datetime | None:
+        """The source's own time at its latest answer (the HTTP Date header of its
+        responses), None when it reports none: lag is measured against it when the pages
+        carry no time of their own."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -232,6 +238,9 @@ class PageConnectorAdapter:
              "server_time": server_time},
             ensure_ascii=False,
         ).encode()  # fmt: skip
+
+    def source_clock(self) -> datetime | None:
+        return None  # the earlier seam reports its time in its pages (`Page.server_time`)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

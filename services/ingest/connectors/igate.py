@@ -10,7 +10,10 @@ national portal, present once synchronised), `procedure {code, name, sector {cod
 `agency {code, name}`, `applyMethod {id}`, `dossierStatus {id, name}`, `applicant`, the dates
 `appliedDate`, `acceptedDate`, `appointmentDate`, `completedDate`, `returnedDate`,
 `cancelledDate`, `updatedDate` (ISO 8601), `fee[]`, `attachment[]`, `additionalRequirement[]`,
-`apology[]`, `result[]`, the processing steps `task[]` and `currentTask[]`.
+`apology[]`, `result[]`, the processing steps `task[]` and `currentTask[]` (each with
+`assignee {fullname}`, `position`, `agency {name}`, `name`, `status {id, name}` in the
+dossier-status vocabulary, `createdDate`): the steps are `task[]`, or `currentTask[]` where a
+deployment sends no history.
 
 Paging: page numbers over a list that changes while we read it would skip records (one updated
 behind the reader shifts the rest back), so the walk pages by *time*: each request asks from
@@ -24,15 +27,17 @@ Unknown or deployment-specific details are source options (`ingest.sources.optio
   iGate accepts), `sort` (default `updatedDate,asc`), `extra_params` (e.g. `{"agency-id": …,
   "dossier-status": "2,3,4"}`), `accepted_from` / `accepted_to` (dates sent as
   `accepted-from`/`accepted-to`);
-- `status_map`: iGate `dossierStatus.id` → national TrangThaiHoSo (default `STATUS_MAP`, our
+- `status_map`: iGate `dossierStatus.id` → national TrangThaiHoSo, over `STATUS_MAP` (our
   reading of iGate's vocabulary: verify it against the deployment); an unmapped id is passed on
-  as it is, so the record is quarantined (`invalid_status`) rather than guessed;
-- `channel_map`: `applyMethod.id` → national KenhThucHien (default `CHANNEL_MAP`);
+  as it is, so the record is quarantined (`invalid_status`) rather than guessed; once the map
+  is corrected, re-processing the quarantine translates the kept iGate record again;
+- `channel_map`: `applyMethod.id` → national KenhThucHien, over `CHANNEL_MAP`;
 - `code_field`: `code` (default) or `nationCode`, the field our MaHoSo is taken from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +48,9 @@ from services.ingest.connectors.base import Capabilities, Feed, SourceError
 from services.ingest.connectors.national import VN, NationalJsonConnector
 from services.ingest.connectors.wire import PageContext, TypedPage, WireFormat, register_wire
 from services.ingest.domain import fast
+from services.ingest.domain.details import NO_STEPS, Fee, Supplement
+
+WIRE_NAME = "vnpt-igate"
 
 # iGate dossierStatus.id → national TrangThaiHoSo (1 registered … 10 result returned)
 STATUS_MAP: dict[str, int] = {
@@ -87,6 +95,10 @@ def to_national_ts(value: Any) -> Any:
 
 def iso_ts(value: datetime) -> str:
     return value.astimezone(VN).isoformat(timespec="seconds")
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
 
 
 def _mapped(table: dict[str, int], value: Any) -> Any:
@@ -174,24 +186,37 @@ def dossier_to_national(
             }
             for d in r.get("result") or ()
         ],
-        "QuaTrinhXuLy": [
-            {
-                "NguoiXuLy": (t.get("assignee") or {}).get("fullname"),
-                "ChucDanh": t.get("position"),
-                "ThoiDiemXuLy": ts(t.get("createdDate")),
-                "PhongBanXuLy": (t.get("agency") or {}).get("name"),
-                "NoiDungXuLy": t.get("name"),
-                "TrangThai": t.get("status"),
-            }
-            for t in r.get("task") or ()
-        ],
+        "QuaTrinhXuLy": steps_to_national(r.get("task") or r.get("currentTask"), status_map),
         "NgayCapNhat": ts(r.get("updatedDate")),
     }
 
 
-# The typed decode: only the fields the national record needs, decoded by msgspec in C (the
-# processing steps `task[]`, the applicant's data and everything else are skipped unread). A
-# page it cannot read (an unexpected shape) takes the plain path above, record by record.
+def steps_to_national(tasks: Any, status_map: dict[str, int]) -> list[dict[str, Any]]:
+    """iGate tasks (`task[]` or `currentTask[]`) as national QuaTrinhXuLy items."""
+    ts = to_national_ts
+    return [
+        {
+            "NguoiXuLy": _get(t.get("assignee"), "fullname"),
+            "ChucDanh": t.get("position"),
+            "ThoiDiemXuLy": ts(t.get("createdDate")),
+            "PhongBanXuLy": _get(t.get("agency"), "name"),
+            "NoiDungXuLy": t.get("name"),
+            "TrangThai": _mapped(status_map, t.get("status")),
+        }
+        for t in (tasks if isinstance(tasks, list) else ())
+        if isinstance(t, dict)
+    ]
+
+
+def steps(tasks: list[Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Stored iGate steps for the dossier view, with the source's current status map."""
+    return steps_to_national(tasks, _options_maps(options)[0])
+
+
+# The typed decode: only the fields the national record and the dossier view need, decoded by
+# msgspec in C (the processing steps `task[]` are kept as raw JSON; the applicant's data and
+# everything else are skipped unread). A page it cannot read (an unexpected shape) takes the
+# plain path above, record by record.
 class _Named(msgspec.Struct, gc=False):
     code: Any = None
     name: Any = None
@@ -273,6 +298,9 @@ class _Dossier(msgspec.Struct, gc=False):
     additionalRequirement: list[_Requirement] | None = None
     apology: list[_Apology] | None = None
     result: list[_Result] | None = None
+    # the steps are kept as sent (not decoded) and translated when shown (`steps`)
+    task: msgspec.Raw = NO_STEPS
+    currentTask: msgspec.Raw = NO_STEPS
 
 
 class _Page(msgspec.Struct, gc=False):
@@ -351,8 +379,15 @@ def typed_to_national(
             }
             for d in r.result or ()
         ],
+        "QuaTrinhXuLy": steps_to_national(orjson.loads(bytes(_tasks(r))), status_map),
         "NgayCapNhat": ts(r.updatedDate),
     }
+
+
+def _tasks(r: _Dossier) -> msgspec.Raw:
+    """The raw step list: `task[]`, or `currentTask[]` when that is empty or null (the JSON
+    `[]` and `null`; any real list is longer)."""
+    return r.task if len(r.task) > 4 else r.currentTask
 
 
 def typed_to_raw(
@@ -384,14 +419,21 @@ def typed_to_raw(
         TaiKhoanDuocXacThucVoiVNeID=data.identityVerified,
         DaDongBoDVCQG=1 if r.nationCode else 0,
         DanhSachHoSoBoSung=[
-            fast.Supplement(ts(q.requestDate), ts(q.receivedDate))
+            Supplement(
+                ts(q.requestDate), ts(q.receivedDate), ts(q.oldAppointmentDate),
+                ts(q.newAppointmentDate),
+            )
             for q in r.additionalRequirement or ()
         ],
-        DanhSachLePhi=[fast.Fee(f.amount) for f in r.fee or ()],
+        DanhSachLePhi=[Fee(f.code, f.name, f.amount, f.method, f.type) for f in r.fee or ()],
         DanhSachThanhPhanHoSo=[fast.Component(a.reused) for a in r.attachment or ()],
         DanhSachGiayToKetQua=[fast.Result(d.url or "") for d in r.result or ()],
         DanhSachPhieuXinLoi=[fast.Apology() for _ in r.apology or ()],
-    )
+        TenTTHC=procedure.name,
+        TenLinhVuc=sector.name,
+        TenDonVi=(r.agency or _Named()).name,
+        QuaTrinhXuLy=_tasks(r),
+    )  # fmt: skip
 
 
 def to_typed(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> TypedPage | None:
@@ -407,17 +449,47 @@ def to_typed(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> TypedPag
     stamp = page.content[-1].updatedDate if page.content else None
     nxt = None if not page.content else next_cursor(ctx, last, stamp)
 
-    def raws() -> list[Any]:
-        content = orjson.loads(body)["content"]
-        return [dossier_to_national(r, status_map, channel_map, code_field) for r in content]
+    loaded: list[Any] = []
 
-    return TypedPage(items, nxt, None, raws)
+    def sources() -> list[Any]:
+        if not loaded:
+            loaded.extend(orjson.loads(body)["content"])
+        return loaded
+
+    def raws() -> list[Any]:
+        return [
+            dossier_to_national(r, status_map, channel_map, code_field) if isinstance(r, dict)
+            else r
+            for r in sources()
+        ]  # fmt: skip
+
+    return TypedPage(items, nxt, None, raws, sources, steps_wire=WIRE_NAME)
+
+
+def translate(record: Any, options: Mapping[str, Any]) -> Any:
+    """One iGate dossier in national fields, with the source's options (re-processing)."""
+    if not isinstance(record, dict):
+        return record
+    return dossier_to_national(record, *_options_maps(options))
+
+
+def records(body: bytes | memoryview) -> list[Any]:
+    doc = orjson.loads(body)
+    content = doc.get("content") if isinstance(doc, dict) else None
+    return content if isinstance(content, list) else []
 
 
 def _maps(ctx: PageContext) -> tuple[dict[str, int], dict[str, int], str]:
-    opts = ctx.options
-    status_map = {str(k): int(v) for k, v in (opts.get("status_map") or STATUS_MAP).items()}
-    channel_map = {str(k): int(v) for k, v in (opts.get("channel_map") or CHANNEL_MAP).items()}
+    return _options_maps(ctx.options)
+
+
+def _options_maps(opts: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int], str]:
+    status_map = {
+        str(k): int(v) for k, v in {**STATUS_MAP, **(opts.get("status_map") or {})}.items()
+    }
+    channel_map = {
+        str(k): int(v) for k, v in {**CHANNEL_MAP, **(opts.get("channel_map") or {})}.items()
+    }
     return status_map, channel_map, str(opts.get("code_field", "code"))
 
 
@@ -441,10 +513,7 @@ def next_cursor(ctx: PageContext, last: bool, last_stamp: Any) -> str | None:
 
 
 def to_national(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> bytes:
-    opts = ctx.options
-    status_map = {str(k): int(v) for k, v in (opts.get("status_map") or STATUS_MAP).items()}
-    channel_map = {str(k): int(v) for k, v in (opts.get("channel_map") or CHANNEL_MAP).items()}
-    code_field = str(opts.get("code_field", "code"))
+    status_map, channel_map, code_field = _maps(ctx)
     try:  # typed, in C, skipping what the record does not need
         page = _decode_page(body)
     except msgspec.DecodeError:
@@ -499,8 +568,9 @@ def peek(tail: bytes, ctx: PageContext) -> tuple[bool, str | None]:
 
 
 WIRE = register_wire(
-    WireFormat("vnpt-igate", to_national=to_national, peek=peek, to_typed=to_typed)
-)
+    WireFormat(WIRE_NAME, to_national=to_national, peek=peek, to_typed=to_typed,
+               translate=translate, records=records, steps=steps)
+)  # fmt: skip
 
 
 class IGateConnector(NationalJsonConnector):

@@ -15,7 +15,7 @@ import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,6 +86,7 @@ class NationalJsonConnector:
         self._cursor_key = str(opts.get("cursor_key", "next_cursor"))
         self._delegable = transport is None
         self._idle: list[http.client.HTTPConnection] = []  # keep-alive, for `fetch_blocking`
+        self._clock: datetime | None = None  # the latest HTTP Date the source answered with
         self._flow = (
             ClientCredentialsFlow(config.auth, config.base_url)
             if isinstance(config.auth, OAuth2ClientCredentials)
@@ -144,7 +145,7 @@ class NationalJsonConnector:
         path, params = self.path(feed), self.params(updated_since, cursor, limit)
         if not self._delegable:  # an injected transport (tests): the httpx client
             return await http_get(self._client, path, params, self.config.timeout_s,
-                                  self.headers())  # fmt: skip
+                                  self.headers(), self.saw_date)  # fmt: skip
         for attempt in (0, 1):
             try:
                 request = await self.raw_request(path, params, refresh=attempt > 0)
@@ -159,11 +160,25 @@ class NationalJsonConnector:
                     request = replace(
                         request, headers=(*request.headers, *tracing.inject_headers({}).items())
                     )
-                    return await asyncio.to_thread(fetch_blocking, request, self._idle, sink)
+                    return await asyncio.to_thread(
+                        fetch_blocking, request, self._idle, sink, self.saw_date
+                    )
             except SourceError as exc:
                 if self._flow is None or exc.status != 401 or attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def saw_date(self, value: str | None) -> None:
+        """Keep the source's clock from a response's HTTP Date header (the latest one seen;
+        called from fetch threads: one assignment, and a stale read only loses a second)."""
+        when = parse_http_date(value)
+        if when is not None and (self._clock is None or when > self._clock):
+            self._clock = when
+
+    def source_clock(self) -> datetime | None:
+        """The source's own time at its latest answer (its HTTP Date header), None when it
+        sends none."""
+        return self._clock
 
     async def raw_request(
         self, path: str, params: dict[str, Any], *, refresh: bool = False
@@ -201,7 +216,7 @@ class NationalJsonConnector:
 
 async def http_get(
     client: httpx.AsyncClient, path: str, params: dict[str, Any], timeout_s: float,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, on_date: Callable[[str | None], None] | None = None,
 ) -> bytes:  # fmt: skip
     """GET through httpx; transport failures and error statuses as `SourceError`s."""
     try:
@@ -213,7 +228,20 @@ async def http_get(
     error = status_error(response.status_code, response.headers.get, lambda: response.text)
     if error is not None:
         raise error
+    if on_date is not None:
+        on_date(response.headers.get("Date"))
     return response.content
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP Date header (RFC 9110 IMF-fixdate, or the obsolete forms) as an aware instant."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def status_error(
@@ -247,8 +275,9 @@ class RawRequest:
 
 
 def fetch_blocking(
-    request: RawRequest, idle: list[http.client.HTTPConnection], sink: Sink | None = None
-) -> bytes | int:
+    request: RawRequest, idle: list[http.client.HTTPConnection], sink: Sink | None = None,
+    on_date: Callable[[str | None], None] | None = None,
+) -> bytes | int:  # fmt: skip
     """Send `request` with the standard library's blocking client and return the body, raising
     `SourceError` of the same kinds as the httpx path. Runs in a thread (never on the event
     loop). `idle` holds kept-alive connections to the source (popping and appending are
@@ -256,7 +285,8 @@ def fetch_blocking(
     meanwhile is replaced once, as httpx does.
 
     With a `sink`, a successful plain body of known length is read straight into the buffer
-    `sink(length)` returns (None: read it as bytes) and its length is returned instead."""
+    `sink(length)` returns (None: read it as bytes) and its length is returned instead.
+    `on_date` is given a successful response's Date header (None: it had none)."""
     url = urlsplit(request.url)
     target = url.path + (f"?{url.query}" if url.query else "")
     try:
@@ -303,6 +333,8 @@ def fetch_blocking(
             conn.close()
         else:
             idle.append(conn)
+        if on_date is not None and response.status < 300:
+            on_date(response.getheader("Date"))
         if isinstance(body, int):
             return body
         error = status_error(response.status, response.getheader, functools.partial(_text, body))

@@ -8,7 +8,8 @@ with the site's `groupId` header and HTTP Basic authentication (`auth.type = "ba
 `receiveDate`, `dueDate`, `finishDate`, `releaseDate`, `deniedDate`, `modifiedDate`
 (`dd/MM/yyyy HH:mm:ss`, Vietnam time), with the lists `payments[]`, `dossierParts[]`,
 `dossierRequests[]` (supplements), `apologies[]`, `dossierResults[]` and `dossierActions[]`
-(processing steps).
+(processing steps: `actionUser`, `actionUserTitle`, `stepName`, `actionName`, `status` (a
+status name, as `dossierStatus`), `createDate`).
 
 The list has offset paging and no updated-since filter, so the walk reads it newest first
 (`sort=modified&order=desc`): an offset cursor over a list where changed records jump to the
@@ -20,15 +21,17 @@ Deployment details are source options (`ingest.sources.options`):
 - `group_id` (required by OpenCPS: the Liferay site id, sent as the `groupId` header);
 - `path` (default `/o/rest/v2/dossiers`), `sort` (default `modified`), `extra_params` (e.g.
   `{"agency": "STP", "status": "processing", "year": 2026, "month": 6}`);
-- `status_map`: OpenCPS status name → national TrangThaiHoSo (default `STATUS_MAP`, our reading
+- `status_map`: OpenCPS status name → national TrangThaiHoSo, over `STATUS_MAP` (our reading
   of the OpenCPS vocabulary); an unmapped name is passed on as it is, so the record is
-  quarantined (`invalid_status`) rather than guessed.
+  quarantined (`invalid_status`) rather than guessed; once the map is corrected,
+  re-processing the quarantine translates the kept OpenCPS record again.
 The field names of the lists (payments, parts, requests, apologies, results, actions) are our
 reading of OpenCPS's dossier detail model; verify them against the deployment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +42,7 @@ from services.ingest.connectors.base import Capabilities, Feed, SourceError
 from services.ingest.connectors.national import VN, NationalJsonConnector
 from services.ingest.connectors.wire import PageContext, TypedPage, WireFormat, register_wire
 from services.ingest.domain import fast
+from services.ingest.domain.details import NO_STEPS, Fee, Supplement
 
 # OpenCPS dossierStatus → national TrangThaiHoSo (1 registered … 10 result returned)
 STATUS_MAP: dict[str, int] = {
@@ -85,6 +89,10 @@ def from_national_ts(value: Any) -> Any:
 
 def _flag(value: Any) -> int:
     return 1 if value in (True, "true", 1, "1") else 0
+
+
+def _status(status_map: dict[str, int], status: Any) -> Any:
+    return status_map.get(status, status) if isinstance(status, str) else status
 
 
 def dossier_to_national(r: dict[str, Any], status_map: dict[str, int]) -> dict[str, Any]:
@@ -159,24 +167,36 @@ def dossier_to_national(r: dict[str, Any], status_map: dict[str, int]) -> dict[s
             }
             for d in r.get("dossierResults") or ()
         ],
-        "QuaTrinhXuLy": [
-            {
-                "NguoiXuLy": a.get("actionUser"),
-                "ChucDanh": a.get("actionUserTitle"),
-                "ThoiDiemXuLy": ts(a.get("createDate")),
-                "PhongBanXuLy": a.get("stepName"),
-                "NoiDungXuLy": a.get("actionName"),
-                "TrangThai": a.get("status"),
-            }
-            for a in r.get("dossierActions") or ()
-        ],
+        "QuaTrinhXuLy": steps_to_national(r.get("dossierActions"), status_map),
         "NgayCapNhat": ts(r.get("modifiedDate")),
     }
 
 
-# The typed decode: only the fields the national record needs, decoded by msgspec in C (the
-# processing steps `dossierActions[]` and the rest are skipped unread); a page of another
-# shape takes the plain path above.
+def steps_to_national(actions: Any, status_map: dict[str, int]) -> list[dict[str, Any]]:
+    """OpenCPS `dossierActions[]` as national QuaTrinhXuLy items."""
+    ts = to_national_ts
+    return [
+        {
+            "NguoiXuLy": a.get("actionUser"),
+            "ChucDanh": a.get("actionUserTitle"),
+            "ThoiDiemXuLy": ts(a.get("createDate")),
+            "PhongBanXuLy": a.get("stepName"),
+            "NoiDungXuLy": a.get("actionName"),
+            "TrangThai": _status(status_map, a.get("status")),
+        }
+        for a in (actions if isinstance(actions, list) else ())
+        if isinstance(a, dict)
+    ]
+
+
+def steps(actions: list[Any], options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Stored OpenCPS actions for the dossier view, with the source's current status map."""
+    return steps_to_national(actions, _status_map(options))
+
+
+# The typed decode: only the fields the national record and the dossier view need, decoded by
+# msgspec in C (the processing steps `dossierActions[]` are kept as raw JSON, the rest is
+# skipped unread); a page of another shape takes the plain path above.
 class _Payment(msgspec.Struct, gc=False):
     feeCode: Any = None
     feeName: Any = None
@@ -240,6 +260,7 @@ class _Dossier(msgspec.Struct, gc=False):
     dossierRequests: list[_Request] | None = None
     apologies: list[_Apology] | None = None
     dossierResults: list[_Result] | None = None
+    dossierActions: msgspec.Raw = NO_STEPS  # kept as sent, translated when shown
 
 
 class _Page(msgspec.Struct, gc=False):
@@ -312,6 +333,7 @@ def typed_to_national(r: _Dossier, status_map: dict[str, int]) -> dict[str, Any]
             }
             for d in r.dossierResults or ()
         ],
+        "QuaTrinhXuLy": steps_to_national(orjson.loads(bytes(r.dossierActions)), status_map),
         "NgayCapNhat": ts(r.modifiedDate),
     }
 
@@ -341,13 +363,22 @@ def typed_to_raw(r: _Dossier, status_map: dict[str, int]) -> fast.RawDossier:
         TaiKhoanDuocXacThucVoiVNeID=r.vneidVerified,
         DaDongBoDVCQG=r.syncedNational,
         DanhSachHoSoBoSung=[
-            fast.Supplement(ts(q.requestDate), ts(q.replyDate)) for q in r.dossierRequests or ()
+            Supplement(ts(q.requestDate), ts(q.replyDate), ts(q.previousDueDate),
+                       ts(q.newDueDate))
+            for q in r.dossierRequests or ()
         ],
-        DanhSachLePhi=[fast.Fee(p.feeAmount) for p in r.payments or ()],
+        DanhSachLePhi=[
+            Fee(p.feeCode, p.feeName, p.feeAmount, p.paymentMethod, p.feeType)
+            for p in r.payments or ()
+        ],
         DanhSachThanhPhanHoSo=[fast.Component(p.reused) for p in r.dossierParts or ()],
         DanhSachGiayToKetQua=[fast.Result(d.fileUrl or "") for d in r.dossierResults or ()],
         DanhSachPhieuXinLoi=[fast.Apology() for _ in r.apologies or ()],
-    )
+        TenTTHC=r.serviceName,
+        TenLinhVuc=r.domainName,
+        TenDonVi=r.govAgencyName,
+        QuaTrinhXuLy=r.dossierActions,
+    )  # fmt: skip
 
 
 def to_typed(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> TypedPage | None:
@@ -358,15 +389,37 @@ def to_typed(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> TypedPag
         return None
     if page.data is None:
         return None
-    status_map = {str(k): int(v) for k, v in (ctx.options.get("status_map") or STATUS_MAP).items()}
+    status_map = _status_map(ctx.options)
     items = [typed_to_raw(r, status_map) for r in page.data]
     oldest = to_national_ts(page.data[-1].modifiedDate) if page.data else None
     nxt = _next(ctx, len(page.data), page.total, oldest)
+    loaded: list[Any] = []
+
+    def sources() -> list[Any]:
+        if not loaded:
+            loaded.extend(orjson.loads(body)["data"])
+        return loaded
 
     def raws() -> list[Any]:
-        return [dossier_to_national(r, status_map) for r in orjson.loads(body)["data"]]
+        return [dossier_to_national(r, status_map) if isinstance(r, dict) else r
+                for r in sources()]  # fmt: skip
 
-    return TypedPage(items, nxt, None, raws)
+    return TypedPage(items, nxt, None, raws, sources, steps_wire="opencps")
+
+
+def _status_map(options: Mapping[str, Any]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in {**STATUS_MAP, **(options.get("status_map") or {})}.items()}
+
+
+def translate(record: Any, options: Mapping[str, Any]) -> Any:
+    """One OpenCPS dossier in national fields, with the source's options (re-processing)."""
+    return dossier_to_national(record, _status_map(options)) if isinstance(record, dict) else record
+
+
+def records(body: bytes | memoryview) -> list[Any]:
+    doc = orjson.loads(body)
+    data = doc.get("data") if isinstance(doc, dict) else None
+    return data if isinstance(data, list) else []
 
 
 def _next(ctx: PageContext, count: int, total: Any, oldest: Any) -> str | None:
@@ -390,7 +443,7 @@ def _offset(ctx: PageContext) -> int:
 
 
 def to_national(body: bytes | memoryview, feed: Feed, ctx: PageContext) -> bytes:
-    status_map = {str(k): int(v) for k, v in (ctx.options.get("status_map") or STATUS_MAP).items()}
+    status_map = _status_map(ctx.options)
     try:  # typed, in C, skipping what the record does not need
         page = _decode_page(body)
     except msgspec.DecodeError:
@@ -425,8 +478,9 @@ def peek(tail: bytes, ctx: PageContext) -> tuple[bool, str | None]:
 
 
 WIRE = register_wire(
-    WireFormat("opencps", to_national=to_national, peek=peek, descending=True, to_typed=to_typed)
-)
+    WireFormat("opencps", to_national=to_national, peek=peek, descending=True, to_typed=to_typed,
+               translate=translate, records=records, steps=steps)
+)  # fmt: skip
 
 
 class OpenCPSConnector(NationalJsonConnector):

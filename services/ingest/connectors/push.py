@@ -51,5 +51,8 @@ class NationalPushConnector:
     ) -> Page:
         raise SourceError("client", "a national-push source sends its dossiers; it is not pulled")
 
+    def source_clock(self) -> datetime | None:
+        return None
+
     async def aclose(self) -> None:
         return None

@@ -11,6 +11,14 @@ format is two plain functions (module-level, so they travel to worker processes 
   the source's options `items_key` / `cursor_key`).
 - `to_typed(body, feed, ctx)` (optional, dossiers): the same, decoded straight into the typed
   fast path's records in one pass (what `to_national` + the fast path's decode would give);
+- `translate(record, options)` and `records(body)` (vendor formats): one record of the vendor's
+  shape → national fields with the source's options, and a body's records as the vendor sent
+  them; a rejected record is quarantined with its vendor record beside its translation, and
+  re-processing translates that again with the options of the moment (a corrected
+  `status_map`, say);
+- `steps(steps, options)` (vendor formats): processing steps in the vendor's shape → national
+  `QuaTrinhXuLy` items; the hot path stores a vendor's steps as sent (undecoded) and the
+  dossier view translates them;
 - `peek(tail, ctx)`: the next cursor guessed cheaply from the end of the body (or from the
   request alone, for offset paging), so the next fetch can start while a worker decodes this
   page. `(False, None)` means the body is truncated or malformed (the fetch is retried). The
@@ -49,11 +57,19 @@ class TypedPage:
     next_cursor: str | None
     server_time: Any
     raws: Callable[[], list[Any]]
+    # the records as the vendor sent them (in the order of `items`), for quarantine
+    sources: Callable[[], list[Any]] | None = None
+    # the shape of the items' raw processing steps (`RawDossier.QuaTrinhXuLy`): a wire format
+    # whose `steps` translates them when shown; None: national fields
+    steps_wire: str | None = None
 
 
 ToNational = Callable[[bytes | memoryview, Feed, PageContext], bytes]
 ToTyped = Callable[[bytes | memoryview, Feed, PageContext], TypedPage | None]
 Peek = Callable[[bytes, PageContext], tuple[bool, str | None]]
+Translate = Callable[[Any, Mapping[str, Any]], Any]
+Steps = Callable[[list[Any], Mapping[str, Any]], list[Any]]
+Records = Callable[[bytes | memoryview], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,9 @@ class WireFormat:
     # Optional, for dossier pages: one decode into the fast path's records (no national JSON
     # in between); None from it (an unexpected shape) falls back to `to_national`.
     to_typed: ToTyped | None = None
+    translate: Translate | None = None
+    records: Records | None = None
+    steps: Steps | None = None
 
 
 WIRE_FORMATS: dict[str, WireFormat] = {}

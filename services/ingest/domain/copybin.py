@@ -2,7 +2,7 @@
 so the engine only forwards bytes. A row holds the columns `pages.COPY_COLUMNS`: the record's
 (`pages.DOSSIER_COLUMNS`, the same wire data asyncpg's `copy_records_to_table` sends; a test
 compares the stored rows), then `status_since` (= `source_updated_at`: what a new dossier
-stores) and `run_id`, so the same stream can go into the staging table or, for dossiers not
+stores), `details` (`domain.details`: JSON text, or NULL) and `run_id`, so the same stream can go into the staging table or, for dossiers not
 stored yet, straight into `ingest.dossiers`.
 
 A stream is `HEADER`, one encoded row per record, `TRAILER`. The fast path
@@ -30,7 +30,7 @@ channel_status = struct.Struct(">ihih").pack
 # supplement_count … source_updated_at, status_since: fixed-width and never NULL, so one pack
 # per row.
 tail = struct.Struct(">ih id ih i? ih i? i? i? i? i? i? i? iq iq".replace(" ", "")).pack
-_COUNT = struct.pack(">h", 28)  # fields per row (`pages.COPY_COLUMNS`)
+_COUNT = struct.pack(">h", 29)  # fields per row (`pages.COPY_COLUMNS`)
 
 # Column kinds of `pages.DOSSIER_COLUMNS`, in order.
 DOSSIER_KINDS = (
@@ -80,10 +80,11 @@ def micros(value: datetime) -> int:
 
 
 def encode_dossier_row(
-    row: Sequence[Any], prefix: bytes | None = None, suffix: bytes = NULL
-) -> bytes:
+    row: Sequence[Any], prefix: bytes | None = None, suffix: bytes = NULL,
+    details: bytes | None = None,
+) -> bytes:  # fmt: skip
     """One row of `pages.DOSSIER_COLUMNS` values (timestamps as aware datetimes), followed by
-    `status_since` and `run_id` (`suffix`: `row_suffix(run_id)`)."""
+    `status_since`, `details` and `run_id` (`suffix`: `row_suffix(run_id)`)."""
     (source_id, code, unit_id, procedure, field, channel, status, t1, t2, t3, t4, t5, t6,
      supplements, supplement_days, apologies, has_fee, paid, b1, b2, b3, b4, b5, b6, b7,
      updated) = row  # fmt: skip
@@ -96,13 +97,24 @@ def encode_dossier_row(
         *(NULL if t is None else i64(8, micros(t)) for t in (t1, t2, t3, t4, t5, t6)),
         tail(2, supplements, 8, supplement_days, 2, apologies, 1, has_fee, 2, paid,
              1, b1, 1, b2, 1, b3, 1, b4, 1, b5, 1, b6, 1, b7, 8, at, 8, at),
+        NULL if details is None else length(len(details)) + details,
         suffix,
     ))  # fmt: skip
 
 
-def encode_dossier_rows(rows: Sequence[Sequence[Any]], run_id: str | None = None) -> bytes:
+def encode_dossier_rows(
+    rows: Sequence[Sequence[Any]], run_id: str | None = None,
+    details: Sequence[bytes | None] | None = None,
+) -> bytes:  # fmt: skip
     suffix = row_suffix(run_id)
-    return HEADER + b"".join([encode_dossier_row(row, None, suffix) for row in rows]) + TRAILER
+    found = details or [None] * len(rows)
+    return (
+        HEADER
+        + b"".join(
+            [encode_dossier_row(row, None, suffix, d) for row, d in zip(rows, found, strict=True)]
+        )
+        + TRAILER
+    )
 
 
 def copy_stream(rows: list[bytes]) -> tuple[bytes, array[int]]:

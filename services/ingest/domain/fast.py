@@ -1,7 +1,8 @@
 """The dossier hot path: a page body decoded by msgspec straight into typed Structs (only the
-fields normalisation reads; everything else, e.g. `QuaTrinhXuLy`, is skipped in C without
-building Python objects), checked with the rules of `normalise.normalise_dossier`, and turned
-into COPY rows plus event JSON without building pydantic models.
+fields normalisation reads and those the dossier view keeps, `domain.details`; everything else
+is skipped in C without building Python objects), checked with the rules of
+`normalise.normalise_dossier`, and turned into COPY rows (the details as one JSON text) plus
+event JSON without building pydantic models.
 
 The fast path is conservative: it accepts a record only when it is certain that
 `normalise_dossier` would accept it *and* produce the same record. Anything unusual (a value of
@@ -34,6 +35,8 @@ from services.ingest.domain.copybin import i64 as _i64
 from services.ingest.domain.copybin import length as _len
 from services.ingest.domain.copybin import tail as _tail
 from services.ingest.domain.copybin import text_field as _text_field
+from services.ingest.domain.details import NO_STEPS, Details, Fee, Supplement, steps_raw
+from services.ingest.domain.details import encode as _encode_details
 from services.ingest.domain.normalise import EARLIEST, FUTURE_TOLERANCE, VN, _positive
 
 _FALSE: tuple[Any, ...] = (None, "", 0, "0", False, "false", "False")
@@ -41,15 +44,6 @@ _TRUE: tuple[Any, ...] = (1, "1", True, "true", "True")
 _REUSED: tuple[Any, ...] = (1, "1", True)
 _EARLIEST = EARLIEST.strftime("%Y%m%d%H%M%S")
 _is_nfc = unicodedata.is_normalized
-
-
-class Supplement(msgspec.Struct, gc=False):
-    NgayYeuCauBoSung: Any = None
-    NgayTiepNhanBoSung: Any = None
-
-
-class Fee(msgspec.Struct, gc=False):
-    Gia: Any = None
 
 
 class Component(msgspec.Struct, gc=False):
@@ -65,7 +59,8 @@ class Apology(msgspec.Struct, gc=False):
 
 
 class RawDossier(msgspec.Struct, gc=False):
-    """The national fields `normalise_dossier` reads (a missing field reads as None)."""
+    """The national fields `normalise_dossier` reads (a missing field reads as None), and
+    those the dossier view shows (`domain.details`)."""
 
     MaHoSo: Any = None
     MaDonVi: Any = None
@@ -91,6 +86,11 @@ class RawDossier(msgspec.Struct, gc=False):
     DanhSachThanhPhanHoSo: list[Component] | str | None = None
     DanhSachGiayToKetQua: list[Result] | str | None = None
     DanhSachPhieuXinLoi: list[Apology] | str | None = None
+    # read for the dossier view only (`domain.details`), not by normalisation
+    TenTTHC: Any = None
+    TenLinhVuc: Any = None
+    TenDonVi: Any = None
+    QuaTrinhXuLy: msgspec.Raw = NO_STEPS  # kept as sent, never decoded here
 
 
 class DossierPage(msgspec.Struct, gc=False):
@@ -141,6 +141,14 @@ class Defer(Exception):
 
 
 _DEFER = Defer()
+
+
+def forget_deferral() -> None:
+    """Drop the traceback the shared `Defer` keeps from its last raise: its frames hold the
+    page's records, whose raw steps (`msgspec.Raw`) hold the body's buffer, and a body in
+    shared memory cannot be released while anything does."""
+    _DEFER.__traceback__ = None
+
 
 # A valid `yyyyMMddHHmmss` stamp is split into its hour (`yyyyMMddHH`) and its minute and
 # second (`mmss`); each part is validated once and cached with its share of the instant (µs
@@ -238,12 +246,13 @@ FastRecord = tuple[str, str, int, str, bytes]  # code, unit, updated µs, JSON, 
 
 def fast_dossier(
     r: RawDossier, source_id: str, agencies: Mapping[str, str], future: str, prefix: bytes,
-    suffix: bytes = _NULL,
+    suffix: bytes = _NULL, steps_wire: str | None = None,
 ) -> FastRecord:  # fmt: skip
     """(code, unit_id, source_updated_at in µs since 2000-01-01 UTC, `DossierRecord` JSON, the
     binary COPY row of `pages.COPY_COLUMNS`) or raises `Defer`. `prefix` is the row's start
     up to the code: `copybin.row_prefix(source_id)`; `suffix` its `run_id` field:
-    `copybin.row_suffix(run_id)`."""
+    `copybin.row_suffix(run_id)`; `steps_wire`: the wire format whose shape the raw steps
+    (`QuaTrinhXuLy`) have, None for national ones."""
     code = r.MaHoSo
     if type(code) is not str or not code.strip():
         raise _DEFER
@@ -341,6 +350,17 @@ def fast_dossier(
         if d.DuongDanTepTinKetQua:
             e_result = True
             break
+    details = _encode_details(
+        Details(
+            r.TenTTHC,
+            r.TenLinhVuc,
+            r.TenDonVi,
+            fees,
+            supplements,
+            steps_raw(r.QuaTrinhXuLy),
+            steps_wire,
+        )
+    )
     n_supplements = len(supplements)
     n_apologies = len(apologies)
     text = _encode(
@@ -368,6 +388,7 @@ def fast_dossier(
         _tail(2, n_supplements, 8, supplement_days, 2, n_apologies, 1, has_fee, 2, paid,
               1, digitised, 1, reused, 1, e_result, 1, synced, 1, vneid, 1, pds, 1, citizen,
               8, updated[0], 8, updated[0]),
+        _len(len(details)), details,
         suffix,
     ))  # fmt: skip
     return code, unit_id, updated[0], text, row

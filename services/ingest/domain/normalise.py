@@ -28,12 +28,15 @@ CODE_FIELDS: dict[str, str] = {"dossiers": "MaHoSo", "procedures": "MaTTHC", "pe
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A record that cannot be stored: its code (if readable), why, and the raw payload."""
+    """A record that cannot be stored: its code (if readable), why, and the raw payload (in
+    national fields); `source`: the record as a vendor source sent it, before translation
+    (None when the source sends national fields), so it can be translated again."""
 
     feed: Feed
     code: str | None
     reasons: tuple[str, ...]
     raw: Any
+    source: Any = None
 
     @property
     def kinds(self) -> tuple[str, ...]:

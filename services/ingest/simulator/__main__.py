@@ -15,6 +15,10 @@ from shared.logging import configure_logging
 log = logging.getLogger("simulator")
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m services.ingest.simulator", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, fld in Faults.model_fields.items():
         p.add_argument(
             f"--{name.replace('_', '-')}",
-            type=int if fld.annotation is int else float,
+            type=int if fld.annotation is int else _flag if fld.annotation is bool else float,
             default=fld.default,
             help=fld.description,
         )
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         access_log=False,
         log_config=None,  # keep our JSON handler on the root logger
+        date_header=False,  # the simulator's Date header reads its own clock
     )
 
 

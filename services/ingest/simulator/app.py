@@ -6,7 +6,8 @@ import html
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
@@ -27,6 +28,18 @@ def create_app(sim: Simulator) -> FastAPI:
         description="Deterministic stand-in for a provincial one-stop system.",
     )
     app.state.sim = sim
+
+    @app.middleware("http")
+    async def source_clock(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Every answer's Date header reads the simulated system's own clock (plus the
+        `clock_skew_s` fault), as a real one-stop system's would read its own: the server
+        running the simulator must not add its own (uvicorn: `date_header=False`)."""
+        response = await call_next(request)
+        if sim.faults.date_header:
+            response.headers["Date"] = formatdate(sim.clock + sim.faults.clock_skew_s, usegmt=True)
+        return response
 
     def authenticate(
         x_api_key: Annotated[str | None, Header()] = None,
@@ -255,7 +268,9 @@ Seed <b>{d.seed}</b>; clock <b>{fmt(sim.clock)}</b> (Vietnam time, yyyyMMddHHmms
 
     @app.post("/admin/faults", dependencies=[Depends(admin)])
     def set_faults(faults: Faults) -> Faults:
-        if faults.invalid_rate != sim.faults.invalid_rate:
+        if (faults.invalid_rate, faults.unknown_status_rate) != (
+            sim.faults.invalid_rate, sim.faults.unknown_status_rate
+        ):  # fmt: skip
             sim.clear_pages()  # served records change
         sim.faults = faults
         return faults

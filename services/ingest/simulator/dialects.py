@@ -19,6 +19,10 @@ IGATE_STATUS: dict[int, tuple[int, str]] = {
 IGATE_CHANNEL: dict[int, tuple[int, str]] = {
     1: (0, "Trực tiếp"), 2: (1, "Trực tuyến"), 3: (2, "Bưu chính công ích"),
 }  # fmt: skip
+# A status of a deployment's own, standing for national 4 (processing): what the
+# `unknown_status_rate` fault sends; the connectors' default vocabularies do not know it.
+IGATE_UNKNOWN_STATUS = {"id": 11, "name": "Chờ phê duyệt"}
+OPENCPS_UNKNOWN_STATUS = "approving"
 # national TrangThaiHoSo → OpenCPS dossierStatus
 OPENCPS_STATUS: dict[int, str] = {
     1: "new", 2: "received", 3: "denied", 4: "processing", 5: "waiting", 6: "paying",
@@ -44,6 +48,11 @@ def _id(code: Any) -> str:
     return hashlib.blake2b(str(code).encode(), digest_size=12).hexdigest()
 
 
+def _igate_status(status: Any) -> dict[str, Any]:
+    st = IGATE_STATUS.get(status) if isinstance(status, int) else None
+    return {"id": st[0], "name": st[1]} if st else {"id": status}
+
+
 def to_igate(r: dict[str, Any]) -> dict[str, Any]:
     status = r.get("TrangThaiHoSo")
     st = IGATE_STATUS.get(status) if isinstance(status, int) else None
@@ -54,7 +63,7 @@ def to_igate(r: dict[str, Any]) -> dict[str, Any]:
             "position": h["ChucDanh"],
             "agency": {"name": h["PhongBanXuLy"]},
             "name": h["NoiDungXuLy"],
-            "status": h["TrangThai"],
+            "status": _igate_status(h["TrangThai"]),
             "createdDate": iso(h["ThoiDiemXuLy"]),
         }
         for h in r.get("QuaTrinhXuLy") or ()
@@ -207,7 +216,7 @@ def to_opencps(r: dict[str, Any], index: int) -> dict[str, Any]:
                 "actionUserTitle": h["ChucDanh"],
                 "stepName": h["PhongBanXuLy"],
                 "actionName": h["NoiDungXuLy"],
-                "status": h["TrangThai"],
+                "status": OPENCPS_STATUS.get(h["TrangThai"], h["TrangThai"]),
                 "createDate": vn(h["ThoiDiemXuLy"]),
             }
             for h in r.get("QuaTrinhXuLy") or ()

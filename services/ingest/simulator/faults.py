@@ -30,12 +30,33 @@ class Faults(BaseModel):
         "(quarantined as unknown_agency until the mapping is added and the quarantine "
         "re-processed).",
     )
+    unknown_status_rate: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="Share of dossiers in processing that the vendor dialects send with a "
+        "status of the deployment's own (iGate id 11 'Chờ phê duyệt', OpenCPS 'approving'), "
+        "which a connector does not know until the source's status_map maps it (to 4) and "
+        "the quarantine is re-processed.",
+    )
     advance_per_page_s: int = Field(
         default=0,
         ge=0,
         description="Clock seconds added before every follow-up page, so records change "
         "between pages (and move after the cursor).",
     )
+
+    clock_skew_s: int = Field(
+        default=0,
+        ge=-10 * 365 * 86_400,
+        le=10 * 365 * 86_400,
+        description="Seconds every answer's HTTP Date header is ahead of the simulated "
+        "system's clock (negative: behind): a source whose clock is off.",
+    )
+    date_header: bool = Field(
+        default=True, description="Send the HTTP Date header at all (False: a source that "
+        "reports no time in its vendor dialects).",
+    )  # fmt: skip
 
     def any_request_fault(self) -> bool:
         return bool(self.error_rate or self.rate_limit_rate or self.hang_rate or self.garble_rate)

@@ -274,14 +274,32 @@ class Simulator:
         chosen = list(order[offset : offset + size])
         if dup:
             chosen = list(order[max(0, offset - rng.randint(1, 5)) : offset]) + chosen  # type: ignore[union-attr]
+        odd = faults.unknown_status_rate
+
+        def own_status(rec: dict[str, Any]) -> bool:
+            """The dossier is sent with the deployment's own status (the fault)."""
+            return (
+                bool(odd)
+                and rec.get("TrangThaiHoSo") == 4
+                and invalid_pick(f"status:{rec.get('MaHoSo')}", odd)
+            )
+
         if dialect == "opencps":
-            doc: dict[str, Any] = {
-                "total": total,
-                "data": [dialects.to_opencps(render(j), j) for j in chosen],
-            }
+            data = []
+            for j in chosen:
+                item = dialects.to_opencps(render(j), j)
+                if own_status(render(j)):
+                    item["dossierStatus"] = dialects.OPENCPS_UNKNOWN_STATUS
+                data.append(item)
+            doc: dict[str, Any] = {"total": total, "data": data}
         else:
             page = offset // size
-            content = [dialects.to_igate(render(j)) for j in chosen]
+            content = []
+            for j in chosen:
+                item = dialects.to_igate(render(j))
+                if own_status(render(j)):
+                    item["dossierStatus"] = dict(dialects.IGATE_UNKNOWN_STATUS)
+                content.append(item)
             doc = {
                 "content": content, "totalElements": total,
                 "totalPages": (total + size - 1) // size, "size": size, "number": page,

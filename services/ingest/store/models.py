@@ -11,7 +11,9 @@
 - `dossier_status_history`: every status transition we observed of a stored dossier, with the
   previous status and when it began; the trail's first entry is derived from the first
   transition (or the dossier row itself), see `api.routes.get_dossier`.
-- `quarantine`: records that failed validation, with reasons and the raw payload as received.
+- `push_acks`: acknowledgements of committed push batches, replayed for a repeat.
+- `quarantine`: records that failed validation, with reasons and the raw payload as received
+  (a vendor's record also as the vendor sent it, to translate again when re-processed).
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class Source(Base):
     # the source's own clock at its last completed run, and the newest NgayCapNhat seen then
     source_time: Mapped[datetime | None]
     newest_seen: Mapped[datetime | None]
+    # the clock `source_time` came from: server_time | http_date | local (ingest_0013)
+    lag_clock: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
@@ -111,6 +115,7 @@ class Checkpoint(Base):
     pages: Mapped[int] = mapped_column(Integer, server_default="0")
     max_seen: Mapped[datetime | None]
     source_time: Mapped[datetime | None]  # the latest time the source reported in this walk
+    source_clock: Mapped[str | None] = mapped_column(Text)  # server_time | http_date
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
@@ -136,6 +141,7 @@ class Run(Base):
     errors: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
     lag_s: Mapped[float | None] = mapped_column(Float)
+    lag_clock: Mapped[str | None] = mapped_column(Text)  # server_time | http_date | local
     resumes: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
@@ -177,6 +183,9 @@ class Dossier(Base):
     # When the current status began (`source_updated_at` of the version that brought it).
     status_since: Mapped[datetime | None]
     ingested_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # names, fees, supplements and processing steps as the source sent them, in national
+    # fields: JSON text (`domain.details`), read by the dossier view only
+    details: Mapped[str | None] = mapped_column(Text)
 
 
 class DossierStatusChange(Base):
@@ -265,6 +274,8 @@ class Quarantined(Base):
     code: Mapped[str | None] = mapped_column(Text)
     reasons: Mapped[list[str]] = mapped_column(ARRAY(Text))
     raw: Mapped[str] = mapped_column(Text)  # JSON text as received (NUL bytes stay escaped)
+    # a vendor source's record as it sent it (`raw` is then its national translation)
+    source_raw: Mapped[str | None] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(Text)  # md5 of `raw`
     status: Mapped[str] = mapped_column(Text, server_default="open")  # open|resolved|superseded
     run_id: Mapped[str | None] = mapped_column(Text)
@@ -272,3 +283,19 @@ class Quarantined(Base):
     first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     resolved_at: Mapped[datetime | None]
+
+
+class PushAck(Base):
+    """The acknowledgement of a committed push batch that named its session: the same batch
+    (same session, same content) sent again is answered with it (ingest_0013)."""
+
+    __tablename__ = "push_acks"
+
+    source_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
+    session: Mapped[str] = mapped_column(Text, primary_key=True)
+    digest: Mapped[str] = mapped_column(Text, primary_key=True)  # sha256 of the batch
+    ack: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

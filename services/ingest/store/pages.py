@@ -33,7 +33,13 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from services.ingest.domain.copybin import select_rows
+from services.ingest.domain.copybin import (
+    copy_stream,
+    encode_dossier_row,
+    row_prefix,
+    row_suffix,
+    select_rows,
+)
 from services.ingest.domain.normalise import Feed, Record, Rejection
 from services.ingest.domain.pull import newest_wins
 from shared.events.payloads import (
@@ -76,8 +82,9 @@ PROCEDURE_COLUMNS = (
     "e_certified_copy", "source_updated_at",
 )  # fmt: skip
 # A dossier COPY stream's columns (`copybin`): the record's, then what a new row stores beyond
-# them, so the stream can also go straight into `ingest.dossiers`.
-COPY_COLUMNS = (*DOSSIER_COLUMNS, "status_since", "run_id")
+# them (its status start, the view's details, the run), so the stream can also go straight
+# into `ingest.dossiers`.
+COPY_COLUMNS = (*DOSSIER_COLUMNS, "status_since", "details", "run_id")
 PETITION_COLUMNS = (
     "source_id", "code", "unit_id", "received_at", "due_at", "handled_at", "satisfied",
     "category", "source_updated_at",
@@ -111,15 +118,17 @@ def _upsert_sql(t: FeedTable) -> str:
     cols = ", ".join(t.columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in t.columns if c not in ("source_id", "code"))
     if t.history:
+        # a version without details (a page written from rows alone) keeps the stored ones
         updates += (
             ", status_since = CASE WHEN cur.status = excluded.status THEN cur.status_since"
-            " ELSE excluded.source_updated_at END"
+            " ELSE excluded.source_updated_at END,"
+            " details = coalesce(excluded.details, cur.details)"
         )
     upsert = f"""
         INSERT INTO {SCHEMA}.{t.table} AS cur ({cols}, run_id{
-        ", status_since" if t.history else ""
+        ", status_since, details" if t.history else ""
     })
-        SELECT {cols}, $2{", source_updated_at" if t.history else ""} FROM {t.stage}
+        SELECT {cols}, $2{", source_updated_at, details" if t.history else ""} FROM {t.stage}
         WHERE source_id = $1
         ON CONFLICT (source_id, code) DO UPDATE SET {updates},
             run_id = excluded.run_id, version = cur.version + 1, ingested_at = now()
@@ -146,25 +155,28 @@ UPSERT_SQL = {feed: _upsert_sql(t) for feed, t in TABLES.items()}
 
 QUARANTINE_SQL = f"""
     WITH t AS (
-        SELECT code, string_to_array(reasons, E'\\x1f') AS reasons, raw, fp, ord
-        FROM unnest($4::text[], $5::text[], $6::text[], $7::text[])
-             WITH ORDINALITY AS t(code, reasons, raw, fp, ord)
+        SELECT code, string_to_array(reasons, E'\\x1f') AS reasons, raw, fp, src, ord
+        FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+             WITH ORDINALITY AS t(code, reasons, raw, fp, src, ord)
     ), latest AS (  -- a record twice in the page: its last version
         SELECT DISTINCT ON (coalesce(code, fp)) * FROM t ORDER BY coalesce(code, fp), ord DESC
     ), updated AS (  -- the record's open entry follows its latest malformed version
         UPDATE {SCHEMA}.quarantine q
         SET reasons = l.reasons, raw = l.raw, fingerprint = l.fp, run_id = $3,
+            source_raw = coalesce(l.src, q.source_raw),
             last_seen_at = now(), seen_count = q.seen_count + 1
         FROM latest l
         WHERE q.source_id = $1 AND q.feed = $2 AND q.status = 'open' AND q.code = l.code
         RETURNING q.code
     )
-    INSERT INTO {SCHEMA}.quarantine AS q (source_id, feed, code, reasons, raw, fingerprint, run_id)
-    SELECT $1, $2, l.code, l.reasons, l.raw, l.fp, $3 FROM latest l
+    INSERT INTO {SCHEMA}.quarantine AS q
+        (source_id, feed, code, reasons, raw, fingerprint, run_id, source_raw)
+    SELECT $1, $2, l.code, l.reasons, l.raw, l.fp, $3, l.src FROM latest l
     WHERE l.code IS NULL OR l.code NOT IN (SELECT code FROM updated)
     ON CONFLICT (source_id, feed, fingerprint) WHERE status = 'open' DO UPDATE
         SET last_seen_at = now(), seen_count = q.seen_count + 1, run_id = excluded.run_id,
-            reasons = excluded.reasons
+            reasons = excluded.reasons,
+            source_raw = coalesce(excluded.source_raw, q.source_raw)
     RETURNING (xmax = 0) AS inserted"""
 
 # A page's codes travel as one text joined by SEP, split back in SQL (asyncpg encodes a text[]
@@ -195,7 +207,8 @@ CHECKPOINT_SQL = f"""
     UPDATE {SCHEMA}.checkpoints
     SET cursor = $3, pages = pages + 1, updated_at = now(),
         max_seen = CASE WHEN max_seen IS NULL OR $4 > max_seen THEN $4 ELSE max_seen END,
-        source_time = GREATEST(source_time, $5::timestamptz)
+        source_time = GREATEST(source_time, $5::timestamptz),
+        source_clock = coalesce($6::text, source_clock)
     WHERE source_id = $1 AND feed = $2"""
 
 RUN_COUNTERS_SQL = f"""
@@ -258,7 +271,8 @@ class PreparedPage:
     codes: list[str]
     units: list[str]
     max_seen: datetime | None
-    rejections: list[tuple[str | None, str, str, str]]  # code, reasons (SEP-joined), raw, fp
+    # code, reasons (SEP-joined), raw (national fields), fp, the vendor's record (or None)
+    rejections: list[tuple[str | None, str, str, str, str | None]]
     reason_kinds: list[str]
     # The rows as a binary COPY stream of `COPY_COLUMNS`, when a worker process built it (then
     # `rows` does not travel back to the engine: the engine forwards these bytes), where each
@@ -267,6 +281,11 @@ class PreparedPage:
     row_starts: array[int] | None = None
     run_id: str | None = None
     server_time: datetime | None = None  # the time the source reported with the page
+    # which clock `server_time` is: "server_time" (the page's own field, the default when it
+    # is set) or "http_date" (the source's Date header, set by the walk)
+    clock: str | None = None
+    # dossier `rows` only (the reference path): each row's details (`domain.details`)
+    details: list[bytes | None] | None = None
 
     # Pickling (worker process → engine): dossier rows travel as msgpack, encoded and decoded
     # in C; pickle spends ~25 us per row on their datetimes. Instants are kept (they come back
@@ -280,13 +299,13 @@ class PreparedPage:
         return (
             self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
             self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
-            self.run_id, self.server_time,
+            self.run_id, self.server_time, self.clock, self.details,
         )  # fmt: skip
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         (self.next_cursor, self.received, rows, self.record_json, self.codes, self.units,
          self.max_seen, self.rejections, self.reason_kinds, self.copy_data, self.row_starts,
-         self.run_id, self.server_time) = state  # fmt: skip
+         self.run_id, self.server_time, self.clock, self.details) = state  # fmt: skip
         if rows is None:
             rows = []
         self.rows = _DOSSIER_ROWS.decode(rows) if isinstance(rows, bytes) else rows
@@ -303,13 +322,19 @@ _DOSSIER_ROWS = msgspec.msgpack.Decoder(list[DossierRow])
 
 def prepare(
     feed: Feed, records: Sequence[Record], rejections: Sequence[Rejection],
-    next_cursor: str | None,
+    next_cursor: str | None, details: Sequence[bytes | None] | None = None,
 ) -> PreparedPage:  # fmt: skip
+    """`details`: each dossier record's (`domain.details`), in the order of `records`."""
     cols = TABLES[feed].columns
     latest = newest_wins(records)
     values = list(latest.values())
     quarantine, kinds = prepare_rejections(rejections)
+    kept: list[bytes | None] | None = None
+    if details is not None:
+        at = {id(r): i for i, r in enumerate(records)}
+        kept = [details[at[id(r)]] for r in values]
     return PreparedPage(
+        details=kept,
         next_cursor=next_cursor,
         received=len(records),
         rows=[tuple(getattr(r, c) for c in cols) for r in values],
@@ -324,16 +349,31 @@ def prepare(
 
 def prepare_rejections(
     rejections: Sequence[Rejection],
-) -> tuple[list[tuple[str | None, str, str, str]], list[str]]:
+) -> tuple[list[tuple[str | None, str, str, str, str | None]], list[str]]:
     """Quarantine rows (deduplicated by payload fingerprint) and the reason kinds to count."""
-    seen: dict[str, tuple[str | None, str, str, str]] = {}
+    seen: dict[str, tuple[str | None, str, str, str, str | None]] = {}
     kinds: list[str] = []
     for rej in rejections:
         text = raw_text(rej.raw)
         fp = fingerprint(text)
-        seen.setdefault(fp, (rej.code, SEP.join(rej.reasons), text, fp))
+        source = None if rej.source is None else raw_text(rej.source)
+        seen.setdefault(fp, (rej.code, SEP.join(rej.reasons), text, fp, source))
         kinds.extend(set(rej.kinds))
     return list(seen.values()), kinds
+
+
+def stream_rows(page: PreparedPage, source_id: str, run_id: str | None) -> PreparedPage:
+    """A dossier page's `rows` (and their details) as the binary COPY stream carrying `run_id`,
+    which the writer forwards as it is (`rows` emptied)."""
+    if page.rows:
+        prefix, suffix = row_prefix(source_id), row_suffix(run_id)
+        details = page.details or [None] * len(page.rows)
+        page.copy_data, page.row_starts = copy_stream(
+            [encode_dossier_row(row, prefix, suffix, d)
+             for row, d in zip(page.rows, details, strict=True)]
+        )  # fmt: skip
+        page.run_id, page.rows, page.details = run_id, [], None
+    return page
 
 
 def event_json(feed: Feed, unit_id: str, run_id: str, record_json: list[str]) -> str:
@@ -357,12 +397,16 @@ async def write_page(
     rejections: Sequence[Rejection],
     next_cursor: str | None,
     checkpoint: bool = True,
+    details: Sequence[bytes | None] | None = None,
 ) -> PageResult:
-    """Write one page of normalised records in one transaction."""
+    """Write one page of normalised records in one transaction (`details`: each dossier
+    record's, `domain.details`, in the order of `records`)."""
+    page = prepare(feed, records, rejections, next_cursor, details)
+    if feed == "dossiers":
+        stream_rows(page, source_id, run_id)
     return await write_prepared(
         conn, source_id=source_id, feed=feed, run_id=run_id, event_source=event_source,
-        page=prepare(feed, records, rejections, next_cursor), rejected=len(rejections),
-        checkpoint=checkpoint,
+        page=page, rejected=len(rejections), checkpoint=checkpoint,
     )  # fmt: skip
 
 
@@ -510,12 +554,14 @@ async def _write(
             inserted = await conn.fetch(
                 QUARANTINE_SQL, source_id, feed, run_id,
                 [r[0] for r in rj], [r[1] for r in rj], [r[2] for r in rj], [r[3] for r in rj],
+                [r[4] for r in rj],
             )  # fmt: skip
             new_quarantine = sum(1 for r in inserted if r[0])
         if checkpoint:
+            clock = page.clock or ("server_time" if page.server_time is not None else None)
             await conn.execute(
                 CHECKPOINT_SQL, source_id, checkpoint_key or feed, page.next_cursor,
-                page.max_seen, page.server_time,
+                page.max_seen, page.server_time, clock,
             )  # fmt: skip
         pulled = page.received + rejected
         unchanged = page.received - len(changed)

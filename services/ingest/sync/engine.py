@@ -43,11 +43,13 @@ from services.ingest.connectors import (
     WIRE_FORMATS,
     ConnectorConfig,
     SourceError,
+    capabilities,
     create_connector,
     push_kinds,
 )
 from services.ingest.connectors.base import Connector, Feed
 from services.ingest.connectors.retry import RetryPolicy
+from services.ingest.domain.details import details_json
 from services.ingest.domain.normalise import NORMALISERS, Record, Rejection
 from services.ingest.store.credentials import CredentialError, Keyring
 from services.ingest.store.pages import OUTBOX_COLUMNS, SCHEMA, outbox_record, write_page
@@ -523,13 +525,14 @@ class SyncEngine:
         sid, feed = plan.source["id"], plan.feed
         async with self.pool.acquire() as conn, conn.transaction():
             cp = await conn.fetchrow(
-                f"SELECT max(max_seen) AS max_seen, max(source_time) AS source_time "
-                f"FROM {SCHEMA}.checkpoints "
+                f"SELECT max(max_seen) AS max_seen, max(source_time) AS source_time, "
+                f"max(source_clock) AS source_clock FROM {SCHEMA}.checkpoints "
                 f"WHERE source_id = $1 AND (feed = $2 OR feed LIKE $2 || '#%')",
                 sid, feed,
             )  # fmt: skip
             max_seen = cp["max_seen"] if cp else None
             source_time = cp["source_time"] if cp else None
+            clock = (cp["source_clock"] or "server_time") if source_time is not None else "local"
             if complete:
                 if plan.kind == "incremental" and max_seen is not None:
                     await conn.execute(
@@ -557,16 +560,18 @@ class SyncEngine:
             else:
                 status = "partial" if total_pages > 0 else "failed"
             newest = watermark if plan.kind == "incremental" else max_seen
-            # Lag on the source's own clock (the time it reported) when it reports one: a
-            # source whose clock is off, or a simulator at a fixed date, is then not "behind".
+            # Lag on the source's own clock (the time it reported in its pages, or its HTTP
+            # Date header) when it reports one: a source whose clock is off, or a simulator at
+            # a fixed date, is then not "behind". `clock` says which was used.
             lag = ((source_time or datetime.now(UTC)) - newest).total_seconds() if newest else None
             if error is None and not complete:
                 error = "stopped before the end of the walk (service shutting down)"
             run = await conn.fetchrow(
                 f"""UPDATE {SCHEMA}.runs SET status = $2, finished_at = now(), error = $3,
-                    errors = $4::jsonb, lag_s = $5 WHERE id = $1
+                    errors = $4::jsonb, lag_s = $5, lag_clock = $6 WHERE id = $1
                     RETURNING pulled, stored, unchanged, quarantined, pages""",
                 plan.run_id, status, error, json.dumps(dict(errors)), lag,
+                clock if lag is not None else None,
             )  # fmt: skip
             if status == "failed":
                 await conn.execute(
@@ -585,9 +590,11 @@ class SyncEngine:
                         degraded_until = NULL, updated_at = now(),
                         last_error = CASE WHEN $2::text IS NULL THEN last_error ELSE $2 END,
                         source_time = CASE WHEN $4 THEN $3 ELSE source_time END,
-                        newest_seen = CASE WHEN $4 THEN $5 ELSE newest_seen END
+                        newest_seen = CASE WHEN $4 THEN $5 ELSE newest_seen END,
+                        lag_clock = CASE WHEN $4 THEN $6 ELSE lag_clock END
                         WHERE id = $1""",
                     sid, error, source_time, feed == "dossiers" and newest is not None, newest,
+                    clock,
                 )  # fmt: skip
             event = IngestRunCompleted(
                 run_id=plan.run_id, source_id=sid, feed=feed, outcome=status,
@@ -624,7 +631,9 @@ async def reprocess_quarantine(
 ) -> dict[str, Any]:  # fmt: skip
     """Normalise open quarantine entries again (e.g. after an agency mapping was added): valid
     ones are stored like any page (newer wins, events for real changes) and marked resolved;
-    the others stay open with their current reasons."""
+    the others stay open with their current reasons. An entry holding the record as a vendor
+    sent it (`source_raw`) is translated again first, with the source's options as they are
+    now (a status map corrected since is applied); others are read as they were stored."""
     pool = engine.pool
     async with pool.acquire() as conn:
         row = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.sources WHERE id = $1", source_id)
@@ -632,7 +641,7 @@ async def reprocess_quarantine(
             raise SourceNotFound(source_id)
         source = _source_dict(row)
         rows = await conn.fetch(
-            f"""SELECT id, raw FROM {SCHEMA}.quarantine
+            f"""SELECT id, raw, source_raw FROM {SCHEMA}.quarantine
             WHERE source_id = $1 AND feed = $2 AND status = 'open'
               AND ($3::bigint[] IS NULL OR id = ANY($3::bigint[]))
             ORDER BY id LIMIT $4""",
@@ -642,14 +651,22 @@ async def reprocess_quarantine(
         now = datetime.now(UTC)
         records: list[Record] = []
         rejections: list[Rejection] = []
+        details: list[bytes | None] = []
         ok_ids: list[int] = []
+        wire = WIRE_FORMATS[capabilities(source["kind"]).wire]
+        options = source.get("options") or {}
         for r in rows:
-            raw = json.loads(r["raw"])
+            sent = json.loads(r["source_raw"]) if r["source_raw"] is not None else None
+            if sent is not None and wire.translate is not None:
+                raw = wire.translate(sent, options)
+            else:
+                raw = json.loads(r["raw"])
             out = normaliser(raw, source_id=source_id, agencies=source["agencies"], now=now)
             if isinstance(out, Rejection):
-                rejections.append(out)
+                rejections.append(dataclasses.replace(out, source=sent))
             else:
                 records.append(out)
+                details.append(details_json(raw) if feed == "dossiers" else None)
                 ok_ids.append(r["id"])
         run_id = str(uuid.uuid4())
         await SyncEngine._insert_run(conn, run_id, source_id, feed, "reprocess", "manual",
@@ -657,7 +674,7 @@ async def reprocess_quarantine(
         result = await write_page(
             conn, source_id=source_id, feed=feed, run_id=run_id,
             event_source=engine.event_source, records=records, rejections=rejections,
-            next_cursor=None, checkpoint=False,
+            next_cursor=None, checkpoint=False, details=details,
         )  # fmt: skip
         async with conn.transaction():
             await conn.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
-from services.ingest.connectors import WIRE_FORMATS, PageContext
+from services.ingest.connectors import WIRE_FORMATS, PageContext, WireFormat
 from services.ingest.connectors.base import SourceError
 from services.ingest.connectors.national import decode_envelope, parse_server_time
 from services.ingest.connectors.wire import envelope_keys
@@ -31,6 +32,7 @@ from services.ingest.domain.copybin import (
     row_prefix,
     row_suffix,
 )
+from services.ingest.domain.details import details_json
 from services.ingest.domain.normalise import (
     NORMALISERS,
     Feed,
@@ -42,8 +44,11 @@ from services.ingest.domain.normalise import (
 from services.ingest.store.pages import (
     DOSSIER_COLUMNS,
     PreparedPage,
+    fingerprint,
     prepare,
     prepare_rejections,
+    raw_text,
+    stream_rows,
 )
 from shared.gc_pause import gc_paused
 
@@ -63,18 +68,22 @@ def warm() -> int:
 def normalise_page(
     feed: Feed, records: list[dict[str, Any]], invalid: list[Any], *, source_id: str,
     agencies: dict[str, str], now: datetime, scan_nul: bool,
-) -> tuple[list[Record], list[Rejection]]:  # fmt: skip
+) -> tuple[list[Record], list[Rejection], list[bytes | None] | None]:  # fmt: skip
+    """(valid records, rejections, each valid dossier's details or None for other feeds)."""
     normaliser = NORMALISERS[feed]
     good: list[Record] = []
     bad: list[Rejection] = []
+    details: list[bytes | None] | None = [] if feed == "dossiers" else None
     for raw in records:
         out = normaliser(raw, source_id=source_id, agencies=agencies, now=now, scan_nul=scan_nul)
         if isinstance(out, Rejection):
             bad.append(out)
         else:
             good.append(out)
+            if details is not None:
+                details.append(details_json(raw))
     bad.extend(Rejection(feed, None, ("not_an_object",), item) for item in invalid)
-    return good, bad
+    return good, bad, details
 
 
 def decode_body(
@@ -95,17 +104,41 @@ def decode_body(
             with gc_paused():
                 return prepare_typed(
                     typed.items, typed.next_cursor, typed.server_time, typed.raws,
-                    may_contain_nul, source_id, agencies, now, run_id,
+                    may_contain_nul, source_id, agencies, now, run_id, typed.sources,
+                    typed.steps_wire,
                 )  # fmt: skip
     if fmt.to_national is None:
         items_key, cursor_key = envelope_keys(ctx.options)
-    else:
-        try:
-            body = fmt.to_national(body, feed, ctx)
-        except SourceError as exc:
-            return PrepareError(exc.kind, str(exc))
-        items_key, cursor_key = "items", "next_cursor"
-    return prepare_body(body, feed, source_id, agencies, now, items_key, cursor_key, run_id)
+        return prepare_body(body, feed, source_id, agencies, now, items_key, cursor_key, run_id)
+    try:
+        national = fmt.to_national(body, feed, ctx)
+    except SourceError as exc:
+        return PrepareError(exc.kind, str(exc))
+    out = prepare_body(national, feed, source_id, agencies, now, run_id=run_id)
+    if not isinstance(out, PrepareError) and out[0].rejections:
+        keep_sources(out[0], body, fmt, ctx)
+    return out
+
+
+def keep_sources(
+    page: PreparedPage, body: bytes | memoryview, fmt: WireFormat, ctx: PageContext
+) -> None:
+    """Beside each rejected record's national translation, the record as the vendor sent it,
+    found again by translating the body's records (a page with rejections only)."""
+    if fmt.records is None or fmt.translate is None:
+        return
+    try:
+        sources = fmt.records(body)
+    except (SourceError, ValueError):
+        return
+    by_fp: dict[str, Any] = {}
+    for source in sources:
+        national = fmt.translate(source, ctx.options) if isinstance(source, dict) else source
+        by_fp.setdefault(fingerprint(raw_text(national)), source)
+    page.rejections = [
+        (code, reasons, raw, fp, raw_text(by_fp[fp]) if fp in by_fp else src)
+        for code, reasons, raw, fp, src in page.rejections
+    ]
 
 
 def prepare_body(
@@ -121,12 +154,7 @@ def prepare_body(
     except SourceError as exc:
         return PrepareError(exc.kind, str(exc))
     if feed == "dossiers" and page.rows:  # the engine then only forwards bytes to COPY
-        prefix, suffix = row_prefix(source_id), row_suffix(run_id)
-        page.copy_data, page.row_starts = copy_stream(
-            [encode_dossier_row(row, prefix, suffix) for row in page.rows]
-        )
-        page.run_id = run_id
-        page.rows = []
+        stream_rows(page, source_id, run_id)
     return page, rejected
 
 
@@ -268,11 +296,11 @@ def prepare_page(
         if fast_page is not None:
             return fast_page
     page = decode_envelope(bytes(body), items_key, cursor_key)
-    good, bad = normalise_page(
+    good, bad, details = normalise_page(
         feed, page.records, page.invalid, source_id=source_id, agencies=agencies, now=now,
         scan_nul=page.may_contain_nul,
     )  # fmt: skip
-    prepared = prepare(feed, good, bad, page.next_cursor)
+    prepared = prepare(feed, good, bad, page.next_cursor, details)
     prepared.server_time = page.server_time
     return prepared, len(bad)
 
@@ -314,9 +342,12 @@ def prepare_typed(
     items: list[Any], next_cursor: str | None, server_time: Any,
     load_raws: Callable[[], list[Any]], may_contain_nul: bool, source_id: str,
     agencies: dict[str, str], now: datetime, run_id: str | None,
+    load_sources: Callable[[], list[Any]] | None = None, steps_wire: str | None = None,
 ) -> tuple[PreparedPage, int]:  # fmt: skip
     """`prepare_dossiers_fast` of typed records however they were decoded; `load_raws` gives
-    the records as raw dicts, for the reference normaliser when a record is deferred."""
+    the records as raw dicts, for the reference normaliser when a record is deferred, and
+    `load_sources` (a vendor's page) the records as the vendor sent them, kept with the
+    rejected ones; `steps_wire` the shape of the typed records' raw steps (None: national)."""
     future = fast.future_limit(now)
     prefix, suffix = row_prefix(source_id), row_suffix(run_id)
     cols = DOSSIER_COLUMNS
@@ -325,13 +356,14 @@ def prepare_typed(
     latest: dict[str, tuple[int, str, str, bytes]] = {}
     bad: list[Rejection] = []
     raws: list[Any] | None = load_raws() if may_contain_nul else None
+    sources: list[Any] | None = None
     received = 0
     for i, item in enumerate(items):
         try:
             if raws is not None and find_nul(raws[i]):
                 raise fast.Defer
             code, unit, updated, text, row = fast_dossier(
-                item, source_id, agencies, future, prefix, suffix
+                item, source_id, agencies, future, prefix, suffix, steps_wire
             )
         except fast.Defer:
             if raws is None:
@@ -340,15 +372,22 @@ def prepare_typed(
                 raws[i], source_id=source_id, agencies=agencies, now=now, scan_nul=may_contain_nul
             )
             if isinstance(out, Rejection):
+                if load_sources is not None:
+                    if sources is None:
+                        sources = load_sources()
+                    out = dataclasses.replace(out, source=sources[i])
                 bad.append(out)
                 continue
             code, unit, updated = out.code, out.unit_id, micros(out.source_updated_at)
             text = out.model_dump_json()
-            row = encode_dossier_row(tuple(getattr(out, c) for c in cols), prefix, suffix)
+            row = encode_dossier_row(
+                tuple(getattr(out, c) for c in cols), prefix, suffix, details_json(raws[i])
+            )
         received += 1
         old = latest.get(code)
         if old is None or updated > old[0]:
             latest[code] = (updated, unit, text, row)
+    fast.forget_deferral()
     values = latest.values()
     quarantine, kinds = prepare_rejections(bad)
     newest = max((v[0] for v in values), default=None)

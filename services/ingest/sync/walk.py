@@ -195,8 +195,15 @@ class PageWalk:
     # ------------------------------------------------------------------ stage 3: write
 
     async def write(self, conn: asyncpg.Connection, decoded: Decoded, mode: Mode) -> PageResult:
-        """The page, its events, its quarantine entries and the checkpoint: one transaction."""
+        """The page, its events, its quarantine entries and the checkpoint: one transaction.
+        A page that carries no time of its own (a vendor's) is stamped with the source's
+        clock from its HTTP Date header, so lag is measured on the source's clock (the
+        latest Date seen: pages are fetched ahead, and the latest is the truest reading)."""
         page, rejected = decoded
+        if page.server_time is None:
+            clock = self.connector.source_clock()
+            if clock is not None:
+                page.server_time, page.clock = clock, "http_date"
         result = await write_prepared(
             conn, source_id=self.sid, feed=self.plan.feed, run_id=self.plan.run_id,
             event_source=self.engine.event_source, page=page, rejected=rejected, mode=mode,
