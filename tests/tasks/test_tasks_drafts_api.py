@@ -242,6 +242,37 @@ async def test_abolished_unit_without_successor_is_a_warning_not_a_silent_drop(
     assert codes(draft)["successor"] == 1
 
 
+async def test_units_an_inspector_names_instead_of_the_plan_obey_the_plan_s_rules(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    """The inspector may re-assign an item, but not to a unit abolished by the confirmation
+    date (the refusal names its successors) or to another province's unit."""
+    text = (
+        "Hưng Yên, ngày 05 tháng 3 năm 2026\n\nUBND tỉnh yêu cầu:\n\n1. Sở Tư pháp\n\n"
+        "- Rà soát thủ tục hành chính trước ngày 30/4/2026.\n"
+    )
+    draft = await parse(client, auth, text)
+    url = f"/api/v1/drafts/{draft['id']}/confirm"
+
+    async def confirm(**choice: Any) -> httpx.Response:
+        return await client.post(
+            url, json={"title": "x", "choices": [{"index": 0, **choice}]},
+            headers=auth("inspector"),
+        )  # fmt: skip
+
+    abolished = await confirm(lead_unit_ids=["HYC.D02"])
+    assert abolished.status_code == 422
+    detail = abolished.json()["detail"]
+    assert "HYC.D02" in detail and "đơn vị kế thừa: P21." in detail, detail
+    elsewhere = await confirm(lead_unit_ids=["P21.SNV"], supporting_unit_ids=["P01.SCT"])
+    assert elsewhere.status_code == 422 and "P01.SCT" in elsewhere.json()["detail"]
+    # nothing was created by the refusals: the draft is still pending and confirms once
+    ok = await confirm(lead_unit_ids=["P21.SNV"], supporting_unit_ids=["P21.SCT"])
+    assert ok.status_code == 201, ok.text
+    (item,) = ok.json()["items"]
+    assert item["lead_unit_id"] == "P21.SNV" and item["supporting_unit_ids"] == ["P21.SCT"]
+
+
 async def test_bad_files_are_problems_not_drafts(client: httpx.AsyncClient, auth: Auth) -> None:
     import io
     import zipfile

@@ -379,6 +379,37 @@ async def parse_document(request: Request, session: SessionDep, principal: Inspe
     )
 
 
+def _explicit_unit_problems(
+    choices: list[DraftChoice], units: UnitDirectory, *, on: date, province_id: str | None
+) -> list[str]:
+    """What is wrong with the units an inspector names in place of the draft's plan: the plan
+    only ever targets units valid on the confirmation date inside the document's province, so
+    an abolished unit (with its successors named) or another province's unit is refused, not
+    silently given work."""
+    problems: list[str] = []
+    for choice in choices:
+        for uid in dict.fromkeys(
+            [*(choice.lead_unit_ids or []), *(choice.supporting_unit_ids or [])]
+        ):
+            unit = units.get(uid)
+            if unit is None:
+                continue  # unknown ids are refused where the items are written
+            if not unit.valid_on(on):
+                successors = units.successors(uid, on)
+                problems.append(
+                    f"item {choice.index}: {unit.name} ({uid}) không còn hiệu lực ngày "
+                    f"{on.strftime('%d/%m/%Y')}"
+                    + (f"; đơn vị kế thừa: {', '.join(successors)}" if successors else "")
+                    + f" (unit not valid on {on.isoformat()})"
+                )
+            elif province_id is not None and units.province_of(uid) not in (province_id, None):
+                problems.append(
+                    f"item {choice.index}: {unit.name} ({uid}) không thuộc tỉnh của văn bản "
+                    f"({province_id}) (unit outside the document's province)"
+                )
+    return problems
+
+
 @router.post(
     "/drafts/{draft_id}/confirm",
     summary="Confirm a draft: creates exactly the items its plan showed",
@@ -430,6 +461,14 @@ async def confirm_draft(
         choices = [DraftChoice(index=p["index"]) for p in proposals]
     new_items: list[repo.NewItem] = []
     problems: list[str] = []
+    if any(c.lead_unit_ids or c.supporting_unit_ids for c in choices):
+        # units the inspector names instead of the plan's are held to the plan's own rules
+        problems += _explicit_unit_problems(
+            choices,
+            await repo.unit_directory(session),
+            on=date.fromisoformat(meta["as_of"]) if meta.get("as_of") else _as_of(None),
+            province_id=meta.get("province_id"),
+        )
     for choice in choices:
         if not 0 <= choice.index < len(proposals):
             raise UnprocessableContent(f"draft has no item {choice.index}")
