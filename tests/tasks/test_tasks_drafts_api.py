@@ -266,11 +266,23 @@ async def test_units_an_inspector_names_instead_of_the_plan_obey_the_plan_s_rule
     assert "HYC.D02" in detail and "đơn vị kế thừa: P21." in detail, detail
     elsewhere = await confirm(lead_unit_ids=["P21.SNV"], supporting_unit_ids=["P01.SCT"])
     assert elsewhere.status_code == 422 and "P01.SCT" in elsewhere.json()["detail"]
-    # nothing was created by the refusals: the draft is still pending and confirms once
-    ok = await confirm(lead_unit_ids=["P21.SNV"], supporting_unit_ids=["P21.SCT"])
-    assert ok.status_code == 201, ok.text
-    (item,) = ok.json()["items"]
+    # nothing was created by the refusals: the draft is still pending and confirms once; a
+    # phone's retry with the same Idempotency-Key gets the same answer, not a 409
+    retry = {"Idempotency-Key": uuid.uuid4().hex}
+    choice = {"index": 0, "lead_unit_ids": ["P21.SNV"], "supporting_unit_ids": ["P21.SCT"]}
+    answers = [
+        await client.post(url, json={"title": "x", "choices": [choice]},
+                          headers={**auth("inspector"), **retry})
+        for _ in range(2)
+    ]  # fmt: skip
+    assert [a.status_code for a in answers] == [201, 201], answers[0].text
+    assert answers[0].json() == answers[1].json()
+    assert answers[1].headers.get("idempotent-replayed") == "true"
+    (item,) = answers[0].json()["items"]
     assert item["lead_unit_id"] == "P21.SNV" and item["supporting_unit_ids"] == ["P21.SCT"]
+    other = await client.post(url, json={"title": "y", "choices": [choice]},
+                              headers={**auth("inspector"), **retry})  # fmt: skip
+    assert other.status_code == 422  # the same key for another request
 
 
 async def test_bad_files_are_problems_not_drafts(client: httpx.AsyncClient, auth: Auth) -> None:

@@ -5,14 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tasks.api.schemas import (
     ContributionOut,
@@ -22,19 +18,16 @@ from services.tasks.api.schemas import (
     NoteOut,
     UnitRef,
 )
-from services.tasks.config import TasksSettings
 from services.tasks.domain import timeliness as tl
 from services.tasks.domain import workflow as wf
 from services.tasks.store import repo
-from services.tasks.store.models import EvidenceFile, IdempotencyKey, Item, ProgressNote
+from services.tasks.store.models import EvidenceFile, Item, ProgressNote
 from shared.auth.principal import Principal
 from shared.problems import (
     BadRequest,
-    Conflict,
     Forbidden,
     NotFound,
     PreconditionFailed,
-    UnprocessableContent,
 )
 
 TIMELINESS_EN = {
@@ -282,70 +275,3 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 
 def today_vn(now: datetime) -> date:
     return tl.local_date(now)
-
-
-# ----------------------------------------------------------------- idempotency
-
-
-def request_hash(body: Any) -> str:
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, default=str, ensure_ascii=False).encode()
-    ).hexdigest()
-
-
-async def replay(
-    session: AsyncSession, principal: Principal, endpoint: str, key: str | None, body: Any
-) -> JSONResponse | None:
-    """The stored response for a repeated Idempotency-Key (422 if the body differs).
-
-    The older helpers of conclusions.py; item writes use `api.idempotency.idempotent`.
-    """
-    if not key:
-        return None
-    row = (
-        await session.execute(
-            select(IdempotencyKey).where(
-                IdempotencyKey.subject == principal.subject,
-                IdempotencyKey.endpoint == endpoint,
-                IdempotencyKey.key == key,
-                IdempotencyKey.expires_at > repo.utcnow(),
-            )
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        return None
-    if row.request_hash != request_hash(body):
-        raise UnprocessableContent("Idempotency-Key reused with a different request body")
-    return JSONResponse(
-        row.response, status_code=row.status_code or 200, headers={"Idempotent-Replayed": "true"}
-    )
-
-
-async def remember(
-    session: AsyncSession,
-    principal: Principal,
-    endpoint: str,
-    key: str | None,
-    body: Any,
-    status_code: int,
-    response: Any,
-) -> None:
-    if not key:
-        return
-    result = await session.execute(
-        pg_insert(IdempotencyKey)
-        .values(
-            subject=principal.subject,
-            endpoint=endpoint,
-            key=key,
-            request_hash=request_hash(body),
-            status_code=status_code,
-            response=json.loads(json.dumps(response, default=str)),
-            expires_at=repo.utcnow() + timedelta(hours=TasksSettings().idempotency_ttl_hours),
-        )
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    )
-    if result.first() is None:
-        # a concurrent request with the same key won the race: fail this one
-        raise Conflict("a request with this Idempotency-Key is already being processed")

@@ -6,12 +6,13 @@ import asyncio
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from services.tasks.api.common import item_out, remember, replay
+from services.tasks.api.common import item_out
+from services.tasks.api.idempotency import idempotent
 from services.tasks.api.schemas import (
     ConclusionIn,
     ConclusionOut,
@@ -48,13 +49,6 @@ router = APIRouter(prefix="/api/v1", tags=["conclusions"])
 
 Inspector = Annotated[Principal, Depends(require_roles(Role.admin, Role.inspector))]
 Reader = Annotated[Principal, Depends(current_principal)]
-IdemKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Retry-safe create: the same key and body replays the first response.",
-    ),
-]
 MAX_UPLOAD = 10 * 1024 * 1024
 PARSE_TIMEOUT_S = 20.0
 
@@ -70,17 +64,14 @@ class PayloadTooLarge(Problem):
     response_model=ConclusionOut,
     responses=problem_responses(401, 403, 409, 422),
 )
+@idempotent("create_conclusion")
 async def create_conclusion(
     body: ConclusionIn,
+    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     principal: Inspector,
-    idempotency_key: IdemKey = None,
 ) -> JSONResponse:
-    raw = body.model_dump(mode="json")
-    replayed = await replay(session, principal, "create_conclusion", idempotency_key, raw)
-    if replayed is not None:
-        return replayed
     findings = [
         (
             f.unit_id,
@@ -122,7 +113,6 @@ async def create_conclusion(
         issued_on=conclusion.issued_on,
         items=[item_out(i, now) for i in items],
     ).model_dump(mode="json")
-    await remember(session, principal, "create_conclusion", idempotency_key, raw, 201, out)
     return JSONResponse(out, status_code=201)
 
 
@@ -417,18 +407,15 @@ def _explicit_unit_problems(
     response_model=ConclusionOut,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@idempotent("confirm_draft")
 async def confirm_draft(
     draft_id: str,
     body: ConfirmIn,
+    request: Request,
     session: SessionDep,
     runtime: RuntimeDep,
     principal: Inspector,
-    idempotency_key: IdemKey = None,
 ) -> JSONResponse:
-    raw = {"draft_id": draft_id, **body.model_dump(mode="json")}
-    replayed = await replay(session, principal, "confirm_draft", idempotency_key, raw)
-    if replayed is not None:
-        return replayed
     draft = (
         await session.execute(select(Draft).where(Draft.id == draft_id).with_for_update())
     ).scalar_one_or_none()
@@ -535,5 +522,4 @@ async def confirm_draft(
         issued_on=conclusion.issued_on,
         items=[item_out(i, now) for i in items],
     ).model_dump(mode="json")
-    await remember(session, principal, "confirm_draft", idempotency_key, raw, 201, out)
     return JSONResponse(out, status_code=201)

@@ -150,7 +150,7 @@ async def claim(
 def stored_response(row: IdempotencyKey) -> Response:
     headers = {k: v for k, v in (row.headers or {}).items() if k != "content-type"}
     headers[REPLAYED_HEADER] = "true"
-    if row.body is None:  # written by the older helpers: a JSON document
+    if row.body is None:  # stored by the earlier conclusions helper: a JSON document
         return JSONResponse(row.response, status_code=row.status_code or 200, headers=headers)
     return Response(
         content=row.body,
