@@ -269,6 +269,14 @@ async def test_tasks_directory_from_its_table_carries_successors_in_registry_ord
     snv = d.resolve("Sở Nội vụ", on=date(2026, 1, 1))
     assert snv is not None and snv.id == "P21.SNV"
     assert [u.id for u, _ in d.successors_on("P21.STTTT", date(2025, 3, 1))] == ["P21.SKHCN"]
+    # the successors and their weights, kept once in tasks.unit_lineage (tasks_0011), are the
+    # shipped file's: an old ward split between communes keeps each share
+    shipped = UnitDirectory.load()
+    edges = {uid: sorted((s.id, s.kind, s.weight) for s in u.successors)
+             for uid, u in shipped.units.items() if u.successors}  # fmt: skip
+    assert any(w != 1.0 for es in edges.values() for _, _, w in es)
+    assert {uid: sorted((s.id, s.kind, s.weight) for s in d.units[uid].successors)
+            for uid in edges} == edges  # fmt: skip
     unit = d.get("P01")
     assert unit is not None and unit.external_codes.get("dvcqg") == "H26"
     # collective addressees expand within the home province (and the two merged into it), with

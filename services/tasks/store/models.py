@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -50,13 +51,9 @@ class UnitRow(Base):
     valid_from: Mapped[date | None] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     aliases: Mapped[list[str]] = mapped_column(JSONB, server_default=sql_text("'[]'::jsonb"))
-    # {source: code} (GSO, the national portal, a one-stop system) and the outgoing lineage
-    # edges [{id, kind, effective_on, weight}] of shared/reference/units.json (tasks_0005)
+    # {source: code} (GSO, the national portal, a one-stop system); the lineage is UnitLineage
     external_codes: Mapped[dict[str, str]] = mapped_column(
         JSONB, server_default=sql_text("'{}'::jsonb")
-    )
-    successors: Mapped[list[dict[str, object]]] = mapped_column(
-        JSONB, server_default=sql_text("'[]'::jsonb")
     )
     position: Mapped[int | None] = mapped_column(Integer)  # order in units.json (demo first)
 
@@ -86,6 +83,8 @@ class UnitLineage(Base):
     to_id: Mapped[str] = mapped_column(Text, primary_key=True)
     kind: Mapped[str] = mapped_column(Text)
     effective_on: Mapped[date | None] = mapped_column(Date)
+    # the share of from_id's duties to_id takes (derived from ward counts; tasks_0011)
+    weight: Mapped[float] = mapped_column(Float, server_default=sql_text("1.0"))
 
 
 class Finding(Base):

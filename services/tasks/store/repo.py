@@ -202,13 +202,18 @@ async def unit_directory(session: AsyncSession) -> UnitDirectory:
                 "valid_to": r.valid_to,
                 "aliases": r.aliases,
                 "external_codes": r.external_codes,
-                "successors": r.successors,
             }
             for r in rows
         ),
         [
-            {"from_id": e.from_id, "to_id": e.to_id, "kind": e.kind, "effective_on": e.effective_on}
-            for e in edges
+            {
+                "from_id": e.from_id,
+                "to_id": e.to_id,
+                "kind": e.kind,
+                "effective_on": e.effective_on,
+                "weight": e.weight,
+            }
+            for e in edges  # each unit's successors come from these (UnitDirectory)
         ],
         home_province=home_province_id(),
     )
