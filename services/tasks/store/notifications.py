@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tasks.domain import notifications as dn
+from services.tasks.store.clock import utcnow
 from services.tasks.store.models import (
     Item,
     Notification,
@@ -35,7 +36,7 @@ def facts(item: Item) -> dn.ItemFacts:
 _FAN_OUT = text(
     """
     INSERT INTO notification_deliveries (notification_id, target_id, channel, next_attempt_at)
-    SELECT n.id, t.id, t.channel, now()
+    SELECT n.id, t.id, t.channel, CAST(:now AS timestamptz)
     FROM notifications n
     JOIN notification_targets t ON t.audience = n.audience AND t.active
     WHERE n.id = ANY(:ids)
@@ -49,9 +50,11 @@ async def add(session: AsyncSession, notes: Sequence[dn.NewNotification]) -> lis
     if not notes:
         return []
     rows = []
+    now = utcnow()  # the service's clock, as the reads' and the workers' (not the database's)
     for n in notes:
         d = asdict(n)
         d["kind"] = n.kind.value
+        d.setdefault("created_at", now)
         rows.append(d)
     ids = list(
         (
@@ -66,7 +69,8 @@ async def add(session: AsyncSession, notes: Sequence[dn.NewNotification]) -> lis
         .all()
     )
     if ids:
-        await session.execute(_FAN_OUT, {"ids": ids})
+        # due at once on the service's clock (the worker compares with that clock too)
+        await session.execute(_FAN_OUT, {"ids": ids, "now": now})
     return ids
 
 

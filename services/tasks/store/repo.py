@@ -4,9 +4,9 @@ its event (through the shared outbox) in the caller's transaction; nothing here 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +30,8 @@ from services.tasks.domain import recurrence, workflow
 from services.tasks.domain import timeliness as tl
 from services.tasks.domain.units import UnitDirectory, home_province_id, name_key
 from services.tasks.store import notifications as notes_store
+from services.tasks.store.clock import set_clock as set_clock  # repo.set_clock, repo.utcnow:
+from services.tasks.store.clock import utcnow as utcnow  # the service's names for its clock
 from services.tasks.store.models import (
     Conclusion,
     DeadlineChange,
@@ -56,24 +58,6 @@ from shared.problems import Conflict, NotFound, UnprocessableContent
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-_clock: Callable[[], datetime] = _wall_clock
-
-
-def utcnow() -> datetime:
-    """The service's clock: business dates (today, timeliness, reminders) come from here."""
-    return _clock()
-
-
-def set_clock(clock: Callable[[], datetime] | None) -> None:
-    """Run the service on another clock (tests take a fixed calendar); None = the wall clock."""
-    global _clock
-    _clock = clock or _wall_clock
 
 
 # ----------------------------------------------------------------- timeliness in SQL
