@@ -115,8 +115,15 @@ async def recompute(
         return stats
     levels = await unit_levels_names(session, units)
     profile = ctx.profile
+    # a unit-period that gets no score (`domain.validity`: an old ward after its abolition, a
+    # unit before its creation with nothing existing then) is left out here, in both the full
+    # rebuild and the event-driven refresh; its facts still count in its successors' figures
     counters = await period_counters_many(
-        session, units, todo, as_of, changed=changed, spans_instants=spans_instants
+        session, units, todo, as_of, changed=changed, spans_instants=spans_instants,
+        scored_only=True,
+    )  # fmt: skip
+    await snap.drop_unscored(
+        session, profile.key, [(u, p.id) for p in todo for u in units if u not in counters[p.id]]
     )
     cards, written = await snap.score_and_write(
         session, profile, {p.id: counters[p.id] for p in todo}

@@ -140,6 +140,26 @@ async def score_and_write(
     return cards, written
 
 
+DROP_UNSCORED = text("""
+DELETE FROM scoring.snapshots s
+USING unnest(CAST(:u AS text[]), CAST(:p AS text[])) AS x(unit_id, period)
+WHERE s.unit_id = x.unit_id AND s.period = x.period AND s.profile = :profile
+""")
+
+
+async def drop_unscored(
+    session: AsyncSession, profile: str, pairs: Sequence[tuple[str, str]]
+) -> None:
+    """Remove the snapshots of (unit, period) pairs that get no score (`domain.validity`),
+    written before that rule: they would otherwise stand, never updated, as the unit's score
+    for a period it did not exist in. One statement; nothing to remove after the first run."""
+    if pairs:
+        await session.execute(
+            DROP_UNSCORED,
+            {"u": [u for u, _ in pairs], "p": [p for _, p in pairs], "profile": profile},
+        )
+
+
 INSERT_SNAPSHOTS_MANY = text("""
 INSERT INTO scoring.snapshots (unit_id, period, profile, version, total, max_total,
     applicable_max, groups, indicators, counters, digest, points)
