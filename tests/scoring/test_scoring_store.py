@@ -527,3 +527,42 @@ async def test_no_score_for_a_period_a_unit_did_not_exist_in(
     assert await received(old, "2025") == 4
     assert await received(new, "202510") == 1 and await received(new, "2025") == 5
     assert await received(p, "2025Q4") == 1 and await received(p, "2025") == 6
+
+
+async def test_rerun_scores_only_what_changed(db: AsyncSession, ctx: Scoring) -> None:
+    """A re-run scores again only the unit-periods whose counters changed since their latest
+    snapshot: an unchanged one keeps its version as it stands (here a tampered total shows it
+    was not rewritten), a changed one gets a new version; `rescore` scores every one. Judged on
+    a day outside every alert window, with no alert open: no card is needed for alerts."""
+    later = date(2027, 6, 1)
+    p, c1, c2 = await tree(db)
+    await upsert_facts(db, facts_for(c1, c2), now=AS_OF)
+    first = await rebuild_province_year(db, ctx, p, 2026, as_of=AS_OF, today=later)
+    assert first.versions == first.pairs > 0
+
+    async def latest(u: str, pid: str) -> dict[str, Any]:
+        s = await get_snapshot(db, u, pid, "766@1")
+        assert s is not None
+        return s
+
+    before = await latest(c2, "202609")
+    await db.execute(
+        # as an older engine's code would have scored the same counters
+        text("UPDATE scoring.snapshots SET total = -1, digest = 'older' "
+             "WHERE unit_id = :u AND period = '202609'"),
+        {"u": c2},
+    )  # fmt: skip
+    # a new dossier of c1 in September: c1, the province and their September periods change
+    await upsert_facts(db, [dossier(c1, 40)], now=AS_OF)
+    again = await rebuild_province_year(db, ctx, p, 2026, as_of=AS_OF, today=later)
+    assert again.pairs == first.pairs
+    changed = {(u, pid) for pid in ("202609", "2026Q3", "2026YTD09", "2026YTD11") for u in (p, c1)}
+    rows = (await db.execute(text(
+        "SELECT unit_id, period FROM scoring.snapshots WHERE version = 2 "
+        "AND unit_id = ANY(CAST(:u AS text[]))"), {"u": [p, c1, c2]})).all()  # fmt: skip
+    assert changed <= set(map(tuple, rows)) and all(u != c2 for u, _ in rows)
+    assert (await latest(c2, "202609"))["total"] == -1  # unchanged counters: not rewritten
+    assert (await latest(c1, "202609"))["counters"]["received"] == 5
+    await rebuild_province_year(db, ctx, p, 2026, as_of=AS_OF, today=later, rescore=True)
+    fixed = await latest(c2, "202609")
+    assert fixed["version"] == 2 and fixed["total"] == before["total"]
