@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 
 from services.scoring.domain.periods import VN_TZ, Period
+from services.scoring.domain.validity import valid_during
 from services.scoring.rebuild import DOSSIER_FLOWS, rebuild_province_year
 from services.scoring.recompute import (
     RecomputeStats,
@@ -285,10 +286,18 @@ async def one_size(args: argparse.Namespace, pg: Postgres, dossiers: int, *, det
                 text(MEMBERS_CTE + "SELECT member FROM members ORDER BY member"),
                 {"units": [PROVINCE]},
             )).scalars())  # fmt: skip
-            leaves = list((await s.execute(text("""
-                SELECT u.id FROM scoring.units u WHERE u.id = ANY(CAST(:m AS text[]))
+            leaf_units = (await s.execute(text("""
+                SELECT u.id, u.valid_from, u.valid_to FROM scoring.units u
+                WHERE u.id = ANY(CAST(:m AS text[]))
                   AND NOT EXISTS (SELECT 1 FROM scoring.units c WHERE c.parent_id = u.id)
-                ORDER BY u.id"""), {"m": members})).scalars())  # fmt: skip
+                ORDER BY u.id"""), {"m": members})).all()  # fmt: skip
+        leaves = [u for u, _, _ in leaf_units]
+        # the refresh and latency events go to units valid in the event's month: an old ward
+        # gets no score after its abolition (30/6/2025), so no snapshot version to wait for
+        valid_in = {
+            m: [u for u, vf, vt in leaf_units if valid_during((vf, vt), Period.month(YEAR, m))]
+            for m in range(1, 13)
+        }
         print(f"units: {len(members)} aggregated into {PROVINCE}, {len(leaves)} with facts")
         t = time.perf_counter()
         async with transaction(sessions) as s:
@@ -350,7 +359,7 @@ async def one_size(args: argparse.Namespace, pg: Postgres, dossiers: int, *, det
 
         # (c) single unit-period refresh after one event
         if args.refresh_runs and detail:
-            unit = leaves[len(leaves) // 2]
+            unit = valid_in[12][len(valid_in[12]) // 2]
             one, fan = [], []
             for n in range(args.refresh_runs):
                 received = datetime(YEAR, 12, 3, 9, 0, tzinfo=VN_TZ)
@@ -375,7 +384,7 @@ async def one_size(args: argparse.Namespace, pg: Postgres, dossiers: int, *, det
         # (d) event-to-snapshot latency
         if args.events and detail:
             broker = Broker.start()
-            await latency(args, url, broker, sessions, leaves)
+            await latency(args, url, broker, sessions, valid_in)
         await engine.dispose()
         return SizeResult(dossiers, base or [float("nan")], rebuilds, leaf_rows)
     finally:
@@ -385,7 +394,11 @@ async def one_size(args: argparse.Namespace, pg: Postgres, dossiers: int, *, det
 
 
 async def latency(
-    args: argparse.Namespace, url: str, broker: Broker, sessions: object, leaves: list[str]
+    args: argparse.Namespace,
+    url: str,
+    broker: Broker,
+    sessions: object,
+    valid_in: dict[int, list[str]],
 ) -> None:
     os.environ["SCORING_STALE_INTERVAL_S"] = "0.05"
     os.environ["SCORING_STALE_DEBOUNCE_S"] = "0"
@@ -422,8 +435,8 @@ async def latency(
             print(f"    start-up catch-up (running months of units with open dossiers): "
                   f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
             for n in range(args.events + 5):  # the first 5 warm up (consumer group join)
-                unit = leaves[(n * 7) % len(leaves)]
                 month = 1 + n % 12
+                unit = valid_in[month][(n * 7) % len(valid_in[month])]
                 received = datetime(YEAR, month, 10, 9, 0, tzinfo=VN_TZ)
                 period = Period.month(YEAR, month).id
                 async with engine.connect() as c:

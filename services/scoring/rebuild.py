@@ -288,7 +288,11 @@ async def rebuild_province_year(
     as_of: datetime | None = None,
     *,
     today: date | None = None,
+    rescore: bool = False,
 ) -> RecomputeStats:
+    """`rescore`: score every unit-period again, also those whose counters are unchanged since
+    their latest snapshot (after a change of the engine's code under the same profile version;
+    a profile's own changes are new versions, scored in full)."""
     as_of = as_of or datetime.now(UTC)
     members = list(
         (
@@ -342,17 +346,18 @@ async def rebuild_province_year(
         {"u": members, "m": months},
     )
     return await recompute(
-        session, ctx, members, periods, as_of, today=today, spans_instants=instants
-    )
+        session, ctx, members, periods, as_of, today=today, spans_instants=instants,
+        rescore=rescore,
+    )  # fmt: skip
 
 
-async def main_async(province: str, year: int) -> RecomputeStats:
+async def main_async(province: str, year: int, *, rescore: bool = False) -> RecomputeStats:
     settings = Settings(service_name="scoring")
     engine = make_engine(settings.async_database_url, schema="scoring")
     try:
         ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"))
         async with transaction(make_sessionmaker(engine)) as session:
-            return await rebuild_province_year(session, ctx, province, year)
+            return await rebuild_province_year(session, ctx, province, year, rescore=rescore)
     finally:
         await engine.dispose()
 
@@ -361,8 +366,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--province", required=True)
     parser.add_argument("--year", type=int, required=True)
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score unit-periods whose counters are unchanged too (after an engine change)",
+    )
     args = parser.parse_args()
-    stats = asyncio.run(main_async(args.province, args.year))
+    stats = asyncio.run(main_async(args.province, args.year, rescore=args.rescore))
     print(json.dumps(stats.__dict__))
 
 

@@ -482,3 +482,117 @@ async def test_on_time_counts_the_dossiers_received_in_the_period(db: AsyncSessi
     card = score(load_profile("766", 2), c)
     res = card.indicators["prog_on_time"]
     assert (res.numerator, res.denominator, res.ratio) == (2, 3, 0.6667)
+
+
+async def test_no_score_for_a_period_a_unit_did_not_exist_in(
+    db: AsyncSession, ctx: Scoring
+) -> None:
+    """An old ward abolished on 30/6/2025 gets no score for the months and quarters after its
+    end (the year and year-to-dates still overlap it); a commune created on 1/7/2025 gets its
+    first-half figures as its predecessor's sum, a commune created from nothing none. Dossiers
+    recorded against the old ward after its end are not lost: its successor and the province
+    count them, in the rebuild and in the event-driven refresh alike."""
+    tag = uuid.uuid4().hex[:8]
+    p, old, new, bare = f"V{tag}", f"V{tag}.OW", f"V{tag}.NC", f"V{tag}.BN"
+    await import_units(
+        db,
+        [
+            unit(p, None, "province", "tỉnh"),
+            unit(old, p, "commune", "xã", valid_to=date(2025, 6, 30)),
+            unit(new, p, "commune", "xã", valid_from=date(2025, 7, 1)),
+            unit(bare, p, "commune", "xã", valid_from=date(2025, 7, 1)),
+        ],
+        [LineageIn(from_id=old, to_id=new, kind="merged_into", effective_on=date(2025, 7, 1),
+                   carries="self")],
+    )  # fmt: skip
+
+    def at(u: str, n: int, month: int) -> DossierRecord:
+        return dossier(u, n, received_at=vn(2025, month, 2), due_at=vn(2025, month, 10),
+                       finished_at=vn(2025, month, 5), source_updated_at=vn(2025, month, 21))  # fmt: skip
+
+    # the old ward's March dossiers, one still recorded against it in August, the new ones'
+    await upsert_facts(db, [at(old, 1, 3), at(old, 2, 3), at(old, 3, 8), at(new, 1, 9),
+                            at(bare, 1, 9)], now=AS_OF)  # fmt: skip
+    # a score the old ward was given for August before the rule: the rebuild removes it
+    await db.execute(
+        text("INSERT INTO scoring.snapshots (unit_id, period, profile, version, max_total, "
+             "applicable_max, groups, indicators, counters, digest, points) VALUES "
+             "(:u, '202508', '766@1', 1, 100, 100, '{}', '{}', '{}', 'legacy', '{}')"),
+        {"u": old},
+    )  # fmt: skip
+    stats = await rebuild_province_year(db, ctx, p, 2025, as_of=AS_OF)
+
+    async def received(u: str, pid: str) -> float | None:
+        s = await get_snapshot(db, u, pid, "766@1")
+        return None if s is None else s["counters"].get("received", 0)
+
+    for pid in ("202507", "202508", "202512", "2025Q3", "2025Q4"):
+        assert await received(old, pid) is None, pid
+    for pid in ("202501", "202506", "2025Q1", "2025Q2", "2025YTD03"):
+        assert await received(bare, pid) is None, pid
+    assert await received(old, "202503") == 2
+    assert await received(old, "2025YTD08") == 3 and await received(old, "2025") == 3
+    # the successor's figures: its predecessor's, the August one included, and its own
+    assert await received(new, "2025Q1") == 2
+    assert await received(new, "202508") == 1
+    assert await received(new, "2025") == 4
+    assert await received(bare, "202509") == 1 and await received(bare, "2025") == 1
+    assert await received(p, "202508") == 1 and await received(p, "2025") == 5
+    scored = (await db.execute(text(
+        "SELECT unit_id, count(DISTINCT period) FROM scoring.snapshots "
+        "WHERE unit_id = ANY(CAST(:u AS text[])) AND profile = '766@1' GROUP BY unit_id"),
+        {"u": [p, old, new, bare]})).all()  # fmt: skip
+    # every period of the year for the province and the new commune; the old ward: 6 months,
+    # 2 quarters, 12 YTDs, the year; the bare commune: 6 months, 2 quarters, 6 YTDs
+    # (July–December), the year
+    assert dict(scored) == {p: 29, new: 29, old: 21, bare: 15}
+    assert stats.pairs == 29 + 29 + 21 + 15
+    ranked = {r["unit_id"] for r in await list_rankings(db, "202508", "766@1", "commune", p)}
+    assert ranked == {new, bare}
+
+    # the event-driven refresh: another dossier recorded against the old ward, in October
+    await upsert_facts(db, [at(old, 4, 10)], now=AS_OF)
+    await refresh_stale(db, ctx, as_of=AS_OF)
+    assert await received(old, "202510") is None and await received(old, "2025Q4") is None
+    assert await received(old, "2025") == 4
+    assert await received(new, "202510") == 1 and await received(new, "2025") == 5
+    assert await received(p, "2025Q4") == 1 and await received(p, "2025") == 6
+
+
+async def test_rerun_scores_only_what_changed(db: AsyncSession, ctx: Scoring) -> None:
+    """A re-run scores again only the unit-periods whose counters changed since their latest
+    snapshot: an unchanged one keeps its version as it stands (here a tampered total shows it
+    was not rewritten), a changed one gets a new version; `rescore` scores every one. Judged on
+    a day outside every alert window, with no alert open: no card is needed for alerts."""
+    later = date(2027, 6, 1)
+    p, c1, c2 = await tree(db)
+    await upsert_facts(db, facts_for(c1, c2), now=AS_OF)
+    first = await rebuild_province_year(db, ctx, p, 2026, as_of=AS_OF, today=later)
+    assert first.versions == first.pairs > 0
+
+    async def latest(u: str, pid: str) -> dict[str, Any]:
+        s = await get_snapshot(db, u, pid, "766@1")
+        assert s is not None
+        return s
+
+    before = await latest(c2, "202609")
+    await db.execute(
+        # as an older engine's code would have scored the same counters
+        text("UPDATE scoring.snapshots SET total = -1, digest = 'older' "
+             "WHERE unit_id = :u AND period = '202609'"),
+        {"u": c2},
+    )  # fmt: skip
+    # a new dossier of c1 in September: c1, the province and their September periods change
+    await upsert_facts(db, [dossier(c1, 40)], now=AS_OF)
+    again = await rebuild_province_year(db, ctx, p, 2026, as_of=AS_OF, today=later)
+    assert again.pairs == first.pairs
+    changed = {(u, pid) for pid in ("202609", "2026Q3", "2026YTD09", "2026YTD11") for u in (p, c1)}
+    rows = (await db.execute(text(
+        "SELECT unit_id, period FROM scoring.snapshots WHERE version = 2 "
+        "AND unit_id = ANY(CAST(:u AS text[]))"), {"u": [p, c1, c2]})).all()  # fmt: skip
+    assert changed <= set(map(tuple, rows)) and all(u != c2 for u, _ in rows)
+    assert (await latest(c2, "202609"))["total"] == -1  # unchanged counters: not rewritten
+    assert (await latest(c1, "202609"))["counters"]["received"] == 5
+    await rebuild_province_year(db, ctx, p, 2026, as_of=AS_OF, today=later, rescore=True)
+    fixed = await latest(c2, "202609")
+    assert fixed["version"] == 2 and fixed["total"] == before["total"]

@@ -380,6 +380,21 @@ def evaluate(
     return out
 
 
+def may_decide(rules: Iterable[AlertRule], level: str, periods: Iterable[Period], today: date
+               ) -> bool:  # fmt: skip
+    """Whether a rule applicable to a unit of `level` watches one of `periods` on `today`. When
+    none does and the unit has no open alert, `evaluate` decides nothing for any of those
+    periods (nothing is raised outside a window, nothing is open to continue or clear), so its
+    scorecards are not needed for alerts."""
+    ps = list(periods)
+    return any(
+        (r.levels is None or level in r.levels) and p.kind in r.period_kinds
+        and r.window.watches(p, today)
+        for r in rules
+        for p in ps
+    )  # fmt: skip
+
+
 def _may_be_open(
     rules: Sequence[AlertRule],
     profile: Profile,

@@ -15,12 +15,14 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.facts import COUNTERS, FLOW_COUNTERS, derived_value
 from services.scoring.domain.periods import Period
+from services.scoring.domain.validity import Validity, scored
 from services.scoring.store.registry import MEMBERS_CTE
 
 PERIOD_COUNTERS_SQL = """
@@ -283,6 +285,7 @@ async def period_counters_many(
     *,
     changed: Collection[str] | None = None,
     spans_instants: Sequence[datetime] | None = None,
+    scored_only: bool = False,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """{period id: {unit: {counter: value}}} for every unit in `units` and every period (absent
     counters are 0, zero counters left out): the (agg, member) closure, the members' own
@@ -290,7 +293,10 @@ async def period_counters_many(
     `changed` is None, else only for the members in `changed` and those without valid stored
     ones; the others are read from `own_counters`. Computed ones are stored.
     `spans_instants`: the caller has built `period_spans` over these stock instants (which
-    include every period's) for every member it may compute."""
+    include every period's) for every member it may compute.
+    `scored_only`: leave out the (unit, period) pairs that get no score (`domain.validity`: an
+    abolished unit after its end, a unit before its creation with no member existing then);
+    the members' own counters are still computed, so their successors' sums lose nothing."""
     if not units or not periods:
         return {p.id: {u: {} for u in units} for p in periods}
     months = sorted({m for p in periods for m in p.months})
@@ -312,12 +318,16 @@ async def period_counters_many(
         }
         for p in periods
     ]
-    pairs = (
-        await session.execute(
-            text(MEMBERS_CTE + "SELECT agg, member, weight FROM members ORDER BY agg, member"),
-            {"units": list(units)},
-        )
-    ).all()
+    closure = (await session.execute(MEMBERS_WITH_VALIDITY, {"units": list(units)})).all()
+    # {(unit, period id)} that get a score: every pair unless `scored_only`
+    keep: dict[str, set[str]] = {p.id: set(units) for p in periods}
+    if scored_only:
+        keep = _scored_pairs(units, periods, closure)
+        kept = set().union(*keep.values())
+        # a unit scored in none of the periods needs no members of its own (they are computed
+        # as members of the units that are scored: its successors, its valid ancestors)
+        closure = [r for r in closure if r[0] in kept]
+    pairs = [(agg, member, weight) for agg, member, weight, _, _ in closure]
     members = sorted({m for _, m, _ in pairs})
     own: dict[tuple[str, str], dict[str, float]] = {}
     if changed is None:
@@ -383,7 +393,10 @@ async def period_counters_many(
     for p in periods:
         pid = p.id
         by_unit = result[pid] = {}
+        scored_here = keep[pid]
         for u in units:
+            if u not in scored_here:
+                continue
             acc: defaultdict[str, float] = defaultdict(float)
             for member, weight in by_agg.get(u, ()):
                 values = own.get((member, pid))
@@ -401,6 +414,37 @@ async def period_counters_many(
                 acc[d.name] = derived_value(d, get)
             by_unit[u] = {k: v for k, v in sorted(acc.items()) if v != 0}
     return result
+
+
+MEMBERS_WITH_VALIDITY = text(
+    MEMBERS_CTE
+    + """
+SELECT m.agg, m.member, m.weight, u.valid_from, u.valid_to
+FROM members m JOIN scoring.units u ON u.id = m.member
+ORDER BY m.agg, m.member
+"""
+)
+"""The (agg, member, weight) closure with each member's validity (an agg is its own member):
+what `domain.validity.scored` decides by, in the statement that is read anyway."""
+
+
+def _scored_pairs(
+    units: Sequence[str],
+    periods: Sequence[Period],
+    closure: Sequence[Any],
+) -> dict[str, set[str]]:
+    """{period id: units scored in it}: `domain.validity.scored` over the closure's validity.
+    A unit outside the registry (no validity known) is scored, as before validity was read."""
+    own: dict[str, Validity] = {}
+    of_members: defaultdict[str, list[Validity]] = defaultdict(list)
+    for agg, member, _, valid_from, valid_to in closure:
+        of_members[agg].append((valid_from, valid_to))
+        if member == agg:
+            own[agg] = (valid_from, valid_to)
+    return {
+        p.id: {u for u in units if u not in own or scored(own[u], of_members[u], p)}
+        for p in periods
+    }
 
 
 async def period_counters(

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -56,13 +56,22 @@ def digest(doc_json: bytes) -> str:
 
 
 LATEST_MANY = text("""
-SELECT DISTINCT ON (period, unit_id) period, unit_id, version, digest
-FROM scoring.snapshots
-WHERE period = ANY(CAST(:periods AS text[])) AND profile = :profile
-  AND unit_id = ANY(CAST(:units AS text[]))
-ORDER BY period, unit_id, version DESC
+SELECT l.period, l.unit_id, l.version, l.digest, CAST(s.counters AS text) AS counters
+FROM (
+    SELECT DISTINCT ON (period, unit_id) period, unit_id, version, digest
+    FROM scoring.snapshots
+    WHERE period = ANY(CAST(:periods AS text[])) AND profile = :profile
+      AND unit_id = ANY(CAST(:units AS text[]))
+    ORDER BY period, unit_id, version DESC
+) l
+-- the latest versions' counters only, not those of every version the DISTINCT ON reads
+JOIN scoring.snapshots s ON s.unit_id = l.unit_id AND s.period = l.period
+     AND s.profile = :profile AND s.version = l.version
 """)
 
+
+_COUNTERS = msgspec.json.Decoder(dict[str, float]).decode
+"""A stored `counters` document, as the engine's counters (floats: 3 == 3.0 either way)."""
 
 Cards = dict[str, dict[str, Scorecard]]
 Written = dict[str, list[tuple[str, int, float | None]]]
@@ -71,11 +80,21 @@ CHUNK = 500
 
 
 async def score_and_write(
-    session: AsyncSession, profile: Profile, counters: dict[str, dict[str, dict[str, float]]]
+    session: AsyncSession,
+    profile: Profile,
+    counters: dict[str, dict[str, dict[str, float]]],
+    *,
+    needs_cards: Collection[str] | None = None,
 ) -> tuple[Cards, Written]:
     """Score every (period, unit) of `counters` ({period id: {unit: counters}}) and write a new
     snapshot version for each whose scorecard differs from its latest version. Returns the
     cards, and {period id: [(unit, version, total)]} of the versions written, by unit.
+
+    `needs_cards`: the units whose cards the caller needs (None: every unit's). For the other
+    units a unit-period whose counters equal those stored in its latest version is neither
+    scored nor written again, and has no card in the result: a scorecard is a function of the
+    profile (the same key, the same version) and the counters alone, so it would be the same
+    card with the same digest. That is a re-run's, or a refresh's, unchanged majority.
 
     Scoring is CPU-bound Python and the insert is PostgreSQL's work, so they overlap: each
     chunk is scored (and encoded) in a worker thread while the previous chunk's insert runs on
@@ -85,14 +104,17 @@ async def score_and_write(
     written: Written = {}
     if not units:
         return cards, written
-    latest = {
-        (r["period"], r["unit_id"]): (r["version"], r["digest"])
-        for r in (
-            await session.execute(
-                LATEST_MANY, {"periods": list(counters), "profile": profile.key, "units": units}
-            )
-        ).mappings()
-    }
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
+    stored: dict[tuple[str, str], str] = {}
+    for r in (
+        await session.execute(
+            LATEST_MANY, {"periods": list(counters), "profile": profile.key, "units": units}
+        )
+    ).mappings():
+        key = (r["period"], r["unit_id"])
+        latest[key] = (r["version"], r["digest"])
+        if needs_cards is not None and r["unit_id"] not in needs_cards:
+            stored[key] = r["counters"]
     work = [(pid, u, c) for pid, by_unit in counters.items() for u, c in sorted(by_unit.items())]
 
     def prepare(items: list[tuple[str, str, dict[str, float]]]) -> dict[str, list[Any]]:
@@ -101,6 +123,9 @@ async def score_and_write(
         }
         with gc_paused():  # every card stays alive until the recompute ends: see gc_paused
             for pid, unit, c in items:
+                kept = stored.get((pid, unit))
+                if kept is not None and _COUNTERS(kept) == c:
+                    continue
                 card = cards[pid][unit] = score(profile, c)
                 doc = encode_doc(card)
                 d = digest(doc)
@@ -138,6 +163,26 @@ async def score_and_write(
     for p, u, v, t in sorted(rows):
         written.setdefault(p, []).append((u, v, t))
     return cards, written
+
+
+DROP_UNSCORED = text("""
+DELETE FROM scoring.snapshots s
+USING unnest(CAST(:u AS text[]), CAST(:p AS text[])) AS x(unit_id, period)
+WHERE s.unit_id = x.unit_id AND s.period = x.period AND s.profile = :profile
+""")
+
+
+async def drop_unscored(
+    session: AsyncSession, profile: str, pairs: Sequence[tuple[str, str]]
+) -> None:
+    """Remove the snapshots of (unit, period) pairs that get no score (`domain.validity`),
+    written before that rule: they would otherwise stand, never updated, as the unit's score
+    for a period it did not exist in. One statement; nothing to remove after the first run."""
+    if pairs:
+        await session.execute(
+            DROP_UNSCORED,
+            {"u": [u for u, _ in pairs], "p": [p for _, p in pairs], "profile": profile},
+        )
 
 
 INSERT_SNAPSHOTS_MANY = text("""
