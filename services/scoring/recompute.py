@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -333,9 +334,11 @@ async def refresh_stale(
     ).all()
     if not rows:
         return RecomputeStats()
-    # the recompute continues the trace of the first event that queued its pairs, linked to the
-    # others', so a dossier's trace reaches the snapshot and the alert it changed
-    traces = sorted({tp for _, _, tp in rows if tp})
+    # the recompute continues the trace behind most of its pairs (a sync's dossiers, not the
+    # procedure list synced beside it), linked to the others', so a dossier's trace reaches the
+    # snapshot and the alert it changed
+    counts = Counter(tp for _, _, tp in rows if tp)
+    traces = sorted(counts, key=lambda tp: (-counts[tp], tp))
     with tracing.span(
         "scoring.recompute",
         parent=traces[0] if traces else None,
