@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,6 +160,28 @@ class IdempotentConsumer:
         await consumer.commit({tp: offset})
         self._committed[tp] = offset
 
+    def _span(
+        self,
+        message: ConsumerRecord[Any, Any],
+        event: CloudEvent,
+        extra: dict[str, Any] | None = None,
+    ) -> AbstractContextManager[Any]:
+        """The span of one event's handling: the trace continues from the event's writer
+        (ce_traceparent)."""
+        return tracing.span(
+            f"{message.topic} process",
+            parent=event.traceparent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": message.topic,
+                "messaging.consumer.group.name": self.group_id,
+                "cloudevents.event_id": event.id,
+                "cloudevents.event_type": event.type,
+                **(extra or {}),
+            },
+        )
+
     async def process_together(self, messages: list[ConsumerRecord[Any, Any]]) -> bool:
         """A backlog's fast path: a partition's batch in ONE transaction (a commit per event is
         what a consumer catching up after downtime spends its time on). Only for a batch that
@@ -203,18 +226,8 @@ class IdempotentConsumer:
                         continue
                     inserted.discard(key)
                     started = time.perf_counter()
-                    with tracing.span(
-                        f"{message.topic} process",
-                        parent=event.traceparent,
-                        kind=SpanKind.CONSUMER,
-                        attributes={
-                            "messaging.system": "kafka",
-                            "messaging.destination.name": message.topic,
-                            "messaging.consumer.group.name": self.group_id,
-                            "messaging.batch.message_count": len(messages),
-                            "cloudevents.event_id": event.id,
-                            "cloudevents.event_type": event.type,
-                        },
+                    with self._span(
+                        message, event, {"messaging.batch.message_count": len(messages)}
                     ):
                         await handler(session, event, payload)
                     EVENT_HANDLING.labels(self.name).observe(time.perf_counter() - started)
@@ -258,19 +271,7 @@ class IdempotentConsumer:
         while True:
             started = time.perf_counter()
             try:
-                # the trace continues from the event's writer (ce_traceparent)
-                with tracing.span(
-                    f"{message.topic} process",
-                    parent=event.traceparent,
-                    kind=SpanKind.CONSUMER,
-                    attributes={
-                        "messaging.system": "kafka",
-                        "messaging.destination.name": message.topic,
-                        "messaging.consumer.group.name": self.group_id,
-                        "cloudevents.event_id": event.id,
-                        "cloudevents.event_type": event.type,
-                    },
-                ):
+                with self._span(message, event):
                     outcome = await self._apply(event, payload, handler)
                 EVENTS_CONSUMED.labels(self.name, outcome).inc()
                 EVENT_HANDLING.labels(self.name).observe(time.perf_counter() - started)
