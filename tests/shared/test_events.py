@@ -172,6 +172,21 @@ async def _raw_send(producer: AIOKafkaProducer, topic: str, event: CloudEvent) -
     await producer.send_and_wait(topic, value=event.value(), key=b"k", headers=event.headers())
 
 
+def logging_handler(topic: str) -> Callable[[AsyncSession, CloudEvent, Payload], Any]:
+    """A handler that logs each item it handles to public.idem_log and cannot cope with the
+    item 'explode' (a poison event)."""
+
+    async def handle(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
+        assert isinstance(payload, RemediationCreated)
+        if payload.item_id == "explode":
+            raise ValueError("handler cannot cope")
+        await session.execute(
+            text("INSERT INTO public.idem_log VALUES (:t, :i)"), {"t": topic, "i": payload.item_id}
+        )
+
+    return handle
+
+
 async def test_consumer_is_idempotent_and_dead_letters_poison(
     make_settings: Callable[..., Settings], tasks_db: Any
 ) -> None:
@@ -184,13 +199,7 @@ async def test_consumer_is_idempotent_and_dead_letters_poison(
     producer = make_producer(settings, "test-idem")
     await producer.start()
 
-    async def handle(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
-        assert isinstance(payload, RemediationCreated)
-        if payload.item_id == "explode":
-            raise ValueError("handler cannot cope")
-        await session.execute(
-            text("INSERT INTO public.idem_log VALUES (:t, :i)"), {"t": topic, "i": payload.item_id}
-        )
+    handle = logging_handler(topic)
 
     consumer = IdempotentConsumer(
         name=f"test-{topic}",
@@ -265,13 +274,7 @@ async def test_a_backlog_is_applied_together_and_a_poison_in_it_is_still_set_apa
     producer = make_producer(settings, "test-backlog")
     await producer.start()
 
-    async def handle(session: AsyncSession, event: CloudEvent, payload: Payload) -> None:
-        assert isinstance(payload, RemediationCreated)
-        if payload.item_id == "explode":
-            raise ValueError("handler cannot cope")
-        await session.execute(
-            text("INSERT INTO public.idem_log VALUES (:t, :i)"), {"t": topic, "i": payload.item_id}
-        )
+    handle = logging_handler(topic)
 
     def consumer() -> IdempotentConsumer:
         return IdempotentConsumer(
