@@ -31,7 +31,8 @@ from services.scoring.domain.periods import VN_TZ, Period, month_of, periods_con
 from services.scoring.domain.profile import Profile, load_profile
 from services.scoring.metrics import ALERTS, RECOMPUTE_SECONDS, SNAPSHOT_VERSIONS, STALE_QUEUE
 from services.scoring.store import snapshots as snap
-from services.scoring.store.counters import period_counters_many, shortfall_breakdown
+from services.scoring.store.breakdown import ShortfallQuery, shortfall_breakdowns
+from services.scoring.store.counters import period_counters_many
 from services.scoring.store.registry import aggregation_targets, procedure_names, unit_names
 from shared import tracing
 from shared.db import transaction
@@ -197,8 +198,9 @@ async def with_causes(
 ) -> list[AlertDecision]:
     """Raised and continued alerts of an indicator get the procedures behind its shortfall at the
     end of their messages (`explain.causes`: TenTTHC, agency, count), read from the same
-    breakdown as the scorecard's explanation. One breakdown per such alert: alerts are few (a
-    rule's watch window holds the current periods only), clears keep their words."""
+    breakdown as the scorecard's explanation, all of them in a few statements
+    (`store.breakdown`): a rebuild of a running year may raise one for most weak unit-periods.
+    Clears keep their words."""
     out: list[AlertDecision] = []
     # only the decisions `alert_decision_events` applies: the last raise and the last update of
     # each alert (a rebuild judging a year's months in order continues an alert month by month)
@@ -208,13 +210,17 @@ async def with_causes(
             last[(d.alert_id, d.action)] = d
     if not last:
         return list(decisions)
-    rows: dict[str, list[BreakdownRow]] = {}
-    for d in last.values():
+    asked = list(last.values())
+    queries = []
+    for d in asked:
         ind = profile.indicator(d.indicator)
-        found = await shortfall_breakdown(session, d.unit_id, Period.parse(d.period), as_of,
-                                          ind.numerator, ind.denominator,
-                                          ind.shortfall_counter)  # fmt: skip
-        rows[d.alert_id + "|" + d.period] = [BreakdownRow(*r) for r in found]
+        queries.append(ShortfallQuery(d.unit_id, Period.parse(d.period), as_of, ind.numerator,
+                                      ind.denominator, ind.shortfall_counter))  # fmt: skip
+    found = await shortfall_breakdowns(session, queries)
+    rows = {
+        d.alert_id + "|" + d.period: [BreakdownRow(*r) for r in f]
+        for d, f in zip(asked, found, strict=True)
+    }
     units = await unit_names(session, {r.unit for rs in rows.values() for r in rs})
     procs = await procedure_names(
         session, {r.procedure for rs in rows.values() for r in rs if r.procedure}

@@ -24,7 +24,12 @@ from services.scoring.domain.periods import (
 from services.scoring.domain.profile import load_profile
 from services.scoring.rebuild import rebuild_province_year
 from services.scoring.recompute import Scoring, enqueue_running, recompute, refresh_stale
-from services.scoring.store.counters import period_counters, shortfall_breakdown
+from services.scoring.store.breakdown import (
+    ShortfallQuery,
+    shortfall_breakdown,
+    shortfall_breakdowns,
+)
+from services.scoring.store.counters import period_counters
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
 from services.scoring.store.registry import LineageIn, UnitIn, import_units, seed_units
@@ -461,6 +466,52 @@ async def test_shortfall_breakdowns(db: AsyncSession) -> None:
     assert await rows("on_time_or_within", "processed_or_open") == [("3.003", c1, 1.0)]
     counters = (await period_counters(db, [p], sep, AS_OF))[p]
     assert counters["proc_online_with_dossiers"] == 1 and counters["proc_online"] == 2
+
+
+async def test_shortfall_breakdowns_read_together_equal_each_alone(db: AsyncSession) -> None:
+    """A rebuild asks for the breakdowns of every alert it raises in one call: mixed kinds,
+    several indicators of the same unit and period, one indicator over several periods and
+    units. Each answer is the one the query gets alone, in the caller's order."""
+    p, c1, c2 = await tree(db)
+
+    def proc(code: str, unit: str, level: str) -> ProcedureRecord:
+        return ProcedureRecord(source_id="test", code=code, name=code, unit_id=unit,
+                               online_level=level, source_updated_at=vn(2026, 1, 1))  # fmt: skip
+
+    await upsert_facts(db, [proc("1.001", c1, "full"), proc("3.003", c1, "none"),
+                            proc("4.004", c2, "full")], now=AS_OF)  # fmt: skip
+    await upsert_facts(db, [
+        dossier(c1, 1, channel=2, synced_national=True),
+        dossier(c1, 2, procedure_code="3.003"),
+        dossier(c1, 3, procedure_code="3.003", finished_at=vn(2026, 9, 20)),
+        dossier(c2, 4, procedure_code="4.004", received_at=vn(2026, 8, 3),
+                due_at=vn(2026, 8, 10), finished_at=vn(2026, 8, 25)),
+        dossier(c2, 5, procedure_code="4.004", received_at=vn(2026, 9, 2),
+                due_at=vn(2026, 9, 5), finished_at=None, status=4),
+    ], now=AS_OF)  # fmt: skip
+    kinds = [("synced", "received", None), ("on_time_or_within", "processed_or_open", None),
+             ("proc_online", "proc_total", None), ("received_online", "received", None),
+             ("proc_online_with_dossiers", "proc_online", None)]  # fmt: skip
+    queries = [
+        ShortfallQuery(unit, Period.parse(period), AS_OF, num, den, sc)
+        for unit in (p, c1, c2)
+        for period in ("202608", "202609", "2026Q3")
+        for num, den, sc in kinds
+    ]
+    together = await shortfall_breakdowns(db, queries)
+    alone = [
+        await shortfall_breakdown(db, q.unit, q.period, q.as_of, q.numerator, q.denominator,
+                                  q.shortfall_counter)
+        for q in queries
+    ]  # fmt: skip
+    assert together == alone
+    # and the answers are not all empty: the late dossiers of c2 show in August, September
+    # (open and overdue) and the quarter, for c2 and the province
+    late = {(q.unit, q.period.id): rows for q, rows in zip(queries, together, strict=True)
+            if q.numerator == "on_time_or_within"}  # fmt: skip
+    assert late[(c2, "202608")] == [("4.004", c2, 1.0)]
+    assert late[(c2, "202609")] == [("4.004", c2, 1.0)]
+    assert ("4.004", c2, 2.0) in late[(p, "2026Q3")]
 
 
 async def test_on_time_counts_the_dossiers_received_in_the_period(db: AsyncSession) -> None:

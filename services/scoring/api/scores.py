@@ -25,7 +25,7 @@ from services.scoring.domain.periods import InvalidPeriod, Period, vn_today
 from services.scoring.domain.profile import Profile, bundled_profiles, load_profile
 from services.scoring.recompute import default_profile
 from services.scoring.store import snapshots as snap
-from services.scoring.store.counters import shortfall_breakdown
+from services.scoring.store.breakdown import ShortfallQuery, shortfall_breakdowns
 from services.scoring.store.facts_store import enqueue_stale
 from services.scoring.store.registry import procedure_names, unit_names
 from services.scoring.store.snapshots import remediation_share
@@ -140,15 +140,15 @@ async def get_unit_score(
     out["freshness"] = await snap.freshness(session)
     if explain_points:
         now = datetime.now(UTC)
-        breakdowns: dict[str, list[BreakdownRow]] = {}
-        for res in card.indicators.values():
-            if not res.lost:
-                continue
-            ind = prof.indicator(res.indicator)
-            rows = await shortfall_breakdown(session, unit_id, p, min(now, p.end),
-                                             ind.numerator, ind.denominator,
-                                             ind.shortfall_counter)  # fmt: skip
-            breakdowns[res.indicator] = [BreakdownRow(*r) for r in rows]
+        lost = [prof.indicator(r.indicator) for r in card.indicators.values() if r.lost]
+        found = await shortfall_breakdowns(session, [
+            ShortfallQuery(unit_id, p, min(now, p.end), ind.numerator, ind.denominator,
+                           ind.shortfall_counter)
+            for ind in lost
+        ])  # fmt: skip
+        breakdowns: dict[str, list[BreakdownRow]] = {
+            ind.id: [BreakdownRow(*r) for r in rows] for ind, rows in zip(lost, found, strict=True)
+        }
         names = await unit_names(session, {r.unit for rs in breakdowns.values() for r in rs})
         procs = await procedure_names(
             session, {r.procedure for rs in breakdowns.values() for r in rs if r.procedure}
