@@ -12,8 +12,9 @@ from dataclasses import asdict
 from typing import Any
 
 import asyncpg
+import msgspec
 
-from services.scoring.domain.engine import score
+from services.scoring.domain.engine import Scorecard, card_from_doc, indicator_constants, score
 from services.scoring.domain.facts import FLOW_COUNTERS
 from services.scoring.domain.profile import load_profile
 from services.scoring.store.snapshots import digest, encode_doc, encode_points
@@ -50,16 +51,21 @@ SAMPLE_COUNTERS = {"received": 40, "finished": 30, "finished_on_time": 24, "fini
                    "received_online": 25}  # fmt: skip
 
 
-async def insert_snapshot(url: str, doc: dict[str, Any], digest_: str) -> None:
-    """Unit C1's 202503 snapshot, version 1, with the document `doc` as stored before 0010."""
+async def insert_snapshot(
+    url: str, doc: dict[str, Any], digest_: str, points: str | None = None
+) -> None:
+    """Unit C1's 202503 snapshot, version 1, with the document `doc` as stored before 0010
+    (from 0010 on, with its `points`)."""
+    columns, values = ("", "") if points is None else (", points", ", $8::jsonb")
     async with connected(url) as conn:
         await conn.execute(
-            """INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
-                   max_total, applicable_max, groups, indicators, counters, digest)
+            f"""INSERT INTO scoring.snapshots (unit_id, period, profile, version, total,
+                   max_total, applicable_max, groups, indicators, counters, digest{columns})
                VALUES ('C1', '202503', '766@1', 1, $1, $2, $3, $4::jsonb, $5::jsonb,
-                       $6::jsonb, $7)""",
+                       $6::jsonb, $7{values})""",
             doc["total"], doc["max_total"], doc["applicable_max"], json.dumps(doc["groups"]),
             json.dumps(doc["indicators"]), json.dumps(doc["counters"]), digest_,
+            *([] if points is None else [points]),
         )  # fmt: skip
 
 
@@ -144,6 +150,52 @@ async def test_snapshot_digests_follow_the_document_encoding(pg_server: Postgres
             assert await conn.fetchval(digest_sql) == legacy
 
 
+def full_document(card: Scorecard) -> dict[str, Any]:
+    """A scorecard's document as the writer stored it before 0018: every field of each
+    indicator's result, the profile's constants included."""
+    doc = json.loads(msgspec.json.encode({
+        "total": card.total, "max_total": card.max_total, "applicable_max": card.applicable_max,
+        "groups": card.groups, "indicators": card.indicators, "counters": card.counters,
+    }))  # fmt: skip
+    assert isinstance(doc, dict)
+    return doc
+
+
+async def test_snapshots_keep_each_indicators_figures_and_the_profile_the_rest(
+    pg_server: Postgres,
+) -> None:
+    """0018 rewrites a snapshot stored in full into what the writer now stores: its digest is
+    the one the writer gives the same scorecard (so the next recompute writes no new version)
+    and reading it back with the profile gives the same scorecard. Downgrade puts the
+    constants back, byte for byte the document and digest stored before."""
+    profile = load_profile("766", 1)
+    card = score(profile, SAMPLE_COUNTERS)
+    before = full_document(card)
+    before_digest = hashlib.sha256(msgspec.json.encode(before, order="sorted")).hexdigest()
+    select = "SELECT indicators::text, digest FROM scoring.snapshots WHERE unit_id = 'C1'"
+    async with scratch_database(pg_server) as url:
+        await migrate_to(url, "scoring_0017")
+        await insert_snapshot(url, before, before_digest, encode_points(card).decode())
+        await migrate_to(url)
+        async with connected(url) as conn:
+            indicators, digest_ = await conn.fetchrow(select)
+            kept = await conn.fetch(
+                "SELECT indicator, constants::text FROM scoring.snapshot_indicator_constants"
+            )
+        stored = json.loads(indicators)
+        assert stored == json.loads(encode_doc(card))["indicators"]
+        assert "code" not in stored["prog_on_time"] and "rule" not in stored["prog_on_time"]
+        assert digest_ == digest(encode_doc(card)) != before_digest
+        doc = {**before, "indicators": stored}
+        assert card_from_doc(profile, doc) == card
+        assert {i: json.loads(c) for i, c in kept} == indicator_constants(profile)
+        await migrate_to(url, "scoring_0017", down=True)
+        async with connected(url) as conn:
+            indicators, digest_ = await conn.fetchrow(select)
+        assert json.loads(indicators) == before["indicators"]
+        assert digest_ == before_digest
+
+
 async def test_snapshot_points_are_filled_from_the_documents(pg_server: Postgres) -> None:
     """0010 fills the `points` of existing snapshots from their documents with what the writer
     now stores for the same scorecard (`encode_points`), so rankings read old and new rows
@@ -151,7 +203,7 @@ async def test_snapshot_points_are_filled_from_the_documents(pg_server: Postgres
     card = score(load_profile("766"), SAMPLE_COUNTERS)
     async with scratch_database(pg_server) as url:
         await migrate_to(url, "scoring_0009")
-        await insert_snapshot(url, json.loads(encode_doc(card)), digest(encode_doc(card)))
+        await insert_snapshot(url, full_document(card), digest(encode_doc(card)))
         await migrate_to(url)
         async with connected(url) as conn:
             assert await conn.fetchval(

@@ -17,7 +17,7 @@ from services.scoring.api.schemas import (
     SeriesPoint,
     Snapshot,
 )
-from services.scoring.domain.engine import GroupResult, IndicatorResult, Scorecard
+from services.scoring.domain.engine import card_from_doc
 from services.scoring.domain.explain import BreakdownRow, explain
 from services.scoring.domain.facts import COUNTERS
 from services.scoring.domain.par_index import load_par_framework
@@ -93,15 +93,6 @@ async def get_par_framework(year: Year, principal: PrincipalDep) -> dict[str, An
         raise NotFound(f"no PAR INDEX framework for {year}") from e
 
 
-def card_from_doc(profile: Profile, doc: dict[str, Any]) -> Scorecard:
-    inds = {k: IndicatorResult(**{f: v for f, v in i.items() if f != "lost"})
-            for k, i in doc["indicators"].items()}  # fmt: skip
-    groups = {k: GroupResult(**{f: v for f, v in g.items() if f != "lost"})
-              for k, g in doc["groups"].items()}  # fmt: skip
-    return Scorecard(profile.key, doc["total"], doc["max_total"], doc["applicable_max"], groups,
-                     inds, doc["counters"])  # fmt: skip
-
-
 @router.get(
     "/units/{unit_id}/scores/{period}",
     response_model=Snapshot,
@@ -129,9 +120,11 @@ async def get_unit_score(
         raise NotFound("no snapshot for this unit and period")
     ranks = await snap.ranks_of(session, p.id, prof.key, [unit_id])
     rank, prev = ranks.get(unit_id, (None, None))
+    card = card_from_doc(prof, doc)
     out: dict[str, Any] = {**doc, "rank": rank, "previous_rank": prev,
                            "decision_groups": None, "explanation": []}  # fmt: skip
-    card = card_from_doc(prof, doc)
+    # the stored document keeps each indicator's figures; the card adds the profile's own
+    out["indicators"] = msgspec.to_builtins(card.indicators)
     out["decision_groups"] = card.decision_group_points(prof)
     out["not_applicable"] = sorted(g for g, r in card.groups.items() if r.points is None)
     out["not_applicable_indicators"] = sorted(

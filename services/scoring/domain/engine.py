@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.scoring.domain.profile import Indicator, Profile
 from services.scoring.domain.rules import points_for, ratio
@@ -219,3 +220,41 @@ def score(profile: Profile, counters: Mapping[str, float]) -> Scorecard:
         indicators={i.indicator: i for i in results},
         counters=c,
     )
+
+
+def card_from_doc(profile: Profile, doc: Mapping[str, Any]) -> Scorecard:
+    """The scorecard a snapshot document of `profile` stores (`store.snapshots.encode_doc`):
+    each indicator's figures from the document, what the profile version fixes (code, group,
+    rule, max, external code, informational) from the profile. Indicators the profile no longer
+    has are left out (a profile version does not change, so none are)."""
+    plan = _plan(profile)
+    stored = doc["indicators"]
+    inds: dict[str, IndicatorResult] = {}
+    for ind, rule_id, _ in plan.indicators:
+        got = stored.get(ind.id)
+        if got is None:
+            continue
+        inds[ind.id] = IndicatorResult(
+            indicator=ind.id, code=ind.code, group=ind.group, rule=rule_id,
+            numerator=got["numerator"], denominator=got["denominator"], ratio=got["ratio"],
+            points=got["points"], max=ind.max, empty=got["empty"], terms=got.get("terms", {}),
+            external_code=ind.external_code, informational=ind.informational,
+            value=got.get("value"),
+        )  # fmt: skip
+    groups = {
+        k: GroupResult(group=g["group"], points=g["points"], max=g["max"],
+                       applicable_max=g["applicable_max"])
+        for k, g in doc["groups"].items()
+    }  # fmt: skip
+    return Scorecard(profile.key, doc["total"], doc["max_total"], doc["applicable_max"], groups,
+                     inds, doc["counters"])  # fmt: skip
+
+
+def indicator_constants(profile: Profile) -> dict[str, dict[str, Any]]:
+    """What `profile` fixes of each indicator's result (`IndicatorResult`'s code, group, rule,
+    max, external code, informational): the part a snapshot does not store."""
+    return {
+        ind.id: {"code": ind.code, "group": ind.group, "rule": rule_id, "max": ind.max,
+                 "external_code": ind.external_code, "informational": ind.informational}
+        for ind, rule_id, _ in _plan(profile).indicators
+    }  # fmt: skip

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.alerts import OpenAlert, OpenKey
-from services.scoring.domain.engine import Scorecard, score
+from services.scoring.domain.engine import Scorecard, indicator_constants, score
 from services.scoring.domain.periods import Period
 from services.scoring.domain.profile import Profile
 from shared.gc_pause import gc_paused
@@ -23,18 +23,39 @@ from shared.gc_pause import gc_paused
 _DOC = msgspec.json.Encoder(order="sorted")
 
 
+class StoredIndicator(msgspec.Struct, omit_defaults=True):
+    """What a snapshot stores of an indicator's result: the figures that vary between
+    unit-periods. The rest of `IndicatorResult` (code, group, rule, max, external code,
+    informational, lost) is the profile version's, the same in every snapshot of it, and is
+    taken from the profile on reading (`engine.card_from_doc`); storing it repeated it in every
+    row, half of each document (scoring_0018)."""
+
+    numerator: float
+    denominator: float
+    ratio: float | None
+    points: float | None
+    empty: bool
+    terms: dict[str, float | None] = {}
+    value: float | None = None
+
+
 def encode_doc(card: Scorecard) -> bytes:
-    """A scorecard's stored document as canonical JSON (keys sorted at every level; the result
-    dataclasses encode as their fields): what a snapshot row holds and its digest is taken of,
-    so equal scorecards give equal digests. msgspec encodes it in C, ~10× faster than building
-    dicts for `json.dumps(sort_keys=True)` (the digests of migration scoring_0007)."""
+    """A scorecard's stored document as canonical JSON (keys sorted at every level; groups
+    encode as their fields, indicators as `StoredIndicator`): what a snapshot row holds and its
+    digest is taken of, so equal scorecards of a profile version give equal digests. msgspec
+    encodes it in C, ~10× faster than building dicts for `json.dumps(sort_keys=True)`."""
     return _DOC.encode(
         {
             "total": card.total,
             "max_total": card.max_total,
             "applicable_max": card.applicable_max,
             "groups": card.groups,
-            "indicators": card.indicators,
+            "indicators": {
+                k: StoredIndicator(
+                    i.numerator, i.denominator, i.ratio, i.points, i.empty, i.terms, i.value
+                )
+                for k, i in card.indicators.items()
+            },
             "counters": card.counters,
         }
     )
@@ -49,6 +70,29 @@ def encode_points(card: Scorecard) -> bytes:
             "indicators": {k: i.points for k, i in card.indicators.items()},
         }
     )
+
+
+RECORD_CONSTANTS = text("""
+INSERT INTO scoring.snapshot_indicator_constants (profile, indicator, constants)
+SELECT :profile, i, CAST(c AS jsonb) FROM unnest(CAST(:i AS text[]), CAST(:c AS text[])) AS x(i, c)
+ON CONFLICT DO NOTHING
+""")
+_recorded: set[tuple[str, str]] = set()
+
+
+async def record_constants(session: AsyncSession, profile: Profile) -> None:
+    """Keep what `profile` fixes of its indicators beside the snapshots that leave it out
+    (scoring_0018), once per database and profile version in a process: what a downgrade puts
+    back, and what a reader in plain SQL can join on."""
+    key = (str(session.get_bind().engine.url), profile.key)
+    if key in _recorded:
+        return
+    fixed = indicator_constants(profile)
+    await session.execute(
+        RECORD_CONSTANTS,
+        {"profile": profile.key, "i": list(fixed), "c": [json.dumps(c) for c in fixed.values()]},
+    )
+    _recorded.add(key)
 
 
 def digest(doc_json: bytes) -> str:
@@ -143,6 +187,7 @@ async def score_and_write(
         res = await session.execute(INSERT_SNAPSHOTS_MANY, {**cols, "profile": profile.key})
         return list(res.all())
 
+    await record_constants(session, profile)
     rows: list[Any] = []
     pending: asyncio.Task[list[Any]] | None = None
     try:
