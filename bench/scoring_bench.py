@@ -213,6 +213,14 @@ each fact read once per date it is counted by: what the rebuild's scan has to pr
 assert all(re.search(rf"\bAS {name}\b", BASELINE) for name in DOSSIER_FLOWS)
 
 
+BASELINE_LEAF = BASELINE.replace("SELECT f.unit_id, e.month,", "SELECT f.unit_id, f.procedure, e.month,"
+                                 ).replace("GROUP BY f.unit_id, e.month",
+                                           "GROUP BY f.unit_id, f.procedure, e.month")  # fmt: skip
+"""The same counters at the grain the rebuild has to keep (unit, TTHC, month: the leaf rows the
+explanations and alert causes name procedures from), for reference beside the issue's baseline."""
+assert BASELINE_LEAF.count("f.procedure") == 2
+
+
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
@@ -348,6 +356,15 @@ async def one_size(args: argparse.Namespace, pg: Postgres, dossiers: int, *, det
             base.append(ms)
             print(f"(a) baseline GROUP BY unit, month ({rows} rows): "
                   + ", ".join(f"{b:.0f}" for b in base) + f" ms; best {min(base):.0f} ms")  # fmt: skip
+            async with sessions() as s:
+                t = time.perf_counter()
+                res = await s.execute(
+                    text(BASELINE_LEAF),
+                    {"units": members, "first": f"{YEAR}01", "last": f"{YEAR}12"},
+                )
+                leaf_ms, leaf_n = (time.perf_counter() - t) * 1000, len(res.all())
+            print(f"    the same at the leaf grain, GROUP BY unit, TTHC, month ({leaf_n} rows): "
+                  f"{leaf_ms:.0f} ms; first rebuild {rebuilds[0][1] / leaf_ms:.2f}x it")  # fmt: skip
         async with sessions() as s:
             leaf_rows = (await s.execute(text("SELECT count(*) FROM scoring.leaf_flows"))
                          ).scalar_one()  # fmt: skip
