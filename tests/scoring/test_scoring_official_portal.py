@@ -172,3 +172,51 @@ async def test_differences_show_which_input_differs(
                                    params={"period": "202609", "profile": V2.key},
                                    headers=auth("officer", p))  # fmt: skip
         assert all(x["unit_id"] == p for x in officer.json())
+
+
+async def test_differences_say_when_the_portals_total_is_not_its_groups_sum(
+    make_settings: Callable[..., Settings], auth: Callable[..., dict[str, str]]
+) -> None:
+    """The portal's files flag units whose published total is not the sum of their own group
+    scores. Where a unit's every group is published, the total's row says whether the portal's
+    total is its groups' sum: here c1's is 3 points above it (a gap that is the portal's), c2's
+    is not, and c2 has no score of ours to compare."""
+    settings = make_settings()
+    engine = make_engine(settings.async_database_url, schema="scoring", pool_size=2)
+    codes = ("CKMB", "TDGQ", "CLGQ", "TTTT", "MDHL", "MDSH")
+    try:
+        async with transaction(make_sessionmaker(engine)) as s:
+            _, c1, c2 = await tree(s)
+            await upsert_facts(s, [dossier(c1, 1)], now=datetime(2026, 10, 8, tzinfo=UTC))
+            ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"), profile=V2)
+            await recompute(s, ctx, [c1], [Period.parse("202609")],
+                            datetime(2026, 10, 8, tzinfo=UTC), today=date(2026, 10, 8))  # fmt: skip
+
+            def unit(unit_id: str, total: float) -> OfficialUnitScores:
+                return OfficialUnitScores(
+                    unit_id=unit_id, external_code=f"H33.{unit_id[-1]}", total=total, total_max=100,
+                    groups=[OfficialGroup(code=c, score=5.0, max=20) for c in codes], metrics=[],
+                )  # fmt: skip
+
+            payload = OfficialScoresPublished(
+                source_id="portal", source="Cổng DVCQG 2026-10-08", period="202609",
+                fetched_at=datetime(2026, 10, 8, tzinfo=UTC),
+                units=[unit(c1, 33.0), unit(c2, 30.0)],
+            )  # fmt: skip
+            event = CloudEvent.of(payload, source="/cchc-monitor/ingest", subject="portal/202609")
+            await make_official_handler(V2)(s, event, payload)
+    finally:
+        await engine.dispose()
+    app = create_scoring(make_settings(service_name="scoring", workers_enabled=False))
+    async with running(app) as client:
+        totals = {}
+        for u in (c1, c2):
+            r = await client.get("/api/v1/official-scores/differences",
+                                 params={"period": "202609", "unit_id": u, "profile": V2.key},
+                                 headers=auth("viewer"))  # fmt: skip
+            assert r.status_code == 200, r.text
+            totals[u] = next(x for x in r.json() if x["item"] == "total")
+    assert totals[c1]["official_groups_sum"] == 30.0
+    assert totals[c1]["differs"] == "portal_total" and "chính Cổng" in totals[c1]["note"]
+    assert totals[c2]["official_groups_sum"] == 30.0 and totals[c2]["ours"] is None
+    assert totals[c2]["differs"] is None

@@ -147,8 +147,16 @@ def test_every_published_score_is_reproduced(v2: Profile, path: Path, index: int
             elif m.get("denominator") and res.ratio is not None:
                 # the published ratio is in percent with 2 decimals, ours a ratio with 4
                 assert abs(res.ratio * 100 - m["ratio"]) <= TOLERANCE + 1e-9, m["code"]
-    if abs((card.total or 0) - unit["total_score"]) > TOLERANCE:
-        misses.append(f"total: ours {card.total}, published {unit['total_score']}")
+    expected_total = unit["total_score"]
+    groups_sum = round(sum(g["score"] for g in unit["groups"] if g.get("score") is not None), 2)
+    if abs(expected_total - groups_sum) > TOLERANCE:
+        # Listed exception: the portal's total is not always the sum of its own group scores
+        # (its files flag 96 units with a `sourceScoreDiscrepancy` of up to ±12.05, and 40
+        # more differ by up to 0.06). Ours is that sum, as the methodology defines the total,
+        # so it is compared with the published groups' sum.
+        expected_total = groups_sum
+    if abs((card.total or 0) - expected_total) > TOLERANCE:
+        misses.append(f"total: ours {card.total}, published {expected_total}")
     assert not misses, f"{unit['code']}: " + "; ".join(misses)
 
 

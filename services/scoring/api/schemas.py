@@ -183,6 +183,13 @@ class OfficialDifference(BaseModel):
     differs: str | None = Field(
         default=None,
         description="Which input explains the gap: numerator, denominator, both (a data gap), "
-        "method (same inputs), none (agree), unknown (no published counts).",
+        "method (same inputs), none (agree), unknown (no published counts). For the total, "
+        "where the portal published every group: portal_total (its total is not the sum of "
+        "its own groups), groups (it is, and the groups differ) or none.",
+    )
+    official_groups_sum: float | None = Field(
+        default=None,
+        description="For the total: the sum of the portal's own group points, where it "
+        "published every group.",
     )
     note: str = Field(default="", description="The same in Vietnamese words.")

@@ -392,6 +392,12 @@ async def official_differences(
     )).mappings().all()  # fmt: skip
     groups = {g.id for g in prof.groups}
     inds = {i.id: i for i in prof.indicators}
+    # the portal's own group points per unit, where it published every group's
+    published: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["item"] in groups and r["official"] is not None:
+            published.setdefault(r["unit_id"], {})[r["item"]] = r["official"]
+    group_sums = {u: round(sum(g.values()), 2) for u, g in published.items() if set(g) == groups}
     out = []
     for r in rows:
         row = dict(r)
@@ -403,13 +409,27 @@ async def official_differences(
             else None
         )
         differs = input_difference(row, diff) if kind == "indicator" else None
+        groups_sum = group_sums.get(row["unit_id"]) if kind == "total" else None
+        if groups_sum is not None and row["official"] is not None:
+            differs = total_difference(row["official"], groups_sum, diff)
         ind = inds.get(item)
         out.append({
             **row, "difference": diff, "kind": kind, "differs": differs,
-            "name": ind.name if ind else None,
+            "official_groups_sum": groups_sum, "name": ind.name if ind else None,
             "note": DIFFERS_NOTE.get(differs or "", ""),
         })  # fmt: skip
     return out
+
+
+def total_difference(official: float, groups_sum: float, diff: float | None) -> str | None:
+    """Whether the portal's total is the sum of its own group points: the portal's files flag
+    units whose published total is not (`sourceScoreDiscrepancy`, up to ±12 points), and then a
+    gap to ours is the portal's, not a data or method gap."""
+    if abs(official - groups_sum) > 0.01:
+        return "portal_total"
+    if diff is None:  # nothing of ours to compare
+        return None
+    return "none" if abs(diff) <= 0.01 else "groups"
 
 
 DIFFERS_NOTE = {
@@ -419,6 +439,9 @@ DIFFERS_NOTE = {
     "method": "Cùng tử số, mẫu số mà điểm khác: khác cách tính (method gap)",
     "none": "Khớp",
     "unknown": "Cổng không công bố tử số, mẫu số",
+    "portal_total": "Tổng điểm Cổng công bố khác tổng điểm các nhóm của chính Cổng "
+    "(the portal's total is not the sum of its own groups)",
+    "groups": "Tổng khác do điểm các nhóm khác (the groups differ)",
 }
 
 
