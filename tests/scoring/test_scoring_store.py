@@ -471,7 +471,8 @@ async def test_shortfall_breakdowns(db: AsyncSession) -> None:
 async def test_shortfall_breakdowns_read_together_equal_each_alone(db: AsyncSession) -> None:
     """A rebuild asks for the breakdowns of every alert it raises in one call: mixed kinds,
     several indicators of the same unit and period, one indicator over several periods and
-    units. Each answer is the one the query gets alone, in the caller's order."""
+    units, two periods over the same months (the year and its December year-to-date). Each
+    answer is the one the query gets alone, in the caller's order."""
     p, c1, c2 = await tree(db)
 
     def proc(code: str, unit: str, level: str) -> ProcedureRecord:
@@ -495,7 +496,7 @@ async def test_shortfall_breakdowns_read_together_equal_each_alone(db: AsyncSess
     queries = [
         ShortfallQuery(unit, Period.parse(period), AS_OF, num, den, sc)
         for unit in (p, c1, c2)
-        for period in ("202608", "202609", "2026Q3")
+        for period in ("202608", "202609", "2026Q3", "2026", "2026YTD12")
         for num, den, sc in kinds
     ]
     together = await shortfall_breakdowns(db, queries)

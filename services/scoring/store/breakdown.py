@@ -202,17 +202,21 @@ async def shortfall_breakdowns(
         lambda: defaultdict(float)
     )
     if flows:
-        # the leaf rows of each distinct (unit, period) are read once, with every counter any
-        # of its indicators needs (a unit's indicators share their months)
-        pairs: dict[tuple[str, str], int] = {}
+        # the leaf rows of each distinct unit and months are read once, with every counter any
+        # of its indicators needs: a unit's indicators share their months, and so do periods
+        # over the same months (a closed year and its December year-to-date)
+        def key(q: ShortfallQuery) -> tuple[str, tuple[str, ...]]:
+            return q.unit, tuple(q.period.months)
+
+        pairs: dict[tuple[str, tuple[str, ...]], int] = {}
         for _, q, _, _ in flows:
-            pairs.setdefault((q.unit, q.period.id), len(pairs))
-        firsts = {pairs[(q.unit, q.period.id)]: q for _, q, _, _ in reversed(flows)}
+            pairs.setdefault(key(q), len(pairs))
+        firsts = {pairs[key(q)]: q for _, q, _, _ in reversed(flows)}
         names = sorted({c for _, _, plus, minus in flows for c in (plus, minus) if c})
         params = {
             **_params(sorted(firsts.items())),
             "a": [i for i, _, _, _ in flows],
-            "of": [pairs[(q.unit, q.period.id)] for _, q, _, _ in flows],
+            "of": [pairs[key(q)] for _, q, _, _ in flows],
             "plus": [plus for _, _, plus, _ in flows],
             "minus": [minus for _, _, _, minus in flows],
         }
