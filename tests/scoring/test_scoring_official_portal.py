@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from services.ingest.api.official import in_parts
 from services.ingest.connectors.base import ApiKeyAuth, ConnectorConfig
 from services.ingest.connectors.portal766 import REPORTS, Portal766Connector
 from services.ingest.main import create_app as create_ingest
@@ -94,15 +95,18 @@ async def test_ingest_announces_the_portals_scores(
             assert out["period"] == "2026" and out["units"] > 0
     conn = await asyncpg.connect(to_plain_url(database_url))
     try:
-        row = await conn.fetchrow(
+        rows = await conn.fetch(
             "SELECT payload FROM ingest.outbox WHERE type = $1 AND subject = $2",
             OfficialScoresPublished.event_type, f"{sid}/2026",
         )  # fmt: skip
     finally:
         await conn.close()
-    event = OfficialScoresPublished.model_validate(json.loads(row["payload"]))
-    assert len(event.units) == out["units"]
-    unit = event.units[0]
+    # announced in parts that each fit a broker message (1 MB by default), every unit once
+    assert all(len(r["payload"].encode()) < 1_000_000 for r in rows)
+    events = [OfficialScoresPublished.model_validate(json.loads(r["payload"])) for r in rows]
+    announced = [u.unit_id for e in events for u in e.units]
+    assert len(announced) == len(set(announced)) == out["units"]
+    unit = events[0].units[0]
     assert unit.unit_id.startswith("P21") and len(unit.metrics) == 27
     assert {g.code for g in unit.groups} == {"CKMB", "TDGQ", "CLGQ", "TTTT", "MDHL", "MDSH"}
 
@@ -220,3 +224,24 @@ async def test_differences_say_when_the_portals_total_is_not_its_groups_sum(
     assert totals[c1]["differs"] == "portal_total" and "chính Cổng" in totals[c1]["note"]
     assert totals[c2]["official_groups_sum"] == 30.0 and totals[c2]["ours"] is None
     assert totals[c2]["differs"] is None
+
+
+def test_a_publication_is_announced_in_parts_that_fit_a_message() -> None:
+    """A province's publication (~12 KB a unit) in one event exceeded the broker's 1 MB message
+    limit for 150 units, and that event stalled the outbox. `in_parts` keeps the units in order
+    in parts within the budget; a unit larger than the budget goes alone."""
+
+    def unit(n: int, metrics: int) -> OfficialUnitScores:
+        return OfficialUnitScores(
+            unit_id=f"U{n}", external_code=f"H33.{n}", total=50.0, total_max=100, groups=[],
+            metrics=[OfficialMetric(code=f"M{i}", numerator=i, denominator=100, ratio=i,
+                                    score=1.0, max=2.0) for i in range(metrics)],
+        )  # fmt: skip
+
+    units = [unit(n, 27) for n in range(150)] + [unit(150, 2000)]
+    budget = 20_000
+    parts = in_parts(units, budget)
+    assert [u.unit_id for p in parts for u in p] == [u.unit_id for u in units]
+    assert len(parts) > 1 and parts[-1] == [units[-1]]  # the oversized unit alone
+    assert all(sum(len(u.model_dump_json()) for u in p) <= budget for p in parts[:-1])
+    assert in_parts([], budget) == []
