@@ -15,6 +15,7 @@ from services.ingest.simulator import Faults, build
 from services.ingest.simulator.data import DAY, VN
 from services.ingest.store.pages import write_page
 from services.ingest.sync.engine import RunInProgress, SyncEngine, reprocess_quarantine
+from shared.events.budget import EVENT_BUDGET_BYTES
 from shared.settings import to_plain_url
 
 from .conftest import serve_simulator
@@ -152,6 +153,38 @@ async def test_newer_wins_stale_and_duplicates_change_nothing(pool: asyncpg.Pool
     assert [now[r.code].status for r in recs[:3]] == [10, 10, 10]
     assert [now[r.code] for r in recs[3:6]] == recs[3:6]
     await _assert_events_match_changes(pool, sid)
+
+
+async def test_a_large_page_of_one_unit_is_announced_in_events_that_fit_a_message(
+    pool: asyncpg.Pool,
+) -> None:
+    """A page may hold 5,000 dossiers of one commune: in one event that is over the broker's
+    1 MB message limit, which would stall the outbox behind it. The page's changes go out in
+    several events, each within the budget, every dossier announced exactly once."""
+    sim = build(5, 300)
+    sid = await add_source(pool, "http://unused")
+    good, _ = expected(sim, sid)
+    first = next(iter(good.values()))
+    recs = [first.model_copy(update={"code": f"{first.code}-{i}"}) for i in range(2500)]
+    run_id = "test-" + sid
+    await pool.execute(
+        "INSERT INTO ingest.runs (id, source_id, feed, kind, trigger, status) "
+        "VALUES ($1, $2, 'dossiers', 'incremental', 'manual', 'running')",
+        run_id, sid,
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        page = await write_page(conn, source_id=sid, feed="dossiers", run_id=run_id,
+                                event_source="/t", records=recs, rejections=[],
+                                next_cursor=None, checkpoint=False)  # fmt: skip
+    assert page.stored == 2500
+    sizes = await pool.fetch(
+        "SELECT octet_length(payload) AS n FROM ingest.outbox"
+        " WHERE type = 'vn.cchc.ingest.dossiers.changed.v1' AND payload LIKE $1",
+        f"%{sid}%",
+    )
+    assert len(sizes) > 1 and all(r["n"] < EVENT_BUDGET_BYTES + 1024 for r in sizes)
+    announced = await event_records(pool, sid)
+    assert sorted(code for code, _ in announced) == sorted(r.code for r in recs)
 
 
 async def test_one_run_per_source_feed_and_reprocess(pool: asyncpg.Pool) -> None:

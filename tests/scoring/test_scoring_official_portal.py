@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.ingest.api.official import in_parts
 from services.ingest.connectors.base import ApiKeyAuth, ConnectorConfig
 from services.ingest.connectors.portal766 import REPORTS, Portal766Connector
 from services.ingest.main import create_app as create_ingest
@@ -26,6 +25,7 @@ from services.scoring.recompute import Scoring, recompute
 from services.scoring.store.facts_store import upsert_facts
 from services.scoring.store.models import outbox_table
 from shared.db import make_engine, make_sessionmaker, transaction
+from shared.events.budget import in_parts
 from shared.events.envelope import CloudEvent
 from shared.events.outbox import Outbox
 from shared.events.payloads import (
@@ -238,10 +238,13 @@ def test_a_publication_is_announced_in_parts_that_fit_a_message() -> None:
                                     score=1.0, max=2.0) for i in range(metrics)],
         )  # fmt: skip
 
+    def size(u: OfficialUnitScores) -> int:
+        return len(u.model_dump_json().encode())
+
     units = [unit(n, 27) for n in range(150)] + [unit(150, 2000)]
     budget = 20_000
-    parts = in_parts(units, budget)
+    parts = in_parts(units, size, budget)
     assert [u.unit_id for p in parts for u in p] == [u.unit_id for u in units]
     assert len(parts) > 1 and parts[-1] == [units[-1]]  # the oversized unit alone
-    assert all(sum(len(u.model_dump_json()) for u in p) <= budget for p in parts[:-1])
-    assert in_parts([], budget) == []
+    assert all(sum(size(u) for u in p) <= budget for p in parts[:-1])
+    assert in_parts([], size, budget) == []

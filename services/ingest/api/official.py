@@ -17,6 +17,7 @@ from services.ingest.store.models import Source
 from shared.app import RuntimeDep, SessionDep
 from shared.auth.principal import Principal, Role
 from shared.auth.security import require_roles
+from shared.events.budget import in_parts
 from shared.events.payloads import (
     OfficialGroup,
     OfficialMetric,
@@ -111,30 +112,7 @@ async def pull_official_scores(
         (OfficialScoresPublished(source_id=source_id, source=f"Cổng DVCQG {now:%Y-%m-%d}",
                                  period=body.period, fetched_at=now, units=part),
          source_id, f"{source_id}/{body.period}")
-        for part in in_parts(units)
+        # ~12 KB a unit: a province's ~150 units in one event were 1.8 MB (`shared.events.budget`)
+        for part in in_parts(units, lambda u: len(u.model_dump_json().encode()))
     ])  # fmt: skip
     return OfficialPulled(period=body.period, units=len(units), unmapped=unmapped)
-
-
-EVENT_BUDGET_BYTES = 256 * 1024
-"""What one announcement carries at most. A province's publication is ~12 KB per unit (27
-metrics with their counts): 1.8 MB for the demo's 150 units, over the broker's 1 MB message
-limit, so one event for all of them could never be published and stalled the outbox behind it.
-Scoring stores each unit's figures on their own, so the parts need nothing to join them."""
-
-
-def in_parts(
-    units: list[OfficialUnitScores], budget: int = EVENT_BUDGET_BYTES
-) -> list[list[OfficialUnitScores]]:
-    """`units` in order, in consecutive parts whose encoded units fit `budget` (a unit larger
-    than it goes alone)."""
-    parts: list[list[OfficialUnitScores]] = []
-    size = budget
-    for u in units:
-        n = len(u.model_dump_json())
-        if size + n > budget:
-            parts.append([])
-            size = 0
-        parts[-1].append(u)
-        size += n
-    return parts

@@ -42,6 +42,7 @@ from services.ingest.domain.copybin import (
 )
 from services.ingest.domain.normalise import Feed, Record, Rejection
 from services.ingest.domain.pull import newest_wins
+from shared.events.budget import EVENT_BUDGET_BYTES, in_parts
 from shared.events.payloads import (
     DossiersChanged,
     Payload,
@@ -386,6 +387,16 @@ def event_json(feed: Feed, unit_id: str, run_id: str, record_json: list[str]) ->
     return f'{head},"{t.event_field}":[{",".join(record_json)}]}}'
 
 
+def unit_parts(record_json: list[str]) -> list[list[str]]:
+    """One unit's changed records of a page, in events that fit a broker message
+    (`shared.events.budget`): a page holds up to 5,000 records (~0.5 KB each), which in one
+    event could exceed the 1 MB limit and stall the outbox. Almost always one part; the records
+    are only encoded to count their bytes when their characters could pass the budget."""
+    if sum(map(len, record_json)) * 4 <= EVENT_BUDGET_BYTES:  # UTF-8: at most 4 bytes a char
+        return [record_json]
+    return in_parts(record_json, lambda r: len(r.encode()))
+
+
 async def write_page(
     conn: asyncpg.Connection,
     *,
@@ -540,8 +551,9 @@ async def _write(
             now, traceparent = datetime.now(UTC), current_traceparent()
             rows = [
                 (str(uuid.uuid4()), topic, unit_id, event_type, event_source, None, now,
-                 event_json(feed, unit_id, run_id, by_unit[unit_id]), traceparent)
+                 event_json(feed, unit_id, run_id, part), traceparent)
                 for unit_id in sorted(by_unit)
+                for part in unit_parts(by_unit[unit_id])
             ]  # fmt: skip
             await conn.copy_records_to_table(
                 "outbox", schema_name=SCHEMA, records=rows, columns=OUTBOX_COLUMNS
