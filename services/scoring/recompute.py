@@ -211,12 +211,10 @@ async def with_causes(
     if not last:
         return list(decisions)
     asked = list(last.values())
-    queries = []
-    for d in asked:
-        ind = profile.indicator(d.indicator)
-        queries.append(ShortfallQuery(d.unit_id, Period.parse(d.period), as_of, ind.numerator,
-                                      ind.denominator, ind.shortfall_counter))  # fmt: skip
-    found = await shortfall_breakdowns(session, queries)
+    found = await shortfall_breakdowns(session, [
+        ShortfallQuery.of(profile.indicator(d.indicator), d.unit_id, Period.parse(d.period), as_of)
+        for d in asked
+    ])  # fmt: skip
     rows = {
         d.alert_id + "|" + d.period: [BreakdownRow(*r) for r in f]
         for d, f in zip(asked, found, strict=True)

@@ -78,3 +78,15 @@ async def event_records(pool: asyncpg.Pool, source_id: str) -> list[tuple[str, s
         source_id,
     )
     return [(r["code"], r["updated"]) for r in rows]
+
+
+async def new_run(pool: asyncpg.Pool, sid: str, run_id: str | None = None) -> str:
+    """A running incremental dossier run of `sid` (by default `run-<sid>`), for pages written
+    directly with `write_page`."""
+    run_id = run_id or f"run-{sid}"
+    await pool.execute(
+        "INSERT INTO ingest.runs (id, source_id, feed, kind, trigger, status) "
+        "VALUES ($1, $2, 'dossiers', 'incremental', 'manual', 'running')",
+        run_id, sid,
+    )  # fmt: skip
+    return run_id

@@ -29,7 +29,7 @@ from services.ingest.store.pages import (
 from shared.events.payloads import DossierRecord
 from shared.settings import to_plain_url
 
-from .ingest_db import add_source, expected
+from .ingest_db import add_source, expected, new_run
 
 
 @pytest.fixture
@@ -48,16 +48,6 @@ def stream_page(records: Sequence[Record], run_id: str) -> PreparedPage:
     )
     page.rows, page.run_id = [], run_id
     return page
-
-
-async def new_run(pool: asyncpg.Pool, sid: str) -> str:
-    run_id = f"run-{sid}"
-    await pool.execute(
-        "INSERT INTO ingest.runs (id, source_id, feed, kind, trigger, status) "
-        "VALUES ($1, $2, 'dossiers', 'incremental', 'manual', 'running')",
-        run_id, sid,
-    )  # fmt: skip
-    return run_id
 
 
 async def write(

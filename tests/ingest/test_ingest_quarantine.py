@@ -18,7 +18,7 @@ from services.ingest.simulator import build
 from services.ingest.store.pages import write_page
 from shared.settings import to_plain_url
 
-from .ingest_db import add_source, expected
+from .ingest_db import add_source, expected, new_run
 
 
 @pytest.fixture
@@ -31,12 +31,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 async def _page(
     pool: asyncpg.Pool, sid: str, rejections: Sequence[Rejection], records: Sequence[Record] = ()
 ) -> None:
-    run_id = str(uuid.uuid4())
-    await pool.execute(
-        "INSERT INTO ingest.runs (id, source_id, feed, kind, trigger, status) "
-        "VALUES ($1, $2, 'dossiers', 'incremental', 'manual', 'running')",
-        run_id, sid,
-    )  # fmt: skip
+    run_id = await new_run(pool, sid, str(uuid.uuid4()))
     async with pool.acquire() as conn:
         await write_page(
             conn, source_id=sid, feed="dossiers", run_id=run_id, event_source="/test",

@@ -19,7 +19,7 @@ from shared.events.budget import EVENT_BUDGET_BYTES
 from shared.settings import to_plain_url
 
 from .conftest import serve_simulator
-from .ingest_db import add_source, event_records, expected, stored
+from .ingest_db import add_source, event_records, expected, new_run, stored
 
 FAST = RetryPolicy(attempts=40, base_s=0.005, cap_s=0.05, max_retry_after_s=0.05)
 ALL_FAULTS = Faults(
@@ -122,12 +122,7 @@ async def test_newer_wins_stale_and_duplicates_change_nothing(pool: asyncpg.Pool
     sid = await add_source(pool, "http://unused")
     good, _ = expected(sim, sid)
     recs = list(good.values())[:20]
-    run_id = "test-" + sid
-    await pool.execute(
-        "INSERT INTO ingest.runs (id, source_id, feed, kind, trigger, status) "
-        "VALUES ($1, $2, 'dossiers', 'incremental', 'manual', 'running')",
-        run_id, sid,
-    )  # fmt: skip
+    run_id = await new_run(pool, sid, "test-" + sid)
     async with pool.acquire() as conn:
         first = await write_page(conn, source_id=sid, feed="dossiers", run_id=run_id,
                                  event_source="/t", records=recs + recs[:5], rejections=[],
@@ -166,12 +161,7 @@ async def test_a_large_page_of_one_unit_is_announced_in_events_that_fit_a_messag
     good, _ = expected(sim, sid)
     first = next(iter(good.values()))
     recs = [first.model_copy(update={"code": f"{first.code}-{i}"}) for i in range(2500)]
-    run_id = "test-" + sid
-    await pool.execute(
-        "INSERT INTO ingest.runs (id, source_id, feed, kind, trigger, status) "
-        "VALUES ($1, $2, 'dossiers', 'incremental', 'manual', 'running')",
-        run_id, sid,
-    )  # fmt: skip
+    run_id = await new_run(pool, sid, "test-" + sid)
     async with pool.acquire() as conn:
         page = await write_page(conn, source_id=sid, feed="dossiers", run_id=run_id,
                                 event_source="/t", records=recs, rejections=[],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -29,6 +29,7 @@ from shared.events.budget import in_parts
 from shared.events.envelope import CloudEvent
 from shared.events.outbox import Outbox
 from shared.events.payloads import (
+    DossierRecord,
     OfficialGroup,
     OfficialMetric,
     OfficialScoresPublished,
@@ -131,35 +132,53 @@ def _published(unit_id: str) -> OfficialScoresPublished:
     )  # fmt: skip
 
 
-async def test_differences_show_which_input_differs(
-    make_settings: Callable[..., Settings], auth: Callable[..., dict[str, str]]
-) -> None:
-    settings = make_settings()
+PUBLISHED_ON = datetime(2026, 10, 8, tzinfo=UTC)
+
+
+async def scored_and_published(
+    settings: Settings,
+    facts: Callable[[str], list[DossierRecord]],
+    published: Callable[[str, str], OfficialScoresPublished],
+) -> tuple[str, str, str]:
+    """A province with two communes; c1's `facts` scored for September 2026 under 766@2, then
+    the portal's publication (`published(c1, c2)`) announced as ingest would. (p, c1, c2)."""
     engine = make_engine(settings.async_database_url, schema="scoring", pool_size=2)
     try:
         async with transaction(make_sessionmaker(engine)) as s:
-            p, c1, _ = await tree(s)
-            facts = [
-                dossier(c1, 1), dossier(c1, 2, channel=2),
-                dossier(c1, 3, finished_at=vn(2026, 9, 12)),  # late
-                dossier(c1, 4, status=4, finished_at=None, due_at=vn(2026, 10, 20)),
-            ]  # fmt: skip
-            await upsert_facts(s, facts, now=datetime(2026, 10, 8, tzinfo=UTC))
+            p, c1, c2 = await tree(s)
+            await upsert_facts(s, facts(c1), now=PUBLISHED_ON)
             ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"), profile=V2)
-            await recompute(s, ctx, [c1], [Period.parse("202609")],
-                            datetime(2026, 10, 8, tzinfo=UTC), today=date(2026, 10, 8))  # fmt: skip
-            payload = _published(c1)
+            await recompute(s, ctx, [c1], [Period.parse("202609")], PUBLISHED_ON,
+                            today=PUBLISHED_ON.date())  # fmt: skip
+            payload = published(c1, c2)
             event = CloudEvent.of(payload, source="/cchc-monitor/ingest", subject="portal/202609")
             await make_official_handler(V2)(s, event, payload)
     finally:
         await engine.dispose()
+    return p, c1, c2
+
+
+async def differences(client: Any, headers: dict[str, str], unit: str | None = None) -> Any:
+    params = {"period": "202609", "profile": V2.key, **({"unit_id": unit} if unit else {})}
+    r = await client.get("/api/v1/official-scores/differences", params=params, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_differences_show_which_input_differs(
+    make_settings: Callable[..., Settings], auth: Callable[..., dict[str, str]]
+) -> None:
+    def facts(c1: str) -> list[DossierRecord]:
+        return [
+            dossier(c1, 1), dossier(c1, 2, channel=2),
+            dossier(c1, 3, finished_at=vn(2026, 9, 12)),  # late
+            dossier(c1, 4, status=4, finished_at=None, due_at=vn(2026, 10, 20)),
+        ]  # fmt: skip
+
+    p, c1, _ = await scored_and_published(make_settings(), facts, lambda c1, _: _published(c1))
     app = create_scoring(make_settings(service_name="scoring", workers_enabled=False))
     async with running(app) as client:
-        r = await client.get("/api/v1/official-scores/differences",
-                             params={"period": "202609", "unit_id": c1, "profile": V2.key},
-                             headers=auth("viewer"))  # fmt: skip
-        assert r.status_code == 200, r.text
-        rows = {x["item"]: x for x in r.json()}
+        rows = {x["item"]: x for x in await differences(client, auth("viewer"), c1)}
         on_time = rows["prog_on_time"]
         assert on_time["external_code"] == "ON_TIME" and on_time["kind"] == "indicator"
         assert (on_time["official_numerator"], on_time["official_denominator"]) == (3, 5)
@@ -172,10 +191,8 @@ async def test_differences_show_which_input_differs(
         assert sync["differs"] == "method" and sync["ours"] == 0 and sync["official"] == 1.5
         assert rows["progress"]["kind"] == "group" and rows["total"]["kind"] == "total"
         assert rows["progress"]["official"] == 12
-        officer = await client.get("/api/v1/official-scores/differences",
-                                   params={"period": "202609", "profile": V2.key},
-                                   headers=auth("officer", p))  # fmt: skip
-        assert all(x["unit_id"] == p for x in officer.json())
+        officer = await differences(client, auth("officer", p))
+        assert all(x["unit_id"] == p for x in officer)
 
 
 async def test_differences_say_when_the_portals_total_is_not_its_groups_sum(
@@ -185,41 +202,27 @@ async def test_differences_say_when_the_portals_total_is_not_its_groups_sum(
     scores. Where a unit's every group is published, the total's row says whether the portal's
     total is its groups' sum: here c1's is 3 points above it (a gap that is the portal's), c2's
     is not, and c2 has no score of ours to compare."""
-    settings = make_settings()
-    engine = make_engine(settings.async_database_url, schema="scoring", pool_size=2)
     codes = ("CKMB", "TDGQ", "CLGQ", "TTTT", "MDHL", "MDSH")
-    try:
-        async with transaction(make_sessionmaker(engine)) as s:
-            _, c1, c2 = await tree(s)
-            await upsert_facts(s, [dossier(c1, 1)], now=datetime(2026, 10, 8, tzinfo=UTC))
-            ctx = Scoring(outbox=Outbox(outbox_table, "/cchc-monitor/scoring"), profile=V2)
-            await recompute(s, ctx, [c1], [Period.parse("202609")],
-                            datetime(2026, 10, 8, tzinfo=UTC), today=date(2026, 10, 8))  # fmt: skip
 
-            def unit(unit_id: str, total: float) -> OfficialUnitScores:
-                return OfficialUnitScores(
-                    unit_id=unit_id, external_code=f"H33.{unit_id[-1]}", total=total, total_max=100,
-                    groups=[OfficialGroup(code=c, score=5.0, max=20) for c in codes], metrics=[],
-                )  # fmt: skip
+    def unit(unit_id: str, total: float) -> OfficialUnitScores:
+        return OfficialUnitScores(
+            unit_id=unit_id, external_code=f"H33.{unit_id[-1]}", total=total, total_max=100,
+            groups=[OfficialGroup(code=c, score=5.0, max=20) for c in codes], metrics=[],
+        )  # fmt: skip
 
-            payload = OfficialScoresPublished(
-                source_id="portal", source="Cổng DVCQG 2026-10-08", period="202609",
-                fetched_at=datetime(2026, 10, 8, tzinfo=UTC),
-                units=[unit(c1, 33.0), unit(c2, 30.0)],
-            )  # fmt: skip
-            event = CloudEvent.of(payload, source="/cchc-monitor/ingest", subject="portal/202609")
-            await make_official_handler(V2)(s, event, payload)
-    finally:
-        await engine.dispose()
+    def published(c1: str, c2: str) -> OfficialScoresPublished:
+        return OfficialScoresPublished(
+            source_id="portal", source="Cổng DVCQG 2026-10-08", period="202609",
+            fetched_at=PUBLISHED_ON, units=[unit(c1, 33.0), unit(c2, 30.0)],
+        )  # fmt: skip
+
+    _, c1, c2 = await scored_and_published(make_settings(), lambda c1: [dossier(c1, 1)], published)
     app = create_scoring(make_settings(service_name="scoring", workers_enabled=False))
     async with running(app) as client:
         totals = {}
         for u in (c1, c2):
-            r = await client.get("/api/v1/official-scores/differences",
-                                 params={"period": "202609", "unit_id": u, "profile": V2.key},
-                                 headers=auth("viewer"))  # fmt: skip
-            assert r.status_code == 200, r.text
-            totals[u] = next(x for x in r.json() if x["item"] == "total")
+            rows = await differences(client, auth("viewer"), u)
+            totals[u] = next(x for x in rows if x["item"] == "total")
     assert totals[c1]["official_groups_sum"] == 30.0
     assert totals[c1]["differs"] == "portal_total" and "chính Cổng" in totals[c1]["note"]
     assert totals[c2]["official_groups_sum"] == 30.0 and totals[c2]["ours"] is None

@@ -134,11 +134,9 @@ async def get_unit_score(
     if explain_points:
         now = datetime.now(UTC)
         lost = [prof.indicator(r.indicator) for r in card.indicators.values() if r.lost]
-        found = await shortfall_breakdowns(session, [
-            ShortfallQuery(unit_id, p, min(now, p.end), ind.numerator, ind.denominator,
-                           ind.shortfall_counter)
-            for ind in lost
-        ])  # fmt: skip
+        found = await shortfall_breakdowns(
+            session, [ShortfallQuery.of(ind, unit_id, p, min(now, p.end)) for ind in lost]
+        )
         breakdowns: dict[str, list[BreakdownRow]] = {
             ind.id: [BreakdownRow(*r) for r in rows] for ind, rows in zip(lost, found, strict=True)
         }

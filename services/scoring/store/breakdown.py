@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.domain.facts import COUNTERS, FLOW_COUNTERS
 from services.scoring.domain.periods import Period
+from services.scoring.domain.profile import Indicator
 from services.scoring.store.registry import MEMBERS_CTE
 
 Row = tuple[str, str, float]
@@ -38,6 +39,11 @@ class ShortfallQuery:
     numerator: str
     denominator: str
     shortfall_counter: str | None = None
+
+    @classmethod
+    def of(cls, indicator: Indicator, unit: str, period: Period, as_of: datetime) -> ShortfallQuery:
+        return cls(unit, period, as_of, indicator.numerator, indicator.denominator,
+                   indicator.shortfall_counter)  # fmt: skip
 
     @property
     def at(self) -> datetime:
@@ -88,7 +94,7 @@ instant and its months."""
 
 
 def _flows(counters: Sequence[str]) -> Any:
-    """Per query `i` (a distinct unit and period here), the flow `counters` summed over its
+    """Per query `i` (a distinct unit and set of months here), the flow `counters` summed over its
     months for its members, per (procedure, unit); then per asker `a` (a query of
     `shortfall_breakdowns`) its `plus` counter minus its `minus` counter (none: '') on those
     rows, where positive."""
@@ -133,29 +139,27 @@ GROUP BY r.i, f.procedure, f.unit_id
 """
 )
 
-_NOT_ONLINE = text(
-    MEMBERS_CTE
-    + _REQUESTS
-    + """
-SELECT r.i, f.procedure, f.unit_id, 1.0::float8
-FROM rm r JOIN scoring.facts f ON f.kind = 'procedure' AND f.unit_id = r.member
-WHERE (f.listed_from IS NULL OR f.listed_from < r.at) AND NOT f.is_online
-"""
-)
 
-_ONLINE_WITHOUT_DOSSIERS = text(
-    MEMBERS_CTE
-    + _REQUESTS
-    + """
+def _procedures(condition: str) -> Any:
+    """One row per TTHC listed for the query's members at its stock instant that meets
+    `condition`."""
+    return text(
+        MEMBERS_CTE
+        + _REQUESTS
+        + f"""
 SELECT r.i, f.procedure, f.unit_id, 1.0::float8
 FROM rm r JOIN scoring.facts f ON f.kind = 'procedure' AND f.unit_id = r.member
-WHERE (f.listed_from IS NULL OR f.listed_from < r.at) AND f.is_online
+WHERE (f.listed_from IS NULL OR f.listed_from < r.at) AND {condition}
+"""
+    )
+
+
+_NOT_ONLINE = _procedures("NOT f.is_online")
+_ONLINE_WITHOUT_DOSSIERS = _procedures("""f.is_online
   AND NOT EXISTS (
       SELECT 1 FROM scoring.leaf_flows l
       WHERE l.unit_id = f.unit_id AND l.procedure = f.procedure
-        AND l.month = ANY(r.months) AND l.received_online > 0)
-"""
-)
+        AND l.month = ANY(r.months) AND l.received_online > 0)""")
 
 
 def _params(batch: Sequence[tuple[int, ShortfallQuery]]) -> dict[str, Any]:
@@ -174,8 +178,8 @@ async def shortfall_breakdowns(
     """The breakdown of each query, in order: for procedure lists one row per TTHC (not offered
     online; online without an online dossier), sorted by unit and TTHC; for flows and late
     dossiers the positive shortfalls, largest first. Stock- and distinct-based indicators get
-    no rows. At most four statements: the flows of every query in one, each distinct (unit,
-    period) read once."""
+    no rows. At most four statements: the flows of every query in one, each distinct unit and
+    set of months read once."""
     out: list[list[Row]] = [[] for _ in queries]
     lists: defaultdict[str, list[tuple[int, ShortfallQuery]]] = defaultdict(list)
     flows: list[tuple[int, ShortfallQuery, str, str]] = []  # (asker, query, plus, minus)
@@ -209,12 +213,14 @@ async def shortfall_breakdowns(
             return q.unit, tuple(q.period.months)
 
         pairs: dict[tuple[str, tuple[str, ...]], int] = {}
+        distinct: list[tuple[int, ShortfallQuery]] = []
         for _, q, _, _ in flows:
-            pairs.setdefault(key(q), len(pairs))
-        firsts = {pairs[key(q)]: q for _, q, _, _ in reversed(flows)}
+            if key(q) not in pairs:
+                pairs[key(q)] = len(pairs)
+                distinct.append((pairs[key(q)], q))
         names = sorted({c for _, _, plus, minus in flows for c in (plus, minus) if c})
         params = {
-            **_params(sorted(firsts.items())),
+            **_params(distinct),
             "a": [i for i, _, _, _ in flows],
             "of": [pairs[key(q)] for _, q, _, _ in flows],
             "plus": [plus for _, _, plus, _ in flows],
