@@ -406,11 +406,15 @@ def get_runtime(request: Request) -> Runtime:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: commits when the handler returns, rolls back if it raises."""
+    """The request's unit of work: commits when the handler returns, rolls back if it raises.
+
+    Declared with scope="function" (below): FastAPI's default for a dependency with yield ends
+    it after the response is sent, so a client could read its 200 before the commit, and get a
+    200 for a commit that then failed."""
     runtime = get_runtime(request)
     async with runtime.sessions() as session, session.begin():
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
