@@ -661,3 +661,42 @@ def test_in_the_coming_time_turns_an_evaluation_into_a_task() -> None:
     )
     (item,) = parse(text).items
     assert leads(item) == [("P21.SNV", None)] and item.deadline == date(2025, 9, 30)
+
+
+def test_a_line_broken_at_a_hyphen_is_not_a_bullet() -> None:
+    """Hard-wrapped lines that start with "- " inside a name, a year span or a compound word
+    go on with the line before; a real bullet after an unpunctuated title stays a bullet."""
+    text = (
+        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 3/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+        "III. NHIỆM VỤ\n"
+        "1. Đề nghị các Tập đoàn: Điện lực Việt Nam, Công nghiệp\n"
+        "- Viễn thông Quân đội phủ sóng các bản vùng cao, hoàn thành trong tháng 12 năm 2025.\n"
+        "2. Bộ Tài chính tổng hợp nhu cầu vốn phát triển kinh tế\n"
+        "- xã hội vùng biên cho giai đoạn 2026\n"
+        "- 2030, báo cáo trước ngày 15/12/2025.\n"
+        "3. Về hạ tầng số\n"
+        "- Bộ Khoa học và Công nghệ hướng dẫn các địa phương, hoàn thành trước ngày 20/12/2025.\n"
+    )
+    items = parse(text).items
+    assert [[a.canonical for a in i.assignees if a.role == "lead"] for i in items] == [
+        ["Tập đoàn Điện lực Việt Nam", "Tập đoàn Công nghiệp - Viễn thông Quân đội"],
+        ["Bộ Tài chính"],
+        ["Bộ Khoa học và Công nghệ"],
+    ]
+    assert "kinh tế - xã hội vùng biên cho giai đoạn 2026 - 2030" in items[1].action
+    assert [i.deadline for i in items] == [date(2025, 12, 31), date(2025, 12, 15),
+                                           date(2025, 12, 20)]  # fmt: skip
+
+
+def test_a_list_of_groups_goes_on_into_an_enumeration() -> None:
+    text = (
+        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 4/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+        "III. NHIỆM VỤ\n1. Các Bộ, ngành và các Tập đoàn: Điện lực Việt Nam, Bưu chính Viễn "
+        "thông Việt Nam theo chức năng, nhiệm vụ xử lý kiến nghị của tỉnh.\n"
+    )
+    (item,) = parse(text).items
+    assert [(a.group, a.canonical) for a in item.assignees if a.role == "lead"] == [
+        ("ministries", None),
+        (None, "Tập đoàn Điện lực Việt Nam"),
+        (None, "Tập đoàn Bưu chính Viễn thông Việt Nam"),
+    ]

@@ -6,6 +6,7 @@ is not a registry unit: the draft shows it unresolved."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -24,3 +25,17 @@ def gazetteer() -> dict[tuple[str, ...], str]:
         for name in (entry["name"], *entry.get("aliases", ())):
             out.setdefault(name_key(name), entry["name"])
     return out
+
+
+@cache
+def hyphen_joints() -> frozenset[tuple[str, str]]:
+    """The folded words either side of a spaced hyphen inside a standard name or alias
+    ("Công nghiệp - Viễn thông Quân đội": ("nghiep", "vien")), where a wrapped line that
+    breaks the name before its hyphen must not be read as a bullet."""
+    data = json.loads(_PATH.read_text(encoding="utf-8"))
+    out: set[tuple[str, str]] = set()
+    for entry in data["names"]:
+        for name in (entry["name"], *entry.get("aliases", ())):
+            for left, right in re.findall(r"(\w+)\s+[-–]\s+(\w+)", name):
+                out.add((name_key(left)[-1], name_key(right)[0]))
+    return frozenset(out)

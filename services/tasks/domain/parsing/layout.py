@@ -16,6 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from services.tasks.domain.parsing.gazetteer import hyphen_joints
+from services.tasks.domain.units import name_key
+
 _MARKER = re.compile(
     r"[ \t]*(?:(?:\d{1,3}(?:\.\d{1,3})*|[IVXLC]+)\.(?:[ \t]|$)|\(?[a-zđ]\)[ \t]|\(\d+\)[ \t]|[-–—•+*][ \t]|"
     r"(?:Đơn vị|Cơ quan) (?:chủ trì|phối hợp|thực hiện)|Thời (?:gian|hạn)|Nhiệm vụ\s*:|"
@@ -120,6 +123,27 @@ _OPEN_END = re.compile(
     r"Chi|Thanh|Tổng|Hội|Đài|Báo|Kho|Ngân|Thủ|Chủ|Phó|Giám|Tỉnh|Thành|Viện|Trường|UBND|"
     r"Ủy ban|nhân dân|Quốc|Nhà|Văn phòng))\s*$"
 )
+_DASH_LINE = re.compile(r"[ \t]*[-–][ \t]+(?P<next>\w+)")
+_LAST_WORD = re.compile(r"(\w+)\s*$")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def _hyphen_runs_on(line: str, nxt: str) -> bool:
+    """A line that starts with a hyphen is not a bullet when the line before was broken at
+    a hyphen between two words: "kinh tế / - xã hội" (lower case goes on), "giai đoạn 2026 /
+    - 2030" (a span of years), "Công nghiệp / - Viễn thông Quân đội" (a standard name's)."""
+    dash, last = _DASH_LINE.match(nxt), _LAST_WORD.search(line)
+    if dash is None or last is None:  # also a line ending in punctuation: nothing to go on
+        return False
+    left, right = last.group(1), dash.group("next")
+    if right[0].isalpha() and right[0].islower():
+        return True
+    if _YEAR.fullmatch(left) and _YEAR.fullmatch(right):
+        return True
+    joint = (*name_key(left)[-1:], *name_key(right)[:1])
+    return len(joint) == 2 and joint in hyphen_joints()
+
+
 _VERB_START = re.compile(r"\s*[A-ZĐÀ-Ỹ][a-zđà-ỹ]*\s+[a-zđà-ỹ]")
 
 
@@ -138,6 +162,9 @@ def unwrap(text: str) -> str:
         if k == len(lines) - 1:
             break
         nxt = lines[k + 1]
+        if _hyphen_runs_on(line, nxt):
+            out.append(" ")
+            continue
         if not line.strip() or not nxt.strip() or _MARKER.match(nxt):
             out.append("\n")
             para = ""

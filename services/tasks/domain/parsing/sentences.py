@@ -32,6 +32,7 @@ _UNKNOWN_LEAD = re.compile(
 
 
 _HEAD_PREFIX = re.compile(r"(?:doi voi|giao cho|giao|de nghi|yeu cau)\s*:?\s+")
+_THEN_ENUMERATION = re.compile(r"\s*(?:,\s*)?(?:va\s+)?(?=cac\s)")
 
 
 _OPENING = re.compile(r"(?:tren co so|can cu|sau khi|doi voi|de|ve|(?:trong )?thoi gian toi)\b")
@@ -205,6 +206,12 @@ def _items_from_block(
         nxt = f[end : end + 1]
         if nxt in (":",) or end >= limit:
             return None
+        # "Các Bộ, cơ quan liên quan và các Tập đoàn: A, B, C theo chức năng …": a list that
+        # goes on into an enumeration
+        joined = _THEN_ENUMERATION.match(f, end, limit)
+        enum = matcher.enumeration_at(joined.end(), limit) if joined else None
+        if enum is not None:
+            ms = [*ms, *enum[0]]
         return [assignee(m, "lead") for m in ms]
 
     def opening_subject(a: int, b: int) -> list[Assignee] | None:
