@@ -700,3 +700,30 @@ def test_a_list_of_groups_goes_on_into_an_enumeration() -> None:
         (None, "Tập đoàn Điện lực Việt Nam"),
         (None, "Tập đoàn Bưu chính Viễn thông Việt Nam"),
     ]
+
+
+def test_a_plan_task_given_only_by_its_title_and_fields() -> None:
+    """Form-style plans: a numbered title with its fields right under it is a task; a time
+    field "from a year on, and the years after" is a yearly duty, not a deadline; a span of
+    years that goes on is neither; a yearly budget is no recurrence."""
+    text = HY_HEAD + (
+        "II. NHIỆM VỤ\n\n"
+        "1. Tập huấn nghiệp vụ cho công chức một cửa\n\n"
+        "- Cơ quan chủ trì: Sở Nội vụ\n\n"
+        "- Thời gian thực hiện: Quý IV/2025 và các năm tiếp theo.\n\n"
+        "2. Kiểm tra việc giải quyết thủ tục hành chính\n\n"
+        "- Cơ quan chủ trì: Sở Tư pháp\n\n"
+        "- Thời gian thực hiện: Giai đoạn 2026-2030 và những năm tiếp theo.\n\n"
+        "3. Số hóa hồ sơ còn tồn đọng\n\n"
+        "- Cơ quan chủ trì: Sở Tài chính\n\n"
+        "- Thời gian thực hiện: Quý IV/2025.\n\n"
+        "III. KINH PHÍ\n\n"
+        "Sở Tài chính bố trí kinh phí từ ngân sách hằng năm của các sở, ngành.\n"
+    )
+    items = parse(text).items
+    assert [(leads(i), i.deadline, i.recurrence) for i in items] == [
+        ([("P21.SNV", None)], None, "yearly"),
+        ([("P21.STP", None)], None, None),
+        ([("P21.STC", None)], date(2025, 12, 31), None),
+        ([("P21.STC", None)], None, None),
+    ]

@@ -98,11 +98,34 @@ def _gazetteer_max_words() -> int:
 
 
 _AGENCY_HEAD = re.compile(
-    r"(?:(?:cac|thu truong|lanh dao|nguoi dung dau|giam doc|chu tich) )*(?:so|van phong|tieu ban|vu|"
-    r"vien|hoi dong|to cong tac|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
+    r"(?:(?:cac|thu truong|lanh dao|nguoi dung dau|giam doc|chu tich) )*(?P<head>so|van phong|"
+    r"tieu ban|vu|vien|hoi dong|to cong tac|ban|cuc|chi cuc|trung tam|thanh tra|ubnd|"
     r"uy ban|cong an|bao hiem|kho bac|dai|hoi|doan|co quan|don vi|dia phuong|huyen|xa)\b"
 )
 _WORD = re.compile(r"[a-z0-9]+")
+# how each head's first word is spelled: folding makes "Số hóa hồ sơ" look like "Sở …", "Đoạn
+# …" like "Đoàn …", "Xa …" like "Xã …"
+_HEAD_SPELLING = {
+    "so": ("sở",), "van": ("văn",), "tieu": ("tiểu",), "vu": ("vụ",), "vien": ("viện",),
+    "hoi": ("hội",), "to": ("tổ",), "ban": ("ban",), "cuc": ("cục",), "chi": ("chi",),
+    "trung": ("trung",), "thanh": ("thanh",), "ubnd": ("ubnd",), "uy": ("ủy", "uỷ"),
+    "cong": ("công",), "bao": ("bảo",), "kho": ("kho",), "dai": ("đài",), "doan": ("đoàn",),
+    "co": ("cơ",), "don": ("đơn",), "dia": ("địa",), "huyen": ("huyện",), "xa": ("xã",),
+}  # fmt: skip
+
+
+def agency_head_at(fd: Folded, p: int) -> bool:
+    """Whether an agency's head noun starts at p ("Sở …", "Các Ban …", "Giám đốc Sở …"), read
+    on the folded text but checked against the accents the document wrote."""
+    m = _AGENCY_HEAD.match(fd.f, p)
+    if m is None:
+        return False
+    head = _WORD.search(fd.f, m.start("head"))
+    assert head is not None
+    spelled = _clean(fd.original(head.start(), head.end())).lower()
+    return spelled in _HEAD_SPELLING.get(head.group(), (spelled,))
+
+
 # where an enumerated name ends and the sentence goes on ("… Việt Nam theo chức năng …")
 _ELEMENT_END = re.compile(
     r"\s+(?:theo chuc nang|khan truong|chu tri|phoi hop|tiep tuc|nghien cuu|co trach nhiem|"

@@ -217,9 +217,24 @@ def _find_recurrence(seg: str) -> str | None:
         return "quarterly"
     if re.search(r"\b(?:dinh ky 0?6 thang|0?6 thang (?:mot|1) lan)\b", seg):
         return "half_yearly"
-    if re.search(r"\bhang nam\b", seg):
+    # "hằng năm", but not the yearly budget a task is paid from ("từ ngân sách hằng năm")
+    if re.search(r"(?<!ngan sach )(?<!du toan )\bhang nam\b", seg):
         return "yearly"
     return None
+
+
+# a time field "Năm 2026 và các năm tiếp theo", "Quý IV/2025 và các năm tiếp theo": from a
+# year (or a quarter of it) on, every year. Not "giai đoạn 2026-2030 và những năm tiếp theo"
+# (a span that goes on) nor a noun phrase "Chỉ số … năm 2025 và các năm tiếp theo" elsewhere
+_FROM_YEAR_ON = re.compile(
+    r"^\W*(?:quy (?:iv|iii|ii|i|[1-4])\s*(?:[/\-]\s*|nam )|nam )\d{4},? (?:va )?(?:cac|nhung) nam "
+    r"tiep theo\b"
+)
+
+
+def _field_recurrence(seg: str) -> str | None:
+    """Recurrence of a task's time field ("Thời gian thực hiện: …")."""
+    return _find_recurrence(seg) or ("yearly" if _FROM_YEAR_ON.search(seg) else None)
 
 
 _CRIT = re.compile(

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from services.tasks.domain.parsing.agencies import _Matcher
 from services.tasks.domain.parsing.blocks import _fold_range, _split_semicolons
-from services.tasks.domain.parsing.deadlines import _DocTime, _find_deadline, _find_recurrence
+from services.tasks.domain.parsing.deadlines import _DocTime, _field_recurrence, _find_deadline
 from services.tasks.domain.parsing.folding import Folded
 from services.tasks.domain.parsing.model import Assignee, DraftItem, Role, _assignee, _clean
 from services.tasks.domain.parsing.tables import _cell_deadline
@@ -21,6 +21,15 @@ _FIELD = re.compile(
     r"tham muu(?: thuc hien)?))?|(?:don vi|co quan)?\s*(?P<sup>phoi hop)(?:\s+thuc hien)?)\s*:|"
     r"(?P<time>thoi gian|thoi han|tien do)(?:\s+(?:thuc hien|hoan thanh))?\s*:?)\s*"
 )
+
+
+def opens_fields(f: str, p: int) -> bool:
+    """Whether a labelled field ("Cơ quan chủ trì: …", "Thời gian thực hiện: …") starts at p:
+    the heading just above is then a task of its own, not a topic title over bullets."""
+    m = _FIELD.match(f, p)
+    return m is not None and ":" in f[m.start() : m.end()]
+
+
 _TASK_LABEL = re.compile(r"(?:noi dung|nhiem vu)\s*:\s*")
 
 
@@ -92,7 +101,7 @@ def _apply_form_fields(
                 out[k] = replace(t, assignees=keep)
         else:
             seg = f[va:vb]
-            rec = _find_recurrence(seg)
+            rec = _field_recurrence(seg)
             dl = _find_deadline(f, va, vb, dt, cited) or _cell_deadline(seg, dt)
             for k in pending:
                 t = out[k]

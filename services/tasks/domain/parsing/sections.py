@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from services.tasks.domain.parsing.agencies import _AGENCY_HEAD, _Matcher
+from services.tasks.domain.parsing.agencies import _Matcher, agency_head_at
 from services.tasks.domain.parsing.blocks import (
     _STOP,
     _Block,
@@ -21,6 +21,7 @@ from services.tasks.domain.parsing.blocks import (
 )
 from services.tasks.domain.parsing.deadlines import _find_deadline, _find_recurrence
 from services.tasks.domain.parsing.folding import Folded
+from services.tasks.domain.parsing.forms import opens_fields
 from services.tasks.domain.parsing.model import (
     Assignee,
     Context,
@@ -82,7 +83,7 @@ def _named_before_colon(fd: Folded, matcher: _Matcher, a: int, b: int) -> list[A
         return [
             _assignee(_clean(fd.original(m.start, m.end)), "lead", m.unit_id, m.group) for m in ms
         ]
-    if ms or colon - a > 120 or not _AGENCY_HEAD.match(f, a) or not fd.is_upper_at(a):
+    if ms or colon - a > 120 or not agency_head_at(fd, a) or not fd.is_upper_at(a):
         return []
     out: list[Assignee] = []
     for x, y in _split_semicolons(f, a, colon):
@@ -116,7 +117,7 @@ def _heading_leads(ctx: Context, a: int, b: int) -> tuple[list[Assignee], bool] 
     timed = _find_deadline(f, a, b, dt, cited) is not None or _find_recurrence(f[a:b])
     if colon or (content_end - a < 120 and f[content_end - 1] != "." and not timed):
         paren = re.match(r"[^()]{0,80}\(([^()]{5,300})\)", f[a:content_end])
-        if paren and _AGENCY_HEAD.match(f, a):
+        if paren and agency_head_at(fd, a):
             # "Các cơ quan đăng ký đầu tư (Sở Tài chính, Ban quản lý …)": the bodies inside
             pa, pb = a + paren.start(1), a + paren.end(1)
             resolved: list[Assignee] = []
@@ -127,7 +128,7 @@ def _heading_leads(ctx: Context, a: int, b: int) -> tuple[list[Assignee], bool] 
                 else:
                     resolved.append(Assignee(_clean(fd.original(x, y)), "lead"))
             return resolved, True
-        if _AGENCY_HEAD.match(f, a):
+        if agency_head_at(fd, a):
             parts: list[Assignee] = []
             for seg_a, seg_b in _split_semicolons(f, a, content_end):
                 ms, e2 = matcher.scan_list(seg_a, seg_b)
@@ -232,12 +233,15 @@ def walk_sections(ctx: Context, blocks: list[_Block], result: ParseResult) -> bo
             for k in [k for k in level_leads if k >= level]:
                 del level_leads[k]
             hl = _heading_leads(ctx, blk.start, blk.end)
-            if hl is not None:
+            nxt = blocks[bi + 1] if bi + 1 < len(blocks) else None
+            # "4. Phối hợp kiểm tra …" / "- Cơ quan chủ trì: …": a title naming nobody, with
+            # the fields of a task right under it, is that task
+            fielded = nxt is not None and opens_fields(f, nxt.start)
+            if hl is not None and (hl[0] or not fielded):
                 sec_leads = hl[0] or list(inherited)
                 level_leads[level] = sec_leads
                 continue
             colon = f.find(":", blk.start, blk.end)
-            nxt = blocks[bi + 1] if bi + 1 < len(blocks) else None
             titled = (
                 nxt is not None
                 and nxt.kind in ("bullet", "letter")
@@ -245,6 +249,7 @@ def walk_sections(ctx: Context, blocks: list[_Block], result: ParseResult) -> bo
                 and f[blk.end - 1] not in ".;"
                 and not matcher.scan_list(blk.start, blk.end)[0]
                 and not timed_at(blk.start, blk.end)
+                and not fielded
             )
             if titled or (_TOPIC.match(f, blk.start) and (colon == -1 or colon >= blk.end - 1)):
                 # "2. Về kiện toàn tổ chức bộ máy …", "1. Rà soát, kiện toàn đội ngũ …" + bullets:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from services.tasks.domain.parsing.agencies import _AGENCY_HEAD, _Matcher, _Mention
+from services.tasks.domain.parsing.agencies import _Matcher, _Mention, agency_head_at
 from services.tasks.domain.parsing.blocks import _Block, _sentences, _split_semicolons
 from services.tasks.domain.parsing.deadlines import (
     _DocTime,
@@ -102,7 +102,7 @@ def _addressee_list(
             start = b - len(rest)
             if ms and re.match(r"(?:va|cung)\b", rest):
                 break
-            headed = _AGENCY_HEAD.match(f, start) or _BODY_HEAD.match(f, start)
+            headed = agency_head_at(fd, start) or _BODY_HEAD.match(f, start)
             if not headed:
                 return None  # "Sở A chủ trì; Sở B phối hợp: …" is no list of addressees
             nxt = f.find(", cac ", start, b)  # "các doanh nghiệp …, các Hội …"

@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from services.tasks.domain.parsing.agencies import _AGENCY_HEAD, _Matcher
+from services.tasks.domain.parsing.agencies import _Matcher, agency_head_at
 from services.tasks.domain.parsing.blocks import _NAMED_PART, _fold_range, _split_semicolons
 from services.tasks.domain.parsing.deadlines import (
     _ROMAN,
@@ -46,9 +46,15 @@ _FULL = re.compile(r"\b(\d{1,2})\s*/\s*(\d{1,2})\s*/\s*(\d{4})\b")
 _YEAR = re.compile(r"^(?:truoc |trong |hoan thanh(?: trong)? )?(?:nam )?(\d{4})\W*$")
 
 
+_GOES_ON = re.compile(r"\b(?:cac|nhung) (?:nam|ky) tiep theo\b")
+
+
 def _cell_deadline(f: str, dt: _DocTime) -> date | None:
     """A deadline cell: "15/12/2025", "Quý IV/2025", "Tháng 12/2025", "Năm 2026"; a period
-    ("2026-2030") or "Thường xuyên" is no deadline."""
+    ("2026-2030"), "Thường xuyên" or a start that goes on ("Quý IV/2025 và các năm tiếp
+    theo": a yearly duty, see ``_find_recurrence``) is no deadline."""
+    if _GOES_ON.search(f):
+        return None
     m = _FULL.search(f)
     if m and not re.search(r"\btu(?: ngay)?\s*$", f[: m.start()]):  # "Từ 01/7/2025" is a start
         return _mkdate(int(m.group(3)), int(m.group(2)), int(m.group(1)))
@@ -160,7 +166,7 @@ def _items_from_tables(
                     cut = _NAMED_PART.search(f, pos + 1, seg_b)
                     end = cut.start() if cut else seg_b
                     name = _clean(fd.original(pos, end).strip(" ,.;"))
-                    head = _AGENCY_HEAD.match(f, pos) or _OTHER_HEAD.match(f, pos) or pos == seg_a
+                    head = agency_head_at(fd, pos) or _OTHER_HEAD.match(f, pos) or pos == seg_a
                     if fold(name) in _GENERIC:
                         pass  # "Các bộ, cơ quan": a bare word of the group just read
                     elif name and not head and found and matcher.province_named(pos, end):
