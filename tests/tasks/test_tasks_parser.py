@@ -727,3 +727,27 @@ def test_a_plan_task_given_only_by_its_title_and_fields() -> None:
         ([("P21.STC", None)], date(2025, 12, 31), None),
         ([("P21.STC", None)], None, None),
     ]
+
+
+def test_a_clause_with_its_own_time_is_the_same_subjects_next_task() -> None:
+    """ "Bộ X làm A, trước ngày …; hướng dẫn B, trong tháng …": two tasks of Bộ X, each with
+    its time; a clause naming its own subject after a semicolon leads its own task."""
+    text = (
+        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 5/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+        "III. NHIỆM VỤ\n1. Về dữ liệu\n"
+        "a) Bộ Tư pháp chủ trì xây dựng cơ sở dữ liệu hộ tịch, hoàn thành trước ngày 10 tháng "
+        "12 năm 2025; hướng dẫn các địa phương cập nhật dữ liệu, hoàn thành trong tháng 12 năm "
+        "2025; các bộ, ngành căn cứ hướng dẫn tổ chức rà soát, gửi kết quả về Bộ Tư pháp trước "
+        "ngày 20 tháng 12 năm 2025.\n"
+        "b) Bộ Y tế xây dựng sổ sức khỏe điện tử, hoàn thành trước ngày 15 tháng 12 năm 2025. "
+        "Hướng dẫn các bệnh viện kết nối dữ liệu trong năm 2026.\n"
+    )
+    items = parse(text).items
+    assert [([a.canonical or a.group for a in i.assignees if a.role == "lead"], i.deadline)
+            for i in items] == [
+        (["Bộ Tư pháp"], date(2025, 12, 10)),
+        (["Bộ Tư pháp"], date(2025, 12, 31)),
+        (["ministries"], date(2025, 12, 20)),
+        (["Bộ Y tế"], date(2025, 12, 15)),
+        (["Bộ Y tế"], date(2026, 12, 31)),
+    ]  # fmt: skip

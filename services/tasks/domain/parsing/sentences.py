@@ -115,7 +115,9 @@ def _addressee_list(
 
 _VERB_AFTER = re.compile(
     r",?\s+(?:chu tri|phoi hop|huong dan|tong hop|bao cao|khan truong|chi dao|"
-    r"to chuc|thuc hien|trien khai|nghien cuu|xay dung|ra soat|tham muu|co trach nhiem|chiu trach)\b"
+    r"to chuc|thuc hien|trien khai|nghien cuu|xay dung|ra soat|tham muu|co trach nhiem|chiu trach|"
+    # "Các bộ, ngành căn cứ hướng dẫn … tổ chức …", "UBND các xã chủ động …"
+    r"can cu|chu dong|tiep tuc|tap trung|day manh|hoan thanh|ban hanh)\b"
 )
 
 
@@ -126,25 +128,43 @@ _CLAUSE_VERB = re.compile(
 
 
 def _semicolon_clauses(
-    fd: Folded, matcher: _Matcher, sents: list[tuple[int, int]]
+    fd: Folded,
+    matcher: _Matcher,
+    sents: list[tuple[int, int]],
+    timed: Callable[[int, int], bool],
+    continued: set[int],
 ) -> list[tuple[int, int]]:
     """A sentence that chains assignments by semicolons ("…, hoàn thành trong tháng 12; Bộ
     Khoa học và Công nghệ hướng dẫn …"): a clause whose subject is a body followed by its verb
-    is a sentence of its own. A list of names by semicolons is not cut (the clause before
-    must be more than names)."""
+    is a sentence of its own. So is a clause with its own time after a timed one ("… hoàn
+    thành trước ngày 10/12; hướng dẫn …, trong tháng 12"): the same subject's next task. A
+    list of names by semicolons is not cut (the clause before must be more than names). The
+    starts of clauses that go on with the subject before them are added to `continued`."""
     f = fd.f
     out: list[tuple[int, int]] = []
     for a, b in sents:
         start = a
-        for m in re.finditer(r";\s+", f[a:b]):
-            cut = a + m.end()
+        cuts = [a + m.end() for m in re.finditer(r";\s+", f[a:b])]
+        for k, cut in enumerate(cuts):
+            semi = f.rfind(";", start, cut)
             ms, end = matcher.scan_list(cut, b)
-            if not ms or not fd.is_upper_at(cut) or not _VERB_AFTER.match(f, end):
+            named = bool(ms) and _VERB_AFTER.match(f, end) is not None
+            clause_end = cuts[k + 1] if k + 1 < len(cuts) else b
+            retimed = (
+                not named
+                and not fd.is_upper_at(cut)
+                and _CLAUSE_VERB.match(f, cut) is not None
+                and timed(start, semi)
+                and timed(cut, clause_end)
+            )
+            if not (named or retimed):
                 continue
-            if cut - start < 40 or not _CLAUSE_VERB.search(f, start, a + m.start()):
+            if cut - start < 40 or not _CLAUSE_VERB.search(f, start, semi):
                 continue  # the clause before names bodies only: a list, not a task
-            out.append((start, a + m.start() + 1))
+            out.append((start, semi + 1))
             start = cut
+            if retimed:
+                continued.add(cut)
         out.append((start, b))
     return out
 
@@ -181,7 +201,12 @@ def _items_from_block(
             for it in _items_from_block(fd, matcher, part, context, dt, cited, label, assignee):
                 out.append(replace(it, deadline=it.deadline or head_dl))
         return out
-    sents = _semicolon_clauses(fd, matcher, _sentences(fd, blk.start, blk.end))
+
+    def timed(x: int, y: int) -> bool:
+        return (_find_deadline(f, x, y, dt, cited), _find_recurrence(f[x:y])) != (None, None)
+
+    continued: set[int] = set()
+    sents = _semicolon_clauses(fd, matcher, _sentences(fd, blk.start, blk.end), timed, continued)
 
     def subject_at(p: int, limit: int) -> list[Assignee] | None:
         pm = _HEAD_PREFIX.match(f, p, limit)  # "Giao Sở X chủ trì …", "Đề nghị UBND tỉnh …"
@@ -233,9 +258,6 @@ def _items_from_block(
     #   addressees resume afterwards;
     # * sentences carry different timing: a group closes at its timed sentence; untimed
     #   trailing sentences join the last group.
-    def timed(x: int, y: int) -> bool:
-        return (_find_deadline(f, x, y, dt, cited), _find_recurrence(f[x:y])) != (None, None)
-
     groups: list[dict[str, Any]] = []
     for i, (a, b) in enumerate(sents):
         has_timing = timed(a, b)
@@ -248,6 +270,8 @@ def _items_from_block(
             start_new = has_timing or any(timed(x, y) for x, y in sents[i + 1 :])
         else:
             start_new = False
+        if start_new and subj is None and a in continued:
+            subj = groups[-1]["subject"]  # "…, trước ngày 10/12; hướng dẫn …": the same subject
         if start_new:
             groups.append(
                 {
@@ -262,9 +286,14 @@ def _items_from_block(
             groups[-1]["end"] = b
             groups[-1]["closed"] = groups[-1]["closed"] or has_timing
     items: list[DraftItem] = []
-    for g in groups:
+    # the block's own subject ("e) Bộ Giáo dục và Đào tạo chủ trì …, trước ngày …. Hướng dẫn
+    # …, trong tháng 12"): it leads the block's later groups that name nobody
+    addressees = (groups[0]["subject"] if groups else None) or context
+    for gi, g in enumerate(groups):
         a, b = g["start"], g["end"]
         seg = f[a:b]
+        if g["subject"] is None and gi > 0 and not _OPENING.match(f, a, b):
+            g["subject"] = addressees
         if g["subject"] is None:
             # "Trên cơ sở kết quả khảo sát, Sở Xây dựng chủ trì, phối hợp …"; after an opening
             # phrase ("Trên cơ sở đó, Bộ Tư pháp tổng hợp …") any verb will do
