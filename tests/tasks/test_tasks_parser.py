@@ -751,3 +751,16 @@ def test_a_clause_with_its_own_time_is_the_same_subjects_next_task() -> None:
         (["Bộ Y tế"], date(2025, 12, 15)),
         (["Bộ Y tế"], date(2026, 12, 31)),
     ]  # fmt: skip
+
+
+def test_a_provincial_body_written_with_its_province_heads_its_block() -> None:
+    text = HY_HEAD + (
+        "II. TRÁCH NHIỆM\n1. Các cơ quan được lấy ý kiến thẩm định\n"
+        "a) Thuế tỉnh Hưng Yên\n- Đánh giá điều kiện hưởng ưu đãi đầu tư;\n"
+        "- Xác định tình hình thực hiện nghĩa vụ thuế của nhà đầu tư.\n"
+    )
+    items = parse(text).items
+    assert [[(a.name, a.canonical) for a in i.assignees if a.role == "lead"] for i in items] == [
+        [("Thuế tỉnh Hưng Yên", "Thuế tỉnh")],
+        [("Thuế tỉnh Hưng Yên", "Thuế tỉnh")],
+    ]

@@ -277,6 +277,12 @@ class _Matcher:
         if not cands:
             return None
         best = max(cands, key=lambda c: c.end)
+        if best.unit_id is not None and re.search(r"\b(?:tinh|thanh pho)$", self.f[p : best.end]):
+            # "Thuế tỉnh Đắk Lắk", "Công an tỉnh Lai Châu": a provincial body with its province
+            gap = re.compile(r"[ \t]+").match(self.f, best.end, limit)
+            named = self._province_named(gap.end(), limit) if gap else None
+            if named is not None:
+                best = _Mention(best.start, named[0], best.unit_id, best.group)
         group = best.group
         if (
             group == "provinces"
