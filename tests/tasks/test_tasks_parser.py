@@ -764,3 +764,22 @@ def test_a_provincial_body_written_with_its_province_heads_its_block() -> None:
         [("Thuế tỉnh Hưng Yên", "Thuế tỉnh")],
         [("Thuế tỉnh Hưng Yên", "Thuế tỉnh")],
     ]
+
+
+def test_the_footnotes_at_the_end_are_no_tasks() -> None:
+    body = "".join(
+        f"{n}. Sở Nội vụ rà soát nhóm thủ tục thứ {n}, hoàn thành trước ngày {n}/12/2025.\n"
+        for n in range(1, 7)
+    )
+    text = (
+        HY_HEAD
+        + "II. NHIỆM VỤ\n"
+        + body
+        + (
+            "\n[1] Tỷ lệ thủ tục trực tuyến của các địa phương còn thấp, gồm:\n"
+            "Hưng Yên (87,73%), Sở Tư pháp (80,10%) chưa đạt yêu cầu.\n"
+            "[2] Sở Tài chính đã báo cáo tại Văn bản số 12/STC-KH.\n"
+        )
+    )
+    items = parse(text).items
+    assert [leads(i) for i in items] == [[("P21.SNV", None)]] * 6

@@ -24,6 +24,7 @@ _STOP = re.compile(r"\s*(?:noi nhan\b|tm\.|kt\.|tin lien quan\b|tai lieu dinh ke
 _NUM = re.compile(r"[ \t]*((?:\d+(?:\.\d+)*)|[ivx]+)\.[ \t]+")
 _LETTER = re.compile(r"[ \t]*([a-z])\)[ \t]+")
 _BULLET = re.compile(r"[ \t]*(?:[-–—•+*]|\(\d{1,2}\))[ \t]+")
+_FIRST_FOOTNOTE = re.compile(r"[ \t]*(?:¹|\[1\])[ \t]")
 _FOOTNOTE = re.compile(r"[ \t]*(?:[¹²³⁴⁵⁶⁷⁸⁹⁰*]|\[(?:\d{1,3}|[ivx]{1,5})\])")
 
 
@@ -46,6 +47,11 @@ def _blocks(fd: Folded) -> list[_Block]:
     f = fd.f
     out: list[_Block] = []
     for s, e in _lines(f):
+        if s > 0.75 * len(f) and _FIRST_FOOTNOTE.match(f, s):
+            # the footnotes a crawl puts at the end, after the signature and the appendices:
+            # the rest is their text, wrapped over lines that look like the body's ("TP. Hồ Chí
+            # Minh (87,73%), Sơn La …"). A paragraph seldom starts with "[1]" otherwise.
+            break
         if _FOOTNOTE.match(f, s):
             continue
         m = _NUM.match(f, s, e)
