@@ -783,3 +783,14 @@ def test_the_footnotes_at_the_end_are_no_tasks() -> None:
     )
     items = parse(text).items
     assert [leads(i) for i in items] == [[("P21.SNV", None)]] * 6
+
+
+def test_a_closing_formula_run_on_into_the_last_item_is_no_task() -> None:
+    text = HY_HEAD + (
+        "II. NHIỆM VỤ\n- Sở Tư pháp số hóa hồ sơ hộ tịch, hoàn thành trước 30/11/2025.\n"
+        "Ủy ban nhân dân tỉnh yêu cầu Thủ trưởng các cơ quan, đơn vị được giao nhiệm vụ khẩn "
+        "trương triển khai thực hiện./.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.STP", None)] and item.deadline == date(2025, 11, 30)
+    assert item.action.endswith("30/11/2025.")

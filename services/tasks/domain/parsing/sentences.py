@@ -207,6 +207,10 @@ def _items_from_block(
 
     continued: set[int] = set()
     sents = _semicolon_clauses(fd, matcher, _sentences(fd, blk.start, blk.end), timed, continued)
+    if len(sents) > 1 and f[: sents[-1][1]].rstrip().endswith("./.") and not timed(*sents[-1]):
+        # the closing formula run on into the last item ("… trước 30/11/2025. Bộ … yêu cầu
+        # các đơn vị khẩn trương triển khai thực hiện./."), like a closing paragraph: no task
+        sents = sents[:-1]
 
     def subject_at(p: int, limit: int) -> list[Assignee] | None:
         pm = _HEAD_PREFIX.match(f, p, limit)  # "Giao Sở X chủ trì …", "Đề nghị UBND tỉnh …"
