@@ -794,3 +794,13 @@ def test_a_closing_formula_run_on_into_the_last_item_is_no_task() -> None:
     (item,) = parse(text).items
     assert leads(item) == [("P21.STP", None)] and item.deadline == date(2025, 11, 30)
     assert item.action.endswith("30/11/2025.")
+
+
+def test_a_numeral_that_ends_a_wrapped_sentence_is_no_heading() -> None:
+    text = HY_HEAD + (
+        "II. NHIỆM VỤ\n1. Sở Tư pháp hoàn thiện hồ sơ dự án luật, bảo đảm trình Quốc hội khóa\n"
+        "XV.\n\n2. Sở Nội vụ rà soát biên chế, hoàn thành trước ngày 15/12/2025.\n"
+    )
+    items = parse(text).items
+    assert [leads(i) for i in items] == [[("P21.STP", None)], [("P21.SNV", None)]]
+    assert items[0].action.endswith("Quốc hội khóa XV.")

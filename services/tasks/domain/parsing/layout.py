@@ -144,6 +144,20 @@ def _hyphen_runs_on(line: str, nxt: str) -> bool:
     return len(joint) == 2 and joint in hyphen_joints()
 
 
+_BARE_MARKER = re.compile(r"(?:\d{1,3}|[IVXLC]+)\.")
+
+
+def _ends_on_a_numeral(line: str, nxt: str, after: list[str]) -> bool:
+    """ "… Quốc hội khóa / XV." and "… tại Điều / 12." : a numeral alone on a line, then a
+    blank, after a line cut mid-phrase, ends that sentence; it is no heading."""
+    return (
+        _BARE_MARKER.fullmatch(nxt.strip()) is not None
+        and bool(line.strip())
+        and not _SENT_END.search(line)
+        and not (after and after[0].strip())
+    )
+
+
 _VERB_START = re.compile(r"\s*[A-ZĐÀ-Ỹ][a-zđà-ỹ]*\s+[a-zđà-ỹ]")
 
 
@@ -162,7 +176,7 @@ def unwrap(text: str) -> str:
         if k == len(lines) - 1:
             break
         nxt = lines[k + 1]
-        if _hyphen_runs_on(line, nxt):
+        if _hyphen_runs_on(line, nxt) or _ends_on_a_numeral(line, nxt, lines[k + 2 : k + 3]):
             out.append(" ")
             continue
         if not line.strip() or not nxt.strip() or _MARKER.match(nxt):
