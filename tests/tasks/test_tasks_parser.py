@@ -804,3 +804,18 @@ def test_a_numeral_that_ends_a_wrapped_sentence_is_no_heading() -> None:
     items = parse(text).items
     assert [leads(i) for i in items] == [[("P21.STP", None)], [("P21.SNV", None)]]
     assert items[0].action.endswith("Quốc hội khóa XV.")
+
+
+def test_a_branch_of_a_known_body_is_the_body_named() -> None:
+    text = HY_HEAD + (
+        "II. NHIỆM VỤ\n1. Ngân hàng Nhà nước Việt Nam - Chi nhánh Khu vực 4: Chủ trì phát triển "
+        "thanh toán không dùng tiền mặt, hoàn thành trong năm 2026.\n"
+        "2. Sở Tài chính phối hợp với Ngân hàng Nhà nước Việt Nam Chi nhánh Khu vực 4 và các sở, "
+        "ngành liên quan bố trí kinh phí, hoàn thành trước ngày 15/12/2025.\n"
+    )
+    first, second = parse(text).items
+    branch = "Ngân hàng Nhà nước Việt Nam - Chi nhánh Khu vực 4"
+    assert [(a.role, a.canonical) for a in first.assignees] == [("lead", branch)]
+    assert ("support", "Ngân hàng Nhà nước Việt Nam Chi nhánh Khu vực 4") in [
+        (a.role, a.canonical) for a in second.assignees
+    ]

@@ -131,6 +131,8 @@ _ELEMENT_END = re.compile(
     r"\s+(?:theo chuc nang|khan truong|chu tri|phoi hop|tiep tuc|nghien cuu|co trach nhiem|"
     r"thuc hien|chu dong|to chuc|tap trung)\b"
 )
+_BRANCH = re.compile(r"[ \t]*[-–]?[ \t]*chi nhanh[ \t]+")
+_BRANCH_END = re.compile(r"[:,;.()\n]|\s(?:chu tri|phoi hop|thuc hien|co trach nhiem|va)\b")
 _OWN_HEAD = re.compile(
     r"(?:tap doan|tong cong ty|ngan hang|thong tan xa|dai truyen hinh|dai tieng noi)\b"
 )
@@ -283,6 +285,16 @@ class _Matcher:
             named = self._province_named(gap.end(), limit) if gap else None
             if named is not None:
                 best = _Mention(best.start, named[0], best.unit_id, best.group)
+        branch = _BRANCH.match(self.f, best.end, limit) if best.unit_id is not None else None
+        if branch is not None:
+            # "Ngân hàng Nhà nước Việt Nam - Chi nhánh Khu vực II": the branch is the body
+            stop = _BRANCH_END.search(self.f, branch.end(), limit)
+            end = stop.start() if stop else limit
+            words = list(_WORD.finditer(self.f, branch.end(), end))[:5]
+            if words:
+                end = words[-1].end()
+                name = GAZ_PREFIX + _clean(self.fd.original(p, end))
+                best = _Mention(best.start, end, name, None)
         group = best.group
         if (
             group == "provinces"
