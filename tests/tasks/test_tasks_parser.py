@@ -819,3 +819,15 @@ def test_a_branch_of_a_known_body_is_the_body_named() -> None:
     assert ("support", "Ngân hàng Nhà nước Việt Nam Chi nhánh Khu vực 4") in [
         (a.role, a.canonical) for a in second.assignees
     ]
+
+
+def test_a_list_of_lower_case_items_without_punctuation_stays_a_list() -> None:
+    text = HY_HEAD + (
+        "II. NHIỆM VỤ\n1. Sở Nội vụ thực hiện các nội dung sau:\n"
+        "- rà soát hồ sơ cán bộ\n- cập nhật cơ sở dữ liệu, hoàn thành trước ngày 15/12/2025\n"
+    )
+    items = parse(text).items
+    assert [i.action for i in items] == [
+        "rà soát hồ sơ cán bộ",
+        "cập nhật cơ sở dữ liệu, hoàn thành trước ngày 15/12/2025",
+    ]

@@ -137,7 +137,9 @@ def _hyphen_runs_on(line: str, nxt: str) -> bool:
         return False
     left, right = last.group(1), dash.group("next")
     if right[0].isalpha() and right[0].islower():
-        return True
+        # a hard wrap fills its line; a short one before a lower-case dash is a list's item
+        # without punctuation ("- rà soát hồ sơ / - cập nhật dữ liệu")
+        return len(line.strip()) >= 50
     if _YEAR.fullmatch(left) and _YEAR.fullmatch(right):
         return True
     joint = (*name_key(left)[-1:], *name_key(right)[:1])
