@@ -831,3 +831,12 @@ def test_a_list_of_lower_case_items_without_punctuation_stays_a_list() -> None:
         "rà soát hồ sơ cán bộ",
         "cập nhật cơ sở dữ liệu, hoàn thành trước ngày 15/12/2025",
     ]
+
+
+def test_the_chief_of_an_office_names_the_office() -> None:
+    text = HY_HEAD + (
+        "II. NHIỆM VỤ\n1. Chánh Văn phòng UBND tỉnh; Chánh Thanh tra tỉnh; Thủ trưởng các sở, "
+        "ban, ngành chịu trách nhiệm trước Chủ tịch UBND tỉnh về kết quả cải cách hành chính.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [("P21.VP", None), ("P21.TTR", None), (None, "departments")]

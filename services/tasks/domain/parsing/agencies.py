@@ -86,7 +86,7 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
 # who heads an agency: "Bộ trưởng Bộ Công Thương", "Thủ trưởng các sở", "Chủ tịch UBND các xã"
 _TITLE = re.compile(
     r"(?:cac (?:dong chi )?)?(?:bo truong|thu truong|chu tich|giam doc|nguoi dung dau|"
-    r"lanh dao|chanh van phong|chanh thanh tra|truong ban|cuc truong|vu truong|tong giam doc)"
+    r"lanh dao|chanh(?= (?:van phong|thanh tra)\b)|truong ban|cuc truong|vu truong|tong giam doc)"
     r"(?: cua)?\s+"
 )
 _SEP = re.compile(r"\s*(?:,\s*(?:dac biet la|nhat la)\s+|,\s*va\s+|,|;|\bva\b|\bcung\b)\s*")
