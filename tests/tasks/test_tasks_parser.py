@@ -840,3 +840,12 @@ def test_the_chief_of_an_office_names_the_office() -> None:
     )
     (item,) = parse(text).items
     assert leads(item) == [("P21.VP", None), ("P21.TTR", None), (None, "departments")]
+
+
+def test_departments_and_units_concerned_are_one_group() -> None:
+    text = HY_HEAD + (
+        "II. NHIỆM VỤ\n1. Các Sở, ngành, đơn vị liên quan kiện toàn đội ngũ pháp chế, hoàn "
+        "thành trước ngày 15/12/2025.\n"
+    )
+    (item,) = parse(text).items
+    assert leads(item) == [(None, "related_units")]

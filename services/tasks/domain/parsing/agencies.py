@@ -30,7 +30,7 @@ _GROUPS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"(?:cac )?co quan,? don vi(?:,? dia phuong)? (?:co )?lien quan|"
             r"(?:cac )?(?:dia phuong|don vi|co quan|nganh) (?:co )?lien quan|"
-            r"(?:cac )?so,? (?:ban,? )?nganh(?:,? co quan)? (?:co )?lien quan"
+            r"(?:cac )?so,? (?:ban,? )?nganh(?:,? (?:co quan|don vi))? (?:co )?lien quan"
         ),
     ),
     (
