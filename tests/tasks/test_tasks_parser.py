@@ -503,6 +503,8 @@ def test_arbitrary_fragments_never_crash_and_spans_stay_valid() -> None:
 
 # ------------------------------------------------ shapes of real documents (our own wording)
 
+# a Government Office notice's header: a central document, no province of its own
+VPCP_HEAD = "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 1/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
 HY_HEAD = "UBND TỈNH HƯNG YÊN\n|\nSố: 12/KH-UBND\n|\nHưng Yên, ngày 02 tháng 6 năm 2025\n\n"
 
 
@@ -611,8 +613,7 @@ def test_deadline_cues_of_real_documents() -> None:
 
 
 def test_a_central_document_names_provinces_in_an_enumeration() -> None:
-    text = (
-        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 1/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+    text = VPCP_HEAD + (
         "III. NHIỆM VỤ\n1. Về đô thị thông minh\n"
         "a) Ủy ban nhân dân các thành phố: Hà Nội, Cần Thơ gửi ý kiến về Bộ Khoa học và "
         "Công nghệ trước ngày 20 tháng 11 năm 2025.\n"
@@ -641,8 +642,8 @@ def test_assignments_chained_by_semicolons_are_one_item_each() -> None:
 
 def test_central_documents_group_phrasings_of_ministries_and_localities() -> None:
     text = (
-        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 2/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
-        "III. NHIỆM VỤ\n1. Các cơ quan Trung ương và địa phương rà soát dữ liệu, hoàn thành "
+        VPCP_HEAD
+        + "III. NHIỆM VỤ\n1. Các cơ quan Trung ương và địa phương rà soát dữ liệu, hoàn thành "
         "trước ngày 30/11/2025.\n2. Các cơ quan, bộ, ngành và địa phương gửi đề xuất kinh phí "
         "trước ngày 05/12/2025.\n"
     )
@@ -666,8 +667,7 @@ def test_in_the_coming_time_turns_an_evaluation_into_a_task() -> None:
 def test_a_line_broken_at_a_hyphen_is_not_a_bullet() -> None:
     """Hard-wrapped lines that start with "- " inside a name, a year span or a compound word
     go on with the line before; a real bullet after an unpunctuated title stays a bullet."""
-    text = (
-        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 3/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+    text = VPCP_HEAD + (
         "III. NHIỆM VỤ\n"
         "1. Đề nghị các Tập đoàn: Điện lực Việt Nam, Công nghiệp\n"
         "- Viễn thông Quân đội phủ sóng các bản vùng cao, hoàn thành trong tháng 12 năm 2025.\n"
@@ -690,8 +690,8 @@ def test_a_line_broken_at_a_hyphen_is_not_a_bullet() -> None:
 
 def test_a_list_of_groups_goes_on_into_an_enumeration() -> None:
     text = (
-        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 4/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
-        "III. NHIỆM VỤ\n1. Các Bộ, ngành và các Tập đoàn: Điện lực Việt Nam, Bưu chính Viễn "
+        VPCP_HEAD
+        + "III. NHIỆM VỤ\n1. Các Bộ, ngành và các Tập đoàn: Điện lực Việt Nam, Bưu chính Viễn "
         "thông Việt Nam theo chức năng, nhiệm vụ xử lý kiến nghị của tỉnh.\n"
     )
     (item,) = parse(text).items
@@ -732,8 +732,7 @@ def test_a_plan_task_given_only_by_its_title_and_fields() -> None:
 def test_a_clause_with_its_own_time_is_the_same_subjects_next_task() -> None:
     """ "Bộ X làm A, trước ngày …; hướng dẫn B, trong tháng …": two tasks of Bộ X, each with
     its time; a clause naming its own subject after a semicolon leads its own task."""
-    text = (
-        "VĂN PHÒNG CHÍNH PHỦ\n|\nSố: 5/TB-VPCP\n|\nHà Nội, ngày 16 tháng 11 năm 2025\n\n"
+    text = VPCP_HEAD + (
         "III. NHIỆM VỤ\n1. Về dữ liệu\n"
         "a) Bộ Tư pháp chủ trì xây dựng cơ sở dữ liệu hộ tịch, hoàn thành trước ngày 10 tháng "
         "12 năm 2025; hướng dẫn các địa phương cập nhật dữ liệu, hoàn thành trong tháng 12 năm "

@@ -131,6 +131,8 @@ _ELEMENT_END = re.compile(
     r"\s+(?:theo chuc nang|khan truong|chu tri|phoi hop|tiep tuc|nghien cuu|co trach nhiem|"
     r"thuc hien|chu dong|to chuc|tap trung)\b"
 )
+_ENDS_PROVINCIAL = re.compile(r"\b(?:tinh|thanh pho)$")
+_BLANKS = re.compile(r"[ \t]+")
 _BRANCH = re.compile(r"[ \t]*[-–]?[ \t]*chi nhanh[ \t]+")
 _BRANCH_END = re.compile(r"[:,;.()\n]|\s(?:chu tri|phoi hop|thuc hien|co trach nhiem|va)\b")
 _OWN_HEAD = re.compile(
@@ -279,9 +281,9 @@ class _Matcher:
         if not cands:
             return None
         best = max(cands, key=lambda c: c.end)
-        if best.unit_id is not None and re.search(r"\b(?:tinh|thanh pho)$", self.f[p : best.end]):
+        if best.unit_id is not None and _ENDS_PROVINCIAL.search(self.f, p, best.end):
             # "Thuế tỉnh Đắk Lắk", "Công an tỉnh Lai Châu": a provincial body with its province
-            gap = re.compile(r"[ \t]+").match(self.f, best.end, limit)
+            gap = _BLANKS.match(self.f, best.end, limit)
             named = self._province_named(gap.end(), limit) if gap else None
             if named is not None:
                 best = _Mention(best.start, named[0], best.unit_id, best.group)

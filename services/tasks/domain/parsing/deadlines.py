@@ -226,6 +226,8 @@ def _find_recurrence(seg: str) -> str | None:
 # a time field "Năm 2026 và các năm tiếp theo", "Quý IV/2025 và các năm tiếp theo": from a
 # year (or a quarter of it) on, every year. Not "giai đoạn 2026-2030 và những năm tiếp theo"
 # (a span that goes on) nor a noun phrase "Chỉ số … năm 2025 và các năm tiếp theo" elsewhere
+# "… và các năm / kỳ tiếp theo": a time that goes on, so no deadline (tables' time cells)
+_GOES_ON = re.compile(r"\b(?:cac|nhung) (?:nam|ky) tiep theo\b")
 _FROM_YEAR_ON = re.compile(
     r"^\W*(?:quy (?:iv|iii|ii|i|[1-4])\s*(?:[/\-]\s*|nam )|nam )\d{4},? (?:va )?(?:cac|nhung) nam "
     r"tiep theo\b"

@@ -17,13 +17,22 @@ _PATH = Path(__file__).with_name("gazetteer.json")
 
 
 @cache
+def _written() -> tuple[tuple[str, str], ...]:
+    """Every (name as written, standard name): the standard names and their aliases."""
+    data = json.loads(_PATH.read_text(encoding="utf-8"))
+    return tuple(
+        (name, entry["name"])
+        for entry in data["names"]
+        for name in (entry["name"], *entry.get("aliases", ()))
+    )
+
+
+@cache
 def gazetteer() -> dict[tuple[str, ...], str]:
     """Name key (standard name or abbreviation) → standard name."""
-    data = json.loads(_PATH.read_text(encoding="utf-8"))
     out: dict[tuple[str, ...], str] = {}
-    for entry in data["names"]:
-        for name in (entry["name"], *entry.get("aliases", ())):
-            out.setdefault(name_key(name), entry["name"])
+    for name, standard in _written():
+        out.setdefault(name_key(name), standard)
     return out
 
 
@@ -32,10 +41,8 @@ def hyphen_joints() -> frozenset[tuple[str, str]]:
     """The folded words either side of a spaced hyphen inside a standard name or alias
     ("Công nghiệp - Viễn thông Quân đội": ("nghiep", "vien")), where a wrapped line that
     breaks the name before its hyphen must not be read as a bullet."""
-    data = json.loads(_PATH.read_text(encoding="utf-8"))
-    out: set[tuple[str, str]] = set()
-    for entry in data["names"]:
-        for name in (entry["name"], *entry.get("aliases", ())):
-            for left, right in re.findall(r"(\w+)\s+[-–]\s+(\w+)", name):
-                out.add((name_key(left)[-1], name_key(right)[0]))
-    return frozenset(out)
+    return frozenset(
+        (name_key(left)[-1], name_key(right)[0])
+        for name, _ in _written()
+        for left, right in re.findall(r"(\w+)\s+[-–]\s+(\w+)", name)
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from services.tasks.domain.parsing.agencies import _Matcher, _Mention, agency_head_at
@@ -202,6 +203,7 @@ def _items_from_block(
                 out.append(replace(it, deadline=it.deadline or head_dl))
         return out
 
+    @cache  # the clause split and the grouping below ask of the same spans
     def timed(x: int, y: int) -> bool:
         return (_find_deadline(f, x, y, dt, cited), _find_recurrence(f[x:y])) != (None, None)
 

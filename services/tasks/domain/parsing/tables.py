@@ -12,6 +12,7 @@ from typing import Any
 from services.tasks.domain.parsing.agencies import _Matcher, agency_head_at
 from services.tasks.domain.parsing.blocks import _NAMED_PART, _fold_range, _split_semicolons
 from services.tasks.domain.parsing.deadlines import (
+    _GOES_ON,
     _ROMAN,
     _DocTime,
     _find_criteria,
@@ -46,13 +47,10 @@ _FULL = re.compile(r"\b(\d{1,2})\s*/\s*(\d{1,2})\s*/\s*(\d{4})\b")
 _YEAR = re.compile(r"^(?:truoc |trong |hoan thanh(?: trong)? )?(?:nam )?(\d{4})\W*$")
 
 
-_GOES_ON = re.compile(r"\b(?:cac|nhung) (?:nam|ky) tiep theo\b")
-
-
 def _cell_deadline(f: str, dt: _DocTime) -> date | None:
     """A deadline cell: "15/12/2025", "Quý IV/2025", "Tháng 12/2025", "Năm 2026"; a period
     ("2026-2030"), "Thường xuyên" or a start that goes on ("Quý IV/2025 và các năm tiếp
-    theo": a yearly duty, see ``_find_recurrence``) is no deadline."""
+    theo": a yearly duty, see ``_field_recurrence``) is no deadline."""
     if _GOES_ON.search(f):
         return None
     m = _FULL.search(f)
